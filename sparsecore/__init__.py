@@ -1,0 +1,27 @@
+"""sparsecore: sparse numerical kernels, and the solvers and adapters on them.
+
+Importing sparsecore imports numpy and scipy only: subpackages with optional
+dependencies (the PyTorch, MoE, recommendation, continual-learning and Dask
+adapters) are imported on first use.
+"""
+import importlib
+
+from sparsecore._build_info import VERSION as __version__
+from sparsecore import datasets, ops, plugins
+from sparsecore.ops import spgemm
+from sparsecore._config import show_config
+
+__all__ = ["__version__", "datasets", "ops", "plugins", "show_config", "spgemm"]
+
+# Subpackages imported on attribute access (``sparsecore.linear_model``).
+_LAZY_SUBMODULES = frozenset()
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"sparsecore.{name}")
+    raise AttributeError(f"module 'sparsecore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_SUBMODULES)

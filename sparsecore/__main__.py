@@ -1,0 +1,5 @@
+import sys
+
+from sparsecore._cli import main
+
+sys.exit(main())

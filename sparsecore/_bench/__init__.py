@@ -1,0 +1,20 @@
+"""``python -m sparsecore bench``: side-by-side ratios against installed peers.
+
+Each suite is a module with ``run(args)``; later capabilities add theirs here.
+"""
+import importlib
+
+__all__ = ["SUITES", "run_suites"]
+
+SUITES = {
+    "spgemm": "sparsecore._bench.spgemm",
+}
+
+
+def run_suites(names, args):
+    """Run the named suites, printing one table each."""
+    from sparsecore._bench._harness import environment_line
+
+    print(environment_line())
+    for name in names:
+        importlib.import_module(SUITES[name]).run(args)

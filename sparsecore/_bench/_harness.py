@@ -1,0 +1,131 @@
+"""Timing harness: every peer runs once per round in rotated order, medians
+and paired ratios are reported, and tiny cases repeat a call until one sample
+takes at least ``min_time`` seconds."""
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sparsecore._threads import effective_n_threads
+
+__all__ = [
+    "Case",
+    "Peer",
+    "environment_line",
+    "format_table",
+    "geomean",
+    "paired_ratio",
+    "thread_counts",
+    "time_peers",
+]
+
+
+@dataclass
+class Peer:
+    """A contender: ``run(prepared)`` is timed, ``prepare(inputs)`` is not."""
+
+    name: str
+    threads: int
+    run: Callable[[Any], Any]
+    prepare: Callable[[Any], Any] = lambda inputs: inputs
+
+    @property
+    def label(self):
+        return f"{self.name} {self.threads}t"
+
+
+@dataclass
+class Case:
+    name: str
+    inputs: Any
+    info: dict = field(default_factory=dict)
+
+
+def _time_once(peer, prepared, reps):
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        peer.run(prepared)
+    return (time.perf_counter() - t0) / reps
+
+
+def time_peers(case, peers, rounds=5, min_time=0.02):
+    """Return ``{label: [seconds per call, one per round]}``."""
+    prepared = {p.label: p.prepare(case.inputs) for p in peers}
+    reps = {}
+    for p in peers:
+        t = _time_once(p, prepared[p.label], 1)  # warm-up and calibration
+        reps[p.label] = 1 if t >= min_time else max(1, math.ceil(min_time / max(t, 1e-7)))
+    times = {p.label: [] for p in peers}
+    for r in range(rounds):
+        shift = r % len(peers)
+        for p in peers[shift:] + peers[:shift]:
+            times[p.label].append(_time_once(p, prepared[p.label], reps[p.label]))
+    return times
+
+
+def paired_ratio(times, base, other):
+    """Median over rounds of ``time(base) / time(other)``: > 1 means ``other``
+    is faster."""
+    return statistics.median(b / o for b, o in zip(times[base], times[other]))
+
+
+def geomean(values):
+    values = [v for v in values if v and v > 0]
+    if not values:
+        return float("nan")
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def thread_counts(requested):
+    """Thread counts to measure: the requested ones, else 1 and all."""
+    if requested:
+        return sorted(set(requested))
+    n = effective_n_threads(None)
+    return sorted({1, n})
+
+
+def environment_line():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"# {cpu}; {os.cpu_count()} CPUs; load average {load}; "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
+
+
+def format_table(header, rows):
+    """Plain-text table with right-aligned columns."""
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = []
+    for k, row in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def fmt_ratio(x):
+    return "-" if x is None or x != x else f"{x:.2f}x"
+
+
+def fmt_ms(seconds):
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+def write_json(path, payload):
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=1)

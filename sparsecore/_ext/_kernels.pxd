@@ -1,0 +1,32 @@
+# Declarations of the C kernels (no code). Type codes mirror sc_common.h.
+from libc.stdint cimport int64_t
+
+cdef extern from "sc_common.h" nogil:
+    int SC_OK
+    int SC_ERR_NOMEM
+    int SC_ERR_OVERFLOW
+    int SC_ERR_VALUE
+    int SC_ERR_INTERRUPTED
+    int sc_cpu_has_avx2_fma()
+    int sc_build_has_target_clones()
+
+cdef extern from "spgemm.h" nogil:
+    int sc_csr_check(int itype, int64_t m, int64_t n, int64_t nnz,
+                     const void *Ap, const void *Aj, int64_t *where)
+    int sc_csr_is_sorted(int itype, int64_t m, const void *Ap, const void *Aj)
+    int64_t sc_spgemm_flops(int itype, int64_t m, const void *Ap, const void *Aj,
+                            const void *Bp, int n_threads, int64_t *fp,
+                            int64_t *nnz_lower_bound)
+    void sc_partition(int64_t m, const int64_t *fp, int64_t row_cost, int ntasks,
+                      int64_t *bounds)
+    int sc_spgemm_symbolic(int itype, int64_t m, int64_t n,
+                           const void *Ap, const void *Aj,
+                           const void *Bp, const void *Bj, int b_no_dup,
+                           int ntasks, const int64_t *bounds, int n_threads,
+                           int64_t *Cs)
+    int sc_spgemm_numeric(int itype, int otype, int vtype, int64_t m, int64_t n,
+                          const void *Ap, const void *Aj, const void *Ax,
+                          const void *Bp, const void *Bj, const void *Bx,
+                          int b_sorted, const int64_t *Cs,
+                          int ntasks, const int64_t *bounds, int n_threads,
+                          void *Cp, void *Cj, void *Cx, int64_t *nnz_out)

@@ -1,0 +1,68 @@
+/*
+ * sc_common.h -- shared definitions for the sparsecore C kernels.
+ *
+ * Kernels are plain C99 on raw pointers. They trust their inputs (the Python
+ * layer validates shapes, dtypes, index ranges and sortedness once) and report
+ * failures through an int status: SC_OK or a negative SC_ERR_* code.
+ */
+#ifndef SPARSECORE_SC_COMMON_H
+#define SPARSECORE_SC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define SC_OK 0
+#define SC_ERR_NOMEM (-1)      /* a workspace allocation failed */
+#define SC_ERR_OVERFLOW (-2)   /* a count does not fit the index type */
+#define SC_ERR_VALUE (-3)      /* an argument the caller should have checked */
+#define SC_ERR_INTERRUPTED (-4)
+
+/* Type codes shared with the Cython bindings (sparsecore/_ext/_kernels.pxd). */
+enum sc_index_type { SC_INT32 = 0, SC_INT64 = 1 };
+enum sc_value_type {
+    SC_FLOAT32 = 0,
+    SC_FLOAT64 = 1,
+    SC_COMPLEX64 = 2,
+    SC_COMPLEX128 = 3,
+    SC_UINT64 = 4   /* integer arithmetic modulo 2**64; every numpy integer type maps here */
+};
+
+typedef struct { float re, im; } sc_complex64;
+typedef struct { double re, im; } sc_complex128;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SC_RESTRICT __restrict__
+#define SC_INLINE static inline __attribute__((always_inline))
+#define SC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define SC_RESTRICT
+#define SC_INLINE static inline
+#define SC_LIKELY(x) (x)
+#define SC_UNLIKELY(x) (x)
+#endif
+
+/* A function compiled twice, for the portable baseline and for AVX2+FMA; the
+ * loader picks one for this CPU at run time. */
+#ifdef SC_HAVE_TARGET_CLONES
+#define SC_TARGET_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#else
+#define SC_TARGET_CLONES
+#endif
+
+#ifdef _OPENMP
+#define SC_OMP_THREAD_NUM() omp_get_thread_num()
+#else
+#define SC_OMP_THREAD_NUM() 0
+#endif
+
+/* 1 when the CPU running us has AVX2 and FMA (what the fast clones use). */
+int sc_cpu_has_avx2_fma(void);
+/* 1 when the build carries AVX2+FMA clones of the hot loops. */
+int sc_build_has_target_clones(void);
+
+#endif

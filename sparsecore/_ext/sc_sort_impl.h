@@ -1,0 +1,96 @@
+/*
+ * Template: in-place ascending sort of an integer key array.
+ * Define SC_SORT_T (key type) and SC_SORT_NAME (function name) before
+ * including. Insertion sort for short arrays, otherwise introsort
+ * (median-of-three quicksort that falls back to heapsort past 2*log2(n)
+ * levels, so the worst case stays O(n log n)).
+ */
+#define SC_SORT_FN_(name, suffix) name##_##suffix
+#define SC_SORT_FN(name, suffix) SC_SORT_FN_(name, suffix)
+
+static inline void SC_SORT_FN(SC_SORT_NAME, insertion)(SC_SORT_T *a, int64_t n)
+{
+    for (int64_t i = 1; i < n; i++) {
+        SC_SORT_T key = a[i];
+        int64_t j = i - 1;
+        while (j >= 0 && a[j] > key) {
+            a[j + 1] = a[j];
+            j--;
+        }
+        a[j + 1] = key;
+    }
+}
+
+static void SC_SORT_FN(SC_SORT_NAME, sift)(SC_SORT_T *a, int64_t root, int64_t n)
+{
+    SC_SORT_T v = a[root];
+    for (;;) {
+        int64_t child = 2 * root + 1;
+        if (child >= n) break;
+        if (child + 1 < n && a[child + 1] > a[child]) child++;
+        if (a[child] <= v) break;
+        a[root] = a[child];
+        root = child;
+    }
+    a[root] = v;
+}
+
+static void SC_SORT_FN(SC_SORT_NAME, heapsort)(SC_SORT_T *a, int64_t n)
+{
+    for (int64_t i = n / 2 - 1; i >= 0; i--) SC_SORT_FN(SC_SORT_NAME, sift)(a, i, n);
+    for (int64_t end = n - 1; end > 0; end--) {
+        SC_SORT_T t = a[0]; a[0] = a[end]; a[end] = t;
+        SC_SORT_FN(SC_SORT_NAME, sift)(a, 0, end);
+    }
+}
+
+static void SC_SORT_FN(SC_SORT_NAME, intro)(SC_SORT_T *a, int64_t n, int depth)
+{
+    while (n > 24) {
+        if (depth-- == 0) {
+            SC_SORT_FN(SC_SORT_NAME, heapsort)(a, n);
+            return;
+        }
+        /* median of three to a[0], pivot a[0] */
+        int64_t mid = n / 2;
+        SC_SORT_T x = a[0], y = a[mid], z = a[n - 1], t;
+        if (x > y) { t = x; x = y; y = t; }
+        if (y > z) { t = y; y = z; z = t; }
+        if (x > y) { t = x; x = y; y = t; }
+        a[0] = x; a[mid] = y; a[n - 1] = z;
+        SC_SORT_T pivot = y;
+        int64_t i = 0, j = n - 1;
+        for (;;) {
+            do { i++; } while (a[i] < pivot);
+            do { j--; } while (a[j] > pivot);
+            if (i >= j) break;
+            t = a[i]; a[i] = a[j]; a[j] = t;
+        }
+        /* a[0..j] <= pivot <= a[j+1..n-1]; recurse on the smaller side */
+        int64_t left = j + 1, right = n - j - 1;
+        if (left < right) {
+            SC_SORT_FN(SC_SORT_NAME, intro)(a, left, depth);
+            a += left; n = right;
+        } else {
+            SC_SORT_FN(SC_SORT_NAME, intro)(a + left, right, depth);
+            n = left;
+        }
+    }
+    SC_SORT_FN(SC_SORT_NAME, insertion)(a, n);
+}
+
+static inline void SC_SORT_NAME(SC_SORT_T *a, int64_t n)
+{
+    if (n <= 24) {
+        SC_SORT_FN(SC_SORT_NAME, insertion)(a, n);
+        return;
+    }
+    int depth = 0;
+    for (int64_t k = n; k > 1; k >>= 1) depth += 2;
+    SC_SORT_FN(SC_SORT_NAME, intro)(a, n, depth);
+}
+
+#undef SC_SORT_FN_
+#undef SC_SORT_FN
+#undef SC_SORT_T
+#undef SC_SORT_NAME

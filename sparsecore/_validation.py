@@ -1,0 +1,153 @@
+"""Input checks and conversions shared by every layer above the compiled core.
+
+Everything here runs before any kernel does: a bad input gets an exception
+naming the argument, what was expected and what was given, and inputs are never
+modified (conversions copy).
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsecore._ext import _sparse
+
+__all__ = [
+    "CSRParts",
+    "as_csr_parts",
+    "check_allocation",
+    "index_dtype_for",
+    "INT32_MAX",
+]
+
+INT32_MAX = np.iinfo(np.int32).max
+
+_CSR_ERRORS = {
+    1: "indptr[0] must be 0",
+    3: "indptr[-1] exceeds the number of stored indices",
+}
+
+
+@dataclass(frozen=True)
+class CSRParts:
+    """Validated, C-contiguous CSR arrays of one operand."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple
+    sorted: bool  # every row strictly increasing: sorted and no duplicates
+
+    @property
+    def nnz(self):
+        return int(self.indptr[-1])
+
+    def with_index_dtype(self, dtype):
+        """These parts with index arrays of ``dtype`` (copies only if needed)."""
+        if self.indptr.dtype == dtype:
+            return self
+        return CSRParts(
+            self.indptr.astype(dtype),
+            self.indices.astype(dtype),
+            self.data,
+            self.shape,
+            self.sorted,
+        )
+
+
+def index_dtype_for(*maxvals):
+    """int32 when every value fits, else int64 (as scipy chooses)."""
+    return np.int32 if max(maxvals, default=0) <= INT32_MAX else np.int64
+
+
+def as_csr_parts(X, name):
+    """Validate a scipy.sparse operand and return its CSR arrays.
+
+    Parameters
+    ----------
+    X : scipy.sparse array or matrix
+        Any format; non-CSR formats are converted (a copy).
+    name : str
+        The argument name used in error messages.
+
+    Returns
+    -------
+    CSRParts
+    """
+    if not sp.issparse(X):
+        raise TypeError(
+            f"{name} must be a scipy.sparse array or matrix, got "
+            f"{type(X).__module__}.{type(X).__name__}; wrap dense data with "
+            f"scipy.sparse.csr_array({name})"
+        )
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {X.ndim}-D with shape {X.shape}")
+    if X.dtype == object:
+        raise TypeError(f"{name} has dtype object; numeric dtypes only")
+    if X.format != "csr":
+        X = X.tocsr()
+    m, n = X.shape
+    indptr, indices, data = X.indptr, X.indices, X.data
+    if indptr.ndim != 1 or indptr.shape[0] != m + 1:
+        raise ValueError(
+            f"{name}.indptr has shape {indptr.shape}; a CSR matrix with {m} rows "
+            f"needs {m + 1} row pointers"
+        )
+    if indices.shape != data.shape:
+        raise ValueError(
+            f"{name}.indices and {name}.data differ in length "
+            f"({indices.shape[0]} and {data.shape[0]})"
+        )
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} has index dtypes {indptr.dtype}/{indices.dtype}; integer "
+            f"indices expected"
+        )
+    common = np.int64 if np.int64 in (indptr.dtype, indices.dtype) else np.int32
+    if indptr.dtype.itemsize < 4 or indptr.dtype.kind == "u":
+        common = np.int64
+    indptr = np.ascontiguousarray(indptr, dtype=common)
+    indices = np.ascontiguousarray(indices, dtype=common)
+    code, where = _sparse.csr_check(indptr, indices, m, n)
+    if code == 2:
+        raise ValueError(
+            f"{name}.indptr must be non-decreasing, but indptr[{where + 1}] = "
+            f"{indptr[where + 1]} < indptr[{where}] = {indptr[where]}"
+        )
+    if code == 4:
+        raise ValueError(
+            f"{name} has a column index out of range: indices[{where}] = "
+            f"{indices[where]} but {name} has {n} columns"
+        )
+    if code:
+        raise ValueError(f"{name} is not a valid CSR matrix: {_CSR_ERRORS[code]}")
+    nnz = int(indptr[-1])
+    indices = indices[:nnz]
+    data = np.ascontiguousarray(data[:nnz])
+    is_sorted = _sparse.csr_is_sorted(indptr, indices, m)
+    return CSRParts(indptr, np.ascontiguousarray(indices), data, (m, n), is_sorted)
+
+
+def available_memory():
+    """Bytes the system can still give us (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_allocation(nbytes, what):
+    """Raise MemoryError, before allocating, when ``nbytes`` cannot fit."""
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise MemoryError(
+            f"{what} needs {nbytes:,} bytes ({nbytes / 2**30:.1f} GiB) but only "
+            f"{avail:,} bytes ({avail / 2**30:.1f} GiB) of memory are available"
+        )

@@ -1,0 +1,24 @@
+"""Real data shipped in the package, readers, and generated test matrices."""
+from sparsecore.datasets._generators import (
+    make_erdos_renyi,
+    make_laplacian,
+    make_rmat,
+    make_tall_skinny,
+)
+from sparsecore.datasets._matrices import (
+    find_matrix_dir,
+    list_matrices,
+    load_matrix,
+    read_matrix_market,
+)
+
+__all__ = [
+    "find_matrix_dir",
+    "list_matrices",
+    "load_matrix",
+    "make_erdos_renyi",
+    "make_laplacian",
+    "make_rmat",
+    "make_tall_skinny",
+    "read_matrix_market",
+]

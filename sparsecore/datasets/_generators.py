@@ -1,0 +1,118 @@
+"""Generated sparse matrices for tests and benchmarks (deterministic by seed)."""
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["make_rmat", "make_erdos_renyi", "make_laplacian", "make_tall_skinny"]
+
+
+def make_rmat(scale, edge_factor=16, *, a=0.57, b=0.19, c=0.19, seed=0):
+    """R-MAT (Graph500 Kronecker) graph adjacency matrix.
+
+    After Chakrabarti, Zhan & Faloutsos, "R-MAT: A recursive model for graph
+    mining" (SDM 2004), with the Graph500 parameters: ``2**scale`` vertices,
+    ``edge_factor * 2**scale`` directed edges, duplicates merged, vertices
+    randomly permuted, values uniform in [0.5, 1.5).
+
+    Parameters
+    ----------
+    scale : int
+    edge_factor : int, default=16
+    a, b, c : float
+        Quadrant probabilities (d = 1 - a - b - c).
+    seed : int, default=0
+
+    Returns
+    -------
+    scipy.sparse.csr_array of shape (2**scale, 2**scale)
+    """
+    rng = np.random.default_rng(seed)
+    n = 1 << scale
+    n_edges = edge_factor * n
+    rows = np.zeros(n_edges, dtype=np.int64)
+    cols = np.zeros(n_edges, dtype=np.int64)
+    for level in range(scale):
+        r = rng.random(n_edges)
+        right = (r >= a) & (r < a + b) | (r >= a + b + c)
+        down = r >= a + b
+        rows |= down.astype(np.int64) << level
+        cols |= right.astype(np.int64) << level
+    perm = rng.permutation(n)
+    rows, cols = perm[rows], perm[cols]
+    vals = rng.uniform(0.5, 1.5, n_edges)
+    A = sp.csr_array((vals, (rows, cols)), shape=(n, n))
+    A.sum_duplicates()
+    # merged duplicates get one value, not the sum of several
+    A.data[:] = rng.uniform(0.5, 1.5, A.nnz)
+    return A
+
+
+def make_erdos_renyi(n, per_row, *, n_cols=None, seed=0):
+    """Matrix with ``per_row`` uniformly random columns in each row.
+
+    Parameters
+    ----------
+    n : int
+        Rows.
+    per_row : int
+    n_cols : int or None
+        Columns (default ``n``).
+    seed : int, default=0
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+    """
+    rng = np.random.default_rng(seed)
+    n_cols = n if n_cols is None else n_cols
+    rows = np.repeat(np.arange(n), per_row)
+    cols = rng.integers(0, n_cols, n * per_row)
+    vals = rng.uniform(0.5, 1.5, n * per_row)
+    A = sp.csr_array((vals, (rows, cols)), shape=(n, n_cols))
+    A.sum_duplicates()
+    return A
+
+
+def make_laplacian(shape, *, stencil=None):
+    """Finite-difference Laplacian on a regular grid.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Grid size, 2-D or 3-D.
+    stencil : {5, 7, 27} or None
+        5-point (2-D), 7-point (3-D) or 27-point (3-D, -1 off the diagonal);
+        default 5 or 7 by dimension.
+
+    Returns
+    -------
+    scipy.sparse.csr_array of shape (prod(shape), prod(shape))
+    """
+    dims = len(shape)
+    if stencil is None:
+        stencil = 5 if dims == 2 else 7
+    if (dims, stencil) not in ((2, 5), (3, 7), (3, 27)):
+        raise ValueError(f"stencil {stencil} does not fit a {dims}-D grid")
+    if stencil == 27:
+        ones = [sp.csr_array(sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(s, s))) for s in shape]
+        A = sp.kron(sp.kron(ones[0], ones[1]), ones[2], format="csr")
+        A = -A
+        A.setdiag(26)
+        return sp.csr_array(A)
+    eye = [sp.eye_array(s, format="csr") for s in shape]
+    T = [sp.diags_array([-1, 2, -1], offsets=[-1, 0, 1], shape=(s, s), format="csr") for s in shape]
+    if dims == 2:
+        A = sp.kron(T[0], eye[1]) + sp.kron(eye[0], T[1])
+    else:
+        A = (
+            sp.kron(sp.kron(T[0], eye[1]), eye[2])
+            + sp.kron(sp.kron(eye[0], T[1]), eye[2])
+            + sp.kron(sp.kron(eye[0], eye[1]), T[2])
+        )
+    A = sp.csr_array(A)
+    A.sum_duplicates()
+    return A
+
+
+def make_tall_skinny(n_rows, n_cols, per_row, *, seed=0):
+    """Tall, skinny random matrix with ``per_row`` entries in each row."""
+    return make_erdos_renyi(n_rows, per_row, n_cols=n_cols, seed=seed)

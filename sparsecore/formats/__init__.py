@@ -1,0 +1,6 @@
+"""Structured sparse formats (block-sparse, N:M, Monarch, Kronecker).
+
+Each is a small class holding numpy arrays, with ``shape``, ``dtype``, ``@``,
+``toarray()`` and conversions; general sparse matrices stay scipy.sparse.
+"""
+__all__ = []

@@ -1,0 +1,8 @@
+"""Plain functions over the compiled kernels.
+
+Each takes scipy.sparse or structured-format operands and numpy arrays,
+validates them once, and calls a kernel with the GIL released.
+"""
+from sparsecore.ops._spgemm import spgemm
+
+__all__ = ["spgemm"]
