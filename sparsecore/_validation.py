@@ -108,7 +108,7 @@ def as_csr_parts(X, name):
         common = np.int64
     indptr = np.ascontiguousarray(indptr, dtype=common)
     indices = np.ascontiguousarray(indices, dtype=common)
-    code, where = _sparse.csr_check(indptr, indices, m, n)
+    code, where, is_sorted = _sparse.csr_check(indptr, indices, m, n)
     if code == 2:
         raise ValueError(
             f"{name}.indptr must be non-decreasing, but indptr[{where + 1}] = "
@@ -124,7 +124,6 @@ def as_csr_parts(X, name):
     nnz = int(indptr[-1])
     indices = indices[:nnz]
     data = np.ascontiguousarray(data[:nnz])
-    is_sorted = _sparse.csr_is_sorted(indptr, indices, m)
     return CSRParts(indptr, np.ascontiguousarray(indices), data, (m, n), is_sorted)
 
 

@@ -1,7 +1,10 @@
-/* In-place ascending sorts of int32 and int64 key arrays (introsort). */
+/* In-place ascending sorts of arrays of distinct int32 or int64 keys. */
 #ifndef SPARSECORE_SC_SORT_H
 #define SPARSECORE_SC_SORT_H
 #include <stdint.h>
+
+/* Arrays up to this length are sorted by rank (keys must be distinct). */
+#define SC_RANK_SORT_MAX 32
 
 #define SC_SORT_T int32_t
 #define SC_SORT_NAME sc_sort_i32

@@ -28,12 +28,33 @@ SC_INLINE int sc_use_dense(int64_t row_len, int64_t n)
     return n <= SC_DENSE_NCOLS || row_len * 16 > n;
 }
 
-/* Sort the touched columns, or walk all n marks? (Julia's spmatmul rule.) */
-SC_INLINE int sc_scan_beats_sort(int64_t cnt, int64_t n)
+/* Rows with at most this many multiplies accumulate in their output slot. */
+#define SC_TINY_ROW 8
+
+/* Rows up to this length use the scrambling hash and an insertion sort. */
+#define SC_SHORT_ROW 32
+
+/* Read a dense accumulator back by walking the flags of the row's column
+ * range (about 2 cycles per 8 columns plus 3 per column found), or by
+ * sorting the touched columns (rank sort up to SC_RANK_SORT_MAX keys, about
+ * 15 cycles a key; introsort beyond, about 6 cycles a key and level)? */
+SC_INLINE int sc_flagscan_beats_sort(int64_t len, int64_t chunks)
 {
+    if (len <= SC_RANK_SORT_MAX) return chunks <= 6 * len;
     int64_t lg = 1;
-    while (((int64_t)1 << lg) < cnt) lg++;
-    return 3 * cnt * lg >= n;
+    while (((int64_t)1 << lg) < len) lg++;
+    return chunks <= 3 * len * lg;
+}
+
+SC_INLINE int sc_ctz64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int t = 0;
+    while (!(x & 1)) { x >>= 1; t++; }
+    return t;
+#endif
 }
 
 /* log2 of the hash table size for up to `len` keys: load factor <= 1/2. */
@@ -43,6 +64,16 @@ SC_INLINE int sc_table_bits(int64_t len)
     while (((int64_t)1 << bits) < 2 * len) bits++;
     return bits;
 }
+
+/* Prefetch the B row needed SC_AHEAD A entries from now (possibly in a later
+ * row of the same task): B rows are scattered, and a row-wise product spends
+ * most of its time waiting for them. */
+#define SC_AHEAD 4
+#if defined(__GNUC__) || defined(__clang__)
+#define SC_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#else
+#define SC_PREFETCH(p) ((void)0)
+#endif
 
 /* Fibonacci hashing: every bit of the key reaches the slot. */
 SC_INLINE uint64_t sc_hash(int64_t key, int bits)
@@ -154,16 +185,11 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 /* ---- public entry points: dispatch on the type codes ---- */
 
 int sc_csr_check(int itype, int64_t m, int64_t n, int64_t nnz,
-                 const void *Ap, const void *Aj, int64_t *where)
+                 const void *Ap, const void *Aj, int64_t *where, int *sorted)
 {
-    if (itype == SC_INT32) return csr_check_i32(m, n, nnz, (const int32_t *)Ap, (const int32_t *)Aj, where);
-    return csr_check_i64(m, n, nnz, (const int64_t *)Ap, (const int64_t *)Aj, where);
-}
-
-int sc_csr_is_sorted(int itype, int64_t m, const void *Ap, const void *Aj)
-{
-    if (itype == SC_INT32) return csr_is_sorted_i32(m, (const int32_t *)Ap, (const int32_t *)Aj);
-    return csr_is_sorted_i64(m, (const int64_t *)Ap, (const int64_t *)Aj);
+    if (itype == SC_INT32)
+        return csr_check_i32(m, n, nnz, (const int32_t *)Ap, (const int32_t *)Aj, where, sorted);
+    return csr_check_i64(m, n, nnz, (const int64_t *)Ap, (const int64_t *)Aj, where, sorted);
 }
 
 int64_t sc_spgemm_flops(int itype, int64_t m, const void *Ap, const void *Aj,

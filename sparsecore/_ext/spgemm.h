@@ -11,6 +11,8 @@
  *   4. (the caller allocates Cp, Cj, Cx of exactly Cs[m] entries)
  *   5. sc_spgemm_numeric:  values and sorted column indices, exact zeros dropped
  *                          (as scipy does) and the rows compacted.
+ * Small products skip step 3: the numeric pass then takes the flop prefix
+ * sums as row slots (an upper bound) and compacts the rows at the end.
  *
  * Inputs: Ap (m+1), Aj, Ax; Bp (k+1), Bj, Bx, with index type `itype` (int32 or
  * int64 for all four index arrays) and value type `vtype`. Indices must lie in
@@ -32,13 +34,12 @@
 #include "sc_common.h"
 
 /* Check one CSR structure: Ap[0] == 0, Ap non-decreasing, Ap[m] <= nnz, and
- * 0 <= Aj[p] < n. Returns SC_OK, or 1 (Ap[0] != 0), 2 (decreasing at row
- * *where), 3 (Ap[m] > nnz), 4 (index out of range at position *where). */
+ * 0 <= Aj[p] < n. Returns SC_OK and sets *sorted (1 when every row has
+ * strictly increasing columns: sorted, no duplicates), or returns 1 (Ap[0] !=
+ * 0), 2 (decreasing at row *where), 3 (Ap[m] > nnz), 4 (index out of range at
+ * position *where). */
 int sc_csr_check(int itype, int64_t m, int64_t n, int64_t nnz,
-                 const void *Ap, const void *Aj, int64_t *where);
-
-/* 1 when every row has strictly increasing column indices. */
-int sc_csr_is_sorted(int itype, int64_t m, const void *Ap, const void *Aj);
+                 const void *Ap, const void *Aj, int64_t *where, int *sorted);
 
 int64_t sc_spgemm_flops(int itype, int64_t m, const void *Ap, const void *Aj,
                         const void *Bp, int n_threads, int64_t *fp,

@@ -2,13 +2,262 @@
  * Template: the numeric pass of C = A @ B.
  * Define IDX/ISFX (input index type), OUT/OSFX (output index type),
  * VAL/VSFX (value type), V_MUL(a, b), V_ADD(a, b), V_IS_ZERO(v), and
- * OUT_SORT (the sort for OUT keys).
+ * OUT_SORT / OUT_INSERTION_SORT_PAIRS (sorts for OUT keys).
+ *
+ * Each output row picks one of four paths (see spgemm.c for the rules):
+ *   copy   one A entry and a sorted B row: a scaled copy, already in order;
+ *   dense  an accumulator over all n columns, read back by a scan of the
+ *          touched range or by sorting the touched columns;
+ *   ordered hash  an open-addressing table whose slot is monotone in the
+ *          column, so reading the table front to back yields the columns
+ *          almost sorted and an insertion sort finishes the job;
+ *   hash   a scrambling hash, then a sort of the keys and a re-probe for the
+ *          values (the fallback when the columns crowd into a few slots).
+ * A row's path depends only on the row, never on the thread.
  */
 #define FN_(name, a, b, c) name##_##a##_##b##_##c
 #define FN(name, a, b, c) FN_(name, a, b, c)
+#define NUM(name) FN(name, ISFX, OSFX, VSFX)
+
+/* Remove entries whose sum is exactly zero (as scipy does); return the
+ * number kept. Cancellation is rare, so the branch predicts well. */
+SC_INLINE int64_t NUM(drop_zeros)(int64_t cnt, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+{
+    int64_t w = 0;
+    for (int64_t q = 0; q < cnt; q++) {
+        if (!V_IS_ZERO(ox[q])) {
+            oj[w] = oj[q];
+            ox[w] = ox[q];
+            w++;
+        }
+    }
+    return w;
+}
+
+/* A row of at most SC_TINY_ROW multiplies: accumulate by linear search in
+ * the output slot itself, then an insertion sort; no workspace touched. */
+SC_INLINE int64_t NUM(row_tiny)(
+    IDX a0, IDX a1, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
+    OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+{
+    int64_t len = 0;
+    for (IDX a = a0; a < a1; a++) {
+        const IDX k = Aj[a];
+        const VAL av = Ax[a];
+        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
+            const OUT j = (OUT)Bj[b];
+            const VAL p = V_MUL(av, Bx[b]);
+            int64_t q = 0;
+            while (q < len && oj[q] != j) q++;
+            if (q < len) {
+                ox[q] = V_ADD(ox[q], p);
+            } else {
+                oj[len] = j;
+                ox[len] = p;
+                len++;
+            }
+        }
+    }
+    for (int64_t q = 1; q < len; q++) {
+        const OUT j = oj[q];
+        const VAL v = ox[q];
+        int64_t r = q;
+        while (r > 0 && oj[r - 1] > j) {
+            oj[r] = oj[r - 1];
+            ox[r] = ox[r - 1];
+            r--;
+        }
+        oj[r] = j;
+        ox[r] = v;
+    }
+    return NUM(drop_zeros)(len, oj, ox);
+}
+
+/* Dense accumulator: flags[j] is 1 while column j is in this row, dense[j]
+ * holds its sum. Read back by walking the flags of the row's column range
+ * eight at a time (in order), or, when the range is wide and the row short,
+ * by sorting the touched columns. Leaves `flags` all zero. */
+SC_INLINE int64_t NUM(row_dense)(
+    IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
+    uint8_t *SC_RESTRICT flags, VAL *SC_RESTRICT dense,
+    int64_t lo, int64_t hi, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+{
+    int64_t len = 0;
+    for (IDX a = a0; a < a1; a++) {
+        if (a + SC_AHEAD < a_lim) {
+            const IDX bn = Bp[Aj[a + SC_AHEAD]];
+            SC_PREFETCH(Bj + bn);
+            SC_PREFETCH(Bx + bn);
+        }
+        const IDX k = Aj[a];
+        const VAL av = Ax[a];
+        const IDX b1 = Bp[k + 1];
+        for (IDX b = Bp[k]; b < b1; b++) {
+            const IDX j = Bj[b];
+            const VAL p = V_MUL(av, Bx[b]);
+            if (flags[j]) {
+                dense[j] = V_ADD(dense[j], p);
+            } else {
+                flags[j] = 1;
+                dense[j] = p;
+                oj[len++] = (OUT)j;
+            }
+        }
+    }
+    /* flags are padded to a multiple of 8 past n, so whole chunks are safe */
+    const int64_t c0 = lo & ~(int64_t)7;
+    if (sc_flagscan_beats_sort(len, (hi - c0) / 8 + 1)) {
+        int64_t q = 0;
+        for (int64_t c = c0; q < len; c += 8) {
+            uint64_t chunk;
+            memcpy(&chunk, flags + c, 8);
+            if (chunk == 0) continue;
+            memset(flags + c, 0, 8);
+            /* gather the low bit of each byte into an 8-bit mask */
+            uint64_t mask = ((chunk & UINT64_C(0x0101010101010101)) *
+                             UINT64_C(0x0102040810204080)) >> 56;
+            while (mask) {
+                const int64_t j = c + sc_ctz64(mask);
+                oj[q] = (OUT)j;
+                ox[q] = dense[j];
+                q++;
+                mask &= mask - 1;
+            }
+        }
+    } else {
+        OUT_SORT(oj, len);
+        for (int64_t q = 0; q < len; q++) {
+            const OUT j = oj[q];
+            ox[q] = dense[j];
+            flags[j] = 0;
+        }
+    }
+    return NUM(drop_zeros)(len, oj, ox);
+}
+
+/* Ordered hash: slot(j) = floor((j - lo) * size / (hi - lo + 1)) with linear
+ * probing that never wraps (the table has `size` spare slots past the end).
+ * Returns the kept entries, or -1 (table left clean) when probing ran long
+ * because the columns crowd together; the caller then uses row_hash. */
+SC_INLINE int64_t NUM(row_ordered)(
+    IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
+    IDX *SC_RESTRICT keys, VAL *SC_RESTRICT vals, int bits,
+    int64_t cnt, int64_t flops, int64_t lo, int64_t hi,
+    OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+{
+    const uint64_t size = (uint64_t)1 << bits;
+    const uint64_t mult = (size << 32) / (uint64_t)(hi - lo + 1);
+    int64_t probes = 0, last = 0, row_len = 0;
+    const int64_t budget = 4 * flops + 64;
+    for (IDX a = a0; a < a1; a++) {
+        if (a + SC_AHEAD < a_lim) {
+            const IDX bn = Bp[Aj[a + SC_AHEAD]];
+            SC_PREFETCH(Bj + bn);
+            SC_PREFETCH(Bx + bn);
+        }
+        const IDX k = Aj[a];
+        const VAL av = Ax[a];
+        const IDX b1 = Bp[k + 1];
+        for (IDX b = Bp[k]; b < b1; b++) {
+            const IDX j = Bj[b];
+            const VAL p = V_MUL(av, Bx[b]);
+            uint64_t h = ((uint64_t)(j - lo) * mult) >> 32;
+            for (;;) {
+                if (keys[h] == j) { vals[h] = V_ADD(vals[h], p); break; }
+                if (keys[h] == SC_EMPTY) {
+                    keys[h] = j;
+                    vals[h] = p;
+                    row_len++;
+                    if ((int64_t)h > last) last = (int64_t)h;
+                    break;
+                }
+                h++;
+                probes++;
+            }
+        }
+        if (probes > budget) {
+            for (int64_t s = 0; s <= last; s++) keys[s] = SC_EMPTY;
+            return -1;
+        }
+    }
+    /* Read the table front to back, branch-free (occupancy is random), up
+     * to the row's cnt-th column, clearing as we go; then an insertion sort
+     * fixes the few keys that probing pushed past a larger neighbour. */
+    int64_t len = 0, s = 0;
+    for (; len < row_len; s++) {
+        const IDX j = keys[s];
+        oj[len] = (OUT)j;
+        ox[len] = vals[s];
+        keys[s] = SC_EMPTY;
+        len += (j != SC_EMPTY);
+    }
+    for (int64_t q = 1; q < row_len; q++) {
+        const OUT j = oj[q];
+        if (oj[q - 1] > j) {
+            const VAL v = ox[q];
+            int64_t r = q;
+            do {
+                oj[r] = oj[r - 1];
+                ox[r] = ox[r - 1];
+                r--;
+            } while (r > 0 && oj[r - 1] > j);
+            oj[r] = j;
+            ox[r] = v;
+        }
+    }
+    (void)cnt;
+    return NUM(drop_zeros)(row_len, oj, ox);
+}
+
+/* Scrambling hash, then sort the keys and re-probe for the values. */
+SC_INLINE int64_t NUM(row_hash)(
+    IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
+    IDX *SC_RESTRICT keys, VAL *SC_RESTRICT vals, int bits,
+    int64_t cnt, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+{
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    int64_t len = 0;
+    for (IDX a = a0; a < a1; a++) {
+        if (a + SC_AHEAD < a_lim) {
+            const IDX bn = Bp[Aj[a + SC_AHEAD]];
+            SC_PREFETCH(Bj + bn);
+            SC_PREFETCH(Bx + bn);
+        }
+        const IDX k = Aj[a];
+        const VAL av = Ax[a];
+        const IDX b1 = Bp[k + 1];
+        for (IDX b = Bp[k]; b < b1; b++) {
+            const IDX j = Bj[b];
+            const VAL p = V_MUL(av, Bx[b]);
+            uint64_t h = sc_hash(j, bits);
+            for (;;) {
+                if (keys[h] == j) { vals[h] = V_ADD(vals[h], p); break; }
+                if (keys[h] == SC_EMPTY) {
+                    keys[h] = j; vals[h] = p; oj[len++] = (OUT)j;
+                    break;
+                }
+                h = (h + 1) & mask;
+            }
+        }
+    }
+    OUT_SORT(oj, len);
+    for (int64_t q = 0; q < len; q++) {
+        const IDX j = (IDX)oj[q];
+        uint64_t h = sc_hash(j, bits);
+        while (keys[h] != j) h = (h + 1) & mask;
+        ox[q] = vals[h];
+    }
+    memset(keys, 0xff, (size_t)(mask + 1) * sizeof(IDX));
+    (void)cnt;
+    return NUM(drop_zeros)(len, oj, ox);
+}
 
 SC_TARGET_CLONES
-static int FN(spgemm_numeric, ISFX, OSFX, VSFX)(
+static int NUM(spgemm_numeric)(
     int64_t m, int64_t n,
     const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
     const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
@@ -19,120 +268,93 @@ static int FN(spgemm_numeric, ISFX, OSFX, VSFX)(
     int status = SC_OK;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        IDX *marks = NULL;      /* dense accumulator */
-        VAL *dense = NULL;
-        IDX *keys = NULL;       /* hash accumulator */
+        uint8_t *flags = NULL;  /* dense accumulator: a flag per column ... */
+        VAL *dense = NULL;      /* ... and a value per column */
+        IDX *keys = NULL;       /* hash tables: 2 * size slots for the ordered hash */
         VAL *vals = NULL;
-        int64_t table_size = 0;
+        int64_t capacity = 0;
         int failed = 0;
 
         #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntasks; t++) {
             if (failed) continue;
+            const IDX a_lim = Ap[bounds[t + 1]];
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
+                /* the row's slot: its exact size after a symbolic pass, or
+                 * its multiply count (an upper bound) in one-pass mode */
                 const int64_t start = Cs[i];
                 const int64_t cnt = Cs[i + 1] - start;
-                OUT *SC_RESTRICT oj = Cj + start;
-                VAL *SC_RESTRICT ox = Cx + start;
+                OUT *oj = Cj + start;
+                VAL *ox = Cx + start;
+                const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 int64_t w = 0;
-                IDX a0 = Ap[i], a1 = Ap[i + 1];
                 if (cnt == 0) {
                     Cp[i + 1] = 0;
                     continue;
                 }
                 if (a1 - a0 == 1 && b_sorted) {
-                    /* one term: a scaled copy of a B row, already sorted */
-                    IDX k = Aj[a0];
-                    VAL av = Ax[a0];
+                    const IDX k = Aj[a0];
+                    const VAL av = Ax[a0];
                     for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
-                        VAL v = V_MUL(av, Bx[b]);
+                        const VAL v = V_MUL(av, Bx[b]);
                         if (!V_IS_ZERO(v)) { oj[w] = (OUT)Bj[b]; ox[w] = v; w++; }
                     }
-                } else if (sc_use_dense(cnt, n)) {
-                    if (marks == NULL) {
-                        marks = (IDX *)malloc((size_t)n * sizeof(IDX));
-                        dense = (VAL *)malloc((size_t)n * sizeof(VAL));
-                        if (marks == NULL || dense == NULL) { failed = 1; break; }
-                        memset(marks, 0xff, (size_t)n * sizeof(IDX));
-                    }
-                    const IDX stamp = (IDX)i;
-                    int64_t len = 0;
+                    Cp[i + 1] = (OUT)w;
+                    continue;
+                }
+                /* the row's multiplies, and its column range (free when B
+                 * rows are sorted: their first and last entries) */
+                int64_t lo = 0, hi = n - 1, flops = 0;
+                if (b_sorted) {
+                    lo = n; hi = -1;
                     for (IDX a = a0; a < a1; a++) {
-                        IDX k = Aj[a];
-                        VAL av = Ax[a];
-                        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
-                            IDX j = Bj[b];
-                            VAL p = V_MUL(av, Bx[b]);
-                            if (marks[j] != stamp) {
-                                marks[j] = stamp;
-                                dense[j] = p;
-                                oj[len++] = (OUT)j;
-                            } else {
-                                dense[j] = V_ADD(dense[j], p);
-                            }
-                        }
-                    }
-                    if (sc_scan_beats_sort(cnt, n)) {
-                        /* walking the marks gives the columns in order */
-                        for (int64_t j = 0; j < n; j++) {
-                            if (marks[j] == stamp) {
-                                VAL v = dense[j];
-                                if (!V_IS_ZERO(v)) { oj[w] = (OUT)j; ox[w] = v; w++; }
-                            }
-                        }
-                    } else {
-                        OUT_SORT(oj, cnt);
-                        for (int64_t q = 0; q < cnt; q++) {
-                            OUT j = oj[q];
-                            VAL v = dense[j];
-                            if (!V_IS_ZERO(v)) { oj[w] = j; ox[w] = v; w++; }
+                        const IDX k = Aj[a];
+                        const IDX b0 = Bp[k], b1 = Bp[k + 1];
+                        if (b1 > b0) {
+                            flops += b1 - b0;
+                            if (Bj[b0] < lo) lo = Bj[b0];
+                            if (Bj[b1 - 1] > hi) hi = Bj[b1 - 1];
                         }
                     }
                 } else {
-                    int bits = sc_table_bits(cnt);
-                    int64_t size = (int64_t)1 << bits;
-                    uint64_t mask = (uint64_t)size - 1;
-                    if (size > table_size) {
+                    for (IDX a = a0; a < a1; a++) flops += Bp[Aj[a] + 1] - Bp[Aj[a]];
+                }
+                if (flops <= SC_TINY_ROW) {
+                    Cp[i + 1] = (OUT)NUM(row_tiny)(a0, a1, Aj, Ax, Bp, Bj, Bx, oj, ox);
+                    continue;
+                }
+                if (sc_use_dense(cnt, n)) {
+                    if (flags == NULL) {
+                        flags = (uint8_t *)calloc((size_t)n + 8, 1);
+                        dense = (VAL *)malloc((size_t)n * sizeof(VAL));
+                        if (flags == NULL || dense == NULL) { failed = 1; break; }
+                    }
+                    w = NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, flags, dense,
+                                       lo, hi, oj, ox);
+                } else {
+                    const int bits = sc_table_bits(cnt);
+                    const int64_t need = (int64_t)2 << bits;
+                    if (need > capacity) {
                         free(keys);
                         free(vals);
-                        keys = (IDX *)malloc((size_t)size * sizeof(IDX));
-                        vals = (VAL *)malloc((size_t)size * sizeof(VAL));
-                        table_size = size;
-                        if (keys == NULL || vals == NULL) { failed = 1; table_size = 0; break; }
-                        memset(keys, 0xff, (size_t)size * sizeof(IDX));
+                        keys = (IDX *)malloc((size_t)need * sizeof(IDX));
+                        vals = (VAL *)malloc((size_t)need * sizeof(VAL));
+                        capacity = need;
+                        if (keys == NULL || vals == NULL) { failed = 1; capacity = 0; break; }
+                        memset(keys, 0xff, (size_t)need * sizeof(IDX));
                     }
-                    int64_t len = 0;
-                    for (IDX a = a0; a < a1; a++) {
-                        IDX k = Aj[a];
-                        VAL av = Ax[a];
-                        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
-                            IDX j = Bj[b];
-                            VAL p = V_MUL(av, Bx[b]);
-                            uint64_t h = sc_hash(j, bits);
-                            for (;;) {
-                                if (keys[h] == j) { vals[h] = V_ADD(vals[h], p); break; }
-                                if (keys[h] == SC_EMPTY) {
-                                    keys[h] = j; vals[h] = p; oj[len++] = (OUT)j;
-                                    break;
-                                }
-                                h = (h + 1) & mask;
-                            }
-                        }
-                    }
-                    OUT_SORT(oj, cnt);
-                    for (int64_t q = 0; q < cnt; q++) {
-                        IDX j = (IDX)oj[q];
-                        uint64_t h = sc_hash(j, bits);
-                        while (keys[h] != j) h = (h + 1) & mask;
-                        VAL v = vals[h];
-                        if (!V_IS_ZERO(v)) { oj[w] = (OUT)j; ox[w] = v; w++; }
-                    }
-                    memset(keys, 0xff, (size_t)size * sizeof(IDX));
+                    w = -1;
+                    if (b_sorted && cnt > SC_SHORT_ROW)
+                        w = NUM(row_ordered)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, keys, vals, bits,
+                                             cnt, flops, lo, hi, oj, ox);
+                    if (w < 0)
+                        w = NUM(row_hash)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, keys, vals, bits,
+                                          cnt, oj, ox);
                 }
                 Cp[i + 1] = (OUT)w;
             }
         }
-        free(marks);
+        free(flags);
         free(dense);
         free(keys);
         free(vals);
@@ -143,8 +365,9 @@ static int FN(spgemm_numeric, ISFX, OSFX, VSFX)(
     }
     if (status != SC_OK) return status;
 
-    /* Cp[i + 1] holds the kept entries of row i; rows where products cancelled
-     * to exact zeros are shorter than their slots, so close the gaps. */
+    /* Cp[i + 1] holds the kept entries of row i; rows shorter than their
+     * slots (exact zeros dropped, or one-pass upper bounds) leave gaps to
+     * close. */
     int64_t kept = 0;
     for (int64_t i = 0; i < m; i++) kept += (int64_t)Cp[i + 1];
     Cp[0] = 0;
@@ -153,11 +376,15 @@ static int FN(spgemm_numeric, ISFX, OSFX, VSFX)(
     } else {
         int64_t pos = 0;
         for (int64_t i = 0; i < m; i++) {
-            int64_t len = (int64_t)Cp[i + 1];
-            int64_t src = Cs[i];
-            if (src != pos && len > 0) {
-                memmove(Cj + pos, Cj + src, (size_t)len * sizeof(OUT));
-                memmove(Cx + pos, Cx + src, (size_t)len * sizeof(VAL));
+            const int64_t len = (int64_t)Cp[i + 1];
+            const int64_t src = Cs[i];
+            if (src != pos) {
+                /* pos < src: an ascending copy is safe; rows are short, so a
+                 * plain loop beats two memmove calls */
+                for (int64_t q = 0; q < len; q++) {
+                    Cj[pos + q] = Cj[src + q];
+                    Cx[pos + q] = Cx[src + q];
+                }
             }
             pos += len;
             Cp[i + 1] = (OUT)pos;
@@ -167,5 +394,6 @@ static int FN(spgemm_numeric, ISFX, OSFX, VSFX)(
     return SC_OK;
 }
 
+#undef NUM
 #undef FN_
 #undef FN

@@ -6,29 +6,28 @@
 #define FN(name, sfx) FN_(name, sfx)
 
 static int FN(csr_check, ISFX)(int64_t m, int64_t n, int64_t nnz,
-                               const IDX *Ap, const IDX *Aj, int64_t *where)
+                               const IDX *Ap, const IDX *Aj, int64_t *where,
+                               int *sorted)
 {
     if (Ap[0] != 0) return 1;
     for (int64_t i = 0; i < m; i++) {
         if (Ap[i + 1] < Ap[i]) { *where = i; return 2; }
     }
     if ((int64_t)Ap[m] > nnz) return 3;
-    int64_t end = (int64_t)Ap[m];
-    for (int64_t p = 0; p < end; p++) {
-        /* one unsigned comparison covers both bounds */
-        if ((uint64_t)(int64_t)Aj[p] >= (uint64_t)n) { *where = p; return 4; }
-    }
-    return SC_OK;
-}
-
-static int FN(csr_is_sorted, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj)
-{
+    int ordered = 1;
     for (int64_t i = 0; i < m; i++) {
-        for (IDX p = Ap[i] + 1; p < Ap[i + 1]; p++) {
-            if (Aj[p - 1] >= Aj[p]) return 0;
+        const IDX p1 = Ap[i + 1];
+        int64_t prev = -1;
+        for (IDX p = Ap[i]; p < p1; p++) {
+            const int64_t j = (int64_t)Aj[p];
+            /* one unsigned comparison covers both bounds */
+            if ((uint64_t)j >= (uint64_t)n) { *where = p; return 4; }
+            ordered &= (j > prev);
+            prev = j;
         }
     }
-    return 1;
+    *sorted = ordered;
+    return SC_OK;
 }
 
 static int64_t FN(spgemm_flops, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj,
@@ -54,6 +53,49 @@ static int64_t FN(spgemm_flops, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj,
     return fp[m];
 }
 
+/* Distinct columns of row i with a dense marker array. */
+SC_INLINE int64_t FN(sym_row_dense, ISFX)(
+    IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
+    const IDX *SC_RESTRICT Bj, IDX stamp, IDX *SC_RESTRICT marks)
+{
+    int64_t count = 0;
+    for (IDX a = a0; a < a1; a++) {
+        if (a + SC_AHEAD < a_lim) SC_PREFETCH(Bj + Bp[Aj[a + SC_AHEAD]]);
+        const IDX k = Aj[a];
+        const IDX b1 = Bp[k + 1];
+        for (IDX b = Bp[k]; b < b1; b++) {
+            const IDX j = Bj[b];
+            if (marks[j] != stamp) { marks[j] = stamp; count++; }
+        }
+    }
+    return count;
+}
+
+/* Distinct columns of row i with a hash set of 2**bits slots (left empty). */
+SC_INLINE int64_t FN(sym_row_hash, ISFX)(
+    IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
+    const IDX *SC_RESTRICT Bj, IDX *SC_RESTRICT table, int bits)
+{
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    int64_t count = 0;
+    for (IDX a = a0; a < a1; a++) {
+        if (a + SC_AHEAD < a_lim) SC_PREFETCH(Bj + Bp[Aj[a + SC_AHEAD]]);
+        const IDX k = Aj[a];
+        const IDX b1 = Bp[k + 1];
+        for (IDX b = Bp[k]; b < b1; b++) {
+            const IDX j = Bj[b];
+            uint64_t h = sc_hash(j, bits);
+            for (;;) {
+                if (table[h] == j) break;
+                if (table[h] == SC_EMPTY) { table[h] = j; count++; break; }
+                h = (h + 1) & mask;
+            }
+        }
+    }
+    memset(table, 0xff, (size_t)(mask + 1) * sizeof(IDX));
+    return count;
+}
+
 static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                                      const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
                                      const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
@@ -71,10 +113,11 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
         #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntasks; t++) {
             if (failed) continue;
+            const IDX a_lim = Ap[bounds[t + 1]];
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
-                IDX a0 = Ap[i], a1 = Ap[i + 1];
+                const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 if (a1 - a0 == 1 && b_no_dup) {
-                    IDX k = Aj[a0];
+                    const IDX k = Aj[a0];
                     Cs[i + 1] = (int64_t)(Bp[k + 1] - Bp[k]);
                     continue;
                 }
@@ -84,25 +127,16 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                     Cs[i + 1] = flops;
                     continue;
                 }
-                int64_t count = 0;
                 if (sc_use_dense(flops, n)) {
                     if (marks == NULL) {
                         marks = (IDX *)malloc((size_t)n * sizeof(IDX));
                         if (marks == NULL) { failed = 1; break; }
                         memset(marks, 0xff, (size_t)n * sizeof(IDX));
                     }
-                    const IDX stamp = (IDX)i;
-                    for (IDX a = a0; a < a1; a++) {
-                        IDX k = Aj[a];
-                        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
-                            IDX j = Bj[b];
-                            if (marks[j] != stamp) { marks[j] = stamp; count++; }
-                        }
-                    }
+                    Cs[i + 1] = FN(sym_row_dense, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, marks);
                 } else {
-                    int bits = sc_table_bits(flops);
-                    int64_t size = (int64_t)1 << bits;
-                    uint64_t mask = (uint64_t)size - 1;
+                    const int bits = sc_table_bits(flops);
+                    const int64_t size = (int64_t)1 << bits;
                     if (size > table_size) {
                         free(table);
                         table = (IDX *)malloc((size_t)size * sizeof(IDX));
@@ -110,21 +144,8 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                         memset(table, 0xff, (size_t)size * sizeof(IDX));
                         table_size = size;
                     }
-                    for (IDX a = a0; a < a1; a++) {
-                        IDX k = Aj[a];
-                        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
-                            IDX j = Bj[b];
-                            uint64_t h = sc_hash(j, bits);
-                            for (;;) {
-                                if (table[h] == j) break;
-                                if (table[h] == SC_EMPTY) { table[h] = j; count++; break; }
-                                h = (h + 1) & mask;
-                            }
-                        }
-                    }
-                    memset(table, 0xff, (size_t)size * sizeof(IDX));
+                    Cs[i + 1] = FN(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, table, bits);
                 }
-                Cs[i + 1] = count;
             }
         }
         free(marks);

@@ -93,13 +93,13 @@ def make_laplacian(shape, *, stencil=None):
     if (dims, stencil) not in ((2, 5), (3, 7), (3, 27)):
         raise ValueError(f"stencil {stencil} does not fit a {dims}-D grid")
     if stencil == 27:
-        ones = [sp.csr_array(sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(s, s))) for s in shape]
+        ones = [sp.csr_array(sp.diags_array([1.0, 1.0, 1.0], offsets=[-1, 0, 1], shape=(s, s))) for s in shape]
         A = sp.kron(sp.kron(ones[0], ones[1]), ones[2], format="csr")
         A = -A
         A.setdiag(26)
         return sp.csr_array(A)
     eye = [sp.eye_array(s, format="csr") for s in shape]
-    T = [sp.diags_array([-1, 2, -1], offsets=[-1, 0, 1], shape=(s, s), format="csr") for s in shape]
+    T = [sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(s, s), format="csr") for s in shape]
     if dims == 2:
         A = sp.kron(T[0], eye[1]) + sp.kron(eye[0], T[1])
     else:

@@ -20,6 +20,9 @@ _FLOPS_PER_THREAD = 1 << 17
 # its multiplies when cutting tasks.
 _TASKS_PER_THREAD = 8
 _ROW_COST = 4
+# Products with at most this many multiplies skip the count pass: their rows
+# get the multiply count as room (at most 1.5 MB more than needed).
+_ONE_PASS_FLOPS = 1 << 17
 
 _KERNEL_DTYPES = {
     np.dtype(np.float32): np.dtype(np.float32),
@@ -135,33 +138,21 @@ def spgemm(A, B, *, n_threads=None):
     ax = _as_kernel_values(a.data, kernel_dtype)
     bx = _as_kernel_values(b.data, kernel_dtype)
 
-    fp = np.empty(m + 1, dtype=np.int64)
-    flops, nnz_lower = _sparse.spgemm_flops(a.indptr, a.indices, b.indptr, m, k, 1, fp)
-    if flops == 0:
-        return _empty_result(m, n, out_dtype)
     value_size = kernel_dtype.itemsize
-    if b.sorted:
-        # each output row holds at least as many entries as the longest B row
-        # it draws from: refuse hopeless products before counting exactly
-        _check_output_memory(min(nnz_lower, m * n), m, n, value_size)
 
-    nt = _threads.threads_for_work(nt, flops, _FLOPS_PER_THREAD)
-    ntasks = 1 if nt == 1 else min(m, nt * _TASKS_PER_THREAD)
-    bounds = _sparse.partition(fp, m, _ROW_COST, ntasks)
-    cs = fp  # the symbolic pass overwrites the flop counts with row sizes
-    _sparse.spgemm_symbolic(
-        a.indptr, a.indices, b.indptr, b.indices, m, k, n, b.sorted, bounds, nt, cs
-    )
-    nnz = int(cs[m])
-    otype = _check_output_memory(nnz, m, n, value_size)
+    def plan_output(nnz_lower, nnz):
+        # called with a cheap lower bound first (each output row holds at
+        # least as many entries as the longest B row it draws from), so a
+        # hopeless product is refused before the exact count
+        if nnz is None:
+            nnz = min(nnz_lower, m * n)
+        return _check_output_memory(nnz, m, n, value_size)
 
-    indptr = np.empty(m + 1, dtype=otype)
-    indices = np.empty(nnz, dtype=otype)
-    data = np.empty(nnz, dtype=kernel_dtype)
-    kept = _sparse.spgemm_numeric(
-        a.indptr, a.indices, ax, b.indptr, b.indices, bx, m, k, n, b.sorted,
-        cs, bounds, nt, indptr, indices, data,
+    indptr, indices, data, kept = _sparse.spgemm(
+        a.indptr, a.indices, ax, b.indptr, b.indices, bx, m, k, n, b.sorted, nt,
+        _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST, _ONE_PASS_FLOPS, plan_output,
     )
+    nnz = indices.shape[0]
     if kept < nnz:
         indices.resize(kept, refcheck=False)
         data.resize(kept, refcheck=False)
@@ -170,19 +161,18 @@ def spgemm(A, B, *, n_threads=None):
     return _canonical_csr(data, indices, indptr, (m, n))
 
 
+# Outputs smaller than this are not checked against the available memory
+# (reading /proc/meminfo costs more than a small product); numpy still raises
+# MemoryError if one cannot be allocated.
+_CHECK_MEMORY_ABOVE = 1 << 26
+
+
 def _check_output_memory(nnz, m, n, value_size):
     otype = np.dtype(index_dtype_for(nnz, m, n))
     nbytes = nnz * (otype.itemsize + value_size) + (m + 1) * otype.itemsize
-    check_allocation(nbytes, f"spgemm: the product with {nnz:,} nonzeros")
+    if nbytes >= _CHECK_MEMORY_ABOVE:
+        check_allocation(nbytes, f"spgemm: the product with {nnz:,} nonzeros")
     return otype
-
-
-def _empty_result(m, n, dtype):
-    itype = index_dtype_for(m, n)
-    indptr = np.zeros(m + 1, dtype=itype)
-    return _canonical_csr(
-        np.empty(0, dtype=dtype), np.empty(0, dtype=itype), indptr, (m, n)
-    )
 
 
 def _canonical_csr(data, indices, indptr, shape):
