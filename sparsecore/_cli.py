@@ -59,6 +59,7 @@ def build_parser():
     p.add_argument("--threads", type=int, nargs="+", default=None,
                    help="thread counts for sparsecore and threaded peers (default: 1 and all)")
     p.add_argument("--quick", action="store_true", help="fewer rounds and smaller cases")
+    p.add_argument("--cases", nargs="+", default=None, help="run only these cases")
     p.add_argument("--matrix-dir", default=None,
                    help="folder of Matrix Market files (default: $SPARSECORE_MATRIX_DIR or ../shared/data/matrices)")
     p.add_argument("--memory", action="store_true",

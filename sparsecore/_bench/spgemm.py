@@ -183,7 +183,10 @@ def run(args):
     print(f"\n## spgemm: C = A @ B, float64, {src}; ratios are time(scipy)/time(peer), > 1 is faster")
     print(f"# medians of {rounds} rounds, peers alternated; sparsecore output is sorted (canonical), scipy's is not\n")
     rows, results = [], []
-    for name in case_names(matrix_dir):
+    names = case_names(matrix_dir)
+    if args.cases:
+        names = [n for n in names if n in args.cases]
+    for name in names:
         if args.quick and name in ("rmat14",):
             continue
         case = load_case(name, matrix_dir)
