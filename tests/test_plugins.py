@@ -135,5 +135,5 @@ def test_import_sparsecore_imports_no_optional_dependency():
         "heavy = {'torch', 'dask', 'distributed', 'sklearn', 'graphblas', 'numba', 'matplotlib'};"
         "print(sorted(heavy & set(sys.modules)))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
