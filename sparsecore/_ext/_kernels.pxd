@@ -20,12 +20,12 @@ cdef extern from "spgemm.h" nogil:
                       int64_t *bounds)
     int sc_spgemm_symbolic(int itype, int64_t m, int64_t n,
                            const void *Ap, const void *Aj,
-                           const void *Bp, const void *Bj, int b_no_dup,
+                           const void *Bp, const void *Bj, int b_no_dup, int prefetch,
                            int ntasks, const int64_t *bounds, int n_threads,
                            int64_t *Cs)
     int sc_spgemm_numeric(int itype, int otype, int vtype, int64_t m, int64_t n,
                           const void *Ap, const void *Aj, const void *Ax,
                           const void *Bp, const void *Bj, const void *Bx,
-                          int b_sorted, const int64_t *Cs,
+                          int b_sorted, int prefetch, const int64_t *Cs,
                           int ntasks, const int64_t *bounds, int n_threads,
                           void *Cp, void *Cj, void *Cx, int64_t *nnz_out)

@@ -55,7 +55,7 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
            cnp.ndarray Bp, cnp.ndarray Bj, cnp.ndarray Bx,
            int64_t m, int64_t k, int64_t n, bint b_sorted, int n_threads,
            int64_t flops_per_thread, int tasks_per_thread, int64_t row_cost,
-           int64_t one_pass_flops, object plan_output):
+           int64_t one_pass_flops, int64_t prefetch_bytes, object plan_output):
     """C = A @ B on validated CSR arrays of one index dtype and one value dtype.
 
     ``plan_output(nnz_lower_bound, nnz)`` is called twice, first with the
@@ -63,7 +63,8 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     returns the output index dtype after checking that the output fits (it
     raises MemoryError otherwise). Products of at most ``one_pass_flops``
     multiplies skip the count pass: rows get their multiply count as room and
-    are compacted afterwards. Returns (indptr, indices, data, kept nnz).
+    are compacted afterwards. B rows are prefetched when B takes more than
+    ``prefetch_bytes``. Returns (indptr, indices, data, kept nnz).
     """
     cdef object it = Ap.dtype, vt = Ax.dtype
     cdef int itype = INDEX_CODES[it], vtype = VALUE_CODES[vt]
@@ -77,6 +78,8 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef int64_t *f = <int64_t *>cnp.PyArray_DATA(fp)
     cdef int64_t lower = 0, flops, nnz, kept = 0
     cdef int status, nt, ntasks, otype
+    cdef int64_t nnz_b = Bj.size
+    cdef int prefetch = nnz_b * (it.itemsize + vt.itemsize) > prefetch_bytes
     with nogil:
         flops = sc_spgemm_flops(itype, m, ap, aj, bp, 1, f, &lower)
     if b_sorted:
@@ -91,7 +94,7 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
         with nogil:
             # the symbolic pass overwrites the flop counts with row sizes
             status = sc_spgemm_symbolic(itype, m, n, ap, aj, bp, bj, b_sorted,
-                                        ntasks, bd, nt, f)
+                                        prefetch, ntasks, bd, nt, f)
         if status != SC_OK:
             _raise_status(status, "spgemm (symbolic pass)")
     nnz = f[m]
@@ -105,7 +108,8 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef void *cx = cnp.PyArray_DATA(Cx)
     with nogil:
         status = sc_spgemm_numeric(itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
-                                   b_sorted, f, ntasks, bd, nt, cp, cj, cx, &kept)
+                                   b_sorted, prefetch, f, ntasks, bd, nt, cp, cj, cx,
+                                   &kept)
     if status != SC_OK:
         _raise_status(status, "spgemm (numeric pass)")
     return Cp, Cj, Cx, kept

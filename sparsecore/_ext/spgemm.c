@@ -28,6 +28,17 @@ SC_INLINE int sc_use_dense(int64_t row_len, int64_t n)
     return n <= SC_DENSE_NCOLS || row_len * 16 > n;
 }
 
+/* The count pass only needs a 4-byte mark per column, so its dense marker
+ * array stays cache-resident for wider matrices. */
+#ifndef SC_SYM_DENSE_NCOLS
+#define SC_SYM_DENSE_NCOLS (1 << 17)
+#endif
+
+SC_INLINE int sc_sym_use_dense(int64_t row_flops, int64_t n)
+{
+    return n <= SC_SYM_DENSE_NCOLS || row_flops * 16 > n;
+}
+
 /* Rows with at most this many multiplies accumulate in their output slot. */
 #define SC_TINY_ROW 8
 
@@ -224,23 +235,23 @@ void sc_partition(int64_t m, const int64_t *fp, int64_t row_cost, int ntasks,
 
 int sc_spgemm_symbolic(int itype, int64_t m, int64_t n,
                        const void *Ap, const void *Aj,
-                       const void *Bp, const void *Bj, int b_no_dup,
+                       const void *Bp, const void *Bj, int b_no_dup, int prefetch,
                        int ntasks, const int64_t *bounds, int n_threads,
                        int64_t *Cs)
 {
     if (itype == SC_INT32)
         return spgemm_symbolic_i32(m, n, (const int32_t *)Ap, (const int32_t *)Aj,
                                    (const int32_t *)Bp, (const int32_t *)Bj, b_no_dup,
-                                   ntasks, bounds, n_threads, Cs);
+                                   prefetch, ntasks, bounds, n_threads, Cs);
     return spgemm_symbolic_i64(m, n, (const int64_t *)Ap, (const int64_t *)Aj,
                                (const int64_t *)Bp, (const int64_t *)Bj, b_no_dup,
-                               ntasks, bounds, n_threads, Cs);
+                               prefetch, ntasks, bounds, n_threads, Cs);
 }
 
 #define NUMERIC_CALL(IS, IT, OS, OT, VS, VT)                                  \
     spgemm_numeric_##IS##_##OS##_##VS(m, n, (const IT *)Ap, (const IT *)Aj,   \
         (const VT *)Ax, (const IT *)Bp, (const IT *)Bj, (const VT *)Bx,       \
-        b_sorted, Cs, ntasks, bounds, n_threads, (OT *)Cp, (OT *)Cj,          \
+        b_sorted, prefetch, Cs, ntasks, bounds, n_threads, (OT *)Cp, (OT *)Cj, \
         (VT *)Cx, nnz_out)
 
 #define NUMERIC_BY_VALUE(IS, IT, OS, OT)                                      \
@@ -256,7 +267,7 @@ int sc_spgemm_symbolic(int itype, int64_t m, int64_t n,
 int sc_spgemm_numeric(int itype, int otype, int vtype, int64_t m, int64_t n,
                       const void *Ap, const void *Aj, const void *Ax,
                       const void *Bp, const void *Bj, const void *Bx,
-                      int b_sorted, const int64_t *Cs,
+                      int b_sorted, int prefetch, const int64_t *Cs,
                       int ntasks, const int64_t *bounds, int n_threads,
                       void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
 {

@@ -261,7 +261,7 @@ static int NUM(spgemm_numeric)(
     int64_t m, int64_t n,
     const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
     const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
-    int b_sorted, const int64_t *SC_RESTRICT Cs,
+    int b_sorted, int prefetch, const int64_t *SC_RESTRICT Cs,
     int ntasks, const int64_t *bounds, int nt,
     OUT *SC_RESTRICT Cp, OUT *SC_RESTRICT Cj, VAL *SC_RESTRICT Cx, int64_t *nnz_out)
 {
@@ -278,7 +278,8 @@ static int NUM(spgemm_numeric)(
         #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntasks; t++) {
             if (failed) continue;
-            const IDX a_lim = Ap[bounds[t + 1]];
+            /* prefetching B rows pays only when B does not sit in cache */
+            const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
                 /* the row's slot: its exact size after a symbolic pass, or
                  * its multiply count (an upper bound) in one-pass mode */

@@ -99,8 +99,8 @@ SC_INLINE int64_t FN(sym_row_hash, ISFX)(
 static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                                      const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
                                      const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
-                                     int b_no_dup, int ntasks, const int64_t *bounds,
-                                     int nt, int64_t *SC_RESTRICT Cs)
+                                     int b_no_dup, int prefetch, int ntasks,
+                                     const int64_t *bounds, int nt, int64_t *SC_RESTRICT Cs)
 {
     int status = SC_OK;
     #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -113,7 +113,8 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
         #pragma omp for schedule(dynamic, 1)
         for (int t = 0; t < ntasks; t++) {
             if (failed) continue;
-            const IDX a_lim = Ap[bounds[t + 1]];
+            /* prefetching B rows pays only when B does not sit in cache */
+            const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
                 const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 if (a1 - a0 == 1 && b_no_dup) {
@@ -127,7 +128,7 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                     Cs[i + 1] = flops;
                     continue;
                 }
-                if (sc_use_dense(flops, n)) {
+                if (sc_sym_use_dense(flops, n)) {
                     if (marks == NULL) {
                         marks = (IDX *)malloc((size_t)n * sizeof(IDX));
                         if (marks == NULL) { failed = 1; break; }

@@ -23,6 +23,8 @@ _ROW_COST = 4
 # Products with at most this many multiplies skip the count pass: their rows
 # get the multiply count as room (at most 1.5 MB more than needed).
 _ONE_PASS_FLOPS = 1 << 17
+# Prefetch B rows only when B is larger than the L2 cache.
+_PREFETCH_BYTES = 1 << 19
 
 _KERNEL_DTYPES = {
     np.dtype(np.float32): np.dtype(np.float32),
@@ -150,7 +152,7 @@ def spgemm(A, B, *, n_threads=None):
 
     indptr, indices, data, kept = _sparse.spgemm(
         a.indptr, a.indices, ax, b.indptr, b.indices, bx, m, k, n, b.sorted, nt,
-        _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST, _ONE_PASS_FLOPS, plan_output,
+        _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST, _ONE_PASS_FLOPS, _PREFETCH_BYTES, plan_output,
     )
     nnz = indices.shape[0]
     if kept < nnz:
