@@ -7,10 +7,12 @@
 #define SC_RANK_SORT_MAX 32
 
 #define SC_SORT_T int32_t
+#define SC_SORT_MAXVAL INT32_MAX
 #define SC_SORT_NAME sc_sort_i32
 #include "sc_sort_impl.h"
 
 #define SC_SORT_T int64_t
+#define SC_SORT_MAXVAL INT64_MAX
 #define SC_SORT_NAME sc_sort_i64
 #include "sc_sort_impl.h"
 

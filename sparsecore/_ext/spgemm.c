@@ -4,10 +4,10 @@
  * After Nagasaka, Matsuoka, Azad & Buluc, "High-performance sparse
  * matrix-matrix products on Intel KNL and multicore architectures" (ICPP
  * workshops 2018), the SMASH thesis (Shivdikar 2021) and the saxpy3 kernel of
- * SuiteSparse:GraphBLAS: per-row flop counts balance the threads, one table
- * per thread is reused for every row, small rows use an open-addressing hash
- * table sized from the row, and rows dense enough (or matrices narrow enough)
- * use a dense accumulator that can emit columns in order by a scan.
+ * SuiteSparse:GraphBLAS: per-row flop counts balance the threads, one
+ * workspace per thread is reused for every row, and each row picks the
+ * cheapest accumulator for its size and column range (see below). Output
+ * rows come out sorted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,32 +17,26 @@
 
 #define SC_EMPTY (-1)
 
-/* Column counts up to this use the dense accumulator for every row: its
- * marks and values then stay in L2 and need no probing. */
-#ifndef SC_DENSE_NCOLS
-#define SC_DENSE_NCOLS (1 << 15)
+/* How a row is accumulated (the same choice in both passes, and made from
+ * the row alone, never from the thread):
+ *  - at most SC_TINY_MAX multiplies: a linear search in the output slot
+ *    (no workspace touched);
+ *  - a column range (first to last column the row can reach) of at most
+ *    SC_WINDOW columns: a dense accumulator over that window, reused by every
+ *    row, which stays in cache and needs no probing;
+ *  - a row dense in a wide matrix (more than 1/16 of its columns): a dense
+ *    accumulator over all n columns;
+ *  - otherwise a hash table sized from the row. */
+#define SC_TINY_MAX 8
+#ifndef SC_WINDOW
+#define SC_WINDOW (1 << 15)
+#endif
+/* The count pass keeps only a 4-byte mark per column: a wider window fits. */
+#ifndef SC_SYM_WINDOW
+#define SC_SYM_WINDOW (1 << 17)
 #endif
 
-SC_INLINE int sc_use_dense(int64_t row_len, int64_t n)
-{
-    return n <= SC_DENSE_NCOLS || row_len * 16 > n;
-}
-
-/* The count pass only needs a 4-byte mark per column, so its dense marker
- * array stays cache-resident for wider matrices. */
-#ifndef SC_SYM_DENSE_NCOLS
-#define SC_SYM_DENSE_NCOLS (1 << 17)
-#endif
-
-SC_INLINE int sc_sym_use_dense(int64_t row_flops, int64_t n)
-{
-    return n <= SC_SYM_DENSE_NCOLS || row_flops * 16 > n;
-}
-
-/* Rows with at most this many multiplies accumulate in their output slot. */
-#define SC_TINY_ROW 8
-
-/* Rows up to this length use the scrambling hash and an insertion sort. */
+/* Hashed rows longer than this use the ordered hash (sorted readback). */
 #define SC_SHORT_ROW 32
 
 /* Read a dense accumulator back by walking the flags of the row's column

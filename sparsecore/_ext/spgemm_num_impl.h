@@ -4,10 +4,11 @@
  * VAL/VSFX (value type), V_MUL(a, b), V_ADD(a, b), V_IS_ZERO(v), and
  * OUT_SORT / OUT_INSERTION_SORT_PAIRS (sorts for OUT keys).
  *
- * Each output row picks one of four paths (see spgemm.c for the rules):
+ * Each output row picks one of these paths (spgemm.c gives the rules):
  *   copy   one A entry and a sorted B row: a scaled copy, already in order;
- *   dense  an accumulator over all n columns, read back by a scan of the
- *          touched range or by sorting the touched columns;
+ *   tiny   a few products: linear search and insertion sort in the slot;
+ *   dense  an accumulator over a window of columns (or all n), read back by
+ *          walking its flags in order or by sorting the touched columns;
  *   ordered hash  an open-addressing table whose slot is monotone in the
  *          column, so reading the table front to back yields the columns
  *          almost sorted and an insertion sort finishes the job;
@@ -18,6 +19,8 @@
 #define FN_(name, a, b, c) name##_##a##_##b##_##c
 #define FN(name, a, b, c) FN_(name, a, b, c)
 #define NUM(name) FN(name, ISFX, OSFX, VSFX)
+#define SPAN_FN_(s) row_span_##s
+#define SPAN_FN(s) SPAN_FN_(s)
 
 /* Remove entries whose sum is exactly zero (as scipy does); return the
  * number kept. Cancellation is rare, so the branch predicts well. */
@@ -34,7 +37,7 @@ SC_INLINE int64_t NUM(drop_zeros)(int64_t cnt, OUT *SC_RESTRICT oj, VAL *SC_REST
     return w;
 }
 
-/* A row of at most SC_TINY_ROW multiplies: accumulate by linear search in
+/* A row of at most SC_TINY_MAX multiplies: accumulate by linear search in
  * the output slot itself, then an insertion sort; no workspace touched. */
 SC_INLINE int64_t NUM(row_tiny)(
     IDX a0, IDX a1, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
@@ -74,14 +77,15 @@ SC_INLINE int64_t NUM(row_tiny)(
     return NUM(drop_zeros)(len, oj, ox);
 }
 
-/* Dense accumulator: flags[j] is 1 while column j is in this row, dense[j]
- * holds its sum. Read back by walking the flags of the row's column range
- * eight at a time (in order), or, when the range is wide and the row short,
- * by sorting the touched columns. Leaves `flags` all zero. */
+/* Dense accumulator over columns base, base + 1, ...: flags[j - base] is 1
+ * while column j is in this row and dense[j - base] holds its sum. Read back
+ * by walking the flags of the row's column range eight at a time (in order),
+ * or, when the range is wide and the row short, by sorting the touched
+ * columns. Leaves `flags` all zero. */
 SC_INLINE int64_t NUM(row_dense)(
     IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
     const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
-    uint8_t *SC_RESTRICT flags, VAL *SC_RESTRICT dense,
+    uint8_t *SC_RESTRICT flags, VAL *SC_RESTRICT dense, int64_t base,
     int64_t lo, int64_t hi, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
 {
     int64_t len = 0;
@@ -95,7 +99,7 @@ SC_INLINE int64_t NUM(row_dense)(
         const VAL av = Ax[a];
         const IDX b1 = Bp[k + 1];
         for (IDX b = Bp[k]; b < b1; b++) {
-            const IDX j = Bj[b];
+            const int64_t j = (int64_t)Bj[b] - base;
             const VAL p = V_MUL(av, Bx[b]);
             if (flags[j]) {
                 dense[j] = V_ADD(dense[j], p);
@@ -106,9 +110,9 @@ SC_INLINE int64_t NUM(row_dense)(
             }
         }
     }
-    /* flags are padded to a multiple of 8 past n, so whole chunks are safe */
-    const int64_t c0 = lo & ~(int64_t)7;
-    if (sc_flagscan_beats_sort(len, (hi - c0) / 8 + 1)) {
+    /* the flags carry 8 bytes of padding, so whole chunks are safe */
+    const int64_t c0 = (lo - base) & ~(int64_t)7;
+    if (sc_flagscan_beats_sort(len, (hi - base - c0) / 8 + 1)) {
         int64_t q = 0;
         for (int64_t c = c0; q < len; c += 8) {
             uint64_t chunk;
@@ -120,19 +124,26 @@ SC_INLINE int64_t NUM(row_dense)(
                              UINT64_C(0x0102040810204080)) >> 56;
             while (mask) {
                 const int64_t j = c + sc_ctz64(mask);
-                oj[q] = (OUT)j;
+                oj[q] = (OUT)(j + base);
                 ox[q] = dense[j];
                 q++;
                 mask &= mask - 1;
             }
         }
     } else {
+        /* oj holds offsets from base until here; exact zeros are dropped
+         * on the way (branch-free: cancellation is rare but unpredictable) */
         OUT_SORT(oj, len);
+        int64_t w = 0;
         for (int64_t q = 0; q < len; q++) {
             const OUT j = oj[q];
-            ox[q] = dense[j];
+            const VAL v = dense[j];
             flags[j] = 0;
+            oj[w] = (OUT)(j + base);
+            ox[w] = v;
+            w += !V_IS_ZERO(v);
         }
+        return w;
     }
     return NUM(drop_zeros)(len, oj, ox);
 }
@@ -266,10 +277,13 @@ static int NUM(spgemm_numeric)(
     OUT *SC_RESTRICT Cp, OUT *SC_RESTRICT Cj, VAL *SC_RESTRICT Cx, int64_t *nnz_out)
 {
     int status = SC_OK;
+    const int64_t window = n < SC_WINDOW ? n : SC_WINDOW;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        uint8_t *flags = NULL;  /* dense accumulator: a flag per column ... */
-        VAL *dense = NULL;      /* ... and a value per column */
+        uint8_t *win_flags = NULL;  /* dense accumulator over a column window */
+        VAL *win_dense = NULL;
+        uint8_t *all_flags = NULL;  /* dense accumulator over all n columns */
+        VAL *all_dense = NULL;
         IDX *keys = NULL;       /* hash tables: 2 * size slots for the ordered hash */
         VAL *vals = NULL;
         int64_t capacity = 0;
@@ -303,35 +317,26 @@ static int NUM(spgemm_numeric)(
                     Cp[i + 1] = (OUT)w;
                     continue;
                 }
-                /* the row's multiplies, and its column range (free when B
-                 * rows are sorted: their first and last entries) */
-                int64_t lo = 0, hi = n - 1, flops = 0;
-                if (b_sorted) {
-                    lo = n; hi = -1;
-                    for (IDX a = a0; a < a1; a++) {
-                        const IDX k = Aj[a];
-                        const IDX b0 = Bp[k], b1 = Bp[k + 1];
-                        if (b1 > b0) {
-                            flops += b1 - b0;
-                            if (Bj[b0] < lo) lo = Bj[b0];
-                            if (Bj[b1 - 1] > hi) hi = Bj[b1 - 1];
-                        }
+                int64_t lo, hi;
+                const int64_t flops = SPAN_FN(ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+                if (flops <= SC_TINY_MAX) {
+                    w = NUM(row_tiny)(a0, a1, Aj, Ax, Bp, Bj, Bx, oj, ox);
+                } else if (hi - lo < window) {
+                    if (win_flags == NULL) {
+                        win_flags = (uint8_t *)calloc((size_t)window + 8, 1);
+                        win_dense = (VAL *)malloc((size_t)window * sizeof(VAL));
+                        if (win_flags == NULL || win_dense == NULL) { failed = 1; break; }
                     }
-                } else {
-                    for (IDX a = a0; a < a1; a++) flops += Bp[Aj[a] + 1] - Bp[Aj[a]];
-                }
-                if (flops <= SC_TINY_ROW) {
-                    Cp[i + 1] = (OUT)NUM(row_tiny)(a0, a1, Aj, Ax, Bp, Bj, Bx, oj, ox);
-                    continue;
-                }
-                if (sc_use_dense(cnt, n)) {
-                    if (flags == NULL) {
-                        flags = (uint8_t *)calloc((size_t)n + 8, 1);
-                        dense = (VAL *)malloc((size_t)n * sizeof(VAL));
-                        if (flags == NULL || dense == NULL) { failed = 1; break; }
+                    w = NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, win_flags, win_dense,
+                                       lo, lo, hi, oj, ox);
+                } else if (cnt * 16 > n) {
+                    if (all_flags == NULL) {
+                        all_flags = (uint8_t *)calloc((size_t)n + 8, 1);
+                        all_dense = (VAL *)malloc((size_t)n * sizeof(VAL));
+                        if (all_flags == NULL || all_dense == NULL) { failed = 1; break; }
                     }
-                    w = NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, flags, dense,
-                                       lo, hi, oj, ox);
+                    w = NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, all_flags, all_dense,
+                                       0, lo, hi, oj, ox);
                 } else {
                     const int bits = sc_table_bits(cnt);
                     const int64_t need = (int64_t)2 << bits;
@@ -355,8 +360,10 @@ static int NUM(spgemm_numeric)(
                 Cp[i + 1] = (OUT)w;
             }
         }
-        free(flags);
-        free(dense);
+        free(win_flags);
+        free(win_dense);
+        free(all_flags);
+        free(all_dense);
         free(keys);
         free(vals);
         if (failed) {
@@ -396,5 +403,7 @@ static int NUM(spgemm_numeric)(
 }
 
 #undef NUM
+#undef SPAN_FN_
+#undef SPAN_FN
 #undef FN_
 #undef FN

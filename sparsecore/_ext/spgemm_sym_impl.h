@@ -53,10 +53,61 @@ static int64_t FN(spgemm_flops, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj,
     return fp[m];
 }
 
-/* Distinct columns of row i with a dense marker array. */
-SC_INLINE int64_t FN(sym_row_dense, ISFX)(
+/* Multiplies of row i, and (when B rows are sorted) the first and last
+ * column it can reach: the first and last entries of the B rows it draws on.
+ * Without sorted B rows the range is the whole width. */
+SC_INLINE int64_t FN(row_span, ISFX)(
+    IDX a0, IDX a1, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
+    const IDX *SC_RESTRICT Bj, int b_sorted, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t flops = 0;
+    if (b_sorted) {
+        int64_t l = n, h = -1;
+        for (IDX a = a0; a < a1; a++) {
+            const IDX k = Aj[a];
+            const IDX b0 = Bp[k], b1 = Bp[k + 1];
+            if (b1 > b0) {
+                flops += b1 - b0;
+                if (Bj[b0] < l) l = Bj[b0];
+                if (Bj[b1 - 1] > h) h = Bj[b1 - 1];
+            }
+        }
+        *lo = l;
+        *hi = h;
+    } else {
+        for (IDX a = a0; a < a1; a++) flops += Bp[Aj[a] + 1] - Bp[Aj[a]];
+        *lo = 0;
+        *hi = n - 1;
+    }
+    return flops;
+}
+
+/* Distinct columns among at most SC_TINY_MAX products: each column counts
+ * once, at its first occurrence. */
+SC_INLINE int64_t FN(sym_row_tiny, ISFX)(
+    IDX a0, IDX a1, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
+    const IDX *SC_RESTRICT Bj)
+{
+    IDX keys[SC_TINY_MAX];
+    int64_t f = 0;
+    for (IDX a = a0; a < a1; a++) {
+        const IDX k = Aj[a];
+        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) keys[f++] = Bj[b];
+    }
+    int64_t count = 0;
+    for (int64_t q = 0; q < f; q++) {
+        int seen = 0;
+        for (int64_t r = 0; r < q; r++) seen |= (keys[r] == keys[q]);
+        count += !seen;
+    }
+    return count;
+}
+
+/* Distinct columns with a marker array: marks[j - base] == stamp once row
+ * `stamp` has column j. Stamps are row numbers, so no clearing is needed. */
+SC_INLINE int64_t FN(sym_row_marks, ISFX)(
     IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
-    const IDX *SC_RESTRICT Bj, IDX stamp, IDX *SC_RESTRICT marks)
+    const IDX *SC_RESTRICT Bj, IDX stamp, IDX *SC_RESTRICT marks, int64_t base)
 {
     int64_t count = 0;
     for (IDX a = a0; a < a1; a++) {
@@ -64,14 +115,14 @@ SC_INLINE int64_t FN(sym_row_dense, ISFX)(
         const IDX k = Aj[a];
         const IDX b1 = Bp[k + 1];
         for (IDX b = Bp[k]; b < b1; b++) {
-            const IDX j = Bj[b];
+            const int64_t j = (int64_t)Bj[b] - base;
             if (marks[j] != stamp) { marks[j] = stamp; count++; }
         }
     }
     return count;
 }
 
-/* Distinct columns of row i with a hash set of 2**bits slots (left empty). */
+/* Distinct columns with a hash set of 2**bits slots (left empty). */
 SC_INLINE int64_t FN(sym_row_hash, ISFX)(
     IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
     const IDX *SC_RESTRICT Bj, IDX *SC_RESTRICT table, int bits)
@@ -96,17 +147,27 @@ SC_INLINE int64_t FN(sym_row_hash, ISFX)(
     return count;
 }
 
+/* A marker array of `len` entries, all "never stamped" (-1). */
+SC_INLINE IDX *FN(new_marks, ISFX)(int64_t len)
+{
+    IDX *marks = (IDX *)malloc((size_t)len * sizeof(IDX));
+    if (marks != NULL) memset(marks, 0xff, (size_t)len * sizeof(IDX));
+    return marks;
+}
+
 static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                                      const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
                                      const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
-                                     int b_no_dup, int prefetch, int ntasks,
+                                     int b_sorted, int prefetch, int ntasks,
                                      const int64_t *bounds, int nt, int64_t *SC_RESTRICT Cs)
 {
     int status = SC_OK;
+    const int64_t window = n < SC_SYM_WINDOW ? n : SC_SYM_WINDOW;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        IDX *marks = NULL;       /* dense accumulator: marks[j] == i when row i has j */
-        IDX *table = NULL;       /* hash accumulator: keys, SC_EMPTY when free */
+        IDX *win_marks = NULL;   /* marks over a window of the row's columns */
+        IDX *all_marks = NULL;   /* marks over all n columns (dense rows) */
+        IDX *table = NULL;       /* hash set: keys, SC_EMPTY when free */
         int64_t table_size = 0;
         int failed = 0;
 
@@ -117,39 +178,46 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
                 const IDX a0 = Ap[i], a1 = Ap[i + 1];
-                if (a1 - a0 == 1 && b_no_dup) {
+                if (a1 - a0 == 1 && b_sorted) {
                     const IDX k = Aj[a0];
                     Cs[i + 1] = (int64_t)(Bp[k + 1] - Bp[k]);
                     continue;
                 }
-                int64_t flops = 0;
-                for (IDX a = a0; a < a1; a++) flops += (int64_t)(Bp[Aj[a] + 1] - Bp[Aj[a]]);
+                int64_t lo, hi;
+                const int64_t flops = FN(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+                int64_t count;
                 if (flops <= 1) {
-                    Cs[i + 1] = flops;
-                    continue;
-                }
-                if (sc_sym_use_dense(flops, n)) {
-                    if (marks == NULL) {
-                        marks = (IDX *)malloc((size_t)n * sizeof(IDX));
-                        if (marks == NULL) { failed = 1; break; }
-                        memset(marks, 0xff, (size_t)n * sizeof(IDX));
+                    count = flops;
+                } else if (flops <= SC_TINY_MAX) {
+                    count = FN(sym_row_tiny, ISFX)(a0, a1, Aj, Bp, Bj);
+                } else if (hi - lo < window) {
+                    if (win_marks == NULL && (win_marks = FN(new_marks, ISFX)(window)) == NULL) {
+                        failed = 1;
+                        break;
                     }
-                    Cs[i + 1] = FN(sym_row_dense, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, marks);
+                    count = FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, win_marks, lo);
+                } else if (flops * 16 > n) {
+                    if (all_marks == NULL && (all_marks = FN(new_marks, ISFX)(n)) == NULL) {
+                        failed = 1;
+                        break;
+                    }
+                    count = FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, all_marks, 0);
                 } else {
                     const int bits = sc_table_bits(flops);
                     const int64_t size = (int64_t)1 << bits;
                     if (size > table_size) {
                         free(table);
-                        table = (IDX *)malloc((size_t)size * sizeof(IDX));
-                        if (table == NULL) { failed = 1; table_size = 0; break; }
-                        memset(table, 0xff, (size_t)size * sizeof(IDX));
+                        table = FN(new_marks, ISFX)(size);
                         table_size = size;
+                        if (table == NULL) { failed = 1; table_size = 0; break; }
                     }
-                    Cs[i + 1] = FN(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, table, bits);
+                    count = FN(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, table, bits);
                 }
+                Cs[i + 1] = count;
             }
         }
-        free(marks);
+        free(win_marks);
+        free(all_marks);
         free(table);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
