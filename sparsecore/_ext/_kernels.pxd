@@ -29,3 +29,12 @@ cdef extern from "spgemm.h" nogil:
                           int b_sorted, int prefetch, const int64_t *Cs,
                           int ntasks, const int64_t *bounds, int n_threads,
                           void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+    int sc_spgemm_onepass(int itype, int otype, int vtype, int64_t m, int64_t n,
+                          const void *Ap, const void *Aj, const void *Ax,
+                          const void *Bp, const void *Bj, const void *Bx,
+                          int b_sorted, int prefetch, const int64_t *fp,
+                          int ntasks, const int64_t *bounds, int n_threads,
+                          void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+    int sc_spgemm_count_ranges(int itype, int64_t n, const void *Ap, const void *Aj,
+                               const void *Bp, const void *Bj, int b_sorted,
+                               int nranges, const int64_t *ranges, int64_t *counts)

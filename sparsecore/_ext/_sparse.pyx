@@ -6,10 +6,13 @@ exceptions. See spgemm.h for the contracts.
 """
 cimport numpy as cnp
 from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 
 from sparsecore._ext._kernels cimport (
     SC_OK, SC_ERR_NOMEM, sc_csr_check, sc_spgemm_flops,
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
+    sc_spgemm_onepass, sc_spgemm_count_ranges,
 )
 from sparsecore._ext._arrays cimport data_ptr, writable_ptr
 
@@ -51,20 +54,57 @@ def csr_check(cnp.ndarray indptr, cnp.ndarray indices, int64_t m, int64_t n):
     return code, where, bool(ordered)
 
 
+cdef int64_t _SAMPLE_RANGES = 8
+
+
+cdef double _estimated_compression(int itype, int64_t m, int64_t n, const void *ap,
+                                   const void *aj, const void *bp, const void *bj,
+                                   bint b_sorted, const int64_t *f) except -1.0:
+    """Multiplies per output entry, from the exact counts of a few row blocks
+    spread over A."""
+    cdef int64_t block = max(1, m // 512)
+    cdef cnp.ndarray ranges = np.empty(2 * _SAMPLE_RANGES, dtype=np.int64)
+    cdef cnp.ndarray counts = np.zeros(_SAMPLE_RANGES, dtype=np.int64)
+    cdef int64_t *r = <int64_t *>cnp.PyArray_DATA(ranges)
+    cdef int64_t *c = <int64_t *>cnp.PyArray_DATA(counts)
+    cdef int64_t s, start, sampled_flops = 0, sampled_nnz = 0
+    cdef int status
+    for s in range(_SAMPLE_RANGES):
+        start = min(m - block, (m * s) // _SAMPLE_RANGES)
+        r[2 * s] = start
+        r[2 * s + 1] = start + block
+        sampled_flops += f[start + block] - f[start]
+    with nogil:
+        status = sc_spgemm_count_ranges(itype, n, ap, aj, bp, bj, b_sorted,
+                                        <int>_SAMPLE_RANGES, r, c)
+    if status != SC_OK:
+        _raise_status(status, "spgemm (sampling the row counts)")
+    for s in range(_SAMPLE_RANGES):
+        sampled_nnz += c[s]
+    return sampled_flops / max(1, sampled_nnz)
+
+
 def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
            cnp.ndarray Bp, cnp.ndarray Bj, cnp.ndarray Bx,
            int64_t m, int64_t k, int64_t n, bint b_sorted, int n_threads,
            int64_t flops_per_thread, int tasks_per_thread, int64_t row_cost,
-           int64_t one_pass_flops, int64_t prefetch_bytes, object plan_output):
+           int64_t one_pass_sure_flops, double one_pass_compression,
+           int64_t one_pass_bytes, int64_t one_pass_room_bytes,
+           int64_t prefetch_bytes, object plan_output):
     """C = A @ B on validated CSR arrays of one index dtype and one value dtype.
 
-    ``plan_output(nnz_lower_bound, nnz)`` is called twice, first with the
-    cheap lower bound (nnz None) and then with the exact structural nnz, and
-    returns the output index dtype after checking that the output fits (it
-    raises MemoryError otherwise). Products of at most ``one_pass_flops``
-    multiplies skip the count pass: rows get their multiply count as room and
-    are compacted afterwards. B rows are prefetched when B takes more than
-    ``prefetch_bytes``. Returns (indptr, indices, data, kept nnz).
+    ``plan_output(nnz_lower_bound, nnz)`` is called with the cheap lower bound
+    (nnz None) and then with the exact nnz; it returns the output index dtype
+    after checking that the output fits (it raises MemoryError otherwise).
+
+    The one-pass mode (no symbolic pass; rows written into scratch with room
+    for every multiply, then copied out) is taken for products of at most
+    ``one_pass_sure_flops`` multiplies, and for products whose room takes at
+    most ``one_pass_room_bytes`` when a sample of rows shows at least
+    ``one_pass_compression`` multiplies per output entry and an estimated
+    output of at most ``one_pass_bytes``. B rows are
+    prefetched when B takes more than ``prefetch_bytes``. Returns (indptr,
+    indices, data, kept nnz).
     """
     cdef object it = Ap.dtype, vt = Ax.dtype
     cdef int itype = INDEX_CODES[it], vtype = VALUE_CODES[vt]
@@ -80,6 +120,7 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef int status, nt, ntasks, otype
     cdef int64_t nnz_b = Bj.size
     cdef int prefetch = nnz_b * (it.itemsize + vt.itemsize) > prefetch_bytes
+    cdef bint one_pass
     with nogil:
         flops = sc_spgemm_flops(itype, m, ap, aj, bp, 1, f, &lower)
     if b_sorted:
@@ -90,19 +131,58 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef int64_t *bd = <int64_t *>cnp.PyArray_DATA(bounds)
     with nogil:
         sc_partition(m, f, row_cost, ntasks, bd)
-    if flops > one_pass_flops:
-        with nogil:
-            # the symbolic pass overwrites the flop counts with row sizes
-            status = sc_spgemm_symbolic(itype, m, n, ap, aj, bp, bj, b_sorted,
-                                        prefetch, ntasks, bd, nt, f)
-        if status != SC_OK:
-            _raise_status(status, "spgemm (symbolic pass)")
+    cdef double compression
+    one_pass = flops <= one_pass_sure_flops
+    if not one_pass and flops * (4 + vt.itemsize) <= one_pass_room_bytes:
+        compression = _estimated_compression(itype, m, n, ap, aj, bp, bj, b_sorted, f)
+        one_pass = (compression >= one_pass_compression
+                    and flops / compression * (4 + vt.itemsize) <= one_pass_bytes)
+    cdef cnp.ndarray Cp, Cj, Cx
+    cdef object ot
+    cdef void *scratch_j = NULL
+    cdef void *scratch_x = NULL
+    cdef size_t jbytes, xbytes
+    if one_pass:
+        ot = np.dtype(np.int32) if max(flops, m, n) <= 2147483647 else np.dtype(np.int64)
+        otype = INDEX_CODES[ot]
+        Cp = np.empty(m + 1, dtype=ot)
+        # room for every multiply, in plain malloc'd memory: only the pages
+        # written are touched (numpy would ask for huge pages, each zeroed
+        # in full on first touch); the kept rows are then copied out
+        scratch_j = malloc(max(1, flops) * ot.itemsize)
+        scratch_x = malloc(max(1, flops) * vt.itemsize)
+        try:
+            if scratch_j == NULL or scratch_x == NULL:
+                raise MemoryError(f"spgemm: cannot allocate {flops * (ot.itemsize + vt.itemsize):,} bytes of scratch")
+            with nogil:
+                status = sc_spgemm_onepass(itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
+                                           b_sorted, prefetch, f, ntasks, bd, nt,
+                                           cnp.PyArray_DATA(Cp), scratch_j, scratch_x, &kept)
+            if status != SC_OK:
+                _raise_status(status, "spgemm (one-pass numeric pass)")
+            Cj = np.empty(kept, dtype=ot)
+            Cx = np.empty(kept, dtype=vt)
+            jbytes = kept * ot.itemsize
+            xbytes = kept * vt.itemsize
+            with nogil:
+                memcpy(cnp.PyArray_DATA(Cj), scratch_j, jbytes)
+                memcpy(cnp.PyArray_DATA(Cx), scratch_x, xbytes)
+        finally:
+            free(scratch_j)
+            free(scratch_x)
+        return Cp, Cj, Cx, kept
+    with nogil:
+        # the symbolic pass overwrites the flop counts with row sizes
+        status = sc_spgemm_symbolic(itype, m, n, ap, aj, bp, bj, b_sorted,
+                                    prefetch, ntasks, bd, nt, f)
+    if status != SC_OK:
+        _raise_status(status, "spgemm (symbolic pass)")
     nnz = f[m]
     ot = np.dtype(plan_output(None, nnz))
     otype = INDEX_CODES[ot]
-    cdef cnp.ndarray Cp = np.empty(m + 1, dtype=ot)
-    cdef cnp.ndarray Cj = np.empty(nnz, dtype=ot)
-    cdef cnp.ndarray Cx = np.empty(nnz, dtype=vt)
+    Cp = np.empty(m + 1, dtype=ot)
+    Cj = np.empty(nnz, dtype=ot)
+    Cx = np.empty(nnz, dtype=vt)
     cdef void *cp = cnp.PyArray_DATA(Cp)
     cdef void *cj = cnp.PyArray_DATA(Cj)
     cdef void *cx = cnp.PyArray_DATA(Cx)

@@ -248,15 +248,28 @@ int sc_spgemm_symbolic(int itype, int64_t m, int64_t n,
         b_sorted, prefetch, Cs, ntasks, bounds, n_threads, (OT *)Cp, (OT *)Cj, \
         (VT *)Cx, nnz_out)
 
-#define NUMERIC_BY_VALUE(IS, IT, OS, OT)                                      \
+#define ONEPASS_CALL(IS, IT, OS, OT, VS, VT)                                  \
+    spgemm_onepass_##IS##_##OS##_##VS(m, n, (const IT *)Ap, (const IT *)Aj,   \
+        (const VT *)Ax, (const IT *)Bp, (const IT *)Bj, (const VT *)Bx,       \
+        b_sorted, prefetch, fp, ntasks, bounds, n_threads, (OT *)Cp, (OT *)Cj, \
+        (VT *)Cx, nnz_out)
+
+#define BY_VALUE(CALL, IS, IT, OS, OT)                                        \
     switch (vtype) {                                                          \
-    case SC_FLOAT32: return NUMERIC_CALL(IS, IT, OS, OT, f32, float);         \
-    case SC_FLOAT64: return NUMERIC_CALL(IS, IT, OS, OT, f64, double);        \
-    case SC_COMPLEX64: return NUMERIC_CALL(IS, IT, OS, OT, c64, sc_complex64); \
-    case SC_COMPLEX128: return NUMERIC_CALL(IS, IT, OS, OT, c128, sc_complex128); \
-    case SC_UINT64: return NUMERIC_CALL(IS, IT, OS, OT, u64, uint64_t);       \
+    case SC_FLOAT32: return CALL(IS, IT, OS, OT, f32, float);                 \
+    case SC_FLOAT64: return CALL(IS, IT, OS, OT, f64, double);                \
+    case SC_COMPLEX64: return CALL(IS, IT, OS, OT, c64, sc_complex64);        \
+    case SC_COMPLEX128: return CALL(IS, IT, OS, OT, c128, sc_complex128);     \
+    case SC_UINT64: return CALL(IS, IT, OS, OT, u64, uint64_t);               \
     default: return SC_ERR_VALUE;                                             \
     }
+
+#define BY_INDEX(CALL)                                                        \
+    if (itype == SC_INT32 && otype == SC_INT32) { BY_VALUE(CALL, i32, int32_t, i32, int32_t) } \
+    if (itype == SC_INT32 && otype == SC_INT64) { BY_VALUE(CALL, i32, int32_t, i64, int64_t) } \
+    if (itype == SC_INT64 && otype == SC_INT32) { BY_VALUE(CALL, i64, int64_t, i32, int32_t) } \
+    if (itype == SC_INT64 && otype == SC_INT64) { BY_VALUE(CALL, i64, int64_t, i64, int64_t) } \
+    return SC_ERR_VALUE;
 
 int sc_spgemm_numeric(int itype, int otype, int vtype, int64_t m, int64_t n,
                       const void *Ap, const void *Aj, const void *Ax,
@@ -265,9 +278,28 @@ int sc_spgemm_numeric(int itype, int otype, int vtype, int64_t m, int64_t n,
                       int ntasks, const int64_t *bounds, int n_threads,
                       void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
 {
-    if (itype == SC_INT32 && otype == SC_INT32) { NUMERIC_BY_VALUE(i32, int32_t, i32, int32_t) }
-    if (itype == SC_INT32 && otype == SC_INT64) { NUMERIC_BY_VALUE(i32, int32_t, i64, int64_t) }
-    if (itype == SC_INT64 && otype == SC_INT32) { NUMERIC_BY_VALUE(i64, int64_t, i32, int32_t) }
-    if (itype == SC_INT64 && otype == SC_INT64) { NUMERIC_BY_VALUE(i64, int64_t, i64, int64_t) }
-    return SC_ERR_VALUE;
+    BY_INDEX(NUMERIC_CALL)
+}
+
+int sc_spgemm_onepass(int itype, int otype, int vtype, int64_t m, int64_t n,
+                      const void *Ap, const void *Aj, const void *Ax,
+                      const void *Bp, const void *Bj, const void *Bx,
+                      int b_sorted, int prefetch, const int64_t *fp,
+                      int ntasks, const int64_t *bounds, int n_threads,
+                      void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+{
+    BY_INDEX(ONEPASS_CALL)
+}
+
+int sc_spgemm_count_ranges(int itype, int64_t n, const void *Ap, const void *Aj,
+                           const void *Bp, const void *Bj, int b_sorted,
+                           int nranges, const int64_t *ranges, int64_t *counts)
+{
+    if (itype == SC_INT32)
+        return spgemm_count_ranges_i32(n, (const int32_t *)Ap, (const int32_t *)Aj,
+                                       (const int32_t *)Bp, (const int32_t *)Bj, b_sorted,
+                                       nranges, ranges, counts);
+    return spgemm_count_ranges_i64(n, (const int64_t *)Ap, (const int64_t *)Aj,
+                                   (const int64_t *)Bp, (const int64_t *)Bj, b_sorted,
+                                   nranges, ranges, counts);
 }

@@ -63,4 +63,21 @@ int sc_spgemm_numeric(int itype, int otype, int vtype, int64_t m, int64_t n,
                       int ntasks, const int64_t *bounds, int n_threads,
                       void *Cp, void *Cj, void *Cx, int64_t *nnz_out);
 
+/* One-pass mode, for products that compress well: no symbolic pass. Cj and
+ * Cx have room for fp[m] entries (the multiply count); task t writes its rows
+ * from fp[bounds[t]] and the tasks are then closed up. Cp receives the row
+ * pointers and *nnz_out the entries kept (the caller shrinks the arrays). */
+int sc_spgemm_onepass(int itype, int otype, int vtype, int64_t m, int64_t n,
+                      const void *Ap, const void *Aj, const void *Ax,
+                      const void *Bp, const void *Bj, const void *Bx,
+                      int b_sorted, int prefetch, const int64_t *fp,
+                      int ntasks, const int64_t *bounds, int n_threads,
+                      void *Cp, void *Cj, void *Cx, int64_t *nnz_out);
+
+/* Structural nnz of the rows in each range [ranges[2r], ranges[2r + 1]), on
+ * one thread (to estimate the compression of a product from a sample). */
+int sc_spgemm_count_ranges(int itype, int64_t n, const void *Ap, const void *Aj,
+                           const void *Bp, const void *Bj, int b_sorted,
+                           int nranges, const int64_t *ranges, int64_t *counts);
+
 #endif

@@ -267,6 +267,98 @@ SC_INLINE int64_t NUM(row_hash)(
     return NUM(drop_zeros)(len, oj, ox);
 }
 
+/* One thread's accumulators, allocated on first use and reused by every row. */
+typedef struct {
+    uint8_t *win_flags;   /* dense accumulator over a window of columns */
+    VAL *win_dense;
+    uint8_t *all_flags;   /* dense accumulator over all n columns */
+    VAL *all_dense;
+    IDX *keys;            /* hash tables: 2 * size slots (the ordered hash) */
+    VAL *vals;
+    int64_t capacity;
+} NUM(workspace);
+
+static void NUM(workspace_free)(NUM(workspace) *ws)
+{
+    free(ws->win_flags);
+    free(ws->win_dense);
+    free(ws->all_flags);
+    free(ws->all_dense);
+    free(ws->keys);
+    free(ws->vals);
+}
+
+/* Row i of C into oj/ox, which have room for `cnt` entries (an exact count
+ * or an upper bound). Returns the entries kept, or -1 when a workspace
+ * cannot be allocated. */
+SC_INLINE int64_t NUM(row)(
+    NUM(workspace) *ws, IDX a0, IDX a1, IDX a_lim,
+    const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
+    int b_sorted, int64_t n, int64_t window,
+    int64_t cnt, int64_t flops, int64_t lo, int64_t hi,
+    OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+{
+    if (a1 - a0 == 1 && b_sorted) {
+        /* one term: a scaled copy of a sorted B row */
+        const IDX k = Aj[a0];
+        const VAL av = Ax[a0];
+        int64_t w = 0;
+        for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
+            const VAL v = V_MUL(av, Bx[b]);
+            oj[w] = (OUT)Bj[b];
+            ox[w] = v;
+            w += !V_IS_ZERO(v);
+        }
+        return w;
+    }
+    if (flops <= SC_TINY_MAX)
+        return NUM(row_tiny)(a0, a1, Aj, Ax, Bp, Bj, Bx, oj, ox);
+    if (hi - lo < window) {
+        if (ws->win_flags == NULL) {
+            ws->win_flags = (uint8_t *)calloc((size_t)window + 8, 1);
+            ws->win_dense = (VAL *)malloc((size_t)window * sizeof(VAL));
+            if (ws->win_flags == NULL || ws->win_dense == NULL) return -1;
+        }
+        return NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->win_flags,
+                              ws->win_dense, lo, lo, hi, oj, ox);
+    }
+    if (cnt * 16 > n) {
+        if (ws->all_flags == NULL) {
+            ws->all_flags = (uint8_t *)calloc((size_t)n + 8, 1);
+            ws->all_dense = (VAL *)malloc((size_t)n * sizeof(VAL));
+            if (ws->all_flags == NULL || ws->all_dense == NULL) return -1;
+        }
+        return NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->all_flags,
+                              ws->all_dense, 0, lo, hi, oj, ox);
+    }
+    const int bits = sc_table_bits(cnt);
+    const int64_t need = (int64_t)2 << bits;
+    if (need > ws->capacity) {
+        free(ws->keys);
+        free(ws->vals);
+        ws->keys = (IDX *)malloc((size_t)need * sizeof(IDX));
+        ws->vals = (VAL *)malloc((size_t)need * sizeof(VAL));
+        ws->capacity = need;
+        if (ws->keys == NULL || ws->vals == NULL) {
+            ws->capacity = 0;
+            return -1;
+        }
+        memset(ws->keys, 0xff, (size_t)need * sizeof(IDX));
+    }
+    int64_t w = -1;
+    if (b_sorted && cnt > SC_SHORT_ROW)
+        w = NUM(row_ordered)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->keys, ws->vals, bits,
+                             cnt, flops, lo, hi, oj, ox);
+    if (w < 0)
+        w = NUM(row_hash)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->keys, ws->vals, bits,
+                          cnt, oj, ox);
+    return w;
+}
+
+/* Numeric pass into exactly sized rows (after the symbolic pass): row i
+ * goes to Cj/Cx[Cs[i] : Cs[i + 1]]; rows that lose exact zeros are closed up
+ * at the end. */
 SC_TARGET_CLONES
 static int NUM(spgemm_numeric)(
     int64_t m, int64_t n,
@@ -280,13 +372,7 @@ static int NUM(spgemm_numeric)(
     const int64_t window = n < SC_WINDOW ? n : SC_WINDOW;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        uint8_t *win_flags = NULL;  /* dense accumulator over a column window */
-        VAL *win_dense = NULL;
-        uint8_t *all_flags = NULL;  /* dense accumulator over all n columns */
-        VAL *all_dense = NULL;
-        IDX *keys = NULL;       /* hash tables: 2 * size slots for the ordered hash */
-        VAL *vals = NULL;
-        int64_t capacity = 0;
+        NUM(workspace) ws = {0};
         int failed = 0;
 
         #pragma omp for schedule(dynamic, 1)
@@ -295,77 +381,22 @@ static int NUM(spgemm_numeric)(
             /* prefetching B rows pays only when B does not sit in cache */
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
-                /* the row's slot: its exact size after a symbolic pass, or
-                 * its multiply count (an upper bound) in one-pass mode */
-                const int64_t start = Cs[i];
-                const int64_t cnt = Cs[i + 1] - start;
-                OUT *oj = Cj + start;
-                VAL *ox = Cx + start;
-                const IDX a0 = Ap[i], a1 = Ap[i + 1];
-                int64_t w = 0;
+                const int64_t cnt = Cs[i + 1] - Cs[i];
                 if (cnt == 0) {
                     Cp[i + 1] = 0;
                     continue;
                 }
-                if (a1 - a0 == 1 && b_sorted) {
-                    const IDX k = Aj[a0];
-                    const VAL av = Ax[a0];
-                    for (IDX b = Bp[k]; b < Bp[k + 1]; b++) {
-                        const VAL v = V_MUL(av, Bx[b]);
-                        if (!V_IS_ZERO(v)) { oj[w] = (OUT)Bj[b]; ox[w] = v; w++; }
-                    }
-                    Cp[i + 1] = (OUT)w;
-                    continue;
-                }
+                const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 int64_t lo, hi;
                 const int64_t flops = SPAN_FN(ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
-                if (flops <= SC_TINY_MAX) {
-                    w = NUM(row_tiny)(a0, a1, Aj, Ax, Bp, Bj, Bx, oj, ox);
-                } else if (hi - lo < window) {
-                    if (win_flags == NULL) {
-                        win_flags = (uint8_t *)calloc((size_t)window + 8, 1);
-                        win_dense = (VAL *)malloc((size_t)window * sizeof(VAL));
-                        if (win_flags == NULL || win_dense == NULL) { failed = 1; break; }
-                    }
-                    w = NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, win_flags, win_dense,
-                                       lo, lo, hi, oj, ox);
-                } else if (cnt * 16 > n) {
-                    if (all_flags == NULL) {
-                        all_flags = (uint8_t *)calloc((size_t)n + 8, 1);
-                        all_dense = (VAL *)malloc((size_t)n * sizeof(VAL));
-                        if (all_flags == NULL || all_dense == NULL) { failed = 1; break; }
-                    }
-                    w = NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, all_flags, all_dense,
-                                       0, lo, hi, oj, ox);
-                } else {
-                    const int bits = sc_table_bits(cnt);
-                    const int64_t need = (int64_t)2 << bits;
-                    if (need > capacity) {
-                        free(keys);
-                        free(vals);
-                        keys = (IDX *)malloc((size_t)need * sizeof(IDX));
-                        vals = (VAL *)malloc((size_t)need * sizeof(VAL));
-                        capacity = need;
-                        if (keys == NULL || vals == NULL) { failed = 1; capacity = 0; break; }
-                        memset(keys, 0xff, (size_t)need * sizeof(IDX));
-                    }
-                    w = -1;
-                    if (b_sorted && cnt > SC_SHORT_ROW)
-                        w = NUM(row_ordered)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, keys, vals, bits,
-                                             cnt, flops, lo, hi, oj, ox);
-                    if (w < 0)
-                        w = NUM(row_hash)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, keys, vals, bits,
-                                          cnt, oj, ox);
-                }
+                const int64_t w = NUM(row)(&ws, a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, b_sorted,
+                                           n, window, cnt, flops, lo, hi,
+                                           Cj + Cs[i], Cx + Cs[i]);
+                if (w < 0) { failed = 1; break; }
                 Cp[i + 1] = (OUT)w;
             }
         }
-        free(win_flags);
-        free(win_dense);
-        free(all_flags);
-        free(all_dense);
-        free(keys);
-        free(vals);
+        NUM(workspace_free)(&ws);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
             status = SC_ERR_NOMEM;
@@ -373,9 +404,8 @@ static int NUM(spgemm_numeric)(
     }
     if (status != SC_OK) return status;
 
-    /* Cp[i + 1] holds the kept entries of row i; rows shorter than their
-     * slots (exact zeros dropped, or one-pass upper bounds) leave gaps to
-     * close. */
+    /* Cp[i + 1] holds the kept entries of row i; rows that dropped exact
+     * zeros are shorter than their slots, so close the gaps. */
     int64_t kept = 0;
     for (int64_t i = 0; i < m; i++) kept += (int64_t)Cp[i + 1];
     Cp[0] = 0;
@@ -399,6 +429,67 @@ static int NUM(spgemm_numeric)(
         }
     }
     *nnz_out = kept;
+    return SC_OK;
+}
+
+/* One-pass numeric pass (no symbolic pass), for products that compress
+ * well: task t writes its rows back to back from Cj/Cx[fp[bounds[t]]] (its
+ * multiply count is room enough), then the tasks are closed up in order.
+ * Cp gets the row pointers; returns the entries kept in *nnz_out. */
+SC_TARGET_CLONES
+static int NUM(spgemm_onepass)(
+    int64_t m, int64_t n,
+    const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
+    int b_sorted, int prefetch, const int64_t *SC_RESTRICT fp,
+    int ntasks, const int64_t *bounds, int nt,
+    OUT *SC_RESTRICT Cp, OUT *SC_RESTRICT Cj, VAL *SC_RESTRICT Cx, int64_t *nnz_out)
+{
+    int status = SC_OK;
+    const int64_t window = n < SC_WINDOW ? n : SC_WINDOW;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        NUM(workspace) ws = {0};
+        int failed = 0;
+
+        #pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < ntasks; t++) {
+            if (failed) continue;
+            const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
+            int64_t pos = fp[bounds[t]];
+            for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
+                const IDX a0 = Ap[i], a1 = Ap[i + 1];
+                int64_t lo, hi;
+                const int64_t flops = SPAN_FN(ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+                const int64_t room = flops < n ? flops : n;
+                int64_t w = 0;
+                if (room > 0) {
+                    w = NUM(row)(&ws, a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, b_sorted, n, window,
+                                 room, flops, lo, hi, Cj + pos, Cx + pos);
+                    if (w < 0) { failed = 1; break; }
+                }
+                Cp[i + 1] = (OUT)w;
+                pos += w;
+            }
+        }
+        NUM(workspace_free)(&ws);
+        if (failed) {
+            #pragma omp critical(sc_spgemm_status)
+            status = SC_ERR_NOMEM;
+        }
+    }
+    if (status != SC_OK) return status;
+    Cp[0] = 0;
+    for (int64_t i = 0; i < m; i++) Cp[i + 1] = (OUT)((int64_t)Cp[i + 1] + (int64_t)Cp[i]);
+    for (int t = 1; t < ntasks; t++) {
+        const int64_t dst = (int64_t)Cp[bounds[t]], src = fp[bounds[t]];
+        const int64_t len = (int64_t)Cp[bounds[t + 1]] - dst;
+        if (len > 0 && dst != src) {
+            memmove(Cj + dst, Cj + src, (size_t)len * sizeof(OUT));
+            memmove(Cx + dst, Cx + src, (size_t)len * sizeof(VAL));
+        }
+    }
+    *nnz_out = (int64_t)Cp[m];
     return SC_OK;
 }
 

@@ -155,6 +155,59 @@ SC_INLINE IDX *FN(new_marks, ISFX)(int64_t len)
     return marks;
 }
 
+/* One thread's counting workspaces, allocated on first use. */
+typedef struct {
+    IDX *win_marks;   /* marks over a window of the row's columns */
+    IDX *all_marks;   /* marks over all n columns (dense rows) */
+    IDX *table;       /* hash set: keys, SC_EMPTY when free */
+    int64_t table_size;
+} FN(sym_workspace, ISFX);
+
+static void FN(sym_workspace_free, ISFX)(FN(sym_workspace, ISFX) *ws)
+{
+    free(ws->win_marks);
+    free(ws->all_marks);
+    free(ws->table);
+}
+
+/* Distinct columns of row i (the same accumulator choice as the numeric
+ * pass), or -1 when a workspace cannot be allocated. */
+SC_INLINE int64_t FN(sym_row, ISFX)(
+    FN(sym_workspace, ISFX) *ws, int64_t i, IDX a_lim,
+    const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
+    const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
+    int b_sorted, int64_t n, int64_t window)
+{
+    const IDX a0 = Ap[i], a1 = Ap[i + 1];
+    if (a1 - a0 == 1 && b_sorted) {
+        const IDX k = Aj[a0];
+        return (int64_t)(Bp[k + 1] - Bp[k]);
+    }
+    int64_t lo, hi;
+    const int64_t flops = FN(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+    if (flops <= 1) return flops;
+    if (flops <= SC_TINY_MAX) return FN(sym_row_tiny, ISFX)(a0, a1, Aj, Bp, Bj);
+    if (hi - lo < window) {
+        if (ws->win_marks == NULL && (ws->win_marks = FN(new_marks, ISFX)(window)) == NULL)
+            return -1;
+        return FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, ws->win_marks, lo);
+    }
+    if (flops * 16 > n) {
+        if (ws->all_marks == NULL && (ws->all_marks = FN(new_marks, ISFX)(n)) == NULL)
+            return -1;
+        return FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, ws->all_marks, 0);
+    }
+    const int bits = sc_table_bits(flops);
+    const int64_t size = (int64_t)1 << bits;
+    if (size > ws->table_size) {
+        free(ws->table);
+        ws->table = FN(new_marks, ISFX)(size);
+        ws->table_size = ws->table ? size : 0;
+        if (ws->table == NULL) return -1;
+    }
+    return FN(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, ws->table, bits);
+}
+
 static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                                      const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
                                      const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
@@ -165,10 +218,7 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
     const int64_t window = n < SC_SYM_WINDOW ? n : SC_SYM_WINDOW;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        IDX *win_marks = NULL;   /* marks over a window of the row's columns */
-        IDX *all_marks = NULL;   /* marks over all n columns (dense rows) */
-        IDX *table = NULL;       /* hash set: keys, SC_EMPTY when free */
-        int64_t table_size = 0;
+        FN(sym_workspace, ISFX) ws = {0};
         int failed = 0;
 
         #pragma omp for schedule(dynamic, 1)
@@ -177,48 +227,13 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
             /* prefetching B rows pays only when B does not sit in cache */
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
-                const IDX a0 = Ap[i], a1 = Ap[i + 1];
-                if (a1 - a0 == 1 && b_sorted) {
-                    const IDX k = Aj[a0];
-                    Cs[i + 1] = (int64_t)(Bp[k + 1] - Bp[k]);
-                    continue;
-                }
-                int64_t lo, hi;
-                const int64_t flops = FN(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
-                int64_t count;
-                if (flops <= 1) {
-                    count = flops;
-                } else if (flops <= SC_TINY_MAX) {
-                    count = FN(sym_row_tiny, ISFX)(a0, a1, Aj, Bp, Bj);
-                } else if (hi - lo < window) {
-                    if (win_marks == NULL && (win_marks = FN(new_marks, ISFX)(window)) == NULL) {
-                        failed = 1;
-                        break;
-                    }
-                    count = FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, win_marks, lo);
-                } else if (flops * 16 > n) {
-                    if (all_marks == NULL && (all_marks = FN(new_marks, ISFX)(n)) == NULL) {
-                        failed = 1;
-                        break;
-                    }
-                    count = FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, all_marks, 0);
-                } else {
-                    const int bits = sc_table_bits(flops);
-                    const int64_t size = (int64_t)1 << bits;
-                    if (size > table_size) {
-                        free(table);
-                        table = FN(new_marks, ISFX)(size);
-                        table_size = size;
-                        if (table == NULL) { failed = 1; table_size = 0; break; }
-                    }
-                    count = FN(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, table, bits);
-                }
+                const int64_t count = FN(sym_row, ISFX)(&ws, i, a_lim, Ap, Aj, Bp, Bj,
+                                                        b_sorted, n, window);
+                if (count < 0) { failed = 1; break; }
                 Cs[i + 1] = count;
             }
         }
-        free(win_marks);
-        free(all_marks);
-        free(table);
+        FN(sym_workspace_free, ISFX)(&ws);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
             status = SC_ERR_NOMEM;
@@ -228,6 +243,30 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
     Cs[0] = 0;
     for (int64_t i = 0; i < m; i++) Cs[i + 1] += Cs[i];
     return SC_OK;
+}
+
+/* Structural nnz of the rows in each [ranges[2r], ranges[2r + 1]), one
+ * thread: a cheap sample to estimate how much the rows compress. */
+static int FN(spgemm_count_ranges, ISFX)(int64_t n,
+                                         const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
+                                         const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
+                                         int b_sorted, int nranges, const int64_t *ranges,
+                                         int64_t *counts)
+{
+    const int64_t window = n < SC_SYM_WINDOW ? n : SC_SYM_WINDOW;
+    FN(sym_workspace, ISFX) ws = {0};
+    int status = SC_OK;
+    for (int r = 0; r < nranges && status == SC_OK; r++) {
+        int64_t total = 0;
+        for (int64_t i = ranges[2 * r]; i < ranges[2 * r + 1]; i++) {
+            const int64_t count = FN(sym_row, ISFX)(&ws, i, 0, Ap, Aj, Bp, Bj, b_sorted, n, window);
+            if (count < 0) { status = SC_ERR_NOMEM; break; }
+            total += count;
+        }
+        counts[r] = total;
+    }
+    FN(sym_workspace_free, ISFX)(&ws);
+    return status;
 }
 
 #undef FN_

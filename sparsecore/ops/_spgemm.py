@@ -20,9 +20,17 @@ _FLOPS_PER_THREAD = 1 << 17
 # its multiplies when cutting tasks.
 _TASKS_PER_THREAD = 8
 _ROW_COST = 4
-# Products with at most this many multiplies skip the count pass: their rows
-# get the multiply count as room (at most 1.5 MB more than needed).
-_ONE_PASS_FLOPS = 1 << 17
+# The count pass is skipped (rows are written into scratch with room for every
+# multiply, then copied into the exact output) for tiny products, and for
+# products that compress well (a sample of rows shows at least
+# _ONE_PASS_COMPRESSION multiplies per output entry) with an estimated output
+# of at most _ONE_PASS_BYTES: the scratch is only touched where rows land, so
+# it costs about one more output's worth of memory. Otherwise the count pass
+# sizes the output exactly, which matters when outputs are large.
+_ONE_PASS_SURE_FLOPS = 1 << 17
+_ONE_PASS_COMPRESSION = 2.0
+_ONE_PASS_BYTES = 1 << 26
+_ONE_PASS_ROOM_BYTES = 1 << 30
 # Prefetch B rows only when B is larger than the L2 cache.
 _PREFETCH_BYTES = 1 << 19
 
@@ -152,7 +160,8 @@ def spgemm(A, B, *, n_threads=None):
 
     indptr, indices, data, kept = _sparse.spgemm(
         a.indptr, a.indices, ax, b.indptr, b.indices, bx, m, k, n, b.sorted, nt,
-        _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST, _ONE_PASS_FLOPS, _PREFETCH_BYTES, plan_output,
+        _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST, _ONE_PASS_SURE_FLOPS, _ONE_PASS_COMPRESSION,
+        _ONE_PASS_BYTES, _ONE_PASS_ROOM_BYTES, _PREFETCH_BYTES, plan_output,
     )
     nnz = indices.shape[0]
     if kept < nnz:
