@@ -404,7 +404,7 @@ def sample_trial(name, rng):
 
 def run_movielens(ratings, gates=("topk", "dselect_k", "comet", "comet+"), seeds=(0,), *,
                   trials=20, epochs=10, batch_size=512, embed=64, hidden=128, n_experts=16, k=2,
-                  patience=3, max_train=None, log=None):
+                  patience=3, max_train=None, only_trials=None, log=None):
     """Random search per gate on the two-task MovieLens MMoE.
 
     For each seed and gate, ``trials`` configurations are drawn by
@@ -431,7 +431,9 @@ def run_movielens(ratings, gates=("topk", "dselect_k", "comet", "comet+"), seeds
         for name in gates:
             rng = np.random.default_rng([seed, sum(map(ord, name))])
             for trial in range(trials):
-                cfg = sample_trial(name, rng)
+                cfg = sample_trial(name, rng)  # drawn for every trial: same configs on resume
+                if only_trials is not None and trial not in only_trials:
+                    continue
                 torch.manual_seed(1000 * seed + trial)
                 t0 = time.perf_counter()
                 search = max(1, round(cfg.get("search_frac", 0) * epochs * steps_per_epoch))
@@ -502,6 +504,25 @@ def _eval_two_task(model, U, I, Wt, Rt, idx, batch=8192):
     pos = w > 0
     return {"auc": _roc_auc(w, logit), "mse": float(np.mean((rate[pos] - r[pos]) ** 2)),
             "frac_le_k": float(torch.cat(le_k).float().mean())}
+
+
+def best_of_n(rows, base, other):
+    """Best test AUC (by validation AUC) of the first N trials, averaged over
+    seeds, for two (gate, N) pairs; None if either is missing."""
+    import statistics
+
+    out = []
+    for name, n in (base, other):
+        per_seed = []
+        for seed in sorted({r["seed"] for r in rows if r["gate"] == name}):
+            sub = [r for r in rows if r["gate"] == name and r["seed"] == seed and r["trial"] < n]
+            if len(sub) < n:
+                return None
+            per_seed.append(max(sub, key=lambda r: r["val_auc"])["test_auc"])
+        if not per_seed:
+            return None
+        out.append(statistics.mean(per_seed))
+    return tuple(out)
 
 
 def summarize_movielens(rows, top_fraction=0.25):
