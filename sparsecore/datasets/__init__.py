@@ -1,9 +1,16 @@
-"""Real data shipped in the package, readers, and generated test matrices."""
+"""Real data shipped in the package, readers, loaders of downloadable data
+sets (MovieLens), and generated test matrices."""
 from sparsecore.datasets._generators import (
     make_erdos_renyi,
     make_laplacian,
     make_rmat,
     make_tall_skinny,
+)
+from sparsecore.datasets._movielens import (
+    MovieLensRatings,
+    cache_movielens_from_recbole,
+    fetch_movielens,
+    get_data_home,
 )
 from sparsecore.datasets._matrices import (
     find_matrix_dir,
@@ -13,6 +20,10 @@ from sparsecore.datasets._matrices import (
 )
 
 __all__ = [
+    "MovieLensRatings",
+    "cache_movielens_from_recbole",
+    "fetch_movielens",
+    "get_data_home",
     "find_matrix_dir",
     "list_matrices",
     "load_matrix",

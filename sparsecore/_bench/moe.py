@@ -1,0 +1,126 @@
+"""MoE suite: sparse dispatch (each expert runs only on its samples) against
+evaluating every expert on the whole batch, 64 experts, k = 2.
+
+Peers: ``dense loop`` (MixtureOfExperts(combine="dense"): every expert
+module on the whole batch), ``dense bmm`` (the same experts stacked into
+batched matmuls: the fastest dense evaluation), ``sparse`` (ours). Forward
+passes under ``torch.no_grad``; ratios are time(dense loop)/time(peer).
+"""
+import numpy as np
+
+from sparsecore._bench._harness import (
+    Case,
+    Peer,
+    fmt_ms,
+    fmt_ratio,
+    format_table,
+    paired_ratio,
+    thread_counts,
+    time_peers,
+    write_json,
+)
+
+__all__ = ["run", "make_case", "CASES"]
+
+# (batch, d_model, d_hidden, n_experts, k)
+CASES = {
+    "ffn-64e-k2-b4096": (4096, 128, 256, 64, 2),
+    "ffn-64e-k2-b1024": (1024, 128, 256, 64, 2),
+    "ffn-64e-k4-b4096": (4096, 128, 256, 64, 4),
+    "ffn-16e-k2-b4096": (4096, 128, 256, 16, 2),
+}
+QUICK = ["ffn-64e-k2-b1024"]
+
+
+def make_case(name, seed=0):
+    """Experts (two-layer ReLU FFNs), a Top-k gate and a batch."""
+    import torch
+    from torch import nn
+
+    from sparsecore.moe import MixtureOfExperts, TopKGate
+
+    batch, d, h, n, k = CASES[name]
+    torch.manual_seed(seed)
+    experts = [nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, d)) for _ in range(n)]
+    gate = TopKGate(d, n, k)
+    x = torch.randn(batch, d)
+    sparse = MixtureOfExperts(experts, gate, combine="sparse").eval()
+    dense = MixtureOfExperts(experts, gate, combine="dense").eval()
+    W1 = torch.stack([e[0].weight.T for e in experts])  # (n, d, h)
+    b1 = torch.stack([e[0].bias for e in experts])[:, None]
+    W2 = torch.stack([e[2].weight.T for e in experts])
+    b2 = torch.stack([e[2].bias for e in experts])[:, None]
+
+    def dense_bmm(x):
+        w = gate(x).weights  # (b, n)
+        hid = torch.relu(torch.matmul(x, W1) + b1)  # (n, b, h)
+        out = torch.matmul(hid, W2) + b2  # (n, b, d)
+        return torch.einsum("bn,nbd->bd", w, out)
+
+    flops_dense = 2 * batch * n * (d * h + h * d)
+    return Case(name, {"x": x, "sparse": sparse, "dense": dense, "bmm": dense_bmm},
+                {"batch": batch, "experts": n, "k": k, "d": d, "h": h,
+                 "flop_ratio": flops_dense / (flops_dense * k / n)})
+
+
+def _peers(threads):
+    import torch
+
+    def make(kind, t):
+        def run(inputs):
+            torch.set_num_threads(t)
+            with torch.no_grad():
+                if kind == "bmm":
+                    return inputs["bmm"](inputs["x"])
+                return inputs[kind](inputs["x"])[0]
+        return run
+
+    peers = []
+    for t in threads:
+        peers += [Peer("dense loop", t, make("dense", t)), Peer("dense bmm", t, make("bmm", t)),
+                  Peer("sparse", t, make("sparse", t))]
+    return peers
+
+
+def run(args):
+    try:
+        import torch
+    except ImportError:
+        print('\n## moe: skipped (torch is not installed: pip install "sparsecore[moe]")')
+        return
+    threads = thread_counts(args.threads)
+    rounds = 3 if args.quick else args.rounds
+    names = QUICK if args.quick else list(CASES)
+    if args.cases:
+        names = [n for n in names if n in args.cases] or [n for n in CASES if n in args.cases]
+    peers = _peers(threads)
+    print(f"\n## moe: sparse dispatch vs dense evaluation of every expert, forward pass, float32, "
+          f"torch {torch.__version__}")
+    print(f"# experts: Linear(d,h)-ReLU-Linear(h,d); Top-k gate; medians of {rounds} rounds; "
+          f"ratios are time(dense loop 1t)/time(peer), > 1 is faster\n")
+    base = peers[0].label
+    rows, results = [], []
+    for name in names:
+        case = make_case(name)
+        with torch.no_grad():
+            ys = case.inputs["sparse"](case.inputs["x"])[0]
+            yd = case.inputs["dense"](case.inputs["x"])[0]
+            yb = case.inputs["bmm"](case.inputs["x"])
+        err = float(max((ys - yd).abs().max(), (ys - yb).abs().max()))
+        times = time_peers(case, peers, rounds=rounds)
+        results.append({"case": name, **case.info, "max_abs_diff": err, "times": times})
+        row = [name, f"{case.info['flop_ratio']:.0f}x", f"{err:.1e}", fmt_ms(np.median(times[base]))]
+        row += [fmt_ratio(paired_ratio(times, base, p.label)) for p in peers[1:]]
+        rows.append(row)
+    header = ["case", "FLOP ratio", "max|diff|", f"{base} ms"] + [p.label for p in peers[1:]]
+    print(format_table(header, rows))
+    print()
+    for t in threads:
+        for r in results:
+            if r["experts"] == 64 and r["k"] == 2:
+                s = paired_ratio(r["times"], f"dense loop {t}t", f"sparse {t}t")
+                b = paired_ratio(r["times"], f"dense bmm {t}t", f"sparse {t}t")
+                print(f"  {r['case']:<20} {t}t: sparse vs dense loop {fmt_ratio(s)}, "
+                      f"vs dense bmm {fmt_ratio(b)} (goal >= 10x)")
+    if args.json:
+        write_json(args.json, {"suite": "moe", "threads": threads, "results": results})
