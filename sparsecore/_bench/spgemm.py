@@ -217,9 +217,9 @@ def run(args):
                 for lab in labels[1:]
             ] + ([""] if args.memory else []))
     print(format_table(header, rows))
-    _summary(results, threads)
     if args.json:
         write_json(args.json, {"suite": "spgemm", "threads": threads, "results": results})
+    _summary(results, threads)
 
 
 def _summary(results, threads):
@@ -232,12 +232,14 @@ def _summary(results, threads):
     allr = results
     real = [r for r in results if r["kind"] == "real"]
     gen = [r for r in results if r["kind"] == "generated"]
-    lines = [
-        ("1t vs scipy+sort (geo-mean)", gm(allr, "scipy+sort 1t", t1)),
-        ("1t vs plain scipy (geo-mean)", gm(allr, "scipy 1t", t1)),
-        ("1t vs graphblas 1t (geo-mean)", gm(allr, "graphblas 1t", t1)),
-        ("1t vs scipy, worst case", min(paired_ratio(r["times"], "scipy 1t", t1) for r in allr)),
-    ]
+    lines = []
+    if 1 in threads:
+        lines += [
+            ("1t vs scipy+sort (geo-mean)", gm(allr, "scipy+sort 1t", t1)),
+            ("1t vs plain scipy (geo-mean)", gm(allr, "scipy 1t", t1)),
+            ("1t vs graphblas 1t (geo-mean)", gm(allr, "graphblas 1t", t1)),
+            ("1t vs scipy, worst case", min(paired_ratio(r["times"], "scipy 1t", t1) for r in allr)),
+        ]
     tn = max(threads)
     if tn > 1:
         tl = f"sparsecore {tn}t"
@@ -246,9 +248,13 @@ def _summary(results, threads):
             (f"{tn}t vs scipy, generated (geo-mean)", gm(gen, "scipy 1t", tl)),
             (f"{tn}t vs graphblas {tn}t (geo-mean)", gm(allr, f"graphblas {tn}t", tl)),
             (f"{tn}t vs mkl {tn}t (geo-mean)", gm(allr, f"mkl {tn}t", tl)),
-            (f"own {tn}t/1t above 10 M flops (geo-mean)",
-             gm([r for r in allr if r["flops"] >= 10_000_000], t1, tl)),
         ]
+        if 1 in threads:
+            lines.append((f"own {tn}t/1t above 10 M flops (geo-mean)",
+                          gm([r for r in allr if r["flops"] >= 10_000_000], t1, tl)))
+    mem = [r["memory"]["sparsecore"] for r in allr if "memory" in r]
+    if mem:
+        lines.append(("peak extra memory / output, sparsecore (max)", max(mem)))
     for text, value in lines:
         if value is not None:
             print(f"  {text:<44} {fmt_ratio(value)}")

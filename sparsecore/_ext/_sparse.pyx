@@ -6,8 +6,9 @@ exceptions. See spgemm.h for the contracts.
 """
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
+from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer
+from cpython.ref cimport Py_INCREF
+from libc.stdlib cimport malloc, realloc, free
 
 from sparsecore._ext._kernels cimport (
     SC_OK, SC_ERR_NOMEM, sc_csr_check, sc_spgemm_flops,
@@ -55,6 +56,20 @@ def csr_check(cnp.ndarray indptr, cnp.ndarray indices, int64_t m, int64_t n):
 
 
 cdef int64_t _SAMPLE_RANGES = 8
+
+
+cdef void _free_capsule(object capsule) noexcept:
+    free(PyCapsule_GetPointer(capsule, NULL))
+
+
+cdef cnp.ndarray _adopt(void *ptr, int64_t n, object dtype):
+    """A numpy array over malloc'd memory, which it frees when collected."""
+    cdef cnp.npy_intp dims = n
+    cdef cnp.ndarray arr = cnp.PyArray_SimpleNewFromData(1, &dims, dtype.num, ptr)
+    capsule = PyCapsule_New(ptr, NULL, _free_capsule)
+    Py_INCREF(capsule)  # PyArray_SetBaseObject steals a reference
+    cnp.PyArray_SetBaseObject(arr, capsule)
+    return arr
 
 
 cdef double _estimated_compression(int itype, int64_t m, int64_t n, const void *ap,
@@ -127,10 +142,8 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
         plan_output(lower, None)
     nt = <int>max(1, min(n_threads, flops // flops_per_thread))
     ntasks = 1 if nt == 1 else <int>min(m, nt * tasks_per_thread)
-    cdef cnp.ndarray bounds = np.empty(ntasks + 1, dtype=np.int64)
-    cdef int64_t *bd = <int64_t *>cnp.PyArray_DATA(bounds)
-    with nogil:
-        sc_partition(m, f, row_cost, ntasks, bd)
+    cdef cnp.ndarray bounds
+    cdef int64_t *bd
     cdef double compression
     one_pass = flops <= one_pass_sure_flops
     if not one_pass and flops * (4 + vt.itemsize) <= one_pass_room_bytes:
@@ -139,37 +152,54 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
                     and flops / compression * (4 + vt.itemsize) <= one_pass_bytes)
     cdef cnp.ndarray Cp, Cj, Cx
     cdef object ot
-    cdef void *scratch_j = NULL
-    cdef void *scratch_x = NULL
-    cdef size_t jbytes, xbytes
+    if not one_pass:
+        bounds = np.empty(ntasks + 1, dtype=np.int64)
+        bd = <int64_t *>cnp.PyArray_DATA(bounds)
+        with nogil:
+            sc_partition(m, f, row_cost, ntasks, bd)
+    cdef void *room_j = NULL
+    cdef void *room_x = NULL
+    cdef void *p
     if one_pass:
+        # One task per thread: each writes its rows back to back from its
+        # flop offset, so only the pages that receive rows are touched (plain
+        # malloc'd memory: numpy would ask for huge pages, each zeroed in full
+        # on first touch); the tasks are closed up and the memory shrunk and
+        # handed to numpy without a copy.
+        ntasks = nt
+        bounds = np.empty(ntasks + 1, dtype=np.int64)
+        bd = <int64_t *>cnp.PyArray_DATA(bounds)
+        with nogil:
+            sc_partition(m, f, row_cost, ntasks, bd)
         ot = np.dtype(np.int32) if max(flops, m, n) <= 2147483647 else np.dtype(np.int64)
         otype = INDEX_CODES[ot]
         Cp = np.empty(m + 1, dtype=ot)
-        # room for every multiply, in plain malloc'd memory: only the pages
-        # written are touched (numpy would ask for huge pages, each zeroed
-        # in full on first touch); the kept rows are then copied out
-        scratch_j = malloc(max(1, flops) * ot.itemsize)
-        scratch_x = malloc(max(1, flops) * vt.itemsize)
+        room_j = malloc(max(1, flops) * ot.itemsize)
+        room_x = malloc(max(1, flops) * vt.itemsize)
         try:
-            if scratch_j == NULL or scratch_x == NULL:
-                raise MemoryError(f"spgemm: cannot allocate {flops * (ot.itemsize + vt.itemsize):,} bytes of scratch")
+            if room_j == NULL or room_x == NULL:
+                raise MemoryError(
+                    f"spgemm: cannot reserve {flops * (ot.itemsize + vt.itemsize):,} bytes"
+                )
             with nogil:
                 status = sc_spgemm_onepass(itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
                                            b_sorted, prefetch, f, ntasks, bd, nt,
-                                           cnp.PyArray_DATA(Cp), scratch_j, scratch_x, &kept)
+                                           cnp.PyArray_DATA(Cp), room_j, room_x, &kept)
             if status != SC_OK:
                 _raise_status(status, "spgemm (one-pass numeric pass)")
-            Cj = np.empty(kept, dtype=ot)
-            Cx = np.empty(kept, dtype=vt)
-            jbytes = kept * ot.itemsize
-            xbytes = kept * vt.itemsize
-            with nogil:
-                memcpy(cnp.PyArray_DATA(Cj), scratch_j, jbytes)
-                memcpy(cnp.PyArray_DATA(Cx), scratch_x, xbytes)
+            p = realloc(room_j, max(1, kept) * ot.itemsize)
+            if p != NULL:
+                room_j = p
+            Cj = _adopt(room_j, kept, ot)
+            room_j = NULL
+            p = realloc(room_x, max(1, kept) * vt.itemsize)
+            if p != NULL:
+                room_x = p
+            Cx = _adopt(room_x, kept, vt)
+            room_x = NULL
         finally:
-            free(scratch_j)
-            free(scratch_x)
+            free(room_j)
+            free(room_x)
         return Cp, Cj, Cx, kept
     with nogil:
         # the symbolic pass overwrites the flop counts with row sizes
