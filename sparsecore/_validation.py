@@ -60,7 +60,7 @@ def index_dtype_for(*maxvals):
     return np.int32 if max(maxvals, default=0) <= INT32_MAX else np.int64
 
 
-def as_csr_parts(X, name):
+def as_csr_parts(X, name, n_threads=1):
     """Validate a scipy.sparse operand and return its CSR arrays.
 
     Parameters
@@ -69,6 +69,8 @@ def as_csr_parts(X, name):
         Any format; non-CSR formats are converted (a copy).
     name : str
         The argument name used in error messages.
+    n_threads : int, default=1
+        Threads for the structure check of large operands.
 
     Returns
     -------
@@ -108,7 +110,8 @@ def as_csr_parts(X, name):
         common = np.int64
     indptr = np.ascontiguousarray(indptr, dtype=common)
     indices = np.ascontiguousarray(indices, dtype=common)
-    code, where, is_sorted = _sparse.csr_check(indptr, indices, m, n)
+    nt = n_threads if indices.shape[0] >= _sparse.PARALLEL_SCAN else 1
+    code, where, is_sorted = _sparse.csr_check(indptr, indices, m, n, nt)
     if code == 2:
         raise ValueError(
             f"{name}.indptr must be non-decreasing, but indptr[{where + 1}] = "

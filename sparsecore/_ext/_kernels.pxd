@@ -12,7 +12,7 @@ cdef extern from "sc_common.h" nogil:
 
 cdef extern from "spgemm.h" nogil:
     int sc_csr_check(int itype, int64_t m, int64_t n, int64_t nnz,
-                     const void *Ap, const void *Aj, int64_t *where, int *sorted)
+                     const void *Ap, const void *Aj, int n_threads, int64_t *where, int *sorted)
     int64_t sc_spgemm_flops(int itype, int64_t m, const void *Ap, const void *Aj,
                             const void *Bp, int n_threads, int64_t *fp,
                             int64_t *nnz_lower_bound)

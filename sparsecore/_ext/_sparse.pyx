@@ -39,7 +39,8 @@ cdef _raise_status(int status, str what):
     raise RuntimeError(f"{what}: kernel failed with status {status}")
 
 
-def csr_check(cnp.ndarray indptr, cnp.ndarray indices, int64_t m, int64_t n):
+def csr_check(cnp.ndarray indptr, cnp.ndarray indices, int64_t m, int64_t n,
+              int n_threads=1):
     """Return (code, where, sorted): code 0 when the CSR structure is valid,
     else the code of sc_csr_check and the row or position at fault; sorted
     says every row has strictly increasing columns."""
@@ -51,11 +52,14 @@ def csr_check(cnp.ndarray indptr, cnp.ndarray indices, int64_t m, int64_t n):
     cdef int64_t where = -1
     cdef int code, ordered = 0
     with nogil:
-        code = sc_csr_check(itype, m, n, nnz, p, j, &where, &ordered)
+        code = sc_csr_check(itype, m, n, nnz, p, j, n_threads, &where, &ordered)
     return code, where, bool(ordered)
 
 
 cdef int64_t _SAMPLE_RANGES = 8
+# Structure scans (checks, flop counts) run in parallel from this many entries.
+cdef int64_t _PARALLEL_SCAN = 1 << 18
+PARALLEL_SCAN = _PARALLEL_SCAN
 
 
 cdef void _free_capsule(object capsule) noexcept:
@@ -136,8 +140,10 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef int64_t nnz_b = Bj.size
     cdef int prefetch = nnz_b * (it.itemsize + vt.itemsize) > prefetch_bytes
     cdef bint one_pass
+    # the flop count is a parallel loop too, worth it on large A
+    nt = n_threads if Aj.size >= _PARALLEL_SCAN else 1
     with nogil:
-        flops = sc_spgemm_flops(itype, m, ap, aj, bp, 1, f, &lower)
+        flops = sc_spgemm_flops(itype, m, ap, aj, bp, nt, f, &lower)
     if b_sorted:
         plan_output(lower, None)
     nt = <int>max(1, min(n_threads, flops // flops_per_thread))

@@ -190,11 +190,13 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 /* ---- public entry points: dispatch on the type codes ---- */
 
 int sc_csr_check(int itype, int64_t m, int64_t n, int64_t nnz,
-                 const void *Ap, const void *Aj, int64_t *where, int *sorted)
+                 const void *Ap, const void *Aj, int n_threads, int64_t *where, int *sorted)
 {
     if (itype == SC_INT32)
-        return csr_check_i32(m, n, nnz, (const int32_t *)Ap, (const int32_t *)Aj, where, sorted);
-    return csr_check_i64(m, n, nnz, (const int64_t *)Ap, (const int64_t *)Aj, where, sorted);
+        return csr_check_i32(m, n, nnz, (const int32_t *)Ap, (const int32_t *)Aj, n_threads,
+                             where, sorted);
+    return csr_check_i64(m, n, nnz, (const int64_t *)Ap, (const int64_t *)Aj, n_threads,
+                         where, sorted);
 }
 
 int64_t sc_spgemm_flops(int itype, int64_t m, const void *Ap, const void *Aj,

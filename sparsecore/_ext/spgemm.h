@@ -39,7 +39,8 @@
  * 0), 2 (decreasing at row *where), 3 (Ap[m] > nnz), 4 (index out of range at
  * position *where). */
 int sc_csr_check(int itype, int64_t m, int64_t n, int64_t nnz,
-                 const void *Ap, const void *Aj, int64_t *where, int *sorted);
+                 const void *Ap, const void *Aj, int n_threads, int64_t *where,
+                 int *sorted);
 
 int64_t sc_spgemm_flops(int itype, int64_t m, const void *Ap, const void *Aj,
                         const void *Bp, int n_threads, int64_t *fp,

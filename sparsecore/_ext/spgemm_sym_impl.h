@@ -6,26 +6,36 @@
 #define FN(name, sfx) FN_(name, sfx)
 
 static int FN(csr_check, ISFX)(int64_t m, int64_t n, int64_t nnz,
-                               const IDX *Ap, const IDX *Aj, int64_t *where,
+                               const IDX *Ap, const IDX *Aj, int nt, int64_t *where,
                                int *sorted)
 {
-    if (Ap[0] != 0) return 1;
+    if (m >= 0 && Ap[0] != 0) return 1;
+    int64_t bad_row = INT64_MAX;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(min:bad_row)
     for (int64_t i = 0; i < m; i++) {
-        if (Ap[i + 1] < Ap[i]) { *where = i; return 2; }
+        if (Ap[i + 1] < Ap[i] && i < bad_row) bad_row = i;
     }
+    if (bad_row != INT64_MAX) { *where = bad_row; return 2; }
     if ((int64_t)Ap[m] > nnz) return 3;
+    /* the first bad index (lowest position), whatever the thread count */
+    int64_t bad_pos = INT64_MAX;
     int ordered = 1;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) \
+        reduction(min:bad_pos) reduction(&&:ordered)
     for (int64_t i = 0; i < m; i++) {
         const IDX p1 = Ap[i + 1];
         int64_t prev = -1;
+        int row_ordered = 1;
         for (IDX p = Ap[i]; p < p1; p++) {
             const int64_t j = (int64_t)Aj[p];
             /* one unsigned comparison covers both bounds */
-            if ((uint64_t)j >= (uint64_t)n) { *where = p; return 4; }
-            ordered &= (j > prev);
+            if ((uint64_t)j >= (uint64_t)n && (int64_t)p < bad_pos) bad_pos = p;
+            row_ordered &= (j > prev);
             prev = j;
         }
+        ordered = ordered && row_ordered;
     }
+    if (bad_pos != INT64_MAX) { *where = bad_pos; return 4; }
     *sorted = ordered;
     return SC_OK;
 }

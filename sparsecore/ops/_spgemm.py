@@ -141,8 +141,8 @@ def spgemm(A, B, *, n_threads=None):
     m, k = A.shape
     n = B.shape[1]
 
-    a = as_csr_parts(A, "A")
-    b = as_csr_parts(B, "B")
+    a = as_csr_parts(A, "A", nt)
+    b = as_csr_parts(B, "B", nt)
     itype = index_dtype_for(m, k, n, a.nnz, b.nnz)
     a = a.with_index_dtype(itype)
     b = b.with_index_dtype(itype)
