@@ -122,14 +122,15 @@ def _graphblas_peers(threads):
 
 
 def _mkl_peers(threads):
+    """sparse_dot_mkl (needs LD_LIBRARY_PATH to reach libmkl_rt; KMP_BLOCKTIME=1
+    keeps idle MKL threads from spinning into the other peers' turns)."""
     try:
-        from sparse_dot_mkl import dot_product_mkl
-        import mkl
+        from sparse_dot_mkl import dot_product_mkl, mkl_set_num_threads
     except Exception:
         return []
     def make(t):
         def run(ab):
-            mkl.set_num_threads(t)
+            mkl_set_num_threads(t)
             return dot_product_mkl(ab[0], ab[1])
         return run
     # sparse_dot_mkl recasts int64 indices of its inputs in place: give it copies
