@@ -7,6 +7,7 @@ cdef extern from "sc_common.h" nogil:
     int SC_ERR_OVERFLOW
     int SC_ERR_VALUE
     int SC_ERR_INTERRUPTED
+    void *sc_alloc_room(size_t nbytes)
     int sc_cpu_has_avx2_fma()
     int sc_build_has_target_clones()
 

@@ -8,10 +8,10 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer
 from cpython.ref cimport Py_INCREF
-from libc.stdlib cimport malloc, realloc, free
+from libc.stdlib cimport realloc, free
 
 from sparsecore._ext._kernels cimport (
-    SC_OK, SC_ERR_NOMEM, sc_csr_check, sc_spgemm_flops,
+    sc_alloc_room, SC_OK, SC_ERR_NOMEM, sc_csr_check, sc_spgemm_flops,
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
     sc_spgemm_onepass, sc_spgemm_count_ranges,
 )
@@ -151,7 +151,10 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef cnp.ndarray bounds
     cdef int64_t *bd
     cdef double compression
-    one_pass = flops <= one_pass_sure_flops
+    # On one thread the rows land back to back, so the room costs only the
+    # pages written: one pass is then always the cheaper choice.
+    one_pass = flops <= one_pass_sure_flops or (
+        nt == 1 and flops * (4 + vt.itemsize) <= one_pass_room_bytes)
     if not one_pass and flops * (4 + vt.itemsize) <= one_pass_room_bytes:
         compression = _estimated_compression(itype, m, n, ap, aj, bp, bj, b_sorted, f)
         one_pass = (compression >= one_pass_compression
@@ -168,10 +171,9 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef void *p
     if one_pass:
         # One task per thread: each writes its rows back to back from its
-        # flop offset, so only the pages that receive rows are touched (plain
-        # malloc'd memory: numpy would ask for huge pages, each zeroed in full
-        # on first touch); the tasks are closed up and the memory shrunk and
-        # handed to numpy without a copy.
+        # flop offset, so only the pages that receive rows are touched; the
+        # tasks are closed up and the memory shrunk and handed to numpy
+        # without a copy.
         ntasks = nt
         bounds = np.empty(ntasks + 1, dtype=np.int64)
         bd = <int64_t *>cnp.PyArray_DATA(bounds)
@@ -180,8 +182,8 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
         ot = np.dtype(np.int32) if max(flops, m, n) <= 2147483647 else np.dtype(np.int64)
         otype = INDEX_CODES[ot]
         Cp = np.empty(m + 1, dtype=ot)
-        room_j = malloc(max(1, flops) * ot.itemsize)
-        room_x = malloc(max(1, flops) * vt.itemsize)
+        room_j = sc_alloc_room(max(1, flops) * ot.itemsize)
+        room_x = sc_alloc_room(max(1, flops) * vt.itemsize)
         try:
             if room_j == NULL or room_x == NULL:
                 raise MemoryError(

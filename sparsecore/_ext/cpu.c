@@ -1,3 +1,8 @@
+#define _GNU_SOURCE
+#include <stdlib.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include "sc_common.h"
 
 int sc_cpu_has_avx2_fma(void)
@@ -17,4 +22,18 @@ int sc_build_has_target_clones(void)
 #else
     return 0;
 #endif
+}
+
+void *sc_alloc_room(size_t nbytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (nbytes >= 2 * huge) {
+        void *p = NULL;
+        if (posix_memalign(&p, huge, nbytes) != 0) return NULL;
+        madvise(p, nbytes, MADV_HUGEPAGE);  /* advice only: failure is harmless */
+        return p;
+    }
+#endif
+    return malloc(nbytes);
 }

@@ -60,6 +60,11 @@ typedef struct { double re, im; } sc_complex128;
 #define SC_OMP_THREAD_NUM() 0
 #endif
 
+/* malloc for a large output written front to back: aligned to 2 MiB and
+ * advised to use huge pages when big enough (fewer page faults), otherwise
+ * plain malloc. Free with free(); realloc works on it. */
+void *sc_alloc_room(size_t nbytes);
+
 /* 1 when the CPU running us has AVX2 and FMA (what the fast clones use). */
 int sc_cpu_has_avx2_fma(void);
 /* 1 when the build carries AVX2+FMA clones of the hot loops. */
