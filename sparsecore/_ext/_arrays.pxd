@@ -29,3 +29,48 @@ cdef inline void* writable_ptr(cnp.ndarray arr, object dtype, int64_t min_len) e
         raise RuntimeError("internal error: kernel output array is read-only")
     return data_ptr(arr, dtype, min_len)
 
+
+
+# ---- Ctrl-C for running kernels (see sc_poll in sc_common.h) ----
+from cpython.exc cimport PyErr_Fetch, PyErr_Restore
+from cpython.object cimport PyObject
+
+cdef extern from "Python.h":
+    # declared here without Cython's `except -1`: the exception it may raise
+    # is fetched by hand below
+    int check_signals_raw "PyErr_CheckSignals" () noexcept
+
+cdef extern from "sc_common.h":
+    ctypedef int (*sc_check_fn)() noexcept nogil
+    void sc_set_interrupt_check(sc_check_fn fn) nogil
+
+cdef extern from *:
+    """
+    /* the exception a signal handler raised while a kernel ran */
+    static PyObject *sc_pending_exc[3] = {NULL, NULL, NULL};
+    """
+    PyObject *sc_pending_exc[3]
+
+
+cdef inline int _check_signals() noexcept nogil:
+    # Runs Python's signal handlers (Ctrl-C raises KeyboardInterrupt there);
+    # what they raise is kept until the binding re-raises it after the kernel.
+    with gil:
+        if check_signals_raw() == 0:
+            return 0
+        PyErr_Fetch(&sc_pending_exc[0], &sc_pending_exc[1], &sc_pending_exc[2])
+        return 1
+
+
+cdef inline void register_interrupt_check() noexcept:
+    """Let the kernels linked into this module poll for Ctrl-C."""
+    sc_set_interrupt_check(_check_signals)
+
+
+cdef inline int raise_interrupt() except -1:
+    """After a kernel returned SC_ERR_INTERRUPTED: raise what stopped it."""
+    if sc_pending_exc[0] != NULL:
+        PyErr_Restore(sc_pending_exc[0], sc_pending_exc[1], sc_pending_exc[2])
+        sc_pending_exc[0] = sc_pending_exc[1] = sc_pending_exc[2] = NULL
+        return -1
+    raise KeyboardInterrupt

@@ -11,15 +11,18 @@ from cpython.ref cimport Py_INCREF
 from libc.stdlib cimport realloc, free
 
 from sparsecore._ext._kernels cimport (
-    sc_alloc_room, SC_OK, SC_ERR_NOMEM, sc_csr_check, sc_spgemm_flops,
+    sc_alloc_room, SC_OK, SC_ERR_NOMEM, SC_ERR_INTERRUPTED, sc_csr_check, sc_spgemm_flops,
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
     sc_spgemm_onepass, sc_spgemm_count_ranges,
 )
-from sparsecore._ext._arrays cimport data_ptr, writable_ptr
+from sparsecore._ext._arrays cimport (
+    data_ptr, writable_ptr, register_interrupt_check, raise_interrupt,
+)
 
 import numpy as np
 
 cnp.import_array()
+register_interrupt_check()
 
 INDEX_CODES = {np.dtype(np.int32): 0, np.dtype(np.int64): 1}
 VALUE_CODES = {
@@ -34,6 +37,8 @@ cdef object I64 = np.dtype(np.int64)
 
 
 cdef _raise_status(int status, str what):
+    if status == SC_ERR_INTERRUPTED:
+        raise_interrupt()
     if status == SC_ERR_NOMEM:
         raise MemoryError(f"{what}: a workspace allocation failed")
     raise RuntimeError(f"{what}: kernel failed with status {status}")

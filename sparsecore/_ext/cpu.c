@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <time.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
@@ -36,4 +37,42 @@ void *sc_alloc_room(size_t nbytes)
     }
 #endif
     return malloc(nbytes);
+}
+
+static sc_check_fn interrupt_check = NULL;
+
+void sc_set_interrupt_check(sc_check_fn fn)
+{
+    interrupt_check = fn;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void sc_poll_init(sc_poll_t *p)
+{
+    p->stop = 0;
+    p->next = now_seconds() + SC_POLL_SECONDS;
+}
+
+int sc_poll(sc_poll_t *p)
+{
+    int stop;
+    #pragma omp atomic read
+    stop = p->stop;
+    if (stop) return 1;
+    if (SC_OMP_THREAD_NUM() != 0 || interrupt_check == NULL) return 0;
+    const double t = now_seconds();
+    if (t < p->next) return 0;
+    p->next = t + SC_POLL_SECONDS;
+    if (interrupt_check()) {
+        #pragma omp atomic write
+        p->stop = 1;
+        return 1;
+    }
+    return 0;
 }

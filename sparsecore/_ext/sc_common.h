@@ -60,6 +60,28 @@ typedef struct { double re, im; } sc_complex128;
 #define SC_OMP_THREAD_NUM() 0
 #endif
 
+/* Cooperative interruption. Long kernels poll from their row loops with
+ * SC_POLL(poll, i); on thread 0, at most every SC_POLL_SECONDS, that calls the
+ * check registered by the bindings (which takes the GIL and runs Python's
+ * signal handlers, so Ctrl-C reaches a running kernel). Once it reports an
+ * interrupt every thread stops at its next poll and the kernel returns
+ * SC_ERR_INTERRUPTED. */
+typedef int (*sc_check_fn)(void);
+void sc_set_interrupt_check(sc_check_fn fn);
+
+typedef struct {
+    int stop;        /* read and written with omp atomics */
+    double next;     /* thread 0 only: when to call the check next */
+} sc_poll_t;
+
+#define SC_POLL_SECONDS 0.05
+#define SC_POLL_ROWS 255   /* poll every 256 rows (a mask) */
+
+void sc_poll_init(sc_poll_t *p);
+/* 1 when the kernel should stop (call it from every thread). */
+int sc_poll(sc_poll_t *p);
+#define SC_POLL(p, i) (((i) & SC_POLL_ROWS) == 0 && sc_poll(p))
+
 /* malloc for a large output written front to back: aligned to 2 MiB and
  * advised to use huge pages when big enough (fewer page faults), otherwise
  * plain malloc. Free with free(); realloc works on it. */

@@ -370,6 +370,8 @@ static int NUM(spgemm_numeric)(
 {
     int status = SC_OK;
     const int64_t window = n < SC_WINDOW ? n : SC_WINDOW;
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         NUM(workspace) ws = {0};
@@ -381,6 +383,7 @@ static int NUM(spgemm_numeric)(
             /* prefetching B rows pays only when B does not sit in cache */
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
+                if (SC_POLL(&poll, i)) { failed = 2; break; }
                 const int64_t cnt = Cs[i + 1] - Cs[i];
                 if (cnt == 0) {
                     Cp[i + 1] = 0;
@@ -399,7 +402,7 @@ static int NUM(spgemm_numeric)(
         NUM(workspace_free)(&ws);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
-            status = SC_ERR_NOMEM;
+            if (status == SC_OK) status = failed == 2 ? SC_ERR_INTERRUPTED : SC_ERR_NOMEM;
         }
     }
     if (status != SC_OK) return status;
@@ -447,6 +450,8 @@ static int NUM(spgemm_onepass)(
 {
     int status = SC_OK;
     const int64_t window = n < SC_WINDOW ? n : SC_WINDOW;
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         NUM(workspace) ws = {0};
@@ -458,6 +463,7 @@ static int NUM(spgemm_onepass)(
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             int64_t pos = fp[bounds[t]];
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
+                if (SC_POLL(&poll, i)) { failed = 2; break; }
                 const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 int64_t lo, hi;
                 const int64_t flops = SPAN_FN(ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
@@ -475,7 +481,7 @@ static int NUM(spgemm_onepass)(
         NUM(workspace_free)(&ws);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
-            status = SC_ERR_NOMEM;
+            if (status == SC_OK) status = failed == 2 ? SC_ERR_INTERRUPTED : SC_ERR_NOMEM;
         }
     }
     if (status != SC_OK) return status;

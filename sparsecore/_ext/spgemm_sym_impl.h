@@ -226,6 +226,8 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
 {
     int status = SC_OK;
     const int64_t window = n < SC_SYM_WINDOW ? n : SC_SYM_WINDOW;
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         FN(sym_workspace, ISFX) ws = {0};
@@ -237,6 +239,7 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
             /* prefetching B rows pays only when B does not sit in cache */
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
+                if (SC_POLL(&poll, i)) { failed = 2; break; }
                 const int64_t count = FN(sym_row, ISFX)(&ws, i, a_lim, Ap, Aj, Bp, Bj,
                                                         b_sorted, n, window);
                 if (count < 0) { failed = 1; break; }
@@ -246,7 +249,7 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
         FN(sym_workspace_free, ISFX)(&ws);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
-            status = SC_ERR_NOMEM;
+            if (status == SC_OK) status = failed == 2 ? SC_ERR_INTERRUPTED : SC_ERR_NOMEM;
         }
     }
     if (status != SC_OK) return status;
