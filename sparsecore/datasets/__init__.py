@@ -6,6 +6,13 @@ from sparsecore.datasets._generators import (
     make_rmat,
     make_tall_skinny,
 )
+from sparsecore.datasets._kronecker import (
+    IRSChannelProblem,
+    KroneckerProblem,
+    make_irs_channel,
+    make_kronecker_sparse,
+    steering_dictionary,
+)
 from sparsecore.datasets._movielens import (
     MovieLensRatings,
     cache_movielens_from_recbole,
@@ -20,6 +27,8 @@ from sparsecore.datasets._matrices import (
 )
 
 __all__ = [
+    "IRSChannelProblem",
+    "KroneckerProblem",
     "MovieLensRatings",
     "cache_movielens_from_recbole",
     "fetch_movielens",
@@ -28,8 +37,11 @@ __all__ = [
     "list_matrices",
     "load_matrix",
     "make_erdos_renyi",
+    "make_irs_channel",
+    "make_kronecker_sparse",
     "make_laplacian",
     "make_rmat",
     "make_tall_skinny",
     "read_matrix_market",
+    "steering_dictionary",
 ]
