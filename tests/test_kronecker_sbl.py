@@ -72,7 +72,7 @@ def test_structured_posterior_equals_dense(rng, complex_, shapes, n_rhs):
     # the scalar statistics the EM loop uses
     work = np.complex128 if complex_ else np.float64
     state = _State([np.asarray(A, dtype=work) for A in factors], gammas, [None] * len(shapes))
-    _, _, lam, _, stats = _estep(state, np.ascontiguousarray(Y, dtype=work).reshape(-1), n_rhs, s2)
+    _, _, lam, stats = _estep(state, np.ascontiguousarray(Y, dtype=work).reshape(-1), n_rhs, s2)
     np.testing.assert_allclose(stats, [logdet, quad, resid, trace / 1.0], rtol=1e-9)
     np.testing.assert_allclose(lam, var_ref + np.mean(np.abs(mu_ref) ** 2, axis=1), rtol=1e-9)
 

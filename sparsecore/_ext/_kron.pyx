@@ -15,12 +15,12 @@ cython_lapack with the GIL released, and never forms a Kronecker product.
 """
 cimport cython
 cimport numpy as cnp
-from libc.math cimport log, sqrt, fabs
+from libc.math cimport log, log1p, sqrt, fabs
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
-from scipy.linalg.cython_lapack cimport dsyevd, zheevd
+from scipy.linalg.cython_lapack cimport dsyevd, dsyevr, zheevd
 
 from sparsecore._ext._arrays cimport data_ptr
 
@@ -240,124 +240,224 @@ def kron_apply(const scalar_t[::1] x, list mats, tuple dims_in, Py_ssize_t tail,
 # E-step of Kronecker-structured SBL
 # ---------------------------------------------------------------------------
 
-cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2,
+cdef void _plan(int n_modes, const Py_ssize_t *rows, const Py_ssize_t *cols,
+                Py_ssize_t *order) noexcept nogil:
+    """Order of the mode products: by 1/rows - 1/cols, largest first (the
+    most shrinking modes first; see formats._kronecker.mode_product_plan)."""
+    cdef int i, j
+    cdef Py_ssize_t t
+    for i in range(n_modes):
+        order[i] = i
+    for i in range(1, n_modes):
+        j = i
+        while j > 0 and (1.0 / rows[order[j]] - 1.0 / cols[order[j]]
+                         > 1.0 / rows[order[j - 1]] - 1.0 / cols[order[j - 1]]):
+            t = order[j]
+            order[j] = order[j - 1]
+            order[j - 1] = t
+            j -= 1
+
+
+cdef inline dscalar_t _conj(dscalar_t v) noexcept nogil:
+    if dscalar_t is double:
+        return v
+    else:
+        return v.conjugate()
+
+
+cdef int _factor_mode(dscalar_t *A, const double *gam, Py_ssize_t m, Py_ssize_t k,
+                      dscalar_t *G, dscalar_t *E, dscalar_t *T, double *ev,
+                      dscalar_t *W, dscalar_t *F, double *N2, double *P,
+                      Py_ssize_t *rank) noexcept nogil:
+    """Thin eigen-factorisation of one mode, G = A diag(sqrt(gamma)) (m x k):
+    G^H G = W diag(P) W^H on its range (r columns, P > 0), from the smaller
+    of G^H G (k x k) and G G^H (m x m). Fills W (k x r), F = W^H G^H (r x m),
+    N2 (k x (r+1): |W|^2 and, last, the share 1 - sum |W|^2 of the null
+    space), P (r) and rank = r. G (m k), E and T (max(m,k)^2) and ev
+    (max(m,k)) are scratch. Returns LAPACK's info or -1000."""
+    cdef Py_ssize_t r, s, t, j, c0
+    cdef int info
+    cdef double top, thr, acc, w2
+    for r in range(m):
+        for t in range(k):
+            G[r * k + t] = A[r * k + t] * sqrt(gam[t])
+    if k <= m:
+        # E = G^H G; LAPACK reads this row-major Hermitian matrix as its
+        # conjugate, so the eigenvectors come back as the rows of W^H
+        _gemm_rm(c'C', c'N', <int>k, <int>k, <int>m, G, <int>k, G, <int>k, E, <int>k)
+        info = _eigh_inplace(E, <int>k, ev)
+        if info != 0:
+            return info
+        c0 = 0
+        while c0 < k and not ev[c0] > 0.0:
+            c0 += 1
+        r = k - c0
+        for j in range(r):
+            P[j] = ev[c0 + j]
+            for t in range(k):
+                W[t * r + j] = _conj(E[(c0 + j) * k + t])
+        # F = W_r^H G^H: rows c0.. of E times G^H
+        if r > 0:
+            _gemm_rm(c'N', c'C', <int>r, <int>m, <int>k, E + c0 * k, <int>k,
+                     G, <int>k, F, <int>m)
+    else:
+        # E = G G^H (m x m): rows of the result are U^H
+        _gemm_rm(c'N', c'C', <int>m, <int>m, <int>k, G, <int>k, G, <int>k, E, <int>m)
+        info = _eigh_inplace(E, <int>m, ev)
+        if info != 0:
+            return info
+        top = ev[m - 1]
+        thr = top * 1e-12
+        c0 = 0
+        while c0 < m and not (ev[c0] > thr and ev[c0] > 0.0):
+            c0 += 1
+        r = m - c0
+        if r > 0:
+            # F = P^(1/2) U_r^H (the rows c0.. of E are U_r^H)
+            for j in range(r):
+                P[j] = ev[c0 + j]
+                for s in range(m):
+                    F[j * m + s] = E[(c0 + j) * m + s] * sqrt(P[j])
+            # W_r = G^H U_r P^(-1/2): T = U_r^H G (r x k), W[t, j] = conj(T[j, t]) / sqrt(p_j)
+            _gemm_rm(c'N', c'N', <int>r, <int>k, <int>m, E + c0 * m, <int>m,
+                     G, <int>k, T, <int>k)
+            for j in range(r):
+                for t in range(k):
+                    W[t * r + j] = _conj(T[j * k + t]) / sqrt(P[j])
+    rank[0] = r
+    for t in range(k):
+        acc = 0.0
+        for j in range(r):
+            w2 = _abs2(W[t * r + j])
+            N2[t * (r + 1) + j] = w2
+            acc += w2
+        N2[t * (r + 1) + r] = 1.0 - acc if acc < 1.0 else 0.0
+    return 0
+
+
+cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
                      dscalar_t *y, dscalar_t **A, double **gam,
                      const Py_ssize_t *m, const Py_ssize_t *k,
-                     const Py_ssize_t *order2,
-                     dscalar_t **R, dscalar_t **B, double **B2, double **p,
-                     dscalar_t *scaled, dscalar_t *z, dscalar_t *mu,
-                     double *d, double *gvec, double *q, double *sig, double *lam,
+                     dscalar_t *G, dscalar_t *E, dscalar_t *T, double *ev,
+                     dscalar_t **W, dscalar_t **F, double **N2, double **P,
+                     dscalar_t *h, dscalar_t *mu, double *d, double *gvec,
+                     double *sig, double *lam,
                      dscalar_t *buf0, dscalar_t *buf1, double *rbuf0, double *rbuf1,
                      double *stats) noexcept nogil:
-    """One E-step of KroSBL at gammas ``gam`` and noise variance ``s2``.
+    """One E-step of KroSBL at gammas ``gam`` and noise variance ``s2``, in
+    the feature-space form (never forming A, Sigma_y or Sigma_x):
 
-    Per mode: S_i = A_i diag(gamma_i) A_i^H = U_i diag(p_i) U_i^H (LAPACK),
-    R_i = U_i^H, B_i = A_i^H U_i and B2_i = |B_i|^2. Then, with
-    P = kron(p_i) and d = 1 / (s2 + P),
-      z  = (kron U_i^H) y,                 Sigma_y^{-1} y = (kron U_i) (d * z)
-      mu = gamma * (kron B_i) (d * z)      posterior mean, gamma = kron(gamma_i)
-      q  = (kron B2_i) d                   = diag(A^H Sigma_y^{-1} A)
-      sig = gamma * (1 - gamma * q)        = diag(Sigma_x)
-      lam = sig + mean_l |mu_l|^2          the M-step's second moments
-    and stats = [log det Sigma_y, sum_l y_l^H Sigma_y^{-1} y_l,
-    ||Y - A Mu||_F^2, tr(A Sigma_x A^H)]. Costs O(sum m_i^2 k_i + sum m_i^3
-    + L (M sum m_i + N sum m_i)); nothing of size M x N or N x N is formed.
-    Returns 0, or a LAPACK info / -1000 (allocation) on failure."""
+    per mode, G_i = A_i diag(gamma_i)^(1/2) = (range) V_i P_i^(1/2) W_i^H, so
+    with F_i = W_i^H G_i^H, W = kron W_i and P = kron P_i,
+      h     = (kron F_i) y                     (M -> R = prod r_i)
+      mu    = gamma^(1/2) * W (h / (s2 + P))   posterior mean
+      Sigma_x = Gamma^(1/2) W (I + P/s2)^(-1) W^H Gamma^(1/2), whose diagonal
+      sig   = gamma * (kron |W_i|^2, null share) (s2 / (s2 + P_ext))
+    has only positive terms (no cancellation), and lam = sig + mean |mu|^2.
+    stats = [log det Sigma_y, sum_l y_l^H Sigma_y^-1 y_l, ||Y - A Mu||_F^2,
+    tr(A Sigma_x A^H) per column]. yy = ||Y||_F^2. Cost O(sum min(m_i,k_i)^3
+    + sum m_i k_i min(m_i,k_i) + L (M sum r_i + N sum k_i)).
+    Returns 0, or a LAPACK info / -1000 on failure."""
     cdef int i, info
-    cdef Py_ssize_t M = 1, N = 1, c, j, l, t, r, mi, ki
-    cdef double Pc, dc, a2, logdet = 0.0, quad = 0.0, res = 0.0, trace = 0.0
+    cdef Py_ssize_t M = 1, N = 1, R = 1, RE = 1, c, j, l
+    cdef Py_ssize_t r[_MAX_MODES]
+    cdef Py_ssize_t r1[_MAX_MODES]
+    cdef Py_ssize_t order[_MAX_MODES]
+    cdef double Pc, dc, a2, logdet = 0.0, hd = 0.0, hres = 0.0, trace = 0.0
     cdef double g, mean2
-    cdef Py_ssize_t nat[_MAX_MODES]
     for i in range(n_modes):
         M *= m[i]
         N *= k[i]
-        nat[i] = i
-    for i in range(n_modes):
-        mi = m[i]
-        ki = k[i]
-        # scaled = A_i diag(sqrt(gamma_i)), then R_i = scaled @ scaled^H
-        for r in range(mi):
-            for t in range(ki):
-                scaled[r * ki + t] = A[i][r * ki + t] * sqrt(gam[i][t])
-        _gemm_rm(c'N', c'C', <int>mi, <int>mi, <int>ki, scaled, <int>ki,
-                 scaled, <int>ki, R[i], <int>mi)
-        # LAPACK reads the row-major Hermitian S as its transpose conj(S);
-        # its eigenvectors V of conj(S) give U = conj(V), and the buffer read
-        # row-major is V^T = U^H.
-        info = _eigh_inplace(R[i], <int>mi, p[i])
+        info = _factor_mode(A[i], gam[i], m[i], k[i], G, E, T, ev, W[i], F[i], N2[i],
+                            P[i], &r[i])
         if info != 0:
             return info
-        for t in range(mi):
-            if p[i][t] < 0.0:
-                p[i][t] = 0.0
-        # B_i = A_i^H U_i = A_i^H R_i^H  (k_i x m_i)
-        _gemm_rm(c'C', c'C', <int>ki, <int>mi, <int>mi, A[i], <int>ki,
-                 R[i], <int>mi, B[i], <int>mi)
-        for t in range(ki * mi):
-            B2[i][t] = _abs2(B[i][t])
-
-    # z = (kron R_i) y
-    _chain(y, z, buf0, buf1, n_modes, m, L, R, m, nat)
-    # d = 1 / (s2 + kron(p_i)) and the scalar statistics
-    _outer(p, m, n_modes, d)
-    for c in range(M):
+        r1[i] = r[i] + 1
+        R *= r[i]
+        RE *= r1[i]
+    if R == 0:
+        # some mode has no range: A Gamma A^H = 0, the posterior is the prior
+        for j in range(N):
+            for l in range(L):
+                mu[j * L + l] = 0.0
+        _outer(gam, k, n_modes, gvec)
+        for j in range(N):
+            sig[j] = gvec[j]
+            lam[j] = gvec[j]
+        stats[0] = M * log(s2)
+        stats[1] = yy / s2
+        stats[2] = yy
+        stats[3] = 0.0
+        return 0
+    # h = (kron F_i) y
+    _plan(n_modes, r, m, order)
+    _chain(y, h, buf0, buf1, n_modes, m, L, F, r, order)
+    # d = 1 / (s2 + P) and the scalar statistics
+    _outer(P, r, n_modes, d)
+    for c in range(R):
         Pc = d[c]
         dc = 1.0 / (s2 + Pc)
         d[c] = dc
-        logdet += log(s2 + Pc)
+        logdet += log1p(Pc / s2)
         trace += s2 * Pc * dc
         for l in range(L):
-            a2 = _abs2(z[c * L + l])
-            quad += a2 * dc
-            res += a2 * dc * dc
-            z[c * L + l] = z[c * L + l] * dc
-    # mu = gamma * (kron B_i) (d * z)
-    _chain(z, mu, buf0, buf1, n_modes, m, L, B, k, order2)
+            a2 = _abs2(h[c * L + l])
+            hd += a2 * dc
+            hres += a2 * dc * (1.0 + s2 * dc)
+            h[c * L + l] = h[c * L + l] * dc
+    # mu = gamma^(1/2) * (kron W_i) (d * h)
+    _plan(n_modes, k, r, order)
+    _chain(h, mu, buf0, buf1, n_modes, r, L, W, k, order)
     _outer(gam, k, n_modes, gvec)
-    # q = (kron |B_i|^2) d
-    _chain(d, q, rbuf0, rbuf1, n_modes, m, 1, B2, k, order2)
+    # sig = gamma * (kron N2_i) (s2 / (s2 + P_ext)), P_ext = kron [P_i, 0]
+    for i in range(n_modes):
+        P[i][r[i]] = 0.0
+    _outer(P, r1, n_modes, d)
+    for c in range(RE):
+        d[c] = s2 / (s2 + d[c])
+    _plan(n_modes, k, r1, order)
+    _chain(d, sig, rbuf0, rbuf1, n_modes, r1, 1, N2, k, order)
     for j in range(N):
         g = gvec[j]
+        a2 = sqrt(g)
         mean2 = 0.0
         for l in range(L):
-            mu[j * L + l] = mu[j * L + l] * g
+            mu[j * L + l] = mu[j * L + l] * a2
             mean2 += _abs2(mu[j * L + l])
-        sig[j] = g * (1.0 - g * q[j])
-        if sig[j] < 0.0:
-            sig[j] = 0.0
+        sig[j] = g * sig[j]
         lam[j] = sig[j] + mean2 / L
-    stats[0] = logdet
-    stats[1] = quad
-    stats[2] = s2 * s2 * res
+    stats[0] = M * log(s2) + logdet
+    stats[1] = (yy - hd) / s2
+    stats[2] = yy - hres if yy > hres else 0.0
     stats[3] = trace
     return 0
 
 
 def estep(const dscalar_t[::1] y, list factors, list gammas, double noise_var,
-          Py_ssize_t n_rhs, tuple order2, Py_ssize_t bufsize):
+          Py_ssize_t n_rhs, Py_ssize_t bufsize):
     """Structured E-step (see _estep_impl) on validated inputs.
 
     ``y`` is the C-ordered (M, n_rhs) data, ``factors`` the active
     C-contiguous (m_i, k_i) factors of y's dtype (float64 or complex128),
-    ``gammas`` float64 arrays of length k_i, ``order2`` the order of the
-    m -> k mode products and ``bufsize`` the largest intermediate of any
-    chain (elements, n_rhs included).
+    ``gammas`` positive float64 arrays of length k_i, and ``bufsize`` at
+    least prod(max(m_i, k_i + 1)) * n_rhs.
 
-    Returns (mu (N*n_rhs), sigma_diag (N), lam (N), eigenvalues [p_i],
-    stats) with stats = (log det Sigma_y, quadratic form, squared residual
-    norm, trace term)."""
+    Returns (mu (N*n_rhs), sigma_diag (N), lam (N), stats) with stats =
+    (log det Sigma_y, quadratic form, squared residual norm, trace term per
+    column)."""
     cdef int n_modes = len(factors), i, status
-    cdef Py_ssize_t M = 1, N = 1, max_mk = 1
+    cdef Py_ssize_t M = 1, N = 1, big = 1, RE = 1, maxmk = 1
     cdef Py_ssize_t m[_MAX_MODES]
     cdef Py_ssize_t k[_MAX_MODES]
-    cdef Py_ssize_t o2[_MAX_MODES]
     cdef dscalar_t *Ap[_MAX_MODES]
-    cdef dscalar_t *Rp[_MAX_MODES]
-    cdef dscalar_t *Bp[_MAX_MODES]
-    cdef double *B2p[_MAX_MODES]
+    cdef dscalar_t *Wp[_MAX_MODES]
+    cdef dscalar_t *Fp[_MAX_MODES]
+    cdef double *N2p[_MAX_MODES]
     cdef double *gp[_MAX_MODES]
-    cdef double *pp[_MAX_MODES]
+    cdef double *Pp[_MAX_MODES]
     cdef double stats[4]
+    cdef double yy = 0.0
+    cdef Py_ssize_t t
     if dscalar_t is double:
         dt = F64
     else:
@@ -369,41 +469,49 @@ def estep(const dscalar_t[::1] y, list factors, list gammas, double noise_var,
         A = factors[i]
         m[i] = A.shape[0]
         k[i] = A.shape[1]
-        o2[i] = order2[i]
         M *= m[i]
         N *= k[i]
-        max_mk = max(max_mk, m[i] * max(m[i], k[i]))
+        big = max(big, m[i], k[i])
+        maxmk = max(maxmk, m[i] * k[i])
+        RE *= min(m[i], k[i]) + 1
         Ap[i] = <dscalar_t *> data_ptr(A, dt, m[i] * k[i])
         gp[i] = <double *> data_ptr(gammas[i], F64, k[i])
-        R = np.empty((m[i], m[i]), dtype=dt)
-        Bm = np.empty((k[i], m[i]), dtype=dt)
-        B2 = np.empty((k[i], m[i]), dtype=F64)
-        pv = np.empty(m[i], dtype=F64)
-        keep.append((R, Bm, B2, pv))
-        Rp[i] = <dscalar_t *> data_ptr(R, dt, 0)
-        Bp[i] = <dscalar_t *> data_ptr(Bm, dt, 0)
-        B2p[i] = <double *> data_ptr(B2, F64, 0)
-        pp[i] = <double *> data_ptr(pv, F64, 0)
+        rmax = min(m[i], k[i])
+        Wm = np.empty(k[i] * rmax, dtype=dt)
+        Fm = np.empty(rmax * m[i], dtype=dt)
+        N2 = np.empty(k[i] * (rmax + 1), dtype=F64)
+        Pv = np.empty(rmax + 1, dtype=F64)
+        keep.append((Wm, Fm, N2, Pv))
+        Wp[i] = <dscalar_t *> data_ptr(Wm, dt, 0)
+        Fp[i] = <dscalar_t *> data_ptr(Fm, dt, 0)
+        N2p[i] = <double *> data_ptr(N2, F64, 0)
+        Pp[i] = <double *> data_ptr(Pv, F64, 0)
     if y.shape[0] != M * n_rhs:
         raise RuntimeError("internal error: y does not match the factors")
-    scaled = np.empty(max_mk, dtype=dt)
-    z = np.empty(M * n_rhs, dtype=dt)
+    for t in range(y.shape[0]):
+        yy += _abs2(y[t])
+    Gs = np.empty(maxmk, dtype=dt)
+    Es = np.empty(big * big, dtype=dt)
+    Ts = np.empty(big * big, dtype=dt)
+    evs = np.empty(big, dtype=F64)
+    h = np.empty(bufsize, dtype=dt)
     mu = np.empty(N * n_rhs, dtype=dt)
-    d = np.empty(max(M, N), dtype=F64)
+    d = np.empty(max(M, RE), dtype=F64)
     gvec = np.empty(N, dtype=F64)
-    q = np.empty(N, dtype=F64)
     sig = np.empty(N, dtype=F64)
     lam = np.empty(N, dtype=F64)
     b0 = np.empty(bufsize, dtype=dt)
     b1 = np.empty(bufsize, dtype=dt)
     rb0 = np.empty(bufsize, dtype=F64)
     rb1 = np.empty(bufsize, dtype=F64)
-    cdef dscalar_t *sp = <dscalar_t *> data_ptr(scaled, dt, 0)
-    cdef dscalar_t *zp = <dscalar_t *> data_ptr(z, dt, 0)
+    cdef dscalar_t *Gsp = <dscalar_t *> data_ptr(Gs, dt, 0)
+    cdef dscalar_t *Esp = <dscalar_t *> data_ptr(Es, dt, 0)
+    cdef dscalar_t *Tsp = <dscalar_t *> data_ptr(Ts, dt, 0)
+    cdef double *evp = <double *> data_ptr(evs, F64, 0)
+    cdef dscalar_t *hp = <dscalar_t *> data_ptr(h, dt, 0)
     cdef dscalar_t *mup = <dscalar_t *> data_ptr(mu, dt, 0)
     cdef double *dp = <double *> data_ptr(d, F64, 0)
     cdef double *gvp = <double *> data_ptr(gvec, F64, 0)
-    cdef double *qp = <double *> data_ptr(q, F64, 0)
     cdef double *sgp = <double *> data_ptr(sig, F64, 0)
     cdef double *lp = <double *> data_ptr(lam, F64, 0)
     cdef dscalar_t *b0p = <dscalar_t *> data_ptr(b0, dt, 0)
@@ -411,75 +519,92 @@ def estep(const dscalar_t[::1] y, list factors, list gammas, double noise_var,
     cdef double *rb0p = <double *> data_ptr(rb0, F64, 0)
     cdef double *rb1p = <double *> data_ptr(rb1, F64, 0)
     with nogil:
-        status = _estep_impl(n_modes, n_rhs, noise_var, <dscalar_t *> &y[0], Ap, gp,
-                             m, k, o2, Rp, Bp, B2p, pp, sp, zp, mup, dp, gvp, qp,
+        status = _estep_impl(n_modes, n_rhs, noise_var, yy, <dscalar_t *> &y[0], Ap, gp,
+                             m, k, Gsp, Esp, Tsp, evp, Wp, Fp, N2p, Pp, hp, mup, dp, gvp,
                              sgp, lp, b0p, b1p, rb0p, rb1p, stats)
     if status == -1000:
         raise MemoryError("KroneckerSBL E-step: a LAPACK workspace allocation failed")
     if status != 0:
         raise np.linalg.LinAlgError(
             f"KroneckerSBL E-step: the eigendecomposition failed (LAPACK info {status})")
-    return (mu, sig, lam, [t[3] for t in keep],
-            (stats[0], stats[1], stats[2], stats[3]))
+    return mu, sig, lam, (stats[0], stats[1], stats[2], stats[3])
 
 
 # ---------------------------------------------------------------------------
 # M-steps
 # ---------------------------------------------------------------------------
 
+cdef int _top_eigh(double *a, int n, double *top, double *vec) noexcept nogil:
+    """Largest eigenvalue and its eigenvector of the symmetric n x n matrix
+    ``a`` (lower triangle read, destroyed), by LAPACK dsyevr restricted to
+    that one pair. Returns LAPACK's info or -1000."""
+    cdef char jobz = c'V'
+    cdef char rng = c'I'
+    cdef char uplo = c'L'
+    cdef int il = n, iu = n, found = 0, info = 0
+    cdef int lwork = 26 * n, liwork = 10 * n
+    cdef double vl = 0.0, vu = 0.0, abstol = 0.0
+    cdef int isuppz[2]
+    cdef double *w = <double *> malloc((n + lwork) * sizeof(double))
+    cdef int *iwork = <int *> malloc(liwork * sizeof(int))
+    if w == NULL or iwork == NULL:
+        free(w)
+        free(iwork)
+        return -1000
+    dsyevr(&jobz, &rng, &uplo, &n, a, &n, &vl, &vu, &il, &iu, &abstol, &found,
+           w, vec, &n, isuppz, w + n, &lwork, iwork, &liwork, &info)
+    top[0] = w[0]
+    free(w)
+    free(iwork)
+    return info
+
+
 cdef int _rank1(const double *mat, Py_ssize_t a, Py_ssize_t b, double *left,
                 double *right) noexcept nogil:
     """Leading singular pair of the nonnegative row-major a x b matrix:
     left = |u| (unit norm) and right = s |v|, so that left right^T is its
     nearest rank-1 matrix in the Frobenius norm (Van Loan and Pitsianis). The
-    smaller Gram matrix is eigen-decomposed. Returns 0, 1 when the matrix is
-    zero, or a LAPACK info / -1000."""
+    top eigenpair of the smaller Gram matrix gives it. Returns 0, 1 when the
+    matrix is zero, or a LAPACK info / -1000."""
     cdef Py_ssize_t g = a if a <= b else b
     cdef Py_ssize_t i, j
-    cdef double s, acc, top
+    cdef double s, acc, top = 0.0
     cdef int info
-    cdef double *G = <double *> malloc(g * g * sizeof(double))
-    cdef double *w = <double *> malloc(g * sizeof(double))
-    if G == NULL or w == NULL:
-        free(G)
-        free(w)
+    cdef double *G = <double *> malloc((g * g + g) * sizeof(double))
+    if G == NULL:
         return -1000
+    cdef double *vec = G + g * g
     if a <= b:
         _gemm_rm(c'N', c'T', <int>a, <int>a, <int>b, <double *>mat, <int>b,
                  <double *>mat, <int>b, G, <int>a)
     else:
         _gemm_rm(c'T', c'N', <int>b, <int>b, <int>a, <double *>mat, <int>b,
                  <double *>mat, <int>b, G, <int>b)
-    info = _eigh_inplace(G, <int>g, w)
+    info = _top_eigh(G, <int>g, &top, vec)
     if info != 0:
         free(G)
-        free(w)
         return info
-    top = w[g - 1]
     if not top > 0.0:
         free(G)
-        free(w)
         return 1
     s = sqrt(top)
-    # the top eigenvector is the last column (contiguous in column-major)
     if a <= b:
         for i in range(a):
-            left[i] = fabs(G[(g - 1) * g + i])
+            left[i] = fabs(vec[i])
         for j in range(b):
             acc = 0.0
             for i in range(a):
-                acc += mat[i * b + j] * G[(g - 1) * g + i]
+                acc += mat[i * b + j] * vec[i]
             right[j] = fabs(acc)
     else:
         for j in range(b):
-            right[j] = s * fabs(G[(g - 1) * g + j])
+            right[j] = s * fabs(vec[j])
         for i in range(a):
             acc = 0.0
             for j in range(b):
-                acc += mat[i * b + j] * G[(g - 1) * g + j]
+                acc += mat[i * b + j] * vec[j]
             left[i] = fabs(acc) / s
     free(G)
-    free(w)
     return 0
 
 

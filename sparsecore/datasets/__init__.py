@@ -9,6 +9,7 @@ from sparsecore.datasets._generators import (
 from sparsecore.datasets._kronecker import (
     IRSChannelProblem,
     KroneckerProblem,
+    irs_training,
     make_irs_channel,
     make_kronecker_sparse,
     steering_dictionary,
@@ -34,6 +35,7 @@ __all__ = [
     "fetch_movielens",
     "get_data_home",
     "find_matrix_dir",
+    "irs_training",
     "list_matrices",
     "load_matrix",
     "make_erdos_renyi",

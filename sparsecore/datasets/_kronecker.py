@@ -9,6 +9,7 @@ import numpy as np
 __all__ = [
     "IRSChannelProblem",
     "KroneckerProblem",
+    "irs_training",
     "make_irs_channel",
     "make_kronecker_sparse",
     "steering_dictionary",
@@ -159,8 +160,19 @@ class IRSChannelProblem:
         return float(np.mean(errs))
 
 
+def irs_training(*, n_ms=6, n_irs=256, n_pilots=3, n_patterns=6, seed=0):
+    """QPSK pilots (n_ms x n_pilots, unit total power per pilot) and random
+    +-1 IRS reflection patterns (n_irs x n_patterns, unit norm), as the
+    paper draws them."""
+    rng = _rng(seed)
+    qpsk = np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / math.sqrt(2)
+    pilots = qpsk[rng.integers(0, 4, size=(n_ms, n_pilots))] / math.sqrt(n_ms)
+    patterns = (rng.integers(0, 2, size=(n_irs, n_patterns)) * 2 - 1) / math.sqrt(n_irs)
+    return pilots, patterns
+
+
 def make_irs_channel(snr_db=12.0, *, n_ms=6, n_bs=16, n_irs=256, grid=18, n_pilots=3,
-                     n_patterns=6, angle_spread=3, seed=0):
+                     n_patterns=6, angle_spread=3, pilots=None, patterns=None, seed=0):
     """The IRS-MIMO channel-estimation problem of He & Joseph, Sec. V.
 
     A mobile station with ``n_ms`` antennas sends ``n_pilots`` QPSK pilots
@@ -172,6 +184,10 @@ def make_irs_channel(snr_db=12.0, *, n_ms=6, n_bs=16, n_irs=256, grid=18, n_pilo
     paper's defaults, M = 6 * 3 * 16 = 288 measurements and N = 18^3 = 5832
     unknowns. SNR is the mean received pilot power over the noise variance.
 
+    ``pilots`` (n_ms x n_pilots) and ``patterns`` (n_irs x n_patterns) may be
+    given to keep them fixed over many channel draws, as the paper's
+    experiment does; by default they are drawn from ``seed`` too.
+
     Returns
     -------
     IRSChannelProblem
@@ -181,9 +197,18 @@ def make_irs_channel(snr_db=12.0, *, n_ms=6, n_bs=16, n_irs=256, grid=18, n_pilo
     A_bs = steering_dictionary(n_bs, G)
     A_irs = steering_dictionary(n_irs, G)
     A_ms = steering_dictionary(n_ms, G)
-    qpsk = np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / math.sqrt(2)
-    pilots = qpsk[rng.integers(0, 4, size=(n_ms, n_pilots))] / math.sqrt(n_ms)
-    patterns = (rng.integers(0, 2, size=(n_irs, n_patterns)) * 2 - 1) / math.sqrt(n_irs)
+    if pilots is None or patterns is None:
+        p0, t0 = irs_training(n_ms=n_ms, n_irs=n_irs, n_pilots=n_pilots,
+                              n_patterns=n_patterns, seed=rng)
+        pilots = p0 if pilots is None else pilots
+        patterns = t0 if patterns is None else patterns
+    pilots = np.asarray(pilots, dtype=complex)
+    patterns = np.array(patterns, dtype=float)  # a copy: redrawn columns stay local
+    if pilots.shape != (n_ms, n_pilots) or patterns.shape != (n_irs, n_patterns):
+        raise ValueError(
+            f"pilots must be {n_ms} x {n_pilots} and patterns {n_irs} x {n_patterns}; got "
+            f"{pilots.shape} and {patterns.shape}"
+        )
 
     aod_ms = int(rng.integers(G))
     aoa_irs = (int(rng.integers(G - L + 1)) + np.arange(L)) % G

@@ -16,7 +16,6 @@ import numpy as np
 from sparsecore.formats._kronecker import (
     KroneckerOperator,
     _check_blas_sizes,
-    mode_product_plan,
 )
 
 __all__ = ["KroneckerSBLResult", "kronecker_posterior", "kronecker_sbl"]
@@ -250,13 +249,12 @@ class _State:
 
 
 def _estep(state, y_flat, n_rhs, noise_var):
+    """The structured E-step at the state's active factors and gammas:
+    (mean, diag of the posterior covariance, second moments, stats)."""
     from sparsecore._ext import _kron
 
-    m = [A.shape[0] for A in state.A]
-    k = [A.shape[1] for A in state.A]
-    order2, buf2 = mode_product_plan(k, m, n_rhs)
-    bufsize = max(buf2, math.prod(m) * n_rhs)
-    return _kron.estep(y_flat, state.A, state.g, noise_var, n_rhs, order2, bufsize)
+    bufsize = math.prod(max(A.shape[0], A.shape[1] + 1) for A in state.A) * n_rhs
+    return _kron.estep(y_flat, state.A, state.g, noise_var, n_rhs, bufsize)
 
 
 def _normalise(gammas):
@@ -304,7 +302,7 @@ def kronecker_sbl(
     noise_var=None,
     block=None,
     beta=0.8,
-    prune=1e-3,
+    prune=None,
     max_iter=500,
     tol=1e-4,
     max_inner_iter=None,
@@ -348,10 +346,11 @@ def kronecker_sbl(
     beta : float or sequence of float in [0, 1], default=0.8
         Coupling of neighbours per mode for ``block="pattern_coupled"``
         (0: no coupling on that mode). Ignored otherwise.
-    prune : float or sequence of float in [0, 1), default=1e-3
+    prune : float, sequence of float in [0, 1), or None, default=None
         Per mode, indices whose variance falls below ``prune`` times the
         mode's largest are removed (with their columns) before each E-step.
-        0 disables pruning.
+        0 disables pruning. None: 1e-3, or 1e-2 for the pattern-coupled
+        prior (the paper's values).
     max_iter : int, default=500
         EM iterations at most (SVD-KroSBL typically needs 10-50, AM-KroSBL
         with ``prune=1e-3`` 100-300; the paper stops at 150).
@@ -411,6 +410,8 @@ def kronecker_sbl(
     if block not in _BLOCKS:
         raise ValueError(f"block must be None or 'pattern_coupled', got {block!r}")
     noise_var = check_noise_var(noise_var)
+    if prune is None:
+        prune = 1e-2 if block == "pattern_coupled" else 1e-3
     prune = _per_mode(prune, n_modes, "prune", 0.0, 1.0, high_open=True)
     max_iter = _check_int(max_iter, "max_iter", 1)
     tol = _check_nonneg(tol, "tol")
@@ -446,8 +447,8 @@ def kronecker_sbl(
     single = y.ndim == 1
     n_rhs = 1 if single else y.shape[1]
     M, N = op.shape
-    _check_blas_sizes(op.in_shape, op.out_shape, n_rhs, "kronecker_sbl")
-    _check_blas_sizes(op.out_shape, op.out_shape, n_rhs, "kronecker_sbl")
+    _check_blas_sizes([max(m, n + 1) for m, n in zip(op.out_shape, op.in_shape)],
+                      op.out_shape, n_rhs, "kronecker_sbl")
     y_flat = np.ascontiguousarray(y, dtype=work).reshape(-1)
 
     init = _check_init(init, op, coupling)
@@ -513,7 +514,7 @@ def _run(op, y_flat, n_rhs, single, work, out_dtype, method, noise_var, coupling
     for n_iter in range(1, max_iter + 1):
         old = state.embedded(full)
         state.prune(prune)
-        mu, sig, lam, _, stats = _estep(state, y_flat, n_rhs, s2)
+        mu, sig, lam, stats = _estep(state, y_flat, n_rhs, s2)
         logdet, quad, resid2, trace = stats
         objective.append(n_rhs * logdet + quad)
         if estimate:
@@ -537,7 +538,7 @@ def _run(op, y_flat, n_rhs, single, work, out_dtype, method, noise_var, coupling
         sig = np.zeros(math.prod(state.sizes))
     else:
         # the posterior at the final hyperparameters (as the paper's code does)
-        coef_active, sig, _, _, _ = _estep(state, y_flat, n_rhs, s2)
+        coef_active, sig, _, _ = _estep(state, y_flat, n_rhs, s2)
     if not converged and not zero:
         from sklearn.exceptions import ConvergenceWarning
 
@@ -607,6 +608,6 @@ def kronecker_posterior(factors, gammas, noise_var, y):
     work = np.complex128 if np.result_type(op.dtype, y.dtype).kind == "c" else np.float64
     n_rhs = 1 if y.ndim == 1 else y.shape[1]
     state = _State([np.asarray(A, dtype=work) for A in op.factors], gs, [None] * op.n_modes)
-    mu, sig, _, _, _ = _estep(state, np.ascontiguousarray(y, dtype=work).reshape(-1), n_rhs, noise_var)
+    mu, sig, _, _ = _estep(state, np.ascontiguousarray(y, dtype=work).reshape(-1), n_rhs, noise_var)
     mean = mu.reshape(op.shape[1], n_rhs)
     return (mean[:, 0] if y.ndim == 1 else mean), sig

@@ -19,11 +19,11 @@ def _check_prune(prune):
     return float(prune)
 
 
-def _fit_dense(estimator, X, y, fit_intercept):
+def _fit_dense(estimator, X, y, fit_intercept, prune):
     """Classic EM-SBL on a validated 2-D X. Returns (result, intercept, dtype)."""
     X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32], y_numeric=True)
     noise_var = check_noise_var(estimator.noise_var)
-    prune = _check_prune(estimator.prune)
+    prune = _check_prune(prune)
     max_iter = _check_int(estimator.max_iter, "max_iter", 1)
     tol = _check_nonneg(estimator.tol, "tol")
     Xw = np.asarray(X, dtype=np.float64)
@@ -121,7 +121,7 @@ class SBLRegressor(RegressorMixin, BaseEstimator):
         -------
         self : SBLRegressor
         """
-        res, intercept, dtype = _fit_dense(self, X, y, self.fit_intercept)
+        res, intercept, dtype = _fit_dense(self, X, y, self.fit_intercept, self.prune)
         self.coef_ = res.coef.astype(dtype, copy=False)
         self.intercept_ = intercept
         self.gamma_ = res.gamma
@@ -169,7 +169,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
     noise_var : float or None, default=None
     block : {None, "pattern_coupled"}, default=None
     beta : float or sequence of float, default=0.8
-    prune : float or sequence of float, default=1e-3
+    prune : float, sequence of float or None, default=None
+        For a 2-D X (classic SBL), None means 1e-3.
     max_iter : int, default=500
     tol : float, default=1e-4
     n_threads : int or None, default=None
@@ -210,7 +211,7 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, factors=None, *, method="svd", noise_var=None, block=None,
-                 beta=0.8, prune=1e-3, max_iter=500, tol=1e-4, n_threads=None):
+                 beta=0.8, prune=None, max_iter=500, tol=1e-4, n_threads=None):
         self.factors = factors
         self.method = method
         self.noise_var = noise_var
@@ -260,7 +261,8 @@ class KroneckerSBL(RegressorMixin, BaseEstimator):
         if op is None:
             if self.method not in ("svd", "am"):
                 raise ValueError(f"method must be 'svd' or 'am', got {self.method!r}")
-            res, _, dtype = _fit_dense(self, X, y, fit_intercept=False)
+            res, _, dtype = _fit_dense(self, X, y, fit_intercept=False,
+                                       prune=1e-3 if self.prune is None else self.prune)
             if hasattr(self, "operator_"):
                 del self.operator_
             self.coef_ = res.coef.astype(dtype, copy=False)
