@@ -339,34 +339,37 @@ def _oracle_ls(prob):
 
 
 def sweep_irs(trials, snrs=(4, 8, 12, 16, 20), settings=None, seed=10_000, classic=0,
-              training_seed=0):
-    """The paper's IRS-MIMO experiment: channel NMSE versus SNR, with the
-    pilots and IRS patterns drawn once (from ``training_seed``) and a new
-    channel per trial, as the authors' main.m does. ``classic`` trials of
-    dense classic SBL are added when positive (seconds per run)."""
+              training_seeds=(0,)):
+    """The paper's IRS-MIMO experiment: channel NMSE versus SNR. For each of
+    ``training_seeds`` the pilots and IRS patterns are drawn once and
+    ``trials`` channels are drawn, as the authors' main.m does. ``classic``
+    trials of dense classic SBL are added when positive (seconds per run).
+    Returns the raw NMSE: {training seed: {method: {snr: [values]}}}."""
+    from sparsecore.formats import KroneckerOperator
     from sparsecore.linear_model import kronecker_sbl, sbl
 
     settings = settings or {**PAPER_SETTINGS_IRS, **DEFAULT_SETTINGS_IRS}
-    pilots, patterns = datasets.irs_training(seed=training_seed)
-    errs = {m: {s: [] for s in snrs} for m in settings}
-    if classic:
-        errs["csbl"] = {s: [] for s in snrs}
+    out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for t in range(trials):
-            for snr in snrs:
-                prob = datasets.make_irs_channel(snr_db=snr, seed=seed + t, pilots=pilots,
-                                                 patterns=patterns)
-                for m, kw in settings.items():
-                    res = kronecker_sbl(prob.factors, prob.y, noise_var=prob.noise_var, **kw)
-                    errs[m][snr].append(prob.channel_nmse(res.coef))
-                if t < classic:
-                    from sparsecore.formats import KroneckerOperator
-
-                    A = KroneckerOperator(prob.factors).toarray()
-                    res = sbl(A, prob.y, noise_var=prob.noise_var, prune=1e-4, max_iter=150)
-                    errs["csbl"][snr].append(prob.channel_nmse(res.coef))
-    return _summarise(errs, snrs)
+        for ts in training_seeds:
+            pilots, patterns = datasets.irs_training(seed=ts)
+            errs = {m: {s: [] for s in snrs} for m in settings}
+            if classic:
+                errs["csbl"] = {s: [] for s in snrs}
+            for t in range(trials):
+                for snr in snrs:
+                    prob = datasets.make_irs_channel(snr_db=snr, seed=seed + 1000 * ts + t,
+                                                     pilots=pilots, patterns=patterns)
+                    for m, kw in settings.items():
+                        res = kronecker_sbl(prob.factors, prob.y, noise_var=prob.noise_var, **kw)
+                        errs[m][snr].append(prob.channel_nmse(res.coef))
+                    if t < classic:
+                        A = KroneckerOperator(prob.factors).toarray()
+                        res = sbl(A, prob.y, noise_var=prob.noise_var, prune=1e-4, max_iter=150)
+                        errs["csbl"][snr].append(prob.channel_nmse(res.coef))
+            out[ts] = errs
+    return out
 
 
 def _summarise(errs, snrs):
@@ -401,8 +404,8 @@ def main(argv=None):
     parser.add_argument("--classic-trials", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for the CSV files")
     parser.add_argument("--only", choices=["paper3", "irs"], default=None)
-    parser.add_argument("--training-seed", type=int, default=0,
-                        help="seed of the IRS pilots and patterns (fixed over the trials)")
+    parser.add_argument("--training-draws", type=int, default=1,
+                        help="IRS pilot/pattern draws (seeds 0, 1, ...), each fixed over its trials")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else None
     if out:
@@ -421,14 +424,26 @@ def main(argv=None):
     if args.only in (None, "irs"):
         snrs = tuple(PAPER_IRS["snr"])
         trials = args.irs_trials or args.trials
+        seeds = tuple(range(args.training_draws))
         t0 = time.perf_counter()
-        means, medians = sweep_irs(trials, snrs, classic=args.classic_trials,
-                                   training_seed=args.training_seed)
-        print(f"\n# IRS-MIMO channel estimation, {trials} trials ({time.perf_counter() - t0:.0f} s): "
-              "channel NMSE dB, mean (median); paper = the authors' published means")
+        raw = sweep_irs(trials, snrs, classic=args.classic_trials, training_seeds=seeds)
+        pooled = {m: {s: sum((raw[ts][m][s] for ts in seeds), []) for s in snrs}
+                  for m in raw[seeds[0]]}
+        means, medians = _summarise(pooled, snrs)
+        print(f"\n# IRS-MIMO channel estimation, {len(seeds)} pilot/pattern draws x {trials} "
+              f"channels ({time.perf_counter() - t0:.0f} s): channel NMSE dB, mean (median); "
+              "paper = the authors' published means (one draw x 50 channels)")
         rows = [[m] + [f"{a:.1f} ({b:.1f})" for a, b in zip(means[m], medians[m])] for m in means]
         rows += [[f"paper {m}"] + [f"{v:.1f}" for v in PAPER_IRS[m]] for m in PAPER_IRS if m != "snr"]
         print(format_table(["method"] + [f"{s} dB" for s in snrs], rows))
+        if len(seeds) > 1:
+            print("\n# mean NMSE dB of each pilot/pattern draw (min .. max over the draws)")
+            spread = []
+            for m in pooled:
+                per = [_summarise(raw[ts], snrs)[0][m] for ts in seeds]
+                spread.append([m] + [f"{min(p[i] for p in per):.1f} .. {max(p[i] for p in per):.1f}"
+                                     for i in range(len(snrs))])
+            print(format_table(["method"] + [f"{s} dB" for s in snrs], spread))
         if out:
             _write_csv(out / "krosbl_irs_nmse_vs_snr.csv", snrs, means, medians, PAPER_IRS)
 

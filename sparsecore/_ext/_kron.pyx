@@ -275,12 +275,12 @@ cdef int _factor_mode(dscalar_t *A, const double *gam, Py_ssize_t m, Py_ssize_t 
     N2 (k x (r+1): |W|^2 and, last, the share 1 - sum |W|^2 of the null
     space), P (r) and rank = r. G (m k), E and T (max(m,k)^2) and ev
     (max(m,k)) are scratch. Returns LAPACK's info or -1000."""
-    cdef Py_ssize_t r, s, t, j, c0
+    cdef Py_ssize_t r = 0, s, t, j, c0
     cdef int info
     cdef double top, thr, acc, w2
-    for r in range(m):
+    for s in range(m):
         for t in range(k):
-            G[r * k + t] = A[r * k + t] * sqrt(gam[t])
+            G[s * k + t] = A[s * k + t] * sqrt(gam[t])
     if k <= m:
         # E = G^H G; LAPACK reads this row-major Hermitian matrix as its
         # conjugate, so the eigenvectors come back as the rows of W^H
@@ -365,6 +365,9 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
     cdef Py_ssize_t order[_MAX_MODES]
     cdef double Pc, dc, a2, logdet = 0.0, hd = 0.0, hres = 0.0, trace = 0.0
     cdef double g, mean2
+    for i in range(_MAX_MODES):
+        r[i] = 0
+        r1[i] = 1
     for i in range(n_modes):
         M *= m[i]
         N *= k[i]
