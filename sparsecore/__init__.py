@@ -14,7 +14,7 @@ from sparsecore._config import show_config
 __all__ = ["__version__", "datasets", "ops", "plugins", "show_config", "spgemm"]
 
 # Subpackages imported on attribute access (``sparsecore.linear_model``).
-_LAZY_SUBMODULES = frozenset()
+_LAZY_SUBMODULES = frozenset({"linear_model"})
 
 
 def __getattr__(name):

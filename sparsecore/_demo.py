@@ -86,8 +86,53 @@ def demo_moe(n_threads):
           f"than running every expert ({torch.get_num_threads()} thread(s))")
 
 
+def demo_kronecker_sbl(n_threads):
+    import warnings
+
+    from sparsecore.formats import KroneckerOperator
+    from sparsecore.linear_model import kronecker_sbl, sbl
+
+    def db(x):
+        return f"{10 * np.log10(x):6.1f} dB"
+
+    print("Kronecker SBL (He & Joseph, IEEE TSP 2024): y = (A_1 kron ... kron A_I) x + noise,")
+    print("solved through mode products; the Kronecker dictionary is never formed")
+    prob = datasets.make_kronecker_sparse([(32, 64), (32, 64)], 4, snr_db=20, seed=1)
+    K = KroneckerOperator(prob.factors)
+    A = K.toarray()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        res = kronecker_sbl(K, prob.y, noise_var=prob.noise_var, n_threads=n_threads)
+        t_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref = sbl(A, prob.y, noise_var=prob.noise_var, n_threads=n_threads)
+        t_dense = time.perf_counter() - t0
+    print(f"  {K.shape[0]} x {K.shape[1]} (two 32 x 64 factors, 4 x 4 support, 20 dB):")
+    print(f"    KroSBL-svd      NMSE {db(prob.nmse(res.coef))}  {t_ours * 1e3:7.1f} ms  "
+          f"support {[s.tolist() for s in res.support]}")
+    print(f"    EM-SBL on A     NMSE {db(prob.nmse(ref.coef))}  {t_dense * 1e3:7.1f} ms  "
+          f"({t_dense / t_ours:.0f}x slower; A alone is {A.nbytes / 2**20:.0f} MiB)")
+    irs = datasets.make_irs_channel(snr_db=12, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svd = kronecker_sbl(irs.factors, irs.y, noise_var=irs.noise_var, n_threads=n_threads)
+        pc = kronecker_sbl(irs.factors, irs.y, noise_var=irs.noise_var, method="am",
+                           block="pattern_coupled", beta=(0.8, 0.0, 0.8), n_threads=n_threads)
+    print("  IRS-MIMO channel estimation (complex 288 x 5832, 12 dB): channel NMSE "
+          f"SVD-KroSBL {db(irs.channel_nmse(svd.coef))}, PC-KroSBL {db(irs.channel_nmse(pc.coef))}")
+    big = datasets.make_kronecker_sparse([(32, 64)] * 3, 4, snr_db=20, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        res = kronecker_sbl(big.factors, big.y, noise_var=big.noise_var, n_threads=n_threads)
+        t_big = time.perf_counter() - t0
+    print(f"  3 modes, 32768 x 262144 (the formed dictionary would take 64 GiB): "
+          f"NMSE {db(big.nmse(res.coef))} in {t_big:.2f} s")
+
+
 # Later capabilities append their sections here.
-SECTIONS = [demo_spgemm, demo_moe]
+SECTIONS = [demo_spgemm, demo_moe, demo_kronecker_sbl]
 
 
 def run_demo(n_threads=None):

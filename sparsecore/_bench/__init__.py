@@ -9,6 +9,7 @@ __all__ = ["SUITES", "run_suites"]
 SUITES = {
     "spgemm": "sparsecore._bench.spgemm",
     "moe": "sparsecore._bench.moe",
+    "sbl": "sparsecore._bench.sbl",
 }
 
 

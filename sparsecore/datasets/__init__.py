@@ -6,6 +6,14 @@ from sparsecore.datasets._generators import (
     make_rmat,
     make_tall_skinny,
 )
+from sparsecore.datasets._kronecker import (
+    IRSChannelProblem,
+    KroneckerProblem,
+    irs_training,
+    make_irs_channel,
+    make_kronecker_sparse,
+    steering_dictionary,
+)
 from sparsecore.datasets._movielens import (
     MovieLensRatings,
     cache_movielens_from_recbole,
@@ -20,16 +28,22 @@ from sparsecore.datasets._matrices import (
 )
 
 __all__ = [
+    "IRSChannelProblem",
+    "KroneckerProblem",
     "MovieLensRatings",
     "cache_movielens_from_recbole",
     "fetch_movielens",
     "get_data_home",
     "find_matrix_dir",
+    "irs_training",
     "list_matrices",
     "load_matrix",
     "make_erdos_renyi",
+    "make_irs_channel",
+    "make_kronecker_sparse",
     "make_laplacian",
     "make_rmat",
     "make_tall_skinny",
     "read_matrix_market",
+    "steering_dictionary",
 ]

@@ -3,4 +3,6 @@
 Each is a small class holding numpy arrays, with ``shape``, ``dtype``, ``@``,
 ``toarray()`` and conversions; general sparse matrices stay scipy.sparse.
 """
-__all__ = []
+from sparsecore.formats._kronecker import KroneckerOperator
+
+__all__ = ["KroneckerOperator"]
