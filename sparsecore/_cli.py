@@ -12,13 +12,15 @@ def _info(args):
     show_config()
     adapters = list_adapters()
     print(f"  adapters      {len(adapters)} registered (entry-point group sparsecore.adapters)")
+    name_w = max((len(n) for n in adapters), default=0)
+    kind_w = max((len(i.kind) for i in adapters.values()), default=0)
     for info in adapters.values():
         if info.available:
             state = "installed"
         else:
             state = f"missing {', '.join(info.missing)}: {info.install}"
         requires = ", ".join(info.requires) or "-"
-        print(f"    {info.name:<12} {info.kind:<12} needs {requires:<20} {state}")
+        print(f"    {info.name:<{name_w}}  {info.kind:<{kind_w}}  needs {requires:<12} {state}")
     return 0
 
 
