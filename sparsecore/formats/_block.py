@@ -18,7 +18,7 @@ __all__ = ["BlockShape", "BlockSparseMatrix"]
 BLOCK_DIMS = (1, 2, 4, 8, 16, 32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BlockShape:
     """Rows and columns of the blocks of a :class:`BlockSparseMatrix`.
 
@@ -54,6 +54,14 @@ class BlockShape:
     def __iter__(self):
         yield self.rows
         yield self.cols
+
+    def __eq__(self, other):
+        if isinstance(other, (BlockShape, tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.rows, self.cols))
 
     @property
     def size(self):
@@ -204,15 +212,15 @@ class BlockSparseMatrix(StructuredSparseMatrix):
                         f"block ({rows[k]}, {si[k]}) is stored twice; "
                         f"each block may appear once"
                     )
+        given = (blocks, indices, indptr)
         if order is not None:
             blocks = blocks[order]
             indices = indices[order]
-            copy = False  # fancy indexing copied already
         arrays = []
-        for a, dt in ((blocks, dtype), (indices, itype), (indptr, itype)):
-            b = np.array(a, dtype=dt, order="C", copy=copy or None)
+        for a, orig, dt in zip((blocks, indices, indptr), given, (dtype, itype, itype)):
+            b = np.array(a, dtype=dt, order="C", copy=(copy and a is orig) or None)
             # arrays we made are ours to freeze; the caller's stay as they are
-            arrays.append(readonly(b) if (copy or b is not a) else b)
+            arrays.append(readonly(b) if b is not orig else b)
         blocks, indices, indptr = arrays
         _check_padding(blocks, indices, indptr, shape, bs, "blocks")
         self._blocks = blocks
