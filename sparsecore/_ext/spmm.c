@@ -15,6 +15,7 @@
  * functions that do not inherit a clone's target), so each thread calls the
  * AVX2+FMA clone when the CPU has it.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
@@ -173,36 +174,24 @@ static int sc_plan_x(sc_xplan *pl, const void *X, int64_t n, int64_t n_pad, int6
     return SC_OK;
 }
 
+/* Widest panel (vector-rounded), for per-thread staging buffers. */
+static int64_t sc_plan_max_width(const sc_xplan *pl)
+{
+    int64_t w = 0;
+    for (int p = 0; p < pl->npanels; p++) w = SC_MAX(w, pl->panels[p].wv);
+    return w;
+}
+
+/* Rows of Y tiles staged per thread before a transposed flush (>= 32, the
+ * tallest block). */
+#define SC_STAGE_ROWS 32
+
 static void sc_plan_free(sc_xplan *pl)
 {
     if (pl->panels && pl->panels != &pl->one) free(pl->panels);
     sc_aligned_free(pl->buf);
     pl->panels = NULL;
     pl->buf = NULL;
-}
-
-/* Pick the N largest scores of a group (ties to the lower offset), return
- * them in sel[] in increasing offset order. */
-SC_INLINE int sc_nm_topn_(const double *s, int valid, int N, int *sel)
-{
-    int cnt = 0;
-    /* insertion into a list ordered by (score desc, offset asc) */
-    for (int j = 0; j < valid; j++) {
-        int pos = cnt;
-        while (pos > 0 && s[j] > s[sel[pos - 1]]) pos--;
-        if (pos >= N) continue;
-        int last = cnt < N ? cnt : N - 1;
-        for (int q = last; q > pos; q--) sel[q] = sel[q - 1];
-        sel[pos] = j;
-        if (cnt < N) cnt++;
-    }
-    /* back to offset order */
-    for (int a = 1; a < cnt; a++) {
-        int v = sel[a], b = a;
-        while (b > 0 && sel[b - 1] > v) { sel[b] = sel[b - 1]; b--; }
-        sel[b] = v;
-    }
-    return cnt;
 }
 
 /* ---- value-type instances ---- */

@@ -103,59 +103,59 @@ SC_BSR_MK1(1, 1) SC_BSR_MK1(1, 0)
         else FNI(bsr_mk_##R##x##V##_c0)(__VA_ARGS__);                          \
     } while (0)
 
-/* Block rows [lo, hi) of Y for every panel: one thread's share. */
+/* Block rows [lo, hi) of Y for every panel: one thread's share (see
+ * nm_spmm_rows for `stage`). */
 SC_TARGET_CLONES
 static void FNI(bsr_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int r, int c,
                                const IDX *indptr, const IDX *indices, const T *blocks,
-                               T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi)
+                               T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
+                               T *stage)
 {
     const int64_t rc = (int64_t)r * c;
-    /* c == 1 or a one-row tile whose odd c would break the pairing */
     const int c1 = c == 1;
     for (int p = 0; p < pl->npanels; p++) {
         const sc_panel *pn = &pl->panels[p];
         const T *xp = pn->off >= 0 ? (const T *)pl->buf + pn->off : X + pn->b0;
         const int64_t ldx = pn->ldx;
+        const int64_t tc = stage ? 1 : ycs;
+        const int64_t wlim = stage ? pn->wv : pn->w;
+        int64_t srow0 = lo * r, srows = 0;
         for (int64_t ib = lo; ib < hi; ib++) {
             const int64_t kb = indptr[ib], ke = indptr[ib + 1];
             const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
+            if (stage && srows + rows > SC_STAGE_ROWS) {
+                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+                srow0 = ib * r;
+                srows = 0;
+            }
+            T *ybase = stage ? stage + srows * pn->wv : Y + ib * r * yrs + pn->b0 * ycs;
+            const int64_t tr = stage ? pn->wv : yrs;
             for (int i0 = 0; i0 < rows;) {
                 const int left = rows - i0;
                 const int R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
                 const T *w0 = blocks + (int64_t)i0 * c;
-                T *yr = Y + (ib * r + i0) * yrs + pn->b0 * ycs;
+                T *yr = ybase + i0 * tr;
                 int64_t off = 0;
+#define SC_BSR_ARGS(VV) indices, kb, ke, w0, rc, c, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
                 if (R == 4) {
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL)
-                        SC_BSR_CALL(4, 2, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(2 * VL, pn->w - off));
-                    for (; off < pn->wv; off += VL)
-                        SC_BSR_CALL(4, 1, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(VL, pn->w - off));
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(4, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(4, 1, c1, SC_BSR_ARGS(1));
                 } else if (R == 2) {
-                    for (; off + 4 * VL <= pn->wv; off += 4 * VL)
-                        SC_BSR_CALL(2, 4, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(4 * VL, pn->w - off));
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL)
-                        SC_BSR_CALL(2, 2, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(2 * VL, pn->w - off));
-                    for (; off < pn->wv; off += VL)
-                        SC_BSR_CALL(2, 1, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(VL, pn->w - off));
+                    for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(2, 4, c1, SC_BSR_ARGS(4));
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(2, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(2, 1, c1, SC_BSR_ARGS(1));
                 } else {
-                    for (; off + 4 * VL <= pn->wv; off += 4 * VL)
-                        SC_BSR_CALL(1, 4, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(4 * VL, pn->w - off));
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL)
-                        SC_BSR_CALL(1, 2, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(2 * VL, pn->w - off));
-                    for (; off < pn->wv; off += VL)
-                        SC_BSR_CALL(1, 1, c1, indices, kb, ke, w0, rc, c, xp + off, ldx,
-                                    yr + off * ycs, yrs, ycs, SC_MIN(VL, pn->w - off));
+                    for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(1, 4, c1, SC_BSR_ARGS(4));
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(1, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(1, 1, c1, SC_BSR_ARGS(1));
                 }
+#undef SC_BSR_ARGS
                 i0 += R;
             }
+            srows += rows;
         }
+        if (stage && srows)
+            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
     }
 }
 
@@ -369,6 +369,12 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
                                  r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW);
     if (status != SC_OK) return status;
+    T *stage = NULL;
+    const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
+    if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {
+        sc_plan_free(&pl);
+        return SC_ERR_NOMEM;
+    }
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (pl.buf) {
@@ -380,8 +386,10 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
         const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
         const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid, nth);
         const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid + 1, nth);
-        FNI(bsr_spmm_rows)(&pl, X, m, r, c, indptr, indices, blocks, Y, yrs, ycs, lo, hi);
+        FNI(bsr_spmm_rows)(&pl, X, m, r, c, indptr, indices, blocks, Y, yrs, ycs, lo, hi,
+                           stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL);
     }
+    sc_aligned_free(stage);
     sc_plan_free(&pl);
     return SC_OK;
 }

@@ -252,9 +252,6 @@ SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
     SC_NM_MK(R, V, 1) SC_NM_MK(R, V, 2) SC_NM_MK(R, V, 4) SC_NM_MK(R, V, 0)
 #define SC_NM_FIXED(R, V, NN) nm_mk_##R##x##V##_n##NN
 #endif
-SC_NM_MK_ALL_N(8, 1)
-SC_NM_MK_ALL_N(4, 2)
-SC_NM_MK_ALL_N(4, 1)
 SC_NM_MK_ALL_N(2, 4)
 SC_NM_MK_ALL_N(2, 2)
 SC_NM_MK_ALL_N(2, 1)
@@ -272,14 +269,33 @@ SC_NM_MK_ALL_N(1, 1)
         }                                                                     \
     } while (0)
 
-#ifndef SC_NM_R
+/* rows per strip of the N:M kernel (2 x 4 vectors measured best on Zen 5) */
 #define SC_NM_R 2
-#endif
-/* Rows [lo, hi) of Y for every panel (the hot loop of one thread). */
+
+/* Rows [0, nrows) of a staged tile block (row-major, leading dimension ld)
+ * to Y at (yrs, ycs): column by column, so a batch-major Y (the layer
+ * orientation, ycs = m) receives whole runs of consecutive rows. */
+static void FNV(flush_stage)(const T *st, int64_t ld, int64_t nrows, int64_t w,
+                             T *y, int64_t yrs, int64_t ycs)
+{
+    for (int64_t b = 0; b < w; b++) {
+        T *yb = y + b * ycs;
+        const T *sb = st + b;
+        for (int64_t i = 0; i < nrows; i++) yb[i * yrs] = sb[i * ld];
+    }
+}
+
+/*
+ * Rows [lo, hi) of Y for every panel: the hot loop of one thread. With
+ * `stage` (a per-thread SC_STAGE_ROWS x panel-width buffer, given when Y is
+ * not batch-contiguous) tiles are stored there in C order and flushed to Y
+ * in blocks of rows.
+ */
 SC_TARGET_CLONES
 static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t G,
                               int N, int M, const T *values, const uint8_t *idx,
-                              T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi)
+                              T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
+                              T *stage)
 {
     const int64_t gn = G * N;
     const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
@@ -288,19 +304,22 @@ static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t
         const sc_panel *pn = &pl->panels[p];
         const T *xp = pn->off >= 0 ? (const T *)pl->buf + pn->off : X + pn->b0;
         const int64_t ldx = pn->ldx, gstep = (int64_t)M * ldx;
+        const int64_t tr = stage ? pn->wv : yrs, tc = stage ? 1 : ycs;
+        const int64_t wlim = stage ? pn->wv : pn->w;
+        int64_t srow0 = lo, srows = 0;
         for (int64_t i = lo; i < hi;) {
-            const int R = hi - i >= SC_NM_R ? SC_NM_R : hi - i >= 2 ? 2 : 1;
+            const int R = hi - i >= SC_NM_R ? SC_NM_R : 1;
+            if (stage && srows + R > SC_STAGE_ROWS) {
+                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+                srow0 = i;
+                srows = 0;
+            }
             const T *vr = values + i * gn;
             const uint8_t *ixr = idx + i * gn;
-            T *yr = Y + i * yrs + pn->b0 * ycs;
+            T *yr = stage ? stage + srows * pn->wv : Y + i * yrs + pn->b0 * ycs;
             int64_t off = 0;
-#define SC_NM_ARGS(VV) G, N, gstep, vr, ixr, gn, xp + off, ldx, yr + off * ycs, yrs, ycs, SC_MIN((VV) * VL, pn->w - off)
-            if (R == 8) {
-                for (; off < pn->wv; off += VL) SC_NM_CALL(8, 1, nsel, SC_NM_ARGS(1));
-            } else if (R == 4) {
-                for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_NM_CALL(4, 2, nsel, SC_NM_ARGS(2));
-                for (; off < pn->wv; off += VL) SC_NM_CALL(4, 1, nsel, SC_NM_ARGS(1));
-            } else if (R == 2) {
+#define SC_NM_ARGS(VV) G, N, gstep, vr, ixr, gn, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
+            if (R == 2) {
                 for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS(4));
                 for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_NM_CALL(2, 2, nsel, SC_NM_ARGS(2));
                 for (; off < pn->wv; off += VL) SC_NM_CALL(2, 1, nsel, SC_NM_ARGS(1));
@@ -311,7 +330,10 @@ static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t
             }
 #undef SC_NM_ARGS
             i += R;
+            srows += R;
         }
+        if (stage && srows)
+            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
     }
 }
 
@@ -411,6 +433,12 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T), SC_PANEL_BYTES_NARROW);
     if (status != SC_OK) return status;
+    T *stage = NULL;
+    const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
+    if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {
+        sc_plan_free(&pl);
+        return SC_ERR_NOMEM;
+    }
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (pl.buf) {
@@ -421,8 +449,10 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         }
         int64_t lo, hi;
         sc_even_split(m, SC_NM_R, &lo, &hi);
-        FNV(nm_spmm_rows)(&pl, X, m, G, N, M, values, idx, Y, yrs, ycs, lo, hi);
+        FNV(nm_spmm_rows)(&pl, X, m, G, N, M, values, idx, Y, yrs, ycs, lo, hi,
+                          stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL);
     }
+    sc_aligned_free(stage);
     sc_plan_free(&pl);
     return SC_OK;
 }
@@ -470,24 +500,48 @@ static int FNV(sddmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M, const ui
 
 /* ---- N:M compression and pruning ---- */
 
-/* Fill one group's N slots from the chosen offsets sel[0..cnt) (increasing),
- * adding zero-valued slots at the lowest unused offsets. */
-SC_INLINE void FNV(nm_fill_group)(const int *sel, int cnt, int N, const T *wg, int64_t wcs,
-                                  int valid, T *vo, uint8_t *io)
+/* Write one group's N slots: the offsets with keep[j] != 0 (cnt of them)
+ * with their values, plus N - cnt zero-valued slots at the lowest offsets
+ * not kept, all in increasing offset order. Branch-free on the data. */
+SC_INLINE void FNV(nm_fill_group)(const unsigned char *keep, int cnt, int N, int M,
+                                  const T *wg, int64_t wcs, int valid, T *vo, uint8_t *io)
 {
-    int k = 0, s = 0, extra = N - cnt;
-    for (int j = 0; k < N; j++) {
-        if (s < cnt && sel[s] == j) {
-            vo[k] = wg[j * wcs];
-            io[k++] = (uint8_t)j;
-            s++;
-        } else if (extra > 0) {
-            vo[k] = 0;
-            io[k++] = (uint8_t)j;
-            extra--;
-        }
+    T vbuf[17];
+    uint8_t ibuf[17];
+    int pos = 0, free_seen = 0;
+    const int extra = N - cnt;
+    for (int j = 0; j < M; j++) {
+        const int k = keep[j];
+        const int fill = !k & (free_seen < extra);
+        free_seen += !k;
+        vbuf[pos] = k ? wg[(j < valid ? j : 0) * wcs] : (T)0;
+        ibuf[pos] = (uint8_t)j;
+        pos += k | fill;
     }
-    (void)valid;
+    for (int q = 0; q < N; q++) { vo[q] = vbuf[q]; io[q] = ibuf[q]; }
+}
+
+/* One row of nm_compress: -1, or the first group with more than N entries. */
+SC_INLINE int64_t FNV(nm_compress_row)(int64_t G, int64_t K, int N, int M, const T *wi,
+                                       int64_t wcs, const uint8_t *mi, int64_t mcs,
+                                       T *vrow, uint8_t *irow)
+{
+    unsigned char keep[16];
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t j0 = g * M;
+        const int valid = (int)SC_MIN((int64_t)M, K - j0);
+        int cnt = 0;
+        for (int j = 0; j < M; j++) {
+            const int in = j < valid;
+            const int64_t col = j0 + (in ? j : 0);
+            const int k = in & (mi ? mi[col * mcs] != 0 : wi[col * wcs] != 0);
+            keep[j] = (unsigned char)k;
+            cnt += k;
+        }
+        if (cnt > N) return g;
+        FNV(nm_fill_group)(keep, cnt, N, M, wi + j0 * wcs, wcs, valid, vrow + g * N, irow + g * N);
+    }
+    return -1;
 }
 
 static int FNV(nm_compress)(int64_t rows, int64_t K, int N, int M,
@@ -502,24 +556,19 @@ static int FNV(nm_compress)(int64_t rows, int64_t K, int N, int M,
     {
         int64_t lo, hi, mine = INT64_MAX;
         sc_even_split(rows, 1, &lo, &hi);
-        int sel[16];
         for (int64_t i = lo; i < hi && mine == INT64_MAX; i++) {
-            for (int64_t g = 0; g < G; g++) {
-                const int64_t j0 = g * M;
-                const int valid = (int)SC_MIN((int64_t)M, K - j0);
-                int cnt = 0;
-                for (int j = 0; j < valid; j++) {
-                    const int keep = mask ? mask[i * mrs + (j0 + j) * mcs] != 0
-                                          : W[i * wrs + (j0 + j) * wcs] != 0;
-                    if (keep) {
-                        if (cnt == N) { cnt = N + 1; break; }
-                        sel[cnt++] = j;
-                    }
-                }
-                if (cnt > N) { mine = i * G + g; break; }
-                FNV(nm_fill_group)(sel, cnt, N, W + i * wrs + j0 * wcs, wcs, valid,
-                                   values + i * gn + g * N, idx + i * gn + g * N);
+            const T *wi = W + i * wrs;
+            const uint8_t *mi = mask ? mask + i * mrs : NULL;
+            T *vr = values + i * gn;
+            uint8_t *ir = idx + i * gn;
+            int64_t g;
+            switch (M) {
+            case 4: g = FNV(nm_compress_row)(G, K, N, 4, wi, wcs, mi, mcs, vr, ir); break;
+            case 8: g = FNV(nm_compress_row)(G, K, N, 8, wi, wcs, mi, mcs, vr, ir); break;
+            case 16: g = FNV(nm_compress_row)(G, K, N, 16, wi, wcs, mi, mcs, vr, ir); break;
+            default: g = FNV(nm_compress_row)(G, K, N, M, wi, wcs, mi, mcs, vr, ir); break;
             }
+            if (g >= 0) mine = i * G + g;
         }
         if (mine != INT64_MAX) {
             #pragma omp critical(sc_nm_compress)
@@ -534,6 +583,40 @@ static int FNV(nm_compress)(int64_t rows, int64_t K, int N, int M,
     return SC_OK;
 }
 
+/* One row of nm_prune; inlined with a constant M for the common patterns so
+ * the rank loops unroll completely. */
+SC_INLINE void FNV(nm_prune_row)(int64_t i, int64_t G, int64_t K, int N, int M, int stype,
+                                 const T *wi, int64_t wcs, const void *score, int64_t srs,
+                                 int64_t scs, T *vrow, uint8_t *irow)
+{
+    double s[16];
+    unsigned char keep[16];
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t j0 = g * M;
+        const int valid = (int)SC_MIN((int64_t)M, K - j0);
+        for (int j = 0; j < M; j++) {
+            const int64_t col = j0 + (j < valid ? j : 0);
+            if (!score)
+                s[j] = fabs((double)wi[col * wcs]);
+            else if (stype == SC_FLOAT32)
+                s[j] = ((const float *)score)[i * srs + col * scs];
+            else
+                s[j] = ((const double *)score)[i * srs + col * scs];
+        }
+        /* rank = entries that beat j (larger, or equal and earlier) */
+        int cnt = 0;
+        for (int j = 0; j < M; j++) {
+            int rank = 0;
+            for (int q = 0; q < M; q++)
+                rank += (q < valid) & ((s[q] > s[j]) | ((s[q] == s[j]) & (q < j)));
+            const int k = (j < valid) & (rank < N);
+            keep[j] = (unsigned char)k;
+            cnt += k;
+        }
+        FNV(nm_fill_group)(keep, cnt, N, M, wi + j0 * wcs, wcs, valid, vrow + g * N, irow + g * N);
+    }
+}
+
 static int FNV(nm_prune)(int stype, int64_t rows, int64_t K, int N, int M,
                          const T *W, int64_t wrs, int64_t wcs,
                          const void *score, int64_t srs, int64_t scs,
@@ -545,25 +628,15 @@ static int FNV(nm_prune)(int stype, int64_t rows, int64_t K, int N, int M,
     {
         int64_t lo, hi;
         sc_even_split(rows, 1, &lo, &hi);
-        double s[16];
-        int sel[16];
         for (int64_t i = lo; i < hi; i++) {
-            for (int64_t g = 0; g < G; g++) {
-                const int64_t j0 = g * M;
-                const int valid = (int)SC_MIN((int64_t)M, K - j0);
-                for (int j = 0; j < valid; j++) {
-                    if (!score) {
-                        T v = W[i * wrs + (j0 + j) * wcs];
-                        s[j] = v < 0 ? -(double)v : (double)v;
-                    } else if (stype == SC_FLOAT32) {
-                        s[j] = ((const float *)score)[i * srs + (j0 + j) * scs];
-                    } else {
-                        s[j] = ((const double *)score)[i * srs + (j0 + j) * scs];
-                    }
-                }
-                int cnt = sc_nm_topn_(s, valid, N, sel);
-                FNV(nm_fill_group)(sel, cnt, N, W + i * wrs + j0 * wcs, wcs, valid,
-                                   values + i * gn + g * N, idx + i * gn + g * N);
+            const T *wi = W + i * wrs;
+            T *vr = values + i * gn;
+            uint8_t *ir = idx + i * gn;
+            switch (M) {
+            case 4: FNV(nm_prune_row)(i, G, K, N, 4, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            case 8: FNV(nm_prune_row)(i, G, K, N, 8, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            case 16: FNV(nm_prune_row)(i, G, K, N, 16, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            default: FNV(nm_prune_row)(i, G, K, N, M, stype, wi, wcs, score, srs, scs, vr, ir); break;
             }
         }
     }

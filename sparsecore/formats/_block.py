@@ -264,11 +264,14 @@ class BlockSparseMatrix(StructuredSparseMatrix):
     @classmethod
     def _from_pattern(cls, P4, keep, shape, bs):
         """Blocks of a padded (mb, r, nb, c) view at the True entries of keep."""
-        ib, jb = np.nonzero(keep)
-        nnzb = ib.shape[0]
         mb, nb = keep.shape
+        ib, jb = np.divmod(np.flatnonzero(keep), nb) if nb else (np.zeros(0, np.intp),) * 2
+        nnzb = ib.shape[0]
         itype = index_dtype_for(nnzb, nb)
-        blocks = np.ascontiguousarray(P4.transpose(0, 2, 1, 3)[ib, jb])
+        if P4.shape[1] == 1 and P4.shape[3] == 1:
+            blocks = P4[:, 0, :, 0][ib, jb].reshape(nnzb, 1, 1)
+        else:
+            blocks = np.ascontiguousarray(P4.transpose(0, 2, 1, 3)[ib, jb])
         indptr = np.zeros(mb + 1, dtype=itype)
         np.cumsum(np.bincount(ib, minlength=mb), out=indptr[1:])
         return cls._from_trusted(blocks, jb.astype(itype), indptr, shape)

@@ -119,21 +119,22 @@ def block_prune(W, block_shape, density):
         P = np.asarray(W, dtype=dtype)
     P4 = P.reshape(mb, r, nb, c)
     if r == 1 and c == 1:
-        norms = np.abs(P4[:, 0, :, 0]).astype(np.float64)
+        norms = np.abs(P)  # same order as the squares, exactly
     else:
         norms = np.einsum("irjc,irjc->ij", P4, P4, dtype=np.float64)
-    if np.isnan(norms).any():
-        raise ValueError("W contains NaN, which has no magnitude to rank")
     flat = norms.ravel()
+    if np.isnan(flat).any():
+        raise ValueError("W contains NaN, which has no magnitude to rank")
     k = int(round(density * flat.size))
-    keep = np.zeros(flat.size, dtype=bool)
     if k >= flat.size:
-        keep[:] = True
+        keep = np.ones(flat.size, dtype=bool)
     elif k > 0:
         # the k-th largest norm; everything above it, then ties in block order
         t = np.partition(flat, flat.size - k)[flat.size - k]
-        above = flat > t
-        keep[above] = True
-        ties = np.flatnonzero(flat == t)[: k - int(above.sum())]
-        keep[ties] = True
+        keep = flat > t
+        above = int(np.count_nonzero(keep))
+        if above < k:
+            keep[np.flatnonzero(flat == t)[: k - above]] = True
+    else:
+        keep = np.zeros(flat.size, dtype=bool)
     return BlockSparseMatrix._from_pattern(P4, keep.reshape(mb, nb), (m, n), bs)
