@@ -40,6 +40,8 @@ def _check_real(dtype, name):
 def result_dtype(S, X, name="X"):
     """float32 or float64: numpy's promotion of the operands' dtypes, with
     integer-only products computed in float64."""
+    if S.dtype == X.dtype and X.dtype in _KERNEL_DTYPES:
+        return X.dtype
     _check_real(np.dtype(S.dtype), "S")
     _check_real(np.dtype(X.dtype), name)
     dt = np.result_type(S.dtype, X.dtype)
@@ -151,7 +153,8 @@ def spmm(S, X, *, out=None, n_threads=None):
     B = 1 if X.ndim == 1 else X.shape[1]
     if m == 0 or B == 0:
         return out
-    if n == 0 or S.nnz == 0:
+    stored = (S.nnzb if kind == "block" else S.values.size if kind == "nm" else csr.nnz)
+    if n == 0 or stored == 0:
         out.fill(0)
         return out
     X = _as_operand(X, dtype, "X")
