@@ -685,3 +685,25 @@ def test_inputs_are_not_modified(rng):
     with pytest.raises(ValueError):
         spmm(S, X[:30], out=out)
     assert (out == 3.0).all()
+
+
+# ---- command line ------------------------------------------------------------
+
+def test_bench_spmm_suite_and_demo(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "spmm.json"
+    out = subprocess.run(
+        [sys.executable, "-P", "-m", "sparsecore", "bench", "spmm", "--cases", "real",
+         "--rounds", "1", "--threads", "1", "--json", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "n1024-l1" in out and "of ideal" in out
+    rec = json.loads(path.read_text())
+    assert rec["suite"] == "spmm"
+    assert all(r["speedup"] > 0 for r in rec["results"])
+    out = subprocess.run([sys.executable, "-P", "-m", "sparsecore", "demo"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "SpMM" in out and "1:8 pruned" in out
