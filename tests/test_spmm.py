@@ -707,3 +707,51 @@ def test_bench_spmm_suite_and_demo(tmp_path):
     out = subprocess.run([sys.executable, "-P", "-m", "sparsecore", "demo"],
                          capture_output=True, text=True, check=True).stdout
     assert "SpMM" in out and "1:8 pruned" in out
+
+
+# ---- Ctrl-C -----------------------------------------------------------------
+
+INTERRUPT_CHILD = r"""
+import time
+import numpy as np
+import scipy.sparse as sp
+from sparsecore.ops import spmm
+
+# a product of a few seconds: 8.4 M stored values times 4096 columns
+rng = np.random.default_rng(0)
+A = sp.random_array((4096, 4096), density=0.5, format="csr", dtype=np.float32, rng=rng)
+X = np.ones((4096, 4096), np.float32)
+print("ready", flush=True)
+t0 = time.perf_counter()
+try:
+    spmm(A, X, n_threads=1)
+    print("finished", time.perf_counter() - t0, flush=True)
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - t0, flush=True)
+print("usable", spmm(A[:10], X[:, :3]).shape, flush=True)
+"""
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_a_long_spmm():
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-P", "-c", INTERRUPT_CHILD],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        sent = time.perf_counter()
+        os.kill(proc.pid, signal.SIGINT)
+        line = proc.stdout.readline().split()
+        reaction = time.perf_counter() - sent
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert line and line[0] == "interrupted", (line, err)
+    assert reaction < 1.0, f"took {reaction:.2f} s to stop"
+    assert "usable (10, 3)" in out, err

@@ -9,11 +9,14 @@ maps status codes to exceptions.
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint8_t
 
-from sparsecore._ext._arrays cimport data_ptr, writable_ptr
+from sparsecore._ext._arrays cimport (
+    data_ptr, writable_ptr, register_interrupt_check, raise_interrupt,
+)
 
 import numpy as np
 
 cnp.import_array()
+register_interrupt_check()
 
 cdef extern from "spmm.h" nogil:
     int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
@@ -48,6 +51,7 @@ cdef extern from "sc_common.h" nogil:
     int SC_OK
     int SC_ERR_NOMEM
     int SC_ERR_VALUE
+    int SC_ERR_INTERRUPTED
 
 INDEX_CODES = {np.dtype(np.int32): 0, np.dtype(np.int64): 1}
 VALUE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
@@ -57,6 +61,8 @@ cdef object U8 = np.dtype(np.uint8)
 cdef _check(int status, str what):
     if status == SC_OK:
         return
+    if status == SC_ERR_INTERRUPTED:
+        raise_interrupt()
     if status == SC_ERR_NOMEM:
         raise MemoryError(f"{what}: a workspace allocation failed")
     raise RuntimeError(f"internal error: {what} kernel returned status {status}")

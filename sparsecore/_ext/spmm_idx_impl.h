@@ -109,7 +109,7 @@ SC_TARGET_CLONES
 static void FNI(bsr_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int r, int c,
                                const IDX *indptr, const IDX *indices, const T *blocks,
                                T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
-                               T *stage)
+                               T *stage, sc_poll_t *poll)
 {
     const int64_t rc = (int64_t)r * c;
     const int c1 = c == 1;
@@ -121,6 +121,7 @@ static void FNI(bsr_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int r,
         const int64_t wlim = stage ? pn->wv : pn->w;
         int64_t srow0 = lo * r, srows = 0;
         for (int64_t ib = lo; ib < hi; ib++) {
+            if (SC_POLL(poll, ib - lo)) return;
             const int64_t kb = indptr[ib], ke = indptr[ib + 1];
             const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
             if (stage && srows + rows > SC_STAGE_ROWS) {
@@ -226,10 +227,11 @@ SC_GEMV_SMALL(1, 4)
 SC_TARGET_CLONES
 static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const IDX *indices,
                                const T *blocks, const T *x, T *y, int64_t ys,
-                               int64_t lo, int64_t hi)
+                               int64_t lo, int64_t hi, sc_poll_t *poll)
 {
     const int64_t rc = (int64_t)r * c;
     for (int64_t ib = lo; ib < hi; ib++) {
+        if (SC_POLL(poll, ib - lo)) return;
         const int64_t kb = indptr[ib], ke = indptr[ib + 1];
         const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
         T *yb = y + ib * r * ys;
@@ -322,10 +324,11 @@ static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const
 SC_TARGET_CLONES
 static void FNI(bsr_sddmm_rows)(int r, int c, const IDX *indptr, const IDX *indices,
                                 const T *g, int64_t gld, const T *x, int64_t xld,
-                                int64_t nv, T *out, int64_t lo, int64_t hi)
+                                int64_t nv, T *out, int64_t lo, int64_t hi, sc_poll_t *poll)
 {
     const int64_t rc = (int64_t)r * c;
     for (int64_t ib = lo; ib < hi; ib++) {
+        if (SC_POLL(poll, ib - lo)) return;
         const int64_t kb = indptr[ib], ke = indptr[ib + 1];
         const T *gb = g + ib * r * gld;
         if (r == 1 && c == 1) {
@@ -411,15 +414,17 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
             FNV(pack_vector)(xbuf, X, n, n_pad, xrs);
             x = xbuf;
         }
+        sc_poll_t poll;
+        sc_poll_init(&poll);
         #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
             const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
             const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
-            FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi);
+            FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
         }
         sc_aligned_free(xbuf);
-        return SC_OK;
+        return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
@@ -431,6 +436,8 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
         sc_plan_free(&pl);
         return SC_ERR_NOMEM;
     }
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (pl.buf) {
@@ -443,11 +450,11 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
         const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid, nth);
         const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid + 1, nth);
         FNI(bsr_spmm_rows)(&pl, X, m, r, c, indptr, indices, blocks, Y, yrs, ycs, lo, hi,
-                           stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL);
+                           stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL, &poll);
     }
     sc_aligned_free(stage);
     sc_plan_free(&pl);
-    return SC_OK;
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
 }
 
 static int FNI(sddmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
@@ -472,6 +479,8 @@ static int FNI(sddmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     const T *x = need_x ? xbuf : X;
     const int64_t gld = need_g ? nv : grs, xld = need_x ? nv : xrs;
     const int nt = sc_threads_for(n_threads, (int64_t)indptr[mb] * rc * nv, mb);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t lo, hi;
@@ -489,11 +498,11 @@ static int FNI(sddmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
         const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
         lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
         hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
-        FNI(bsr_sddmm_rows)(r, c, indptr, indices, g, gld, x, xld, nv, out, lo, hi);
+        FNI(bsr_sddmm_rows)(r, c, indptr, indices, g, gld, x, xld, nv, out, lo, hi, &poll);
     }
     sc_aligned_free(gbuf);
     sc_aligned_free(xbuf);
-    return SC_OK;
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
 }
 
 #undef FNI

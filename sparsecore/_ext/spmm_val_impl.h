@@ -295,7 +295,7 @@ SC_TARGET_CLONES
 static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t G,
                               int N, int M, const T *values, const uint8_t *idx,
                               T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
-                              T *stage)
+                              T *stage, sc_poll_t *poll)
 {
     const int64_t gn = G * N;
     const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
@@ -308,6 +308,7 @@ static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t
         const int64_t wlim = stage ? pn->wv : pn->w;
         int64_t srow0 = lo, srows = 0;
         for (int64_t i = lo; i < hi;) {
+            if (SC_POLL(poll, i - lo)) return;
             const int R = hi - i >= SC_NM_R ? SC_NM_R : 1;
             if (stage && srows + R > SC_STAGE_ROWS) {
                 FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
@@ -341,11 +342,13 @@ static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t
  * a time, each summed in column order. */
 SC_TARGET_CLONES
 static void FNV(nm_gemv_rows)(int64_t G, int N, int M, const T *values, const uint8_t *idx,
-                              const T *x, T *y, int64_t ys, int64_t lo, int64_t hi)
+                              const T *x, T *y, int64_t ys, int64_t lo, int64_t hi,
+                              sc_poll_t *poll)
 {
     const int64_t gn = G * N;
     int64_t i = lo;
     for (; i + 4 <= hi; i += 4) {
+        if (SC_POLL(poll, i - lo)) return;
         T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         const T *w0 = values + i * gn, *w1 = w0 + gn, *w2 = w1 + gn, *w3 = w2 + gn;
         const uint8_t *j0 = idx + i * gn, *j1 = j0 + gn, *j2 = j1 + gn, *j3 = j2 + gn;
@@ -381,10 +384,11 @@ static void FNV(nm_gemv_rows)(int64_t G, int N, int M, const T *values, const ui
 SC_TARGET_CLONES
 static void FNV(nm_sddmm_rows)(int64_t G, int N, int M, const uint8_t *idx,
                                const T *g, int64_t gld, const T *x, int64_t xld,
-                               int64_t nv, T *out, int64_t lo, int64_t hi)
+                               int64_t nv, T *out, int64_t lo, int64_t hi, sc_poll_t *poll)
 {
     const int64_t gn = G * N;
     for (int64_t i = lo; i < hi; i++) {
+        if (SC_POLL(poll, i - lo)) return;
         const T *gi = g + i * gld;
         const uint8_t *ji = idx + i * gn;
         T *oi = out + i * gn;
@@ -421,14 +425,16 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
             FNV(pack_vector)(xbuf, X, K, K_pad, xrs);
             x = xbuf;
         }
+        sc_poll_t poll;
+        sc_poll_init(&poll);
         #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             int64_t lo, hi;
             sc_even_split(m, 4, &lo, &hi);
-            FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi);
+            FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
         }
         sc_aligned_free(xbuf);
-        return SC_OK;
+        return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T), SC_PANEL_BYTES_NARROW);
@@ -439,6 +445,8 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         sc_plan_free(&pl);
         return SC_ERR_NOMEM;
     }
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (pl.buf) {
@@ -450,11 +458,11 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         int64_t lo, hi;
         sc_even_split(m, SC_NM_R, &lo, &hi);
         FNV(nm_spmm_rows)(&pl, X, m, G, N, M, values, idx, Y, yrs, ycs, lo, hi,
-                          stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL);
+                          stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL, &poll);
     }
     sc_aligned_free(stage);
     sc_plan_free(&pl);
-    return SC_OK;
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
 }
 
 static int FNV(sddmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M, const uint8_t *idx,
@@ -476,6 +484,8 @@ static int FNV(sddmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M, const ui
     const T *x = need_x ? xbuf : X;
     const int64_t gld = need_g ? nv : grs, xld = need_x ? nv : xrs;
     int nt = sc_threads_for(n_threads, m * Gn * N * nv, m);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t lo, hi;
@@ -491,11 +501,11 @@ static int FNV(sddmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M, const ui
             #pragma omp barrier
         }
         sc_even_split(m, 1, &lo, &hi);
-        FNV(nm_sddmm_rows)(Gn, N, M, idx, g, gld, x, xld, nv, out, lo, hi);
+        FNV(nm_sddmm_rows)(Gn, N, M, idx, g, gld, x, xld, nv, out, lo, hi, &poll);
     }
     sc_aligned_free(gbuf);
     sc_aligned_free(xbuf);
-    return SC_OK;
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
 }
 
 /* ---- N:M compression and pruning ---- */
@@ -552,11 +562,14 @@ static int FNV(nm_compress)(int64_t rows, int64_t K, int N, int M,
     const int64_t G = (K + M - 1) / M, gn = G * N;
     int64_t first_bad = INT64_MAX;  /* row * G + group */
     int nt = sc_threads_for(n_threads, rows * K / 4, rows);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t lo, hi, mine = INT64_MAX;
         sc_even_split(rows, 1, &lo, &hi);
         for (int64_t i = lo; i < hi && mine == INT64_MAX; i++) {
+            if (SC_POLL(&poll, i - lo)) break;
             const T *wi = W + i * wrs;
             const uint8_t *mi = mask ? mask + i * mrs : NULL;
             T *vr = values + i * gn;
@@ -575,6 +588,7 @@ static int FNV(nm_compress)(int64_t rows, int64_t K, int N, int M,
             if (mine < first_bad) first_bad = mine;
         }
     }
+    if (poll.stop) return SC_ERR_INTERRUPTED;
     if (first_bad != INT64_MAX) {
         bad[0] = first_bad / G;
         bad[1] = first_bad % G;
@@ -624,11 +638,14 @@ static int FNV(nm_prune)(int stype, int64_t rows, int64_t K, int N, int M,
 {
     const int64_t G = (K + M - 1) / M, gn = G * N;
     int nt = sc_threads_for(n_threads, rows * K / 4, rows);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t lo, hi;
         sc_even_split(rows, 1, &lo, &hi);
         for (int64_t i = lo; i < hi; i++) {
+            if (SC_POLL(&poll, i - lo)) break;
             const T *wi = W + i * wrs;
             T *vr = values + i * gn;
             uint8_t *ir = idx + i * gn;
@@ -640,5 +657,5 @@ static int FNV(nm_prune)(int stype, int64_t rows, int64_t K, int N, int M,
             }
         }
     }
-    return SC_OK;
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
 }
