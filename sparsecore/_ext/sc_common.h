@@ -47,8 +47,11 @@ typedef struct { double re, im; } sc_complex128;
 #endif
 
 /* A function compiled twice, for the portable baseline and for AVX2+FMA; the
- * loader picks one for this CPU at run time. */
-#ifdef SC_HAVE_TARGET_CLONES
+ * loader picks one for this CPU at run time. ("avx2,fma" would be two clones,
+ * AVX2 without FMA and FMA without AVX2: the x86-64-v3 level has both.) */
+#if defined(SC_HAVE_TARGET_CLONES_V3)
+#define SC_TARGET_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(SC_HAVE_TARGET_CLONES)
 #define SC_TARGET_CLONES __attribute__((target_clones("avx2,fma", "default")))
 #else
 #define SC_TARGET_CLONES

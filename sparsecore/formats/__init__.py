@@ -3,6 +3,16 @@
 Each is a small class holding numpy arrays, with ``shape``, ``dtype``, ``@``,
 ``toarray()`` and conversions; general sparse matrices stay scipy.sparse.
 """
+from sparsecore.formats._base import StructuredSparseMatrix
+from sparsecore.formats._block import BlockShape, BlockSparseMatrix
 from sparsecore.formats._kronecker import KroneckerOperator
+from sparsecore.formats._nm import NMPattern, NMSparseMatrix
 
-__all__ = ["KroneckerOperator"]
+__all__ = [
+    "BlockShape",
+    "BlockSparseMatrix",
+    "KroneckerOperator",
+    "NMPattern",
+    "NMSparseMatrix",
+    "StructuredSparseMatrix",
+]

@@ -1,0 +1,82 @@
+/*
+ * spmm.h -- sparse times dense products for structured formats.
+ *
+ *   Y = A @ X      (SpMM; X is n x B, Y is m x B; a B == 1 product is a GEMV)
+ *   S = (G @ X.T) sampled at A's stored positions   (SDDMM)
+ *
+ * A is block-sparse (BSR: blocks of r x c values stored contiguously per block
+ * row, r and c in {1, 2, 4, 8, 16, 32}; CSR is the 1 x 1 case) or N:M
+ * (N stored values in every group of M consecutive columns, with their uint8
+ * offsets inside the group).
+ *
+ * Dense operands are passed as a pointer plus element strides (row stride,
+ * column stride), so C order, F order and transposed views need no copy by the
+ * caller; X is packed into L2-sized, zero-padded column panels when its layout
+ * or shape needs it. The last block row / block column / N:M group may be
+ * partial (m, n not multiples of r, c, M): stored values outside the logical
+ * shape must be zero, and X is padded with zero rows so they are never read
+ * from outside X.
+ *
+ * Threads own disjoint output rows (block rows, strips of rows), cut so every
+ * thread gets the same number of stored values; each output element is summed
+ * in the same order whatever the thread count, so results are bit-identical
+ * for any n_threads. Products below a small amount of work run on one thread.
+ *
+ * Value types: SC_FLOAT32, SC_FLOAT64. Index types: SC_INT32, SC_INT64.
+ * Return SC_OK, SC_ERR_NOMEM (a workspace allocation failed) or SC_ERR_VALUE
+ * (an unsupported type code or block shape: a bug in the caller).
+ */
+#ifndef SPARSECORE_SPMM_H
+#define SPARSECORE_SPMM_H
+
+#include <stdint.h>
+#include "sc_common.h"
+
+/* Y (m x B) = A @ X (n x B), A block-sparse with mb = ceil(m / r) block rows. */
+int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
+                const void *indptr, const void *indices, const void *blocks,
+                const void *X, int64_t xrs, int64_t xcs,
+                void *Y, int64_t yrs, int64_t ycs, int n_threads);
+
+/* Y (m x B) = A @ X (K x B), A N:M along its columns: values and idx are
+ * (m, G * N) row-major with G = ceil(K / M) groups per row. */
+int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
+               const void *values, const uint8_t *idx,
+               const void *X, int64_t xrs, int64_t xcs,
+               void *Y, int64_t yrs, int64_t ycs, int n_threads);
+
+/* out[k] (one value per stored position of A, in A's storage order) =
+ * dot(G[row, :], X[col, :]) over B; G is m x B, X is n x B. */
+int sc_sddmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
+                 const void *indptr, const void *indices,
+                 const void *G, int64_t grs, int64_t gcs,
+                 const void *X, int64_t xrs, int64_t xcs,
+                 void *out, int n_threads);
+int sc_sddmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
+                const uint8_t *idx,
+                const void *G, int64_t grs, int64_t gcs,
+                const void *X, int64_t xrs, int64_t xcs,
+                void *out, int n_threads);
+
+/* N:M compression of W (rows x K): keep the entries where mask != 0 (or, when
+ * mask is NULL, where W != 0); a group with more than N of them makes the call
+ * return SC_ERR_VALUE with the first such group in bad[0] (row) and bad[1]
+ * (group). Unused slots get value 0 at the lowest free offsets; the offsets
+ * of every group are increasing. */
+int sc_nm_compress(int vtype, int64_t rows, int64_t K, int N, int M,
+                   const void *W, int64_t wrs, int64_t wcs,
+                   const uint8_t *mask, int64_t mrs, int64_t mcs,
+                   void *values, uint8_t *idx, int64_t *bad, int n_threads);
+
+/* N:M pruning of W: keep the N entries of largest score in every group (score
+ * = |W| when score is NULL; ties go to the lower offset). stype is the value
+ * type of score. */
+int sc_nm_prune(int vtype, int stype, int64_t rows, int64_t K, int N, int M,
+                const void *W, int64_t wrs, int64_t wcs,
+                const void *score, int64_t srs, int64_t scs,
+                void *values, uint8_t *idx, int n_threads);
+
+/* Bytes of L2 cache per core the planner assumes. */
+int64_t sc_spmm_l2_bytes(void);
+
+#endif

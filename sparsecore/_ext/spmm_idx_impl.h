@@ -1,0 +1,508 @@
+/*
+ * spmm_idx_impl.h -- block-sparse (BSR; CSR is 1 x 1) SpMM, GEMV and SDDMM
+ * for one value type and one index type. Included by spmm.c with T, SFX,
+ * VEC, VL, the vector operations, IDX and ISFX defined.
+ */
+
+#define FNI(name) SC_CAT(SC_CAT(name##_, SFX), SC_CAT(_, ISFX))
+
+/*
+ * Register-blocked micro-kernel: an R x (V*VL) tile of Y (R rows of one block
+ * row, V vectors of the batch) stays in registers while the block row's
+ * stored blocks stream past. For every block column t the kernel loads V
+ * vectors of the X row (L1/L2, from the packed panel), broadcasts R weights
+ * and issues R*V FMAs: 4 x 2 is 8 FMAs per 6 loads, FMA-bound like a dense
+ * GEMM micro-kernel (the r x 1 "tiles along M" of Intel's sparse library and
+ * XNNPACK's NR-blocked SpMM). C1 fixes c == 1 (r x 1 blocks and CSR).
+ */
+#define SC_BSR_MK(R, V, C1)                                                    \
+SC_INLINE void FNI(bsr_mk_##R##x##V##_c##C1)(const IDX *SC_RESTRICT ind,        \
+    int64_t kb, int64_t ke, const T *SC_RESTRICT w0, int64_t rc, int c,         \
+    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
+    int64_t ycs, int64_t nvalid)                                              \
+{                                                                             \
+    const int cc = (C1) ? 1 : c;                                              \
+    VEC acc[R][V];                                                            \
+    for (int i = 0; i < R; i++) for (int v = 0; v < V; v++) acc[i][v] = VZERO(); \
+    const int64_t cld = (int64_t)cc * ldx;                                    \
+    for (int64_t k = kb; k < ke; k++) {                                       \
+        const T *xb = xp + (int64_t)ind[k] * cld;                             \
+        const T *wb = w0 + k * rc;                                            \
+        for (int t = 0; t < cc; t++) {                                        \
+            VEC xv[V];                                                        \
+            for (int v = 0; v < V; v++) xv[v] = VLOAD(xb + t * ldx + v * VL); \
+            for (int i = 0; i < R; i++) {                                     \
+                const T wi = wb[i * cc + t];                                  \
+                for (int v = 0; v < V; v++) acc[i][v] = VFMA(acc[i][v], wi, xv[v]); \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    SC_STORE_TILE(R, V, acc, y, yrs, ycs, nvalid);                            \
+}
+
+/*
+ * One-row micro-kernel (CSR and 1 x c blocks): a single row's FMAs would
+ * form one dependency chain per vector, so consecutive stored values
+ * alternate between two accumulator sets that are added at the end.
+ */
+#define SC_BSR_MK1(V, C1)                                                      \
+SC_INLINE void FNI(bsr_mk_1x##V##_c##C1)(const IDX *SC_RESTRICT ind,            \
+    int64_t kb, int64_t ke, const T *SC_RESTRICT w0, int64_t rc, int c,         \
+    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
+    int64_t ycs, int64_t nvalid)                                              \
+{                                                                             \
+    VEC a0[V], a1[V];                                                         \
+    for (int v = 0; v < V; v++) { a0[v] = VZERO(); a1[v] = VZERO(); }         \
+    if (C1) {                                                                 \
+        int64_t k = kb;                                                       \
+        for (; k + 2 <= ke; k += 2) {                                         \
+            const T *x0 = xp + (int64_t)ind[k] * ldx;                         \
+            const T *x1 = xp + (int64_t)ind[k + 1] * ldx;                     \
+            const T w0k = w0[k * rc], w1k = w0[(k + 1) * rc];                 \
+            for (int v = 0; v < V; v++) {                                     \
+                a0[v] = VFMA(a0[v], w0k, VLOAD(x0 + v * VL));                 \
+                a1[v] = VFMA(a1[v], w1k, VLOAD(x1 + v * VL));                 \
+            }                                                                 \
+        }                                                                     \
+        if (k < ke) {                                                         \
+            const T *x0 = xp + (int64_t)ind[k] * ldx;                         \
+            const T w0k = w0[k * rc];                                         \
+            for (int v = 0; v < V; v++) a0[v] = VFMA(a0[v], w0k, VLOAD(x0 + v * VL)); \
+        }                                                                     \
+    } else {                                                                  \
+        const int64_t cld = (int64_t)c * ldx;                                 \
+        for (int64_t k = kb; k < ke; k++) {                                   \
+            const T *xb = xp + (int64_t)ind[k] * cld;                         \
+            const T *wb = w0 + k * rc;                                        \
+            for (int t = 0; t < c; t += 2) {                                  \
+                const T *x0 = xb + t * ldx, *x1 = x0 + ldx;                    \
+                for (int v = 0; v < V; v++) {                                 \
+                    a0[v] = VFMA(a0[v], wb[t], VLOAD(x0 + v * VL));           \
+                    a1[v] = VFMA(a1[v], wb[t + 1], VLOAD(x1 + v * VL));       \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+    VEC acc[1][V];                                                            \
+    for (int v = 0; v < V; v++) acc[0][v] = VADD(a0[v], a1[v]);               \
+    SC_STORE_TILE(1, V, acc, y, yrs, ycs, nvalid);                            \
+}
+
+SC_BSR_MK(4, 2, 1) SC_BSR_MK(4, 2, 0)
+SC_BSR_MK(4, 1, 1) SC_BSR_MK(4, 1, 0)
+SC_BSR_MK(2, 4, 1) SC_BSR_MK(2, 4, 0)
+SC_BSR_MK(2, 2, 1) SC_BSR_MK(2, 2, 0)
+SC_BSR_MK(2, 1, 1) SC_BSR_MK(2, 1, 0)
+SC_BSR_MK1(4, 1) SC_BSR_MK1(4, 0)
+SC_BSR_MK1(2, 1) SC_BSR_MK1(2, 0)
+SC_BSR_MK1(1, 1) SC_BSR_MK1(1, 0)
+
+#define SC_BSR_CALL(R, V, c1, ...)                                             \
+    do {                                                                      \
+        if (c1) FNI(bsr_mk_##R##x##V##_c1)(__VA_ARGS__);                       \
+        else FNI(bsr_mk_##R##x##V##_c0)(__VA_ARGS__);                          \
+    } while (0)
+
+/* Block rows [lo, hi) of Y for every panel: one thread's share (see
+ * nm_spmm_rows for `stage`). */
+SC_TARGET_CLONES
+static void FNI(bsr_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int r, int c,
+                               const IDX *indptr, const IDX *indices, const T *blocks,
+                               T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
+                               T *stage, sc_poll_t *poll)
+{
+    const int64_t rc = (int64_t)r * c;
+    const int c1 = c == 1;
+    for (int p = 0; p < pl->npanels; p++) {
+        const sc_panel *pn = &pl->panels[p];
+        const T *xp = pn->off >= 0 ? (const T *)pl->buf + pn->off : X + pn->b0;
+        const int64_t ldx = pn->ldx;
+        const int64_t tc = stage ? 1 : ycs;
+        const int64_t wlim = stage ? pn->wv : pn->w;
+        int64_t srow0 = lo * r, srows = 0;
+        for (int64_t ib = lo; ib < hi; ib++) {
+            if (SC_POLL(poll, ib - lo)) return;
+            const int64_t kb = indptr[ib], ke = indptr[ib + 1];
+            const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
+            if (stage && srows + rows > SC_STAGE_ROWS) {
+                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+                srow0 = ib * r;
+                srows = 0;
+            }
+            T *ybase = stage ? stage + srows * pn->wv : Y + ib * r * yrs + pn->b0 * ycs;
+            const int64_t tr = stage ? pn->wv : yrs;
+            for (int i0 = 0; i0 < rows;) {
+                const int left = rows - i0;
+                const int R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                const T *w0 = blocks + (int64_t)i0 * c;
+                T *yr = ybase + i0 * tr;
+                int64_t off = 0;
+#define SC_BSR_ARGS(VV) indices, kb, ke, w0, rc, c, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
+                if (R == 4) {
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(4, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(4, 1, c1, SC_BSR_ARGS(1));
+                } else if (R == 2) {
+                    for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(2, 4, c1, SC_BSR_ARGS(4));
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(2, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(2, 1, c1, SC_BSR_ARGS(1));
+                } else {
+                    for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(1, 4, c1, SC_BSR_ARGS(4));
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(1, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(1, 1, c1, SC_BSR_ARGS(1));
+                }
+#undef SC_BSR_ARGS
+                i0 += R;
+            }
+            srows += rows;
+        }
+        if (stage && srows)
+            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+    }
+}
+
+/*
+ * GEMV tile for blocks with c >= VL: R rows of one block row as dot products
+ * along the blocks' rows (NV vectors of accumulators per row, a loop over c
+ * in steps of NV vectors), each reduced at the end in a fixed order.
+ */
+#define SC_GEMV_DOT(R, NV)                                                     \
+SC_INLINE void FNI(gemv_dot_##R##x##NV)(const IDX *SC_RESTRICT ind, int64_t kb,  \
+    int64_t ke, const T *SC_RESTRICT w0, int64_t rc, int c,                    \
+    const T *SC_RESTRICT x, T *SC_RESTRICT y, int64_t ys)                      \
+{                                                                             \
+    VEC acc[R][NV];                                                           \
+    for (int i = 0; i < R; i++) for (int v = 0; v < NV; v++) acc[i][v] = VZERO(); \
+    for (int64_t k = kb; k < ke; k++) {                                       \
+        const T *xb = x + (int64_t)ind[k] * c;                                \
+        const T *wb = w0 + k * rc;                                            \
+        for (int v0 = 0; v0 < c; v0 += (NV) * VL) {                           \
+            VEC xv[NV];                                                       \
+            for (int v = 0; v < NV; v++) xv[v] = VLOAD(xb + v0 + v * VL);     \
+            for (int i = 0; i < R; i++)                                       \
+                for (int v = 0; v < NV; v++)                                  \
+                    acc[i][v] = VFMAV(acc[i][v], VLOAD(wb + i * c + v0 + v * VL), xv[v]); \
+        }                                                                     \
+    }                                                                         \
+    for (int i = 0; i < R; i++) {                                             \
+        VEC t = acc[i][0];                                                    \
+        for (int v = 1; v < NV; v++) t = VADD(t, acc[i][v]);                  \
+        y[i * ys] = VHSUM(t);                                                 \
+    }                                                                         \
+}
+SC_GEMV_DOT(8, 1) SC_GEMV_DOT(4, 1) SC_GEMV_DOT(2, 1) SC_GEMV_DOT(1, 1)
+SC_GEMV_DOT(4, 2) SC_GEMV_DOT(2, 2) SC_GEMV_DOT(1, 2)
+SC_GEMV_DOT(2, 4) SC_GEMV_DOT(1, 4)
+
+/* GEMV of one block row of small RR x CC blocks with the shape fixed at
+ * compile time: the compiler keeps the RR * CC partial sums in registers and
+ * vectorises across them. Each row's sum is reduced over CC at the end. */
+#define SC_GEMV_SMALL(RR, CC)                                                  \
+SC_INLINE void FNI(gemv_small_##RR##x##CC)(const IDX *SC_RESTRICT ind, int64_t kb, \
+    int64_t ke, const T *SC_RESTRICT blocks, const T *SC_RESTRICT x,           \
+    T *SC_RESTRICT y, int64_t ys, int rows)                                   \
+{                                                                             \
+    T acc[(RR) * (CC)];                                                       \
+    for (int q = 0; q < (RR) * (CC); q++) acc[q] = 0;                         \
+    for (int64_t k = kb; k < ke; k++) {                                       \
+        const T *xb = x + (int64_t)ind[k] * (CC);                             \
+        const T *w = blocks + k * ((RR) * (CC));                              \
+        for (int i = 0; i < (RR); i++)                                        \
+            for (int t = 0; t < (CC); t++) acc[i * (CC) + t] += w[i * (CC) + t] * xb[t]; \
+    }                                                                         \
+    for (int i = 0; i < rows; i++) {                                          \
+        T sum = acc[i * (CC)];                                                \
+        for (int t = 1; t < (CC); t++) sum += acc[i * (CC) + t];              \
+        y[i * ys] = sum;                                                      \
+    }                                                                         \
+}
+SC_GEMV_SMALL(4, 1) SC_GEMV_SMALL(2, 1) SC_GEMV_SMALL(4, 4) SC_GEMV_SMALL(2, 2)
+SC_GEMV_SMALL(1, 4)
+
+/*
+ * GEMV, block rows [lo, hi): y = A @ x with x contiguous and zero padded.
+ * Blocks with c >= VL are read along their rows (vector dot products over c,
+ * reduced at the end of the block row); r x 1 blocks along their column
+ * (vectors over r); other shapes row by row.
+ */
+SC_TARGET_CLONES
+static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const IDX *indices,
+                               const T *blocks, const T *x, T *y, int64_t ys,
+                               int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    const int64_t rc = (int64_t)r * c;
+    for (int64_t ib = lo; ib < hi; ib++) {
+        if (SC_POLL(poll, ib - lo)) return;
+        const int64_t kb = indptr[ib], ke = indptr[ib + 1];
+        const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
+        T *yb = y + ib * r * ys;
+        if (r == 1 && c == 1) {
+            /* four partial sums; eight, or AVX2 gathers, measured no faster
+             * on Zen 5: the three loads per stored value bind */
+            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            int64_t k = kb;
+            for (; k + 4 <= ke; k += 4) {
+                s0 += blocks[k] * x[indices[k]];
+                s1 += blocks[k + 1] * x[indices[k + 1]];
+                s2 += blocks[k + 2] * x[indices[k + 2]];
+                s3 += blocks[k + 3] * x[indices[k + 3]];
+            }
+            for (; k < ke; k++) s0 += blocks[k] * x[indices[k]];
+            yb[0] = (s0 + s1) + (s2 + s3);
+        } else if (c >= VL) {
+            const int nv = c / VL;
+            for (int i0 = 0; i0 < rows;) {
+                const int left = rows - i0;
+                const T *w0 = blocks + (int64_t)i0 * c;
+                T *yi = yb + i0 * ys;
+                int R;
+                if (nv == 1) {
+                    R = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                    if (R == 8) FNI(gemv_dot_8x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                    else if (R == 4) FNI(gemv_dot_4x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                    else if (R == 2) FNI(gemv_dot_2x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                    else FNI(gemv_dot_1x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                } else if (nv == 2) {
+                    R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                    if (R == 4) FNI(gemv_dot_4x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                    else if (R == 2) FNI(gemv_dot_2x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                    else FNI(gemv_dot_1x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                } else {
+                    R = left >= 2 ? 2 : 1;
+                    if (R == 2) FNI(gemv_dot_2x4)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                    else FNI(gemv_dot_1x4)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                }
+                i0 += R;
+            }
+        } else if (c == 1 && r >= VL) {
+            /* r x 1: vectors down the block's column */
+            for (int i0 = 0; i0 < r; i0 += 4 * VL) {
+                const int nv = SC_MIN(4, (r - i0) / VL);
+                VEC a[4];
+                for (int v = 0; v < 4; v++) a[v] = VZERO();
+                for (int64_t k = kb; k < ke; k++) {
+                    const T xj = x[indices[k]];
+                    const T *w = blocks + k * rc + i0;
+                    for (int v = 0; v < nv; v++) a[v] = VFMA(a[v], xj, VLOAD(w + v * VL));
+                }
+                T tmp[4 * VL];
+                for (int v = 0; v < nv; v++) VSTORE(tmp + v * VL, a[v]);
+                for (int i = 0; i < nv * VL && i0 + i < rows; i++) yb[(i0 + i) * ys] = tmp[i];
+            }
+        } else if (r == 4 && c == 1) {
+            FNI(gemv_small_4x1)(indices, kb, ke, blocks, x, yb, ys, rows);
+        } else if (r == 2 && c == 1) {
+            FNI(gemv_small_2x1)(indices, kb, ke, blocks, x, yb, ys, rows);
+        } else if (r == 4 && c == 4) {
+            FNI(gemv_small_4x4)(indices, kb, ke, blocks, x, yb, ys, rows);
+        } else if (r == 2 && c == 2) {
+            FNI(gemv_small_2x2)(indices, kb, ke, blocks, x, yb, ys, rows);
+        } else if (r == 1 && c == 4) {
+            FNI(gemv_small_1x4)(indices, kb, ke, blocks, x, yb, ys, rows);
+        } else {
+            /* other small blocks: up to 32 rows of scalar sums, in column order */
+            for (int i0 = 0; i0 < rows; i0 += 32) {
+                T s[32];
+                const int nr = SC_MIN(32, rows - i0);
+                for (int i = 0; i < nr; i++) s[i] = 0;
+                for (int64_t k = kb; k < ke; k++) {
+                    const T *xb = x + (int64_t)indices[k] * c;
+                    const T *w = blocks + k * rc + (int64_t)i0 * c;
+                    for (int i = 0; i < nr; i++) {
+                        T acc = s[i];
+                        for (int t = 0; t < c; t++) acc += w[i * c + t] * xb[t];
+                        s[i] = acc;
+                    }
+                }
+                for (int i = 0; i < nr; i++) yb[(i0 + i) * ys] = s[i];
+            }
+        }
+    }
+}
+
+/* SDDMM on a block pattern, block rows [lo, hi): g (m_pad rows) and x
+ * (n_pad rows) row-major with leading dimensions gld, xld. */
+SC_TARGET_CLONES
+static void FNI(bsr_sddmm_rows)(int r, int c, const IDX *indptr, const IDX *indices,
+                                const T *g, int64_t gld, const T *x, int64_t xld,
+                                int64_t nv, T *out, int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    const int64_t rc = (int64_t)r * c;
+    for (int64_t ib = lo; ib < hi; ib++) {
+        if (SC_POLL(poll, ib - lo)) return;
+        const int64_t kb = indptr[ib], ke = indptr[ib + 1];
+        const T *gb = g + ib * r * gld;
+        if (r == 1 && c == 1) {
+            const T *xs[4];
+            int cnt = 0;
+            int64_t first = kb;
+            for (int64_t k = kb; k < ke; k++) {
+                xs[cnt++] = x + (int64_t)indices[k] * xld;
+                if (cnt == 4) {
+                    FNV(dot_row_list)(gb, xs, 4, nv, out + first);
+                    first = k + 1;
+                    cnt = 0;
+                }
+            }
+            if (cnt) FNV(dot_row_list)(gb, xs, cnt, nv, out + first);
+            continue;
+        }
+        for (int64_t k = kb; k < ke; k++) {
+            const T *xb = x + (int64_t)indices[k] * c * xld;
+            T *ob = out + k * rc;
+            for (int i0 = 0; i0 < r;) {
+                const int RI = r - i0 >= 4 ? 4 : r - i0 >= 2 ? 2 : 1;
+                const T *gp[4];
+                for (int i = 0; i < RI; i++) gp[i] = gb + (int64_t)(i0 + i) * gld;
+                for (int t0 = 0; t0 < c;) {
+                    const T *xp[4];
+                    if (RI == 1) {
+                        const int CT = c - t0 >= 4 ? 4 : c - t0 >= 2 ? 2 : 1;
+                        for (int t = 0; t < CT; t++) xp[t] = xb + (int64_t)(t0 + t) * xld;
+                        if (CT == 4) FNV(dot_mk_1x4)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        else if (CT == 2) FNV(dot_mk_1x2)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        else FNV(dot_mk_1x1)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        t0 += CT;
+                    } else {
+                        const int CT = c - t0 >= 2 ? 2 : 1;
+                        for (int t = 0; t < CT; t++) xp[t] = xb + (int64_t)(t0 + t) * xld;
+                        if (RI == 4 && CT == 2) FNV(dot_mk_4x2)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        else if (RI == 4) FNV(dot_mk_4x1)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        else if (CT == 2) FNV(dot_mk_2x2)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        else FNV(dot_mk_2x1)(gp, xp, nv, ob + i0 * c + t0, c, 1);
+                        t0 += CT;
+                    }
+                }
+                i0 += RI;
+            }
+        }
+    }
+}
+
+/* First block row of thread `tid`'s share when block rows are cut so that
+ * every thread gets the same stored values plus a per-row cost. */
+static int64_t FNI(bsr_cut)(const IDX *indptr, int64_t mb, int64_t rc, int64_t row_cost,
+                            int tid, int nth)
+{
+    if (tid <= 0) return 0;
+    if (tid >= nth) return mb;
+    const double total = (double)indptr[mb] * rc + (double)mb * row_cost;
+    const double target = total * tid / nth;
+    int64_t a = 0, b = mb;  /* first ib with cost(ib) >= target */
+    while (a < b) {
+        int64_t mid = a + (b - a) / 2;
+        double cost = (double)indptr[mid] * rc + (double)mid * row_cost;
+        if (cost < target) a = mid + 1; else b = mid;
+    }
+    return a;
+}
+
+static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
+                         const IDX *indptr, const IDX *indices, const T *blocks,
+                         const T *X, int64_t xrs, int64_t xcs,
+                         T *Y, int64_t yrs, int64_t ycs, int n_threads)
+{
+    const int64_t mb = (m + r - 1) / r, nb = (n + c - 1) / c, n_pad = nb * c;
+    const int64_t rc = (int64_t)r * c;
+    const int64_t work = (int64_t)indptr[mb] * rc * B;
+    const int nt = sc_threads_for(n_threads, work, mb);
+    if (B == 1) {
+        const T *x = X;
+        T *xbuf = NULL;
+        if (xrs != 1 || n_pad != n) {
+            xbuf = (T *)sc_aligned_alloc((size_t)n_pad * sizeof(T));
+            if (!xbuf) return SC_ERR_NOMEM;
+            FNV(pack_vector)(xbuf, X, n, n_pad, xrs);
+            x = xbuf;
+        }
+        sc_poll_t poll;
+        sc_poll_init(&poll);
+        #pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
+            const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
+            const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
+            FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
+        }
+        sc_aligned_free(xbuf);
+        return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+    }
+    sc_xplan pl;
+    int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
+                                 r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW);
+    if (status != SC_OK) return status;
+    T *stage = NULL;
+    const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
+    if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {
+        sc_plan_free(&pl);
+        return SC_ERR_NOMEM;
+    }
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (pl.buf) {
+            int64_t plo, phi;
+            sc_even_split(n_pad, 8, &plo, &phi);
+            FNV(pack_panels)(&pl, X, n, xrs, xcs, plo, phi);
+            #pragma omp barrier
+        }
+        const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
+        const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid, nth);
+        const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid + 1, nth);
+        FNI(bsr_spmm_rows)(&pl, X, m, r, c, indptr, indices, blocks, Y, yrs, ycs, lo, hi,
+                           stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL, &poll);
+    }
+    sc_aligned_free(stage);
+    sc_plan_free(&pl);
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+}
+
+static int FNI(sddmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
+                          const IDX *indptr, const IDX *indices,
+                          const T *Gm, int64_t grs, int64_t gcs,
+                          const T *X, int64_t xrs, int64_t xcs, T *out, int n_threads)
+{
+    const int64_t mb = (m + r - 1) / r, m_pad = mb * r;
+    const int64_t n_pad = ((n + c - 1) / c) * c;
+    const int64_t rc = (int64_t)r * c;
+    const int64_t nv = SC_ROUND_UP(B, VL);
+    const int need_g = !(gcs == 1 && B == nv && m_pad == m);
+    const int need_x = !(xcs == 1 && B == nv && n_pad == n);
+    T *gbuf = NULL, *xbuf = NULL;
+    if (need_g && !(gbuf = (T *)sc_aligned_alloc((size_t)m_pad * nv * sizeof(T))))
+        return SC_ERR_NOMEM;
+    if (need_x && !(xbuf = (T *)sc_aligned_alloc((size_t)n_pad * nv * sizeof(T)))) {
+        sc_aligned_free(gbuf);
+        return SC_ERR_NOMEM;
+    }
+    const T *g = need_g ? gbuf : Gm;
+    const T *x = need_x ? xbuf : X;
+    const int64_t gld = need_g ? nv : grs, xld = need_x ? nv : xrs;
+    const int nt = sc_threads_for(n_threads, (int64_t)indptr[mb] * rc * nv, mb);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        if (need_g) {
+            sc_even_split(m_pad, 8, &lo, &hi);
+            FNV(pack_rowmajor)(gbuf, nv, Gm, m, B, grs, gcs, lo, hi);
+        }
+        if (need_x) {
+            sc_even_split(n_pad, 8, &lo, &hi);
+            FNV(pack_rowmajor)(xbuf, nv, X, n, B, xrs, xcs, lo, hi);
+        }
+        if (need_g || need_x) {
+            #pragma omp barrier
+        }
+        const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
+        lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
+        hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
+        FNI(bsr_sddmm_rows)(r, c, indptr, indices, g, gld, x, xld, nv, out, lo, hi, &poll);
+    }
+    sc_aligned_free(gbuf);
+    sc_aligned_free(xbuf);
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+}
+
+#undef FNI

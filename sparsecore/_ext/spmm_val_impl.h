@@ -1,0 +1,661 @@
+/*
+ * spmm_val_impl.h -- the parts of the SpMM kernels that depend on the value
+ * type only: tile stores, packing of the dense operand, the N:M kernels and
+ * N:M compression/pruning. Included once per value type by spmm.c with
+ * T, SFX, VEC, VL and the vector operations of sc_simd.h defined.
+ */
+
+#define FNV(name) SC_CAT(SC_CAT(name, _), SFX)
+
+/* ---- storing an R x (V*VL) accumulator tile ---- */
+
+/* Row i of the tile goes to y[i*yrs + b*ycs] for b < nvalid. */
+#define SC_STORE_TILE(R, V, acc, y, yrs, ycs, nvalid)                          \
+    do {                                                                      \
+        if ((ycs) == 1 && (nvalid) == (V) * VL) {                             \
+            for (int i_ = 0; i_ < (R); i_++)                                   \
+                for (int v_ = 0; v_ < (V); v_++)                               \
+                    VSTORE((y) + i_ * (yrs) + v_ * VL, acc[i_][v_]);           \
+        } else {                                                              \
+            T tmp_[(V) * VL];                                                 \
+            for (int i_ = 0; i_ < (R); i_++) {                                 \
+                for (int v_ = 0; v_ < (V); v_++) VSTORE(tmp_ + v_ * VL, acc[i_][v_]); \
+                for (int64_t b_ = 0; b_ < (nvalid); b_++)                      \
+                    (y)[i_ * (yrs) + b_ * (ycs)] = tmp_[b_];                   \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+/* ---- packing X into zero-padded column panels ---- */
+
+/* Copy rows [lo, hi) of every packed panel of `pl` from X (n rows). */
+static void FNV(pack_panels)(const sc_xplan *pl, const T *X, int64_t n,
+                             int64_t xrs, int64_t xcs, int64_t lo, int64_t hi)
+{
+    T *buf = (T *)pl->buf;
+    for (int p = 0; p < pl->npanels; p++) {
+        const sc_panel *pn = &pl->panels[p];
+        if (pn->off < 0) continue;
+        T *dst0 = buf + pn->off;
+        const int64_t w = pn->w, ld = pn->ldx;
+        int64_t j = lo;
+        if (xcs != 1 && xrs == 1) {
+            /* F order: eight source rows at a time read whole cache lines */
+            for (; j + 8 <= hi && j + 8 <= n; j += 8) {
+                T *d = dst0 + j * ld;
+                const T *s = X + j + pn->b0 * xcs;
+                for (int64_t b = 0; b < w; b++) {
+                    const T *sb = s + b * xcs;
+                    for (int jj = 0; jj < 8; jj++) d[jj * ld + b] = sb[jj];
+                }
+                for (int jj = 0; jj < 8; jj++)
+                    for (int64_t b = w; b < ld; b++) d[jj * ld + b] = 0;
+            }
+        }
+        for (; j < hi; j++) {
+            T *d = dst0 + j * ld;
+            int64_t b = 0;
+            if (j < n) {
+                const T *s = X + j * xrs + pn->b0 * xcs;
+                if (xcs == 1) {
+                    memcpy(d, s, (size_t)w * sizeof(T));
+                    b = w;
+                } else {
+                    for (; b < w; b++) d[b] = s[b * xcs];
+                }
+            }
+            for (; b < ld; b++) d[b] = 0;
+        }
+    }
+}
+
+/* A contiguous copy of x (n entries, stride xs) padded with zeros to n_pad. */
+static void FNV(pack_vector)(T *dst, const T *x, int64_t n, int64_t n_pad, int64_t xs)
+{
+    for (int64_t j = 0; j < n; j++) dst[j] = x[j * xs];
+    for (int64_t j = n; j < n_pad; j++) dst[j] = 0;
+}
+
+/* Rows [lo, hi) of a row-major (rows_pad x ld) copy of A (rows x B), zero
+ * padded in both directions: the SDDMM operands. */
+static void FNV(pack_rowmajor)(T *dst, int64_t ld, const T *A, int64_t rows, int64_t B,
+                               int64_t ars, int64_t acs, int64_t lo, int64_t hi)
+{
+    int64_t i = lo;
+    if (acs != 1 && ars == 1) {
+        for (; i + 8 <= hi && i + 8 <= rows; i += 8) {
+            T *d = dst + i * ld;
+            for (int64_t b = 0; b < B; b++) {
+                const T *s = A + i + b * acs;
+                for (int ii = 0; ii < 8; ii++) d[ii * ld + b] = s[ii];
+            }
+            for (int ii = 0; ii < 8; ii++)
+                for (int64_t b = B; b < ld; b++) d[ii * ld + b] = 0;
+        }
+    }
+    for (; i < hi; i++) {
+        T *d = dst + i * ld;
+        int64_t b = 0;
+        if (i < rows) {
+            const T *s = A + i * ars;
+            if (acs == 1) {
+                memcpy(d, s, (size_t)B * sizeof(T));
+                b = B;
+            } else {
+                for (; b < B; b++) d[b] = s[b * acs];
+            }
+        }
+        for (; b < ld; b++) d[b] = 0;
+    }
+}
+
+/* ---- dot products for SDDMM: R rows of G against C rows of X ---- */
+
+/* out[i*os_i + t*os_t] = dot(g[i], x[t]) over nv (a multiple of VL) values,
+ * summed lane-wise along B and then across lanes in a fixed order. */
+#define SC_DOT_MK(R, C)                                                        \
+SC_INLINE void FNV(dot_mk_##R##x##C)(const T *const *g, const T *const *x,      \
+                                      int64_t nv, T *out, int64_t os_i, int64_t os_t) \
+{                                                                             \
+    VEC acc[R][C];                                                            \
+    for (int i = 0; i < R; i++) for (int t = 0; t < C; t++) acc[i][t] = VZERO(); \
+    for (int64_t b = 0; b < nv; b += VL) {                                    \
+        VEC xv[C];                                                            \
+        for (int t = 0; t < C; t++) xv[t] = VLOAD(x[t] + b);                  \
+        for (int i = 0; i < R; i++) {                                         \
+            VEC gv = VLOAD(g[i] + b);                                         \
+            for (int t = 0; t < C; t++) acc[i][t] = VFMAV(acc[i][t], gv, xv[t]); \
+        }                                                                     \
+    }                                                                         \
+    for (int i = 0; i < R; i++)                                               \
+        for (int t = 0; t < C; t++) out[i * os_i + t * os_t] = VHSUM(acc[i][t]); \
+}
+SC_DOT_MK(1, 1)
+SC_DOT_MK(1, 2)
+SC_DOT_MK(1, 4)
+SC_DOT_MK(2, 1)
+SC_DOT_MK(2, 2)
+SC_DOT_MK(4, 1)
+SC_DOT_MK(4, 2)
+
+/* 1 x C dots of one G row against up to 4 X rows given by pointers. */
+SC_INLINE void FNV(dot_row_list)(const T *g, const T *const *x, int cnt, int64_t nv, T *out)
+{
+    const T *gp[1] = {g};
+    int t = 0;
+    for (; t + 4 <= cnt; t += 4) FNV(dot_mk_1x4)(gp, x + t, nv, out + t, 0, 1);
+    for (; t + 2 <= cnt; t += 2) FNV(dot_mk_1x2)(gp, x + t, nv, out + t, 0, 1);
+    for (; t < cnt; t++) FNV(dot_mk_1x1)(gp, x + t, nv, out + t, 0, 1);
+}
+
+/* ---- N:M SpMM: strips of R rows read each group's M-row window of X ---- */
+
+/*
+ * Every row of the strip reads its N rows of the window X[g*M : g*M+M, cols]
+ * (M * V*VL values, in L1), so X is read from L2 once per strip and group
+ * instead of once per stored value as a CSR kernel does. NN > 0 fixes N at
+ * compile time; NN == 0 loops over the run-time N.
+ */
+#define SC_NM_MK(R, V, NN)                                                     \
+SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
+    const T *SC_RESTRICT vals, const uint8_t *SC_RESTRICT idx, int64_t gn,     \
+    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
+    int64_t ycs, int64_t nvalid)                                              \
+{                                                                             \
+    const int nn = (NN) > 0 ? (NN) : N;                                       \
+    VEC acc[R][V];                                                            \
+    for (int i = 0; i < R; i++) for (int v = 0; v < V; v++) acc[i][v] = VZERO(); \
+    const T *wr[R];                                                           \
+    const uint8_t *ir[R];                                                     \
+    for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
+    const T *xg = xp;                                                         \
+    for (int64_t g = 0; g < G; g++) {                                         \
+        for (int i = 0; i < R; i++) {                                         \
+            for (int k = 0; k < nn; k++) {                                    \
+                const T *xr = xg + (int64_t)ir[i][k] * ldx;                   \
+                const T w = wr[i][k];                                         \
+                for (int v = 0; v < V; v++)                                   \
+                    acc[i][v] = VFMA(acc[i][v], w, VLOAD(xr + v * VL));       \
+            }                                                                 \
+            wr[i] += nn;                                                      \
+            ir[i] += nn;                                                      \
+        }                                                                     \
+        xg += gstep;                                                          \
+    }                                                                         \
+    SC_STORE_TILE(R, V, acc, y, yrs, ycs, nvalid);                            \
+}
+
+/*
+ * The same for N in {1, 2, 4}, reading each row's offsets eight at a time
+ * (8 / N groups) as one 64-bit word: a byte load per stored value would be
+ * a third of the loads of the inner loop.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SC_NM_WORD_IDX 1
+#else
+#define SC_NM_WORD_IDX 0
+#endif
+#define SC_NM_MKW(R, V, NN)                                                    \
+SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
+    const T *SC_RESTRICT vals, const uint8_t *SC_RESTRICT idx, int64_t gn,     \
+    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
+    int64_t ycs, int64_t nvalid)                                              \
+{                                                                             \
+    enum { GU = 8 / (NN) };                                                   \
+    VEC acc[R][V];                                                            \
+    for (int i = 0; i < R; i++) for (int v = 0; v < V; v++) acc[i][v] = VZERO(); \
+    const T *wr[R];                                                           \
+    const uint8_t *ir[R];                                                     \
+    for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
+    const T *xg = xp;                                                         \
+    int64_t g = 0;                                                            \
+    for (; g + GU <= G; g += GU) {                                            \
+        uint64_t iw[R];                                                       \
+        for (int i = 0; i < R; i++) memcpy(&iw[i], ir[i], 8);                 \
+        for (int u = 0; u < GU; u++) {                                        \
+            for (int i = 0; i < R; i++) {                                     \
+                for (int k = 0; k < (NN); k++) {                              \
+                    const int64_t j = (int64_t)((iw[i] >> (8 * (u * (NN) + k))) & 0xff); \
+                    const T *xr = xg + j * ldx;                               \
+                    const T w = wr[i][u * (NN) + k];                          \
+                    for (int v = 0; v < V; v++)                               \
+                        acc[i][v] = VFMA(acc[i][v], w, VLOAD(xr + v * VL));   \
+                }                                                             \
+            }                                                                 \
+            xg += gstep;                                                      \
+        }                                                                     \
+        for (int i = 0; i < R; i++) { wr[i] += 8; ir[i] += 8; }               \
+    }                                                                         \
+    for (; g < G; g++) {                                                      \
+        for (int i = 0; i < R; i++) {                                         \
+            for (int k = 0; k < (NN); k++) {                                  \
+                const T *xr = xg + (int64_t)ir[i][k] * ldx;                   \
+                const T w = wr[i][k];                                         \
+                for (int v = 0; v < V; v++)                                   \
+                    acc[i][v] = VFMA(acc[i][v], w, VLOAD(xr + v * VL));       \
+            }                                                                 \
+            wr[i] += (NN);                                                    \
+            ir[i] += (NN);                                                    \
+        }                                                                     \
+        xg += gstep;                                                          \
+    }                                                                         \
+    (void)N;                                                                  \
+    SC_STORE_TILE(R, V, acc, y, yrs, ycs, nvalid);                            \
+}
+
+#if SC_NM_WORD_IDX
+#define SC_NM_MK_ALL_N(R, V) \
+    SC_NM_MKW(R, V, 1) SC_NM_MKW(R, V, 2) SC_NM_MKW(R, V, 4) SC_NM_MK(R, V, 0)
+#define SC_NM_FIXED(R, V, NN) nm_mkw_##R##x##V##_n##NN
+#else
+#define SC_NM_MK_ALL_N(R, V) \
+    SC_NM_MK(R, V, 1) SC_NM_MK(R, V, 2) SC_NM_MK(R, V, 4) SC_NM_MK(R, V, 0)
+#define SC_NM_FIXED(R, V, NN) nm_mk_##R##x##V##_n##NN
+#endif
+SC_NM_MK_ALL_N(2, 4)
+SC_NM_MK_ALL_N(2, 2)
+SC_NM_MK_ALL_N(2, 1)
+SC_NM_MK_ALL_N(1, 4)
+SC_NM_MK_ALL_N(1, 2)
+SC_NM_MK_ALL_N(1, 1)
+
+#define SC_NM_CALL(R, V, nsel, ...)                                            \
+    do {                                                                      \
+        switch (nsel) {                                                       \
+        case 1: FNV(SC_NM_FIXED(R, V, 1))(__VA_ARGS__); break;                 \
+        case 2: FNV(SC_NM_FIXED(R, V, 2))(__VA_ARGS__); break;                 \
+        case 4: FNV(SC_NM_FIXED(R, V, 4))(__VA_ARGS__); break;                 \
+        default: FNV(nm_mk_##R##x##V##_n0)(__VA_ARGS__); break;                \
+        }                                                                     \
+    } while (0)
+
+/* rows per strip of the N:M kernel (2 x 4 vectors measured best on Zen 5) */
+#define SC_NM_R 2
+
+/* Rows [0, nrows) of a staged tile block (row-major, leading dimension ld)
+ * to Y at (yrs, ycs): column by column, so a batch-major Y (the layer
+ * orientation, ycs = m) receives whole runs of consecutive rows. */
+static void FNV(flush_stage)(const T *st, int64_t ld, int64_t nrows, int64_t w,
+                             T *y, int64_t yrs, int64_t ycs)
+{
+    for (int64_t b = 0; b < w; b++) {
+        T *yb = y + b * ycs;
+        const T *sb = st + b;
+        for (int64_t i = 0; i < nrows; i++) yb[i * yrs] = sb[i * ld];
+    }
+}
+
+/*
+ * Rows [lo, hi) of Y for every panel: the hot loop of one thread. With
+ * `stage` (a per-thread SC_STAGE_ROWS x panel-width buffer, given when Y is
+ * not batch-contiguous) tiles are stored there in C order and flushed to Y
+ * in blocks of rows.
+ */
+SC_TARGET_CLONES
+static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t G,
+                              int N, int M, const T *values, const uint8_t *idx,
+                              T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
+                              T *stage, sc_poll_t *poll)
+{
+    const int64_t gn = G * N;
+    const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
+    (void)m;
+    for (int p = 0; p < pl->npanels; p++) {
+        const sc_panel *pn = &pl->panels[p];
+        const T *xp = pn->off >= 0 ? (const T *)pl->buf + pn->off : X + pn->b0;
+        const int64_t ldx = pn->ldx, gstep = (int64_t)M * ldx;
+        const int64_t tr = stage ? pn->wv : yrs, tc = stage ? 1 : ycs;
+        const int64_t wlim = stage ? pn->wv : pn->w;
+        int64_t srow0 = lo, srows = 0;
+        for (int64_t i = lo; i < hi;) {
+            if (SC_POLL(poll, i - lo)) return;
+            const int R = hi - i >= SC_NM_R ? SC_NM_R : 1;
+            if (stage && srows + R > SC_STAGE_ROWS) {
+                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+                srow0 = i;
+                srows = 0;
+            }
+            const T *vr = values + i * gn;
+            const uint8_t *ixr = idx + i * gn;
+            T *yr = stage ? stage + srows * pn->wv : Y + i * yrs + pn->b0 * ycs;
+            int64_t off = 0;
+#define SC_NM_ARGS(VV) G, N, gstep, vr, ixr, gn, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
+            if (R == 2) {
+                for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS(4));
+                for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_NM_CALL(2, 2, nsel, SC_NM_ARGS(2));
+                for (; off < pn->wv; off += VL) SC_NM_CALL(2, 1, nsel, SC_NM_ARGS(1));
+            } else {
+                for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS(4));
+                for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_NM_CALL(1, 2, nsel, SC_NM_ARGS(2));
+                for (; off < pn->wv; off += VL) SC_NM_CALL(1, 1, nsel, SC_NM_ARGS(1));
+            }
+#undef SC_NM_ARGS
+            i += R;
+            srows += R;
+        }
+        if (stage && srows)
+            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+    }
+}
+
+/* y[lo:hi] = A[lo:hi] @ x for N:M A and a contiguous, padded x: four rows at
+ * a time, each summed in column order. */
+SC_TARGET_CLONES
+static void FNV(nm_gemv_rows)(int64_t G, int N, int M, const T *values, const uint8_t *idx,
+                              const T *x, T *y, int64_t ys, int64_t lo, int64_t hi,
+                              sc_poll_t *poll)
+{
+    const int64_t gn = G * N;
+    int64_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+        if (SC_POLL(poll, i - lo)) return;
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        const T *w0 = values + i * gn, *w1 = w0 + gn, *w2 = w1 + gn, *w3 = w2 + gn;
+        const uint8_t *j0 = idx + i * gn, *j1 = j0 + gn, *j2 = j1 + gn, *j3 = j2 + gn;
+        const T *xg = x;
+        for (int64_t g = 0; g < G; g++) {
+            for (int k = 0; k < N; k++) {
+                s0 += w0[k] * xg[j0[k]];
+                s1 += w1[k] * xg[j1[k]];
+                s2 += w2[k] * xg[j2[k]];
+                s3 += w3[k] * xg[j3[k]];
+            }
+            w0 += N; w1 += N; w2 += N; w3 += N;
+            j0 += N; j1 += N; j2 += N; j3 += N;
+            xg += M;
+        }
+        y[i * ys] = s0;
+        y[(i + 1) * ys] = s1;
+        y[(i + 2) * ys] = s2;
+        y[(i + 3) * ys] = s3;
+    }
+    for (; i < hi; i++) {
+        T s = 0;
+        const T *w = values + i * gn;
+        const uint8_t *j = idx + i * gn;
+        for (int64_t g = 0; g < G; g++) {
+            for (int k = 0; k < N; k++) s += w[g * N + k] * x[g * M + j[g * N + k]];
+        }
+        y[i * ys] = s;
+    }
+}
+
+/* SDDMM on an N:M pattern, rows [lo, hi): g and x are row-major with ld. */
+SC_TARGET_CLONES
+static void FNV(nm_sddmm_rows)(int64_t G, int N, int M, const uint8_t *idx,
+                               const T *g, int64_t gld, const T *x, int64_t xld,
+                               int64_t nv, T *out, int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    const int64_t gn = G * N;
+    for (int64_t i = lo; i < hi; i++) {
+        if (SC_POLL(poll, i - lo)) return;
+        const T *gi = g + i * gld;
+        const uint8_t *ji = idx + i * gn;
+        T *oi = out + i * gn;
+        const T *xs[4];
+        int cnt = 0;
+        int64_t first = 0;
+        for (int64_t q = 0; q < gn; q++) {
+            const int64_t col = (q / N) * M + ji[q];
+            xs[cnt++] = x + col * xld;
+            if (cnt == 4) {
+                FNV(dot_row_list)(gi, xs, 4, nv, oi + first);
+                first = q + 1;
+                cnt = 0;
+            }
+        }
+        if (cnt) FNV(dot_row_list)(gi, xs, cnt, nv, oi + first);
+    }
+}
+
+static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
+                        const T *values, const uint8_t *idx,
+                        const T *X, int64_t xrs, int64_t xcs,
+                        T *Y, int64_t yrs, int64_t ycs, int n_threads)
+{
+    const int64_t G = (K + M - 1) / M, K_pad = G * M;
+    const int64_t work = m * G * N * B;
+    int nt = sc_threads_for(n_threads, work, (m + 3) / 4);
+    if (B == 1) {
+        const T *x = X;
+        T *xbuf = NULL;
+        if (xrs != 1 || K_pad != K) {
+            xbuf = (T *)sc_aligned_alloc((size_t)K_pad * sizeof(T));
+            if (!xbuf) return SC_ERR_NOMEM;
+            FNV(pack_vector)(xbuf, X, K, K_pad, xrs);
+            x = xbuf;
+        }
+        sc_poll_t poll;
+        sc_poll_init(&poll);
+        #pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int64_t lo, hi;
+            sc_even_split(m, 4, &lo, &hi);
+            FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
+        }
+        sc_aligned_free(xbuf);
+        return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+    }
+    sc_xplan pl;
+    int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T), SC_PANEL_BYTES_NARROW);
+    if (status != SC_OK) return status;
+    T *stage = NULL;
+    const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
+    if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {
+        sc_plan_free(&pl);
+        return SC_ERR_NOMEM;
+    }
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (pl.buf) {
+            int64_t lo, hi;
+            sc_even_split(K_pad, 8, &lo, &hi);
+            FNV(pack_panels)(&pl, X, K, xrs, xcs, lo, hi);
+            #pragma omp barrier
+        }
+        int64_t lo, hi;
+        sc_even_split(m, SC_NM_R, &lo, &hi);
+        FNV(nm_spmm_rows)(&pl, X, m, G, N, M, values, idx, Y, yrs, ycs, lo, hi,
+                          stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL, &poll);
+    }
+    sc_aligned_free(stage);
+    sc_plan_free(&pl);
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+}
+
+static int FNV(sddmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M, const uint8_t *idx,
+                         const T *Gm, int64_t grs, int64_t gcs,
+                         const T *X, int64_t xrs, int64_t xcs, T *out, int n_threads)
+{
+    const int64_t Gn = (K + M - 1) / M, K_pad = Gn * M;
+    const int64_t nv = SC_ROUND_UP(B, VL);
+    const int need_g = !(gcs == 1 && B == nv);
+    const int need_x = !(xcs == 1 && B == nv && K_pad == K);
+    T *gbuf = NULL, *xbuf = NULL;
+    if (need_g && !(gbuf = (T *)sc_aligned_alloc((size_t)m * nv * sizeof(T))))
+        return SC_ERR_NOMEM;
+    if (need_x && !(xbuf = (T *)sc_aligned_alloc((size_t)K_pad * nv * sizeof(T)))) {
+        sc_aligned_free(gbuf);
+        return SC_ERR_NOMEM;
+    }
+    const T *g = need_g ? gbuf : Gm;
+    const T *x = need_x ? xbuf : X;
+    const int64_t gld = need_g ? nv : grs, xld = need_x ? nv : xrs;
+    int nt = sc_threads_for(n_threads, m * Gn * N * nv, m);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        if (need_g) {
+            sc_even_split(m, 8, &lo, &hi);
+            FNV(pack_rowmajor)(gbuf, nv, Gm, m, B, grs, gcs, lo, hi);
+        }
+        if (need_x) {
+            sc_even_split(K_pad, 8, &lo, &hi);
+            FNV(pack_rowmajor)(xbuf, nv, X, K, B, xrs, xcs, lo, hi);
+        }
+        if (need_g || need_x) {
+            #pragma omp barrier
+        }
+        sc_even_split(m, 1, &lo, &hi);
+        FNV(nm_sddmm_rows)(Gn, N, M, idx, g, gld, x, xld, nv, out, lo, hi, &poll);
+    }
+    sc_aligned_free(gbuf);
+    sc_aligned_free(xbuf);
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+}
+
+/* ---- N:M compression and pruning ---- */
+
+/* Write one group's N slots: the offsets with keep[j] != 0 (cnt of them)
+ * with their values, plus N - cnt zero-valued slots at the lowest offsets
+ * not kept, all in increasing offset order. Branch-free on the data. */
+SC_INLINE void FNV(nm_fill_group)(const unsigned char *keep, int cnt, int N, int M,
+                                  const T *wg, int64_t wcs, int valid, T *vo, uint8_t *io)
+{
+    T vbuf[17];
+    uint8_t ibuf[17];
+    int pos = 0, free_seen = 0;
+    const int extra = N - cnt;
+    for (int j = 0; j < M; j++) {
+        const int k = keep[j];
+        const int fill = !k & (free_seen < extra);
+        free_seen += !k;
+        vbuf[pos] = k ? wg[(j < valid ? j : 0) * wcs] : (T)0;
+        ibuf[pos] = (uint8_t)j;
+        pos += k | fill;
+    }
+    for (int q = 0; q < N; q++) { vo[q] = vbuf[q]; io[q] = ibuf[q]; }
+}
+
+/* One row of nm_compress: -1, or the first group with more than N entries. */
+SC_INLINE int64_t FNV(nm_compress_row)(int64_t G, int64_t K, int N, int M, const T *wi,
+                                       int64_t wcs, const uint8_t *mi, int64_t mcs,
+                                       T *vrow, uint8_t *irow)
+{
+    unsigned char keep[16];
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t j0 = g * M;
+        const int valid = (int)SC_MIN((int64_t)M, K - j0);
+        int cnt = 0;
+        for (int j = 0; j < M; j++) {
+            const int in = j < valid;
+            const int64_t col = j0 + (in ? j : 0);
+            const int k = in & (mi ? mi[col * mcs] != 0 : wi[col * wcs] != 0);
+            keep[j] = (unsigned char)k;
+            cnt += k;
+        }
+        if (cnt > N) return g;
+        FNV(nm_fill_group)(keep, cnt, N, M, wi + j0 * wcs, wcs, valid, vrow + g * N, irow + g * N);
+    }
+    return -1;
+}
+
+static int FNV(nm_compress)(int64_t rows, int64_t K, int N, int M,
+                            const T *W, int64_t wrs, int64_t wcs,
+                            const uint8_t *mask, int64_t mrs, int64_t mcs,
+                            T *values, uint8_t *idx, int64_t *bad, int n_threads)
+{
+    const int64_t G = (K + M - 1) / M, gn = G * N;
+    int64_t first_bad = INT64_MAX;  /* row * G + group */
+    int nt = sc_threads_for(n_threads, rows * K / 4, rows);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi, mine = INT64_MAX;
+        sc_even_split(rows, 1, &lo, &hi);
+        for (int64_t i = lo; i < hi && mine == INT64_MAX; i++) {
+            if (SC_POLL(&poll, i - lo)) break;
+            const T *wi = W + i * wrs;
+            const uint8_t *mi = mask ? mask + i * mrs : NULL;
+            T *vr = values + i * gn;
+            uint8_t *ir = idx + i * gn;
+            int64_t g;
+            switch (M) {
+            case 4: g = FNV(nm_compress_row)(G, K, N, 4, wi, wcs, mi, mcs, vr, ir); break;
+            case 8: g = FNV(nm_compress_row)(G, K, N, 8, wi, wcs, mi, mcs, vr, ir); break;
+            case 16: g = FNV(nm_compress_row)(G, K, N, 16, wi, wcs, mi, mcs, vr, ir); break;
+            default: g = FNV(nm_compress_row)(G, K, N, M, wi, wcs, mi, mcs, vr, ir); break;
+            }
+            if (g >= 0) mine = i * G + g;
+        }
+        if (mine != INT64_MAX) {
+            #pragma omp critical(sc_nm_compress)
+            if (mine < first_bad) first_bad = mine;
+        }
+    }
+    if (poll.stop) return SC_ERR_INTERRUPTED;
+    if (first_bad != INT64_MAX) {
+        bad[0] = first_bad / G;
+        bad[1] = first_bad % G;
+        return SC_ERR_VALUE;
+    }
+    return SC_OK;
+}
+
+/* One row of nm_prune; inlined with a constant M for the common patterns so
+ * the rank loops unroll completely. */
+SC_INLINE void FNV(nm_prune_row)(int64_t i, int64_t G, int64_t K, int N, int M, int stype,
+                                 const T *wi, int64_t wcs, const void *score, int64_t srs,
+                                 int64_t scs, T *vrow, uint8_t *irow)
+{
+    double s[16];
+    unsigned char keep[16];
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t j0 = g * M;
+        const int valid = (int)SC_MIN((int64_t)M, K - j0);
+        for (int j = 0; j < M; j++) {
+            const int64_t col = j0 + (j < valid ? j : 0);
+            if (!score)
+                s[j] = fabs((double)wi[col * wcs]);
+            else if (stype == SC_FLOAT32)
+                s[j] = ((const float *)score)[i * srs + col * scs];
+            else
+                s[j] = ((const double *)score)[i * srs + col * scs];
+        }
+        /* rank = entries that beat j (larger, or equal and earlier) */
+        int cnt = 0;
+        for (int j = 0; j < M; j++) {
+            int rank = 0;
+            for (int q = 0; q < M; q++)
+                rank += (q < valid) & ((s[q] > s[j]) | ((s[q] == s[j]) & (q < j)));
+            const int k = (j < valid) & (rank < N);
+            keep[j] = (unsigned char)k;
+            cnt += k;
+        }
+        FNV(nm_fill_group)(keep, cnt, N, M, wi + j0 * wcs, wcs, valid, vrow + g * N, irow + g * N);
+    }
+}
+
+static int FNV(nm_prune)(int stype, int64_t rows, int64_t K, int N, int M,
+                         const T *W, int64_t wrs, int64_t wcs,
+                         const void *score, int64_t srs, int64_t scs,
+                         T *values, uint8_t *idx, int n_threads)
+{
+    const int64_t G = (K + M - 1) / M, gn = G * N;
+    int nt = sc_threads_for(n_threads, rows * K / 4, rows);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        sc_even_split(rows, 1, &lo, &hi);
+        for (int64_t i = lo; i < hi; i++) {
+            if (SC_POLL(&poll, i - lo)) break;
+            const T *wi = W + i * wrs;
+            T *vr = values + i * gn;
+            uint8_t *ir = idx + i * gn;
+            switch (M) {
+            case 4: FNV(nm_prune_row)(i, G, K, N, 4, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            case 8: FNV(nm_prune_row)(i, G, K, N, 8, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            case 16: FNV(nm_prune_row)(i, G, K, N, 16, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            default: FNV(nm_prune_row)(i, G, K, N, M, stype, wi, wcs, score, srs, scs, vr, ir); break;
+            }
+        }
+    }
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+}
