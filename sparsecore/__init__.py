@@ -7,11 +7,11 @@ adapters) are imported on first use.
 import importlib
 
 from sparsecore._build_info import VERSION as __version__
-from sparsecore import datasets, ops, plugins
+from sparsecore import datasets, formats, ops, plugins
 from sparsecore.ops import spgemm
 from sparsecore._config import show_config
 
-__all__ = ["__version__", "datasets", "ops", "plugins", "show_config", "spgemm"]
+__all__ = ["__version__", "datasets", "formats", "ops", "plugins", "show_config", "spgemm"]
 
 # Subpackages imported on attribute access (``sparsecore.linear_model``).
 _LAZY_SUBMODULES = frozenset({"linear_model"})

@@ -46,10 +46,12 @@ typedef struct { double re, im; } sc_complex128;
 #define SC_UNLIKELY(x) (x)
 #endif
 
-/* A function compiled twice, for the portable baseline and for AVX2+FMA; the
- * loader picks one for this CPU at run time. */
+/* A function compiled twice, for the portable baseline and for x86-64-v3
+ * (AVX2+FMA+BMI2); the loader picks one for this CPU at run time. (The
+ * spelling "avx2,fma" would make three clones, avx2 without FMA, fma without
+ * AVX2, and default, and AVX2 CPUs would get the one without FMA.) */
 #ifdef SC_HAVE_TARGET_CLONES
-#define SC_TARGET_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#define SC_TARGET_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SC_TARGET_CLONES
 #endif
