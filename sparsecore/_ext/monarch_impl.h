@@ -78,6 +78,18 @@ SC_INLINE void FN(strip)(const int nv, const int64_t M, const int64_t K,
     for (; i + SC_MR <= M; i += SC_MR)
         FN(tile)(SC_MR, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc);
     switch (M - i) {
+#if SC_MR > 7
+#error "SC_MR must be at most 7"
+#endif
+#if SC_MR > 6
+    case 6: FN(tile)(6, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc); break;
+#endif
+#if SC_MR > 5
+    case 5: FN(tile)(5, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc); break;
+#endif
+#if SC_MR > 4
+    case 4: FN(tile)(4, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc); break;
+#endif
     case 3: FN(tile)(3, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc); break;
     case 2: FN(tile)(2, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc); break;
     case 1: FN(tile)(1, nv, K, A + i * a_rs, a_rs, a_cs, X, ldx, C + i * ldc, ldc); break;
@@ -244,50 +256,87 @@ typedef struct {
     int64_t nblk1, nblk2;       /* blocks of the first and second stage */
     const T *w1, *w2;
     const T *w1t, *w2t;         /* transposed blocks (k, p, q), (l, r, s) or NULL */
+    int zperm;                  /* intermediate kept in second-stage order */
 } FN(mplan);
 
-/* First stage, one block, one panel of nbp columns: Z = (R or L^T P2^T) X. */
+/*
+ * The two stages of one block for one panel of nbp columns.
+ *
+ * The micro-kernel reloads every input row once per row tile but stores an
+ * output row once, so the permutations go on the stores: without transpose
+ * (zperm, when l divides q) the first stage writes the intermediate in the
+ * order the second stage reads it, row lm*r + rh for z[rh*l + lm], and the
+ * second stage writes output rows sg*l + lm. For the transpose, the input
+ * panel has been packed in the order L^T's blocks read it (row lm*s + sg for
+ * X row sg*l + lm), the first stage stores rows rh*l + lm of the intermediate
+ * and the second stage reads contiguous rows.
+ */
 SC_INLINE void FN(stage1)(const FN(mplan) *pl, int64_t b, int64_t nbp,
                           const T *Xp, int64_t ldx, T *Z, int64_t ldz)
 {
+    const int64_t q = pl->q, p = pl->p, s = pl->s, r = pl->r, l = pl->l;
     if (!pl->transpose) {
-        const int64_t q = pl->q, p = pl->p;
-        FN(block_gemm)(q, p, nbp, pl->w1 + b * q * p, p, 1, Xp + b * p * ldx, ldx,
-                       Z + b * q * ldz, ldz);
+        const T *A = pl->w1 + b * q * p;
+        const T *Xb = Xp + b * p * ldx;
+        if (pl->zperm) {
+            /* rows g*l + i of the block are z[(b*t + g)*l + i]: stored at
+             * row i*r + b*t + g */
+            const int64_t t = q / l;
+            for (int64_t g = 0; g < t; g++)
+                FN(block_gemm)(l, p, nbp, A + g * l * p, p, 1, Xb, ldx,
+                               Z + (b * t + g) * ldz, r * ldz);
+        } else {
+            FN(block_gemm)(q, p, nbp, A, p, 1, Xb, ldx, Z + b * q * ldz, ldz);
+        }
     } else {
-        /* block b of L^T reads rows sg*l + b of X and writes rows rh*l + b of Z */
-        const int64_t s = pl->s, r = pl->r, l = pl->l;
-        FN(block_gemm)(r, s, nbp, pl->w2 + b * s * r, 1, r, Xp + b * ldx, l * ldx,
+        FN(block_gemm)(r, s, nbp, pl->w2 + b * s * r, 1, r, Xp + b * s * ldx, ldx,
                        Z + b * ldz, l * ldz);
     }
 }
 
-/* Second stage: Y = (P2 L P1 or R^T) Z. */
 SC_INLINE void FN(stage2)(const FN(mplan) *pl, int64_t b, int64_t nbp,
                           const T *Z, int64_t ldz, T *Yp, int64_t ldy)
 {
+    const int64_t q = pl->q, p = pl->p, s = pl->s, r = pl->r, l = pl->l;
     if (!pl->transpose) {
-        /* block b of L reads rows rh*l + b of Z and writes rows sg*l + b of Y */
-        const int64_t s = pl->s, r = pl->r, l = pl->l;
-        FN(block_gemm)(s, r, nbp, pl->w2 + b * s * r, r, 1, Z + b * ldz, l * ldz,
-                       Yp + b * ldy, l * ldy);
+        const T *Zb = pl->zperm ? Z + b * r * ldz : Z + b * ldz;
+        const int64_t ldzb = pl->zperm ? ldz : l * ldz;
+        FN(block_gemm)(s, r, nbp, pl->w2 + b * s * r, r, 1, Zb, ldzb, Yp + b * ldy, l * ldy);
     } else {
-        const int64_t q = pl->q, p = pl->p;
         FN(block_gemm)(p, q, nbp, pl->w1 + b * q * p, 1, p, Z + b * q * ldz, ldz,
                        Yp + b * p * ldy, ldy);
     }
 }
 
-/* Copy an (nrows x ncols) strided block into a contiguous one and back. */
+/* Rows of X a first-stage block reads, as X row = start + i*step (i < n),
+ * and where they go in a packed panel (row dst0 + i). */
+SC_INLINE void FN(stage1_rows)(const FN(mplan) *pl, int64_t b, int64_t *start,
+                               int64_t *step, int64_t *n, int64_t *dst0)
+{
+    if (!pl->transpose) {
+        *start = b * pl->p; *step = 1; *n = pl->p; *dst0 = b * pl->p;
+    } else {
+        *start = b; *step = pl->l; *n = pl->s; *dst0 = b * pl->s;
+    }
+}
+
+/* Copy an (nrows x ncols) strided block into a contiguous one and back.
+ * When columns are the far-apart axis (an F-ordered operand), go down the
+ * columns in chunks of SC_PACK_ROWS rows, so that the destination lines of
+ * a chunk stay in L1 while every column is read contiguously. */
+#define SC_PACK_ROWS 64
 static void FN(pack)(int64_t nrows, int64_t ncols, const T *src, int64_t rs, int64_t cs,
                      T *dst, int64_t ldd)
 {
     if (cs <= rs) {
         for (int64_t i = 0; i < nrows; i++)
             for (int64_t j = 0; j < ncols; j++) dst[i * ldd + j] = src[i * rs + j * cs];
-    } else {
+        return;
+    }
+    for (int64_t i0 = 0; i0 < nrows; i0 += SC_PACK_ROWS) {
+        const int64_t i1 = nrows - i0 < SC_PACK_ROWS ? nrows : i0 + SC_PACK_ROWS;
         for (int64_t j = 0; j < ncols; j++)
-            for (int64_t i = 0; i < nrows; i++) dst[i * ldd + j] = src[i * rs + j * cs];
+            for (int64_t i = i0; i < i1; i++) dst[i * ldd + j] = src[i * rs + j * cs];
     }
 }
 
@@ -297,9 +346,42 @@ static void FN(unpack)(int64_t nrows, int64_t ncols, const T *src, int64_t lds,
     if (cs <= rs) {
         for (int64_t i = 0; i < nrows; i++)
             for (int64_t j = 0; j < ncols; j++) dst[i * rs + j * cs] = src[i * lds + j];
-    } else {
+        return;
+    }
+    for (int64_t i0 = 0; i0 < nrows; i0 += SC_PACK_ROWS) {
+        const int64_t i1 = nrows - i0 < SC_PACK_ROWS ? nrows : i0 + SC_PACK_ROWS;
         for (int64_t j = 0; j < ncols; j++)
-            for (int64_t i = 0; i < nrows; i++) dst[i * rs + j * cs] = src[i * lds + j];
+            for (int64_t i = i0; i < i1; i++) dst[i * rs + j * cs] = src[i * lds + j];
+    }
+}
+
+/* The input panel (all rows, columns b0 .. b0+w) packed for the first
+ * stage: in natural row order, or for the transpose with X row sg*l + lm at
+ * row lm*s + sg. Rows are read in natural order (contiguous in an F-ordered
+ * X). */
+static void FN(pack_panel)(const FN(mplan) *pl, const T *X, int64_t x_rs, int64_t x_cs,
+                           int64_t b0, int64_t w, T *xb, T *tmp, int64_t ldz)
+{
+    const T *src = X + b0 * x_cs;
+    if (!pl->transpose) {
+        FN(pack)(pl->nin, w, src, x_rs, x_cs, xb, ldz);
+        return;
+    }
+    const int64_t l = pl->l, s = pl->s, nin = pl->nin;
+    if (x_cs > x_rs) {
+        /* transposing and permuting at once would scatter to rows l apart
+         * (4 KiB aliasing): transpose into tmp, then move whole rows */
+        FN(pack)(nin, w, src, x_rs, x_cs, tmp, ldz);
+        src = tmp;
+        x_rs = ldz;
+        x_cs = 1;
+    }
+    int64_t lm = 0, sg = 0;
+    for (int64_t i = 0; i < nin; i++) {
+        T *d = xb + (lm * s + sg) * ldz;
+        const T *row = src + i * x_rs;
+        for (int64_t j = 0; j < w; j++) d[j] = row[j * x_cs];
+        if (++lm == l) { lm = 0; sg++; }
     }
 }
 
@@ -309,16 +391,16 @@ static void FN(unpack)(int64_t nrows, int64_t ncols, const T *src, int64_t lds,
 static void FN(panel)(const FN(mplan) *pl, int64_t b0, int64_t nbp,
                       const T *X, int64_t x_rs, int64_t x_cs,
                       T *Y, int64_t y_rs, int64_t y_cs,
-                      T *z, T *xb, T *yb, int64_t ldz)
+                      T *z, T *xb, T *yb, T *tb, int64_t ldz)
 {
     const T *Xp;
     int64_t ldx, ldy;
     T *Yp;
-    if (x_cs == 1) {
+    if (x_cs == 1 && !pl->transpose) {
         Xp = X + b0;
         ldx = x_rs;
     } else {
-        FN(pack)(pl->nin, nbp, X + b0 * x_cs, x_rs, x_cs, xb, ldz);
+        FN(pack_panel)(pl, X, x_rs, x_cs, b0, nbp, xb, tb, ldz);
         Xp = xb;
         ldx = ldz;
     }
@@ -358,7 +440,8 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
     if (bp > nb) bp = nb;
     const int64_t npan = (nb + bp - 1) / bp;
     const int64_t ldz = (bp + VL - 1) / VL * VL;
-    const int need_x = x_cs != 1, need_y = y_cs != 1;
+    const int need_x = x_cs != 1 || pl->transpose, need_y = y_cs != 1;
+    const int need_t = pl->transpose && x_cs > x_rs;
     int status = SC_OK;
 
     /* whole panels per thread when they share out evenly (or there are so
@@ -372,7 +455,9 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
             T *zr = FN(alloc)(mid * ldz);
             T *xr = need_x ? FN(alloc)(nin * ldz) : NULL;
             T *yr = need_y ? FN(alloc)(nout * ldz) : NULL;
-            const int failed = zr == NULL || (need_x && xr == NULL) || (need_y && yr == NULL);
+            T *tr = need_t ? FN(alloc)(nin * ldz) : NULL;
+            const int failed = zr == NULL || (need_x && xr == NULL) || (need_y && yr == NULL)
+                               || (need_t && tr == NULL);
             if (failed) {
                 #pragma omp critical(sc_monarch_status)
                 status = SC_ERR_NOMEM;
@@ -382,25 +467,29 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
                 T *z = FN(align)(zr);
                 T *xb = need_x ? FN(align)(xr) : NULL;
                 T *yb = need_y ? FN(align)(yr) : NULL;
+                T *tb = need_t ? FN(align)(tr) : NULL;
                 #pragma omp for schedule(dynamic, 1)
                 for (int64_t pi = 0; pi < npan; pi++) {
                     const int64_t b0 = pi * bp;
                     const int64_t w = nb - b0 < bp ? nb - b0 : bp;
-                    FN(panel)(pl, b0, w, X, x_rs, x_cs, Y, y_rs, y_cs, z, xb, yb, ldz);
+                    FN(panel)(pl, b0, w, X, x_rs, x_cs, Y, y_rs, y_cs, z, xb, yb, tb, ldz);
                 }
             }
             free(zr);
             free(xr);
             free(yr);
+            free(tr);
         }
         return status;
     }
 
-    /* fewer panels than threads: all threads work on each panel, blocks of
-     * a stage split between them, a barrier between the stages */
-    T *zr = FN(alloc)(mid * ldz);
-    T *xr = need_x ? FN(alloc)(nin * ldz) : NULL;
-    T *yr = need_y ? FN(alloc)(nout * ldz) : NULL;
+    /* few panels: every stage is split into block tasks over a full-width
+     * intermediate, with one barrier between the stages; each task packs
+     * the rows of X it reads and unpacks the rows of Y it writes */
+    const int64_t ldf = (nb + VL - 1) / VL * VL;
+    T *zr = FN(alloc)(mid * ldf);
+    T *xr = need_x ? FN(alloc)(nin * ldf) : NULL;
+    T *yr = need_y ? FN(alloc)(nout * ldf) : NULL;
     if (zr == NULL || (need_x && xr == NULL) || (need_y && yr == NULL)) {
         free(zr);
         free(xr);
@@ -410,33 +499,42 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
     T *z = FN(align)(zr);
     T *xb = need_x ? FN(align)(xr) : NULL;
     T *yb = need_y ? FN(align)(yr) : NULL;
+    const T *Xp = need_x ? xb : X;
+    T *Yp = need_y ? yb : Y;
+    const int64_t ldx = need_x ? ldf : x_rs, ldy = need_y ? ldf : y_rs;
+    /* rows of Y written by a second-stage block: start + i*step, i < count */
+    const int64_t r2_count = pl->transpose ? pl->p : pl->s;
+    const int64_t r2_step = pl->transpose ? 1 : pl->l;
     #pragma omp parallel num_threads(nt)
     {
-        for (int64_t pi = 0; pi < npan; pi++) {
-            const int64_t b0 = pi * bp;
-            const int64_t w = nb - b0 < bp ? nb - b0 : bp;
-            const T *Xp = X + b0;
-            int64_t ldx = x_rs, ldy = y_rs;
-            T *Yp = Y + b0;
-            if (need_x) {
-                #pragma omp for schedule(static)
-                for (int64_t i = 0; i < nin; i++)
-                    FN(pack)(1, w, X + i * x_rs + b0 * x_cs, x_rs, x_cs, xb + i * ldz, ldz);
-                Xp = xb;
-                ldx = ldz;
+        /* a task is a block with all its panels: blocks own disjoint rows,
+         * so no two threads write one cache line */
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < pl->nblk1; b++) {
+            for (int64_t b0 = 0; b0 < nb; b0 += bp) {
+                const int64_t w = nb - b0 < bp ? nb - b0 : bp;
+                if (need_x) {
+                    int64_t start, step, n, dst0;
+                    FN(stage1_rows)(pl, b, &start, &step, &n, &dst0);
+                    FN(pack)(n, w, X + start * x_rs + b0 * x_cs, step * x_rs, x_cs,
+                             xb + dst0 * ldf + b0, ldf);
+                }
+                FN(stage1)(pl, b, w, Xp + b0, ldx, z + b0, ldf);
             }
-            if (need_y) {
-                Yp = yb;
-                ldy = ldz;
-            }
-            #pragma omp for schedule(dynamic, 1)
-            for (int64_t b = 0; b < pl->nblk1; b++) FN(stage1)(pl, b, w, Xp, ldx, z, ldz);
-            #pragma omp for schedule(dynamic, 1)
-            for (int64_t b = 0; b < pl->nblk2; b++) FN(stage2)(pl, b, w, z, ldz, Yp, ldy);
-            if (need_y) {
-                #pragma omp for schedule(static)
-                for (int64_t i = 0; i < nout; i++)
-                    FN(unpack)(1, w, yb + i * ldz, ldz, Y + i * y_rs + b0 * y_cs, y_rs, y_cs);
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < pl->nblk2; b++) {
+            for (int64_t b0 = 0; b0 < nb; b0 += bp) {
+                const int64_t w = nb - b0 < bp ? nb - b0 : bp;
+                FN(stage2)(pl, b, w, z + b0, ldf, Yp + b0, ldy);
+                if (need_y) {
+                    const int64_t r0 = pl->transpose ? b * pl->p : b;
+                    for (int64_t i = 0; i < r2_count; i++) {
+                        const int64_t row = r0 + i * r2_step;
+                        FN(unpack)(1, w, yb + row * ldf + b0, ldf,
+                                   Y + row * y_rs + b0 * y_cs, y_rs, y_cs);
+                    }
+                }
             }
         }
     }
@@ -543,6 +641,7 @@ static int FN(matmul)(int transpose, int64_t k, int64_t q, int64_t p,
     pl.w2 = w2;
     pl.w1t = w1t;
     pl.w2t = w2t;
+    pl.zperm = !transpose && q % l == 0;
     /* multiply-adds of the whole product: below a few hundred thousand a
      * second thread costs more than it saves */
     const int64_t macs = (k * q * p + l * s * r) * nb;
