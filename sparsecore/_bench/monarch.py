@@ -123,8 +123,8 @@ def _peers(threads, ctl):
         if torch is not None:
             def prep(d):
                 X = d["X"]
-                return (torch.from_numpy(np.ascontiguousarray(d["M"].right)),
-                        torch.from_numpy(np.ascontiguousarray(d["M"].left)),
+                return (torch.from_numpy(d["M"].right.copy()),
+                        torch.from_numpy(d["M"].left.copy()),
                         torch.from_numpy(X.reshape(X.shape[0], -1)))
             bmm = _torch_bmm(torch)
 
@@ -144,22 +144,29 @@ def _products(args, threads, rounds, ctl, dtype):
     others = sorted({p.name for p in peers} - {"numpy dense", "sparsecore"})
     print(f"\n## monarch: Y = M @ X, {np.dtype(dtype).name}, sqrt(n) blocks; ratios are "
           f"time(numpy dense W @ X)/time(peer) at the same thread count, > 1 is faster")
-    print(f"# medians of {rounds} rounds, peers alternated; 'vs best' = sparsecore over the "
-          f"fastest of {', '.join(others)}; ideal (FLOP ratio) = sqrt(n)/2\n")
+    settle = _settle(threads)
+    pause = f", {settle:g} s pause before each sample" if settle else ""
+    print(f"# medians of {rounds} rounds, peers alternated{pause}; 'vs best' = sparsecore over "
+          f"the fastest of {', '.join(others)}; ideal (FLOP ratio) = sqrt(n)/2\n")
     header = ["case"]
     for t in threads:
         header += [f"dense ms {t}t"] + [f"{o} {t}t" for o in others] + [f"sparsecore {t}t",
                                                                          f"vs best {t}t"]
     if len(threads) > 1:
         header.append(f"sc {max(threads)}t/1t")
+    header.append("other load")
     rows, results = [], []
+    load = ForeignLoad()
     for name in names:
         case = make_case(name, dtype)
-        times = time_peers(case, peers, rounds=rounds)
+        load.start()
+        times = time_peers(case, peers, rounds=rounds, settle=_settle(threads))
+        foreign = load.stop()
         ref = case.inputs["W"].astype(np.float64) @ case.inputs["X"].astype(np.float64)
         got = case.inputs["M"].matmul(case.inputs["X"])
         rel = float(np.abs(got - ref).max() / np.abs(ref).max())
-        rec = {"case": name, **case.info, "max_rel_diff": rel, "times": times}
+        rec = {"case": name, **case.info, "max_rel_diff": rel, "times": times,
+               "other_load": foreign}
         row = [name]
         for t in threads:
             base = f"numpy dense {t}t"
@@ -173,10 +180,48 @@ def _products(args, threads, rounds, ctl, dtype):
         if len(threads) > 1:
             row.append(fmt_ratio(paired_ratio(times, "sparsecore 1t",
                                               f"sparsecore {max(threads)}t")))
+        row.append("-" if foreign is None else f"{foreign:.0%}")
         rows.append(row)
         results.append(rec)
     print(format_table(header, rows))
+    print("  (other load: CPU time other processes took during the case, as a share of the "
+          "machine; rows with a large share are contaminated)")
     return results
+
+
+class ForeignLoad:
+    """Share of the machine's CPU time that other processes used between
+    start() and stop() (Linux; None elsewhere): benchmarks on a shared box
+    are only as good as this is small."""
+
+    @staticmethod
+    def _snap():
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:8]]
+            with open("/proc/self/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            own = sum(int(x) for x in fields[11:15])
+        except (OSError, ValueError, IndexError):
+            return None
+        return sum(v), sum(v) - v[3] - v[4], own
+
+    def start(self):
+        self._a = self._snap()
+
+    def stop(self):
+        b = self._snap()
+        if self._a is None or b is None or b[0] == self._a[0]:
+            return None
+        total = b[0] - self._a[0]
+        foreign = (b[1] - self._a[1]) - (b[2] - self._a[2])
+        return max(0.0, foreign / total)
+
+
+def _settle(threads):
+    """Pause between samples when several thread counts run: idle OpenBLAS
+    workers spin about 0.1 s after a threaded call (see time_peers)."""
+    return 0.2 if max(threads) > 1 else 0.0
 
 
 def _vs_best(times, t, others):
@@ -214,6 +259,7 @@ def _projection(args, threads, rounds, ctl):
             else:
                 W = MonarchMatrix.random((n, n), dtype=dtype, random_state=n).toarray()
             ctl.blas(1)
+            time.sleep(_settle(threads))
             power = {}
             for t in threads:
                 res, ts = _timed(lambda t=t: monarch_project(W, method="power", n_threads=t,
