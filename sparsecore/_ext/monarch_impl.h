@@ -115,7 +115,14 @@ static void FN(block_gemm)(const int64_t M, const int64_t K, const int64_t N,
                            const T *X, const int64_t ldx, T *C, const int64_t ldc)
 {
     int64_t j = 0;
-    for (; j + SC_NV * VL <= N; j += SC_NV * VL)
+    int64_t full = N / (SC_NV * VL);
+#if SC_NV > 2
+    /* a one-vector remainder after full tiles: end with two-vector strips
+     * instead (e.g. 32 columns as 16 + 16, not 24 + 8), since a one-vector
+     * strip has too few accumulators to hide the FMA latency */
+    if (full > 0 && N - full * SC_NV * VL >= VL && N - full * SC_NV * VL < 2 * VL) full--;
+#endif
+    for (; j < full * SC_NV * VL; j += SC_NV * VL)
         FN(strip)(SC_NV, M, K, A, a_rs, a_cs, X + j, ldx, C + j, ldc);
 #if SC_NV > 2
     for (; j + 2 * VL <= N; j += 2 * VL)
@@ -438,7 +445,16 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
      * L2; one tile wide measured best at n = 1024 and 4096. */
     int64_t bp = panel > 0 ? panel : SC_NV * VL;
     if (bp > nb) bp = nb;
-    const int64_t npan = (nb + bp - 1) / bp;
+    int64_t npan = (nb + bp - 1) / bp;
+    if (panel <= 0 && nt > 1 && npan % nt && npan < 4 * nt) {
+        /* too few tile-wide panels to share out: one wider panel per thread
+         * (no barrier inside the call) when each is at least two vectors */
+        const int64_t wide = ((nb + nt - 1) / nt + VL - 1) / VL * VL;
+        if (wide >= 2 * VL) {
+            bp = wide;
+            npan = (nb + bp - 1) / bp;
+        }
+    }
     const int64_t ldz = (bp + VL - 1) / VL * VL;
     const int need_x = x_cs != 1 || pl->transpose, need_y = y_cs != 1;
     const int need_t = pl->transpose && x_cs > x_rs;
