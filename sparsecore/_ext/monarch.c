@@ -23,9 +23,13 @@
 #ifndef SC_NV
 #define SC_NV 3
 #endif
-/* multiply-adds a thread must get before a parallel region pays off */
+/* multiply-adds a thread must get before a parallel region pays off, and
+ * before one with a barrier between the stages does */
 #ifndef SC_MONARCH_MACS_PER_THREAD
 #define SC_MONARCH_MACS_PER_THREAD (1 << 17)
+#endif
+#ifndef SC_MONARCH_MACS_PER_BARRIER_THREAD
+#define SC_MONARCH_MACS_PER_BARRIER_THREAD (1 << 20)
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -47,6 +51,73 @@ typedef double sc_v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
 #define SC_VTU_F64 double
 #define SC_VL_F64 1
 #endif
+
+/*
+ * Scratch space kept by each thread between calls: a product's buffers are
+ * 0.1-10 MB, and fresh ones from malloc come from mmap above 128 KiB, i.e.
+ * page faults on every call (3x the time of a small product). Buffers above
+ * SC_SCRATCH_KEEP bytes are allocated and freed per call. The buffer goes
+ * when its thread ends (a pthread key destructor).
+ */
+#ifndef SC_SCRATCH_KEEP
+#define SC_SCRATCH_KEEP ((size_t)32 << 20)
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define SC_HAVE_PTHREAD_KEY 1
+typedef struct { void *ptr; size_t size; } sc_scratch_t;
+static pthread_key_t sc_scratch_key;
+static pthread_once_t sc_scratch_once = PTHREAD_ONCE_INIT;
+static int sc_scratch_key_ok = 0;
+
+static void sc_scratch_destroy(void *v)
+{
+    sc_scratch_t *w = (sc_scratch_t *)v;
+    free(w->ptr);
+    free(w);
+}
+
+static void sc_scratch_init(void)
+{
+    sc_scratch_key_ok = pthread_key_create(&sc_scratch_key, sc_scratch_destroy) == 0;
+}
+#endif
+
+/* At least `bytes` of scratch; *owned says the caller must free it. */
+static void *sc_scratch(size_t bytes, int *owned)
+{
+    *owned = 1;
+#ifdef SC_HAVE_PTHREAD_KEY
+    if (bytes <= SC_SCRATCH_KEEP && pthread_once(&sc_scratch_once, sc_scratch_init) == 0
+        && sc_scratch_key_ok) {
+        sc_scratch_t *w = (sc_scratch_t *)pthread_getspecific(sc_scratch_key);
+        if (w == NULL) {
+            w = (sc_scratch_t *)calloc(1, sizeof *w);
+            if (w != NULL && pthread_setspecific(sc_scratch_key, w) != 0) {
+                free(w);
+                w = NULL;
+            }
+        }
+        if (w != NULL) {
+            if (w->size < bytes) {
+                free(w->ptr);
+                w->ptr = malloc(bytes);
+                w->size = w->ptr != NULL ? bytes : 0;
+            }
+            if (w->ptr != NULL) {
+                *owned = 0;
+                return w->ptr;
+            }
+        }
+    }
+#endif
+    return malloc(bytes);
+}
+
+static void sc_scratch_release(void *ptr, int owned)
+{
+    if (owned) free(ptr);
+}
 
 #define T float
 #define SFX f32

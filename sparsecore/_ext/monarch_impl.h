@@ -403,24 +403,30 @@ static void FN(panel)(const FN(mplan) *pl, int64_t b0, int64_t nbp,
     const T *Xp;
     int64_t ldx, ldy;
     T *Yp;
-    if (x_cs == 1 && !pl->transpose) {
+    /* a ragged panel is computed whole vectors wide on a zero-padded copy
+     * (lanes never mix, so the padding changes no result) */
+    const int64_t wv = (nbp + VL - 1) / VL * VL;
+    if (x_cs == 1 && !pl->transpose && wv == nbp) {
         Xp = X + b0;
         ldx = x_rs;
     } else {
         FN(pack_panel)(pl, X, x_rs, x_cs, b0, nbp, xb, tb, ldz);
+        if (wv != nbp)
+            for (int64_t i = 0; i < pl->nin; i++)
+                for (int64_t j = nbp; j < wv; j++) xb[i * ldz + j] = 0;
         Xp = xb;
         ldx = ldz;
     }
-    if (y_cs == 1) {
+    if (y_cs == 1 && wv == nbp) {
         Yp = Y + b0;
         ldy = y_rs;
     } else {
         Yp = yb;
         ldy = ldz;
     }
-    for (int64_t b = 0; b < pl->nblk1; b++) FN(stage1)(pl, b, nbp, Xp, ldx, z, ldz);
-    for (int64_t b = 0; b < pl->nblk2; b++) FN(stage2)(pl, b, nbp, z, ldz, Yp, ldy);
-    if (y_cs != 1) FN(unpack)(pl->nout, nbp, yb, ldz, Y + b0 * y_cs, y_rs, y_cs);
+    for (int64_t b = 0; b < pl->nblk1; b++) FN(stage1)(pl, b, wv, Xp, ldx, z, ldz);
+    for (int64_t b = 0; b < pl->nblk2; b++) FN(stage2)(pl, b, wv, z, ldz, Yp, ldy);
+    if (Yp == yb) FN(unpack)(pl->nout, nbp, yb, ldz, Y + b0 * y_cs, y_rs, y_cs);
 }
 
 SC_INLINE T *FN(alloc)(int64_t n)
@@ -434,21 +440,40 @@ SC_INLINE T *FN(align)(T *ptr)
     return (T *)(((uintptr_t)ptr + 63) & ~(uintptr_t)63);
 }
 
+/* Up to four 64-byte aligned arrays of n[i] elements (NULL for 0) carved
+ * from the calling thread's scratch buffer (sc_scratch). Returns 0 when
+ * memory runs out; release with sc_scratch_release(*base, *owned). */
+static int FN(scratch)(const int64_t n[4], T *out[4], void **base, int *owned)
+{
+    size_t total = 64;
+    for (int i = 0; i < 4; i++) total += ((size_t)(n[i] > 0 ? n[i] : 0) * sizeof(T) + 63) & ~(size_t)63;
+    char *b = (char *)sc_scratch(total, owned);
+    if (b == NULL) return 0;
+    *base = b;
+    char *at = (char *)(((uintptr_t)b + 63) & ~(uintptr_t)63);
+    for (int i = 0; i < 4; i++) {
+        out[i] = n[i] > 0 ? (T *)at : NULL;
+        at += ((size_t)(n[i] > 0 ? n[i] : 0) * sizeof(T) + 63) & ~(size_t)63;
+    }
+    return 1;
+}
+
 static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
                            const T *X, int64_t x_rs, int64_t x_cs,
                            T *Y, int64_t y_rs, int64_t y_cs, int64_t panel, int nt)
 {
     const int64_t mid = pl->mid, nin = pl->nin, nout = pl->nout;
     /* panel width: the intermediate panel (mid x panel) should stay in L2 */
-    /* panel width: one register tile. Wider panels keep a block's weights
-     * in L1 for longer but push the intermediate panel (mid x panel) out of
-     * L2; one tile wide measured best at n = 1024 and 4096. */
-    int64_t bp = panel > 0 ? panel : SC_NV * VL;
-    if (bp > nb) bp = nb;
+    /* panel width: two register tiles (192 bytes, whole cache lines of X
+     * and Y rows). Wider panels reread the weights less often but push the
+     * intermediate panel (mid x panel) out of L2; two tiles measured best
+     * at n = 1024 and 4096 (4-9 % over one tile). */
+    int64_t bp = panel > 0 ? (panel + VL - 1) / VL * VL : 2 * SC_NV * VL;
+    if (bp > nb) bp = nb;  /* else panels start at whole vectors; only the last is ragged */
     int64_t npan = (nb + bp - 1) / bp;
-    if (panel <= 0 && nt > 1 && npan % nt && npan < 4 * nt) {
-        /* too few tile-wide panels to share out: one wider panel per thread
-         * (no barrier inside the call) when each is at least two vectors */
+    if (panel <= 0 && nt > 1 && npan < 4 * nt) {
+        /* too few panels to share out evenly: one panel per thread (no
+         * barrier inside the call) when each is at least two vectors */
         const int64_t wide = ((nb + nt - 1) / nt + VL - 1) / VL * VL;
         if (wide >= 2 * VL) {
             bp = wide;
@@ -456,45 +481,45 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
         }
     }
     const int64_t ldz = (bp + VL - 1) / VL * VL;
-    const int need_x = x_cs != 1 || pl->transpose, need_y = y_cs != 1;
+    const int ragged = nb % VL != 0;
+    const int need_x = x_cs != 1 || pl->transpose || ragged, need_y = y_cs != 1 || ragged;
     const int need_t = pl->transpose && x_cs > x_rs;
     int status = SC_OK;
 
     /* whole panels per thread when they share out evenly (or there are so
      * many that the last round hardly matters), else all threads on each
-     * panel; both give the same arithmetic for every element */
+     * panel, which costs a barrier: worth it only for enough work. Both give
+     * the same arithmetic for every element. */
+    if (nt > 1 && npan % nt != 0 && npan < 4 * nt) {
+        const int64_t macs = (pl->k * pl->q * pl->p + pl->l * pl->s * pl->r) * nb;
+        const int64_t most = macs / SC_MONARCH_MACS_PER_BARRIER_THREAD;
+        if (most < nt) nt = most > 1 ? (int)most : 1;
+    }
     if (nt == 1 || npan % nt == 0 || npan >= 4 * nt) {
         /* every thread takes whole panels: no barrier, the panel of Z stays
          * in its cache between the two stages */
         #pragma omp parallel num_threads(nt) if (nt > 1)
         {
-            T *zr = FN(alloc)(mid * ldz);
-            T *xr = need_x ? FN(alloc)(nin * ldz) : NULL;
-            T *yr = need_y ? FN(alloc)(nout * ldz) : NULL;
-            T *tr = need_t ? FN(alloc)(nin * ldz) : NULL;
-            const int failed = zr == NULL || (need_x && xr == NULL) || (need_y && yr == NULL)
-                               || (need_t && tr == NULL);
-            if (failed) {
+            const int64_t sizes[4] = {mid * ldz, need_x ? nin * ldz : 0,
+                                      need_y ? nout * ldz : 0, need_t ? nin * ldz : 0};
+            T *buf[4];
+            void *base = NULL;
+            int owned = 0;
+            if (!FN(scratch)(sizes, buf, &base, &owned)) {
                 #pragma omp critical(sc_monarch_status)
                 status = SC_ERR_NOMEM;
             }
             #pragma omp barrier
             if (status == SC_OK) {
-                T *z = FN(align)(zr);
-                T *xb = need_x ? FN(align)(xr) : NULL;
-                T *yb = need_y ? FN(align)(yr) : NULL;
-                T *tb = need_t ? FN(align)(tr) : NULL;
                 #pragma omp for schedule(dynamic, 1)
                 for (int64_t pi = 0; pi < npan; pi++) {
                     const int64_t b0 = pi * bp;
                     const int64_t w = nb - b0 < bp ? nb - b0 : bp;
-                    FN(panel)(pl, b0, w, X, x_rs, x_cs, Y, y_rs, y_cs, z, xb, yb, tb, ldz);
+                    FN(panel)(pl, b0, w, X, x_rs, x_cs, Y, y_rs, y_cs,
+                              buf[0], buf[1], buf[2], buf[3], ldz);
                 }
             }
-            free(zr);
-            free(xr);
-            free(yr);
-            free(tr);
+            sc_scratch_release(base, owned);
         }
         return status;
     }
@@ -503,18 +528,12 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
      * intermediate, with one barrier between the stages; each task packs
      * the rows of X it reads and unpacks the rows of Y it writes */
     const int64_t ldf = (nb + VL - 1) / VL * VL;
-    T *zr = FN(alloc)(mid * ldf);
-    T *xr = need_x ? FN(alloc)(nin * ldf) : NULL;
-    T *yr = need_y ? FN(alloc)(nout * ldf) : NULL;
-    if (zr == NULL || (need_x && xr == NULL) || (need_y && yr == NULL)) {
-        free(zr);
-        free(xr);
-        free(yr);
-        return SC_ERR_NOMEM;
-    }
-    T *z = FN(align)(zr);
-    T *xb = need_x ? FN(align)(xr) : NULL;
-    T *yb = need_y ? FN(align)(yr) : NULL;
+    const int64_t sizes[4] = {mid * ldf, need_x ? nin * ldf : 0, need_y ? nout * ldf : 0, 0};
+    T *buf[4];
+    void *base = NULL;
+    int owned = 0;
+    if (!FN(scratch)(sizes, buf, &base, &owned)) return SC_ERR_NOMEM;
+    T *z = buf[0], *xb = buf[1], *yb = buf[2];
     const T *Xp = need_x ? xb : X;
     T *Yp = need_y ? yb : Y;
     const int64_t ldx = need_x ? ldf : x_rs, ldy = need_y ? ldf : y_rs;
@@ -529,20 +548,24 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
         for (int64_t b = 0; b < pl->nblk1; b++) {
             for (int64_t b0 = 0; b0 < nb; b0 += bp) {
                 const int64_t w = nb - b0 < bp ? nb - b0 : bp;
+                const int64_t wv = (w + VL - 1) / VL * VL;
                 if (need_x) {
                     int64_t start, step, n, dst0;
                     FN(stage1_rows)(pl, b, &start, &step, &n, &dst0);
                     FN(pack)(n, w, X + start * x_rs + b0 * x_cs, step * x_rs, x_cs,
                              xb + dst0 * ldf + b0, ldf);
+                    for (int64_t i = dst0; i < dst0 + n; i++)
+                        for (int64_t j = b0 + w; j < b0 + wv; j++) xb[i * ldf + j] = 0;
                 }
-                FN(stage1)(pl, b, w, Xp + b0, ldx, z + b0, ldf);
+                FN(stage1)(pl, b, wv, Xp + b0, ldx, z + b0, ldf);
             }
         }
         #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < pl->nblk2; b++) {
             for (int64_t b0 = 0; b0 < nb; b0 += bp) {
                 const int64_t w = nb - b0 < bp ? nb - b0 : bp;
-                FN(stage2)(pl, b, w, z + b0, ldf, Yp + b0, ldy);
+                const int64_t wv = (w + VL - 1) / VL * VL;
+                FN(stage2)(pl, b, wv, z + b0, ldf, Yp + b0, ldy);
                 if (need_y) {
                     const int64_t r0 = pl->transpose ? b * pl->p : b;
                     for (int64_t i = 0; i < r2_count; i++) {
@@ -554,9 +577,7 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
             }
         }
     }
-    free(zr);
-    free(xr);
-    free(yr);
+    sc_scratch_release(base, owned);
     return SC_OK;
 }
 
@@ -571,20 +592,16 @@ static int FN(matmul_gemv)(const FN(mplan) *pl, const T *x, int64_t xs, T *y, in
     int64_t tmax = q > s ? q : s;
     if (p > tmax) tmax = p;
     if (r > tmax) tmax = r;
-    T *zr = FN(alloc)(mid);
-    T *xr = xs != 1 ? FN(alloc)(nin) : NULL;
-    T *tr = FN(alloc)(2 * tmax * (int64_t)nt);
-    if (zr == NULL || tr == NULL || (xs != 1 && xr == NULL)) {
-        free(zr);
-        free(xr);
-        free(tr);
-        return SC_ERR_NOMEM;
-    }
-    T *zp = FN(align)(zr);
-    T *tmp_all = FN(align)(tr);
+    const int64_t sizes[4] = {mid, xs != 1 ? nin : 0, 2 * tmax * (int64_t)nt, 0};
+    T *buf[4];
+    void *base = NULL;
+    int owned = 0;
+    if (!FN(scratch)(sizes, buf, &base, &owned)) return SC_ERR_NOMEM;
+    T *zp = buf[0];
+    T *tmp_all = buf[2];
     const T *xc = x;
     if (xs != 1) {
-        T *xb = FN(align)(xr);
+        T *xb = buf[1];
         for (int64_t i = 0; i < nin; i++) xb[i] = x[i * xs];
         xc = xb;
     }
@@ -633,9 +650,7 @@ static int FN(matmul_gemv)(const FN(mplan) *pl, const T *x, int64_t xs, T *y, in
             }
         }
     }
-    free(zr);
-    free(xr);
-    free(tr);
+    sc_scratch_release(base, owned);
     return SC_OK;
 }
 
