@@ -548,3 +548,47 @@ def test_projection_threads_bit_identical(rng):
         b = monarch_project(W, method="power", n_threads=nt)
         np.testing.assert_array_equal(a.left, b.left)
         np.testing.assert_array_equal(a.right, b.right)
+
+
+INTERRUPT_CHILD = r"""
+import time
+import numpy as np
+from sparsecore.ops import monarch_project
+
+W = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+print("ready", flush=True)
+t0 = time.perf_counter()
+try:  # 2 blocks: four 1024 x 1024 slices of rank 512, many seconds of iterations
+    monarch_project(W, 2, method="power", tol=0.0, max_iter=10**6, n_threads={threads})
+    print("finished", time.perf_counter() - t0, flush=True)
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - t0, flush=True)
+print("usable", monarch_project(W[:64, :64], method="power").shape, flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGINT") or __import__("sys").platform
+                    == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ctrl_c_stops_a_long_projection(threads):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-P", "-c", INTERRUPT_CHILD.format(threads=threads)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        sent = time.perf_counter()
+        os.kill(proc.pid, signal.SIGINT)
+        line = proc.stdout.readline().split()
+        reaction = time.perf_counter() - sent
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert line and line[0] == "interrupted", (line, err)
+    assert reaction < 1.0, f"took {reaction:.2f} s to stop"
+    assert "usable (64, 64)" in out, err

@@ -10,10 +10,14 @@ from libc.stdint cimport int32_t, int64_t
 import numpy as np
 
 cnp.import_array()
+register_interrupt_check()  # the kernels poll for Ctrl-C
+
+from sparsecore._ext._arrays cimport register_interrupt_check, raise_interrupt
 
 cdef extern from "sc_common.h" nogil:
     int SC_OK
     int SC_ERR_NOMEM
+    int SC_ERR_INTERRUPTED
 
 cdef extern from "monarch.h" nogil:
     int sc_monarch_matmul(int vtype, int transpose,
@@ -118,6 +122,8 @@ def matmul(cnp.ndarray w1, cnp.ndarray w2, cnp.ndarray X, cnp.ndarray Y,
         status = sc_monarch_matmul(vtype, transpose, k, q, p, l, s, r, pw1, pw2,
                                    pw1t, pw2t, nb,
                                    px, x_rs, x_cs, py, y_rs, y_cs, panel, n_threads)
+    if status == SC_ERR_INTERRUPTED:
+        raise_interrupt()
     if status == SC_ERR_NOMEM:
         raise MemoryError("Monarch product: a workspace allocation failed")
     if status != SC_OK:
@@ -160,6 +166,8 @@ def project_power(cnp.ndarray W, int64_t k, int64_t q, int64_t p,
     with nogil:
         status = sc_monarch_project_power(vtype, k, q, p, l, s, r, pw, ldw, max_iter, tol,
                                           pw1, pw2, pe, pi, n_threads)
+    if status == SC_ERR_INTERRUPTED:
+        raise_interrupt()
     if status == SC_ERR_NOMEM:
         raise MemoryError("Monarch projection: a workspace allocation failed")
     if status != SC_OK:

@@ -7,9 +7,11 @@
  * Either way every output element is computed in one fixed order, whatever
  * the number of threads.
  */
+#define _POSIX_C_SOURCE 200809L  /* nanosleep, pthread keys under -std=c99 */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "monarch.h"
 
@@ -117,6 +119,33 @@ static void *sc_scratch(size_t bytes, int *owned)
 static void sc_scratch_release(void *ptr, int owned)
 {
     if (owned) free(ptr);
+}
+
+/* Called by every thread of a parallel region once its work is done: counts
+ * it in *done, and on thread 0 keeps polling for Ctrl-C (1 ms naps) until all
+ * threads are done, so a long task on another thread stays interruptible. */
+static void sc_poll_wait(sc_poll_t *poll, int *done)
+{
+#ifdef _OPENMP
+    const int nthreads = omp_get_num_threads();
+    #pragma omp atomic update
+    (*done)++;
+    if (omp_get_thread_num() != 0) return;
+    for (;;) {
+        int d;
+        #pragma omp atomic read
+        d = *done;
+        if (d >= nthreads) return;
+        sc_poll(poll);
+#if defined(__unix__) || defined(__APPLE__)
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+#endif
+    }
+#else
+    (void)poll;
+    (void)done;
+#endif
 }
 
 #define T float

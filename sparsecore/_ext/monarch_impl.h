@@ -485,6 +485,8 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
     const int need_x = x_cs != 1 || pl->transpose || ragged, need_y = y_cs != 1 || ragged;
     const int need_t = pl->transpose && x_cs > x_rs;
     int status = SC_OK;
+    sc_poll_t poll;
+    sc_poll_init(&poll);
 
     /* whole panels per thread when they share out evenly (or there are so
      * many that the last round hardly matters), else all threads on each
@@ -513,6 +515,7 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
             if (status == SC_OK) {
                 #pragma omp for schedule(dynamic, 1)
                 for (int64_t pi = 0; pi < npan; pi++) {
+                    if (sc_poll(&poll)) continue;  /* Ctrl-C: skip the rest */
                     const int64_t b0 = pi * bp;
                     const int64_t w = nb - b0 < bp ? nb - b0 : bp;
                     FN(panel)(pl, b0, w, X, x_rs, x_cs, Y, y_rs, y_cs,
@@ -521,6 +524,7 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
             }
             sc_scratch_release(base, owned);
         }
+        if (status == SC_OK && poll.stop) status = SC_ERR_INTERRUPTED;
         return status;
     }
 
@@ -546,6 +550,7 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
          * so no two threads write one cache line */
         #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < pl->nblk1; b++) {
+            if (sc_poll(&poll)) continue;
             for (int64_t b0 = 0; b0 < nb; b0 += bp) {
                 const int64_t w = nb - b0 < bp ? nb - b0 : bp;
                 const int64_t wv = (w + VL - 1) / VL * VL;
@@ -562,6 +567,7 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
         }
         #pragma omp for schedule(dynamic, 1)
         for (int64_t b = 0; b < pl->nblk2; b++) {
+            if (sc_poll(&poll)) continue;
             for (int64_t b0 = 0; b0 < nb; b0 += bp) {
                 const int64_t w = nb - b0 < bp ? nb - b0 : bp;
                 const int64_t wv = (w + VL - 1) / VL * VL;
@@ -578,7 +584,7 @@ static int FN(matmul_gemm)(const FN(mplan) *pl, int64_t nb,
         }
     }
     sc_scratch_release(base, owned);
-    return SC_OK;
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
 }
 
 /* Batch 1: GEMVs per block; the intermediate vector is kept in the order the
@@ -691,13 +697,15 @@ static int32_t FN(project_slice)(int64_t lm, int64_t kk, int64_t q, int64_t p,
                                  int64_t l, int64_t s, int64_t r,
                                  T *SC_RESTRICT t, T *SC_RESTRICT u, T *SC_RESTRICT v,
                                  T *SC_RESTRICT w, int max_iter, double tol,
-                                 T *SC_RESTRICT w1, T *SC_RESTRICT w2, double *err2)
+                                 T *SC_RESTRICT w1, T *SC_RESTRICT w2, double *err2,
+                                 sc_poll_t *poll)
 {
     int32_t iters = 0;
     /* the intermediate indices j of this slice: j0, j0 + l, ... < kk*q + q */
     const int64_t jlo = kk * q, jhi = kk * q + q;
     int64_t j0 = jlo + ((lm - jlo) % l + l) % l;
     for (int64_t j = j0; j < jhi; j += l) {
+        if (sc_poll(poll)) break;  /* large slices of high rank take long */
         const int64_t rh = j / l, qq = j - jlo;
         T *w2c = w2 + lm * s * r + rh;      /* column rh of block lm: stride r */
         T *w1r = w1 + kk * q * p + qq * p;  /* row qq of block kk */
@@ -716,6 +724,7 @@ static int32_t FN(project_slice)(int64_t lm, int64_t kk, int64_t q, int64_t p,
             for (int64_t pp = 0; pp < p; pp++) v[pp] = t[best * p + pp] * inv0;
             double prev = 0.0;
             for (int it = 0; it < max_iter; it++) {
+                if ((it & 63) == 63 && sc_poll(poll)) break;
                 FN(gemv_n_body)(s, p, t, p, v, u);
                 double nu = 0.0;
                 for (int64_t sg = 0; sg < s; sg++) nu += (double)u[sg] * u[sg];
@@ -761,7 +770,9 @@ static int FN(project_power)(int64_t k, int64_t q, int64_t p, int64_t l, int64_t
                              T *w1, T *w2, double *err2, int32_t *iters, int nt)
 {
     const int64_t nslices = l * k;
-    int status = SC_OK;
+    int status = SC_OK, done = 0;
+    sc_poll_t poll;
+    sc_poll_init(&poll);
     if (nslices * s * p < SC_MONARCH_MACS_PER_THREAD) nt = 1;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -776,17 +787,23 @@ static int FN(project_power)(int64_t k, int64_t q, int64_t p, int64_t l, int64_t
             T *u = t + (s * p + 15) / 16 * 16;
             T *v = u + (s + 15) / 16 * 16;
             T *w = v + (p + 15) / 16 * 16;
-            #pragma omp for schedule(dynamic, 4)
+            #pragma omp for schedule(dynamic, 1) nowait
             for (int64_t sl = 0; sl < nslices; sl++) {
+                if (SC_POLL(&poll, sl)) continue;
                 const int64_t lm = sl / k, kk = sl % k;
                 for (int64_t sg = 0; sg < s; sg++)
                     memcpy(t + sg * p, W + (sg * l + lm) * ldw + kk * p, (size_t)p * sizeof(T));
                 iters[sl] = FN(project_slice)(lm, kk, q, p, l, s, r, t, u, v, w,
-                                              max_iter, tol, w1, w2, err2 + sl);
+                                              max_iter, tol, w1, w2, err2 + sl, &poll);
             }
         }
         free(buf);
+        /* only thread 0 runs the interrupt check: when its share is done
+         * it keeps checking until the others finish (slices of high rank
+         * can take seconds each) */
+        sc_poll_wait(&poll, &done);
     }
+    if (status == SC_OK && poll.stop) status = SC_ERR_INTERRUPTED;
     return status;
 }
 
