@@ -11,6 +11,7 @@ SUITES = {
     "moe": "sparsecore._bench.moe",
     "sbl": "sparsecore._bench.sbl",
     "spmm": "sparsecore._bench.spmm",
+    "monarch": "sparsecore._bench.monarch",
 }
 
 

@@ -52,8 +52,14 @@ def _time_once(peer, prepared, reps):
     return (time.perf_counter() - t0) / reps
 
 
-def time_peers(case, peers, rounds=5, min_time=0.02):
-    """Return ``{label: [seconds per call, one per round]}``."""
+def time_peers(case, peers, rounds=5, min_time=0.02, settle=0.0):
+    """Return ``{label: [seconds per call, one per round]}``.
+
+    ``settle`` seconds are slept before each sample (after one untimed
+    call), so that thread pools the previous peer left spinning have gone
+    idle: OpenBLAS workers spin about 0.1 s after a threaded call and slow a
+    2-thread OpenMP kernel on a 2-core machine several times over.
+    """
     prepared = {p.label: p.prepare(case.inputs) for p in peers}
     reps = {}
     for p in peers:
@@ -63,6 +69,9 @@ def time_peers(case, peers, rounds=5, min_time=0.02):
     for r in range(rounds):
         shift = r % len(peers)
         for p in peers[shift:] + peers[:shift]:
+            if settle:
+                time.sleep(settle)
+                _time_once(p, prepared[p.label], 1)
             times[p.label].append(_time_once(p, prepared[p.label], reps[p.label]))
     return times
 

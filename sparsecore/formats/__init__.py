@@ -6,12 +6,15 @@ Each is a small class holding numpy arrays, with ``shape``, ``dtype``, ``@``,
 from sparsecore.formats._base import StructuredSparseMatrix
 from sparsecore.formats._block import BlockShape, BlockSparseMatrix
 from sparsecore.formats._kronecker import KroneckerOperator
+from sparsecore.formats._monarch import MonarchMatrix, MonarchProduct
 from sparsecore.formats._nm import NMPattern, NMSparseMatrix
 
 __all__ = [
     "BlockShape",
     "BlockSparseMatrix",
     "KroneckerOperator",
+    "MonarchMatrix",
+    "MonarchProduct",
     "NMPattern",
     "NMSparseMatrix",
     "StructuredSparseMatrix",

@@ -4,7 +4,8 @@ Each takes scipy.sparse or structured-format operands and numpy arrays,
 validates them once, and calls a kernel with the GIL released.
 """
 from sparsecore.ops._prune import block_prune, nm_prune
+from sparsecore.ops._monarch import monarch_project
 from sparsecore.ops._spgemm import spgemm
 from sparsecore.ops._spmm import sddmm, spmm
 
-__all__ = ["block_prune", "nm_prune", "sddmm", "spgemm", "spmm"]
+__all__ = ["block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm", "spmm"]
