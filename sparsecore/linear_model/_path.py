@@ -38,6 +38,8 @@ def _path(datafit, X, y, *, l1_ratio, eps, n_alphas, alphas, sample_weight,
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if not isinstance(l1_ratio, numbers.Real) or not 0 < l1_ratio <= 1:
         raise ValueError(f"l1_ratio must be in (0, 1], got {l1_ratio!r}")
+    if isinstance(alphas, numbers.Integral) and not isinstance(alphas, bool):
+        n_alphas, alphas = alphas, None   # scikit-learn >= 1.9: alphas=int is the grid size
     if alphas is None:
         if not isinstance(n_alphas, numbers.Integral) or n_alphas < 1:
             raise ValueError(f"n_alphas must be a positive int, got {n_alphas!r}")
@@ -84,8 +86,9 @@ def enet_path(X, y, *, l1_ratio=0.5, eps=1e-3, n_alphas=100, alphas=None,
     l1_ratio : float, default=0.5
     eps : float, default=1e-3
     n_alphas : int, default=100
-    alphas : array-like, default=None
-        Used as given (sorted decreasing) instead of the grid.
+    alphas : int or array-like, default=None
+        Used as given (sorted decreasing) instead of the grid; an int is the
+        number of grid points (as in scikit-learn >= 1.9).
     sample_weight : array-like of shape (n_samples,), default=None
     fit_intercept : bool, default=False
         Unlike scikit-learn's path (which expects centred data) an intercept
