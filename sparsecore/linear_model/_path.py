@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from sparsecore.optimize import ElasticNet, Logistic, Quadratic, greedy_bcd
+from sparsecore.optimize._design import Design
 
 __all__ = ["enet_path", "lasso_path", "logistic_path"]
 
@@ -52,13 +53,14 @@ def _path(datafit, X, y, *, l1_ratio, eps, n_alphas, alphas, sample_weight,
             raise ValueError("alphas must be finite and non-negative")
     p = X.shape[1]
     coefs = np.empty((p, len(alphas)), dtype=X.dtype)
+    design = Design(X)   # converted, checked and its column statistics computed once
     intercepts = np.empty(len(alphas))
     gaps = np.empty(len(alphas))
     n_iters = np.empty(len(alphas), dtype=np.int64)
     w = None if coef_init is None else np.asarray(coef_init, dtype=np.float64).ravel()
     b = None
     for i, a in enumerate(alphas):
-        res = greedy_bcd(datafit, ElasticNet(a, l1_ratio, positive=positive), X, y,
+        res = greedy_bcd(datafit, ElasticNet(a, l1_ratio, positive=positive), design, y,
                          sample_weight=sw, fit_intercept=fit_intercept, coef_init=w,
                          intercept_init=b, **kwargs)
         w = res.coef

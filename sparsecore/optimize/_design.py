@@ -49,6 +49,8 @@ class Design:
             self.X = X
         self.shape = X.shape
         self.dtype = X.dtype
+        self.checked_finite = False   # set once the values were checked
+        self._stats = {}              # column statistics per sample weighting
 
     @property
     def nnz(self):
@@ -88,9 +90,15 @@ class Design:
         return out
 
     def col_stats(self, h=None, cols=None, n_threads=1):
-        """(sum_i h_i x_ij, sum_i h_i x_ij^2) for j in cols (h None: ones)."""
+        """(sum_i h_i x_ij, sum_i h_i x_ij^2) for j in cols (h None: ones).
+        Statistics of all columns are cached per weighting (a path reuses them)."""
         if cols is None:
-            cols = np.arange(self.shape[1], dtype=np.int64)
+            key = None if h is None else hash(np.ascontiguousarray(h, dtype=np.float64).tobytes())
+            if key not in self._stats:
+                self._stats.clear()
+                self._stats[key] = self.col_stats(h, np.arange(self.shape[1], dtype=np.int64), n_threads)
+            s1, s2 = self._stats[key]
+            return s1.copy(), s2.copy()
         cols = np.asarray(cols, dtype=np.int64)
         s1 = np.empty(len(cols))
         s2 = np.empty(len(cols))
