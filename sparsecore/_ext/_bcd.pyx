@@ -28,6 +28,18 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+from sparsecore._ext._arrays cimport register_interrupt_check, raise_interrupt
+
+cdef extern from "sc_common.h" nogil:
+    ctypedef struct sc_poll_t:
+        int stop
+        double next
+    void sc_poll_init(sc_poll_t *p)
+    int sc_poll(sc_poll_t *p)
+
+# Ctrl-C reaches the compiled loops: they poll once per epoch / iteration
+register_interrupt_check()
+
 ctypedef fused index_t:
     int32_t
     int64_t
@@ -284,13 +296,19 @@ def wls_cd(bint is_sparse,
     cdef double C[100]
     cdef double z[10]
     cdef int a_, b_
+    cdef sc_poll_t poll
+    cdef int stopped = 0
     if K > 9:
         K = 9
     if nws == 0:
         return 0, 0.0, offset
+    sc_poll_init(&poll)
     with nogil:
         sum_u2 = _quad(&u[0], ihp, uniform, h0, n, 0.0, 0.0)
         for epoch in range(max_epochs):
+            if sc_poll(&poll):
+                stopped = 1
+                break
             for k in range(nws):
                 j = ws[k]
                 Lj = L[j]
@@ -396,6 +414,8 @@ def wls_cd(bint is_sparse,
                                 - _pen(new, l1, l2) + _pen(wj, l1, l2))
                 if gap <= tol:
                     break
+    if stopped:
+        raise_interrupt()
     return epochs_done, gap, off
 
 
@@ -515,8 +535,14 @@ def softmax_cd(bint is_sparse,
     cdef int64_t k, c, c2, j, kk, i
     cdef int epoch, done = 0
     cdef double g, L, v, new, d, dec, t, total = 0.0
+    cdef sc_poll_t poll
+    cdef int stopped = 0
+    sc_poll_init(&poll)
     with nogil:
         for epoch in range(max_epochs):
+            if sc_poll(&poll):
+                stopped = 1
+                break
             dec = 0.0
             for k in range(nws):
                 j = ws[k]
@@ -567,6 +593,8 @@ def softmax_cd(bint is_sparse,
             total += dec
             if dec <= tol or dec <= rtol * total:
                 break
+    if stopped:
+        raise_interrupt()
     return done
 
 

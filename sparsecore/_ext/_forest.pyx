@@ -20,6 +20,18 @@ from libc.stdlib cimport malloc, free
 
 import numpy as np
 
+from sparsecore._ext._arrays cimport register_interrupt_check, raise_interrupt
+
+cdef extern from "sc_common.h" nogil:
+    ctypedef struct sc_poll_t:
+        int stop
+        double next
+    void sc_poll_init(sc_poll_t *p)
+    int sc_poll(sc_poll_t *p)
+
+# Ctrl-C reaches the compiled loops: they poll once per epoch / iteration
+register_interrupt_check()
+
 ctypedef fused index_t:
     int32_t
     int64_t
@@ -407,8 +419,8 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
     forest partition: symmetric block Gauss-Seidel), on a matrix renumbered
     block by block (see _sweep_perm). Stops when
     ||B - A X||_F <= tol ||B||_F (checked on the recurrence residual, then
-    confirmed). ``hist`` (length max_iter + 1) receives the relative residual
-    of each iteration. Returns (iterations, relative residual)."""
+    confirmed). ``hist`` receives the relative residual of the first
+    len(hist) iterations. Returns (iterations, relative residual)."""
     cdef int64_t n = X.shape[0], K = X.shape[1], nk = n * K, i, c, it = 0
     cdef double bnorm = 0.0, res, t, alpha, beta
     cdef double *R = <double *>malloc(max(nk, 1) * sizeof(double))
@@ -427,6 +439,10 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
     cdef const double *bp = &B[0, 0] if nk else NULL
     cdef double *xp = &X[0, 0] if nk else NULL
     cdef int64_t nseq = seq.shape[0]
+    cdef int64_t nhist = hist.shape[0]
+    cdef sc_poll_t poll
+    cdef int stopped = 0
+    sc_poll_init(&poll)
     with nogil:
         for i in range(nk):
             bnorm += bp[i] * bp[i]
@@ -437,7 +453,8 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
             R[i] = bp[i] - Q[i]
             res += R[i] * R[i]
         res = sqrt(res) / bnorm
-        hist[0] = res
+        if nhist > 0:
+            hist[0] = res
         if res > tol and max_iter > 0:
             for i in range(nk):
                 Z[i] = 0.0
@@ -449,6 +466,9 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
                 P[i] = Z[i]
                 rz[i % K] += R[i] * Z[i]
             while it < max_iter:
+                if sc_poll(&poll):
+                    stopped = 1
+                    break
                 _symv_ptr(ip, ix, ad, n, P, Q, K)
                 for c in range(K):
                     tmp[c] = 0.0
@@ -464,7 +484,8 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
                     res += R[i] * R[i]
                 res = sqrt(res) / bnorm
                 it += 1
-                hist[it] = res
+                if it < nhist:
+                    hist[it] = res
                 if res <= tol:
                     # confirm with the true residual; restart from it if not
                     _symv_ptr(ip, ix, ad, n, xp, Q, K)
@@ -473,7 +494,8 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
                         R[i] = bp[i] - Q[i]
                         res += R[i] * R[i]
                     res = sqrt(res) / bnorm
-                    hist[it] = res
+                    if it < nhist:
+                        hist[it] = res
                     if res <= tol:
                         break
                 for i in range(nk):
@@ -491,4 +513,6 @@ def pcg(const index_t[::1] indptr, const index_t[::1] indices, const double[::1]
                 for i in range(nk):
                     P[i] = Z[i] + tmp[i % K] * P[i]
     free(R); free(Z); free(P); free(Q); free(Wk); free(rz); free(tmp)
+    if stopped:
+        raise_interrupt()
     return it, res

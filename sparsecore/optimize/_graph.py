@@ -323,7 +323,8 @@ def graph_bcd(A, b, *, method="cg", selection="cyclic", tol=1e-8, max_iter=1000,
         # forward then backward over the blocks; the last block is not repeated
         nb = fixed.n_blocks
         seq = np.concatenate([np.arange(nb), np.arange(nb - 1)[::-1]]).astype(np.int64)
-        trace = np.full(max_iter + 1, np.nan)
+        # the per-iteration trace is kept only when asked for (and bounded)
+        trace = np.full(min(max_iter, 100_000) + 1 if hist is not None else 0, np.nan)
         if fixed.order.size != n:
             raise ValueError("the forest partition must cover every node")
         perm, pip, pix, pdata, fac, ipiv = fixed.permuted()
@@ -334,9 +335,10 @@ def graph_bcd(A, b, *, method="cg", selection="cyclic", tol=1e-8, max_iter=1000,
         X[perm] = Xp
         converged = res <= tol
         if hist is not None:
-            hist["residual"] = list(trace[:it + 1])
-            hist["time"] = [np.nan] * it + [time.perf_counter() - t0]
-            hist["objective"] = [np.nan] * (it + 1)
+            hist["residual"] = list(trace[:min(it, len(trace) - 1) + 1])
+            m = len(hist["residual"])
+            hist["time"] = [np.nan] * (m - 1) + [time.perf_counter() - t0]
+            hist["objective"] = [np.nan] * m
     else:
         diag = A.diagonal()
         absrow = np.asarray(abs(A).sum(axis=1)).ravel()
