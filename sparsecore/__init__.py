@@ -1,8 +1,9 @@
 """sparsecore: sparse numerical kernels, and the solvers and adapters on them.
 
 Importing sparsecore imports numpy and scipy only: subpackages with optional
-dependencies (the PyTorch, MoE, recommendation, continual-learning and Dask
-adapters) are imported on first use.
+dependencies (the scikit-learn estimators in ``linear_model`` and
+``semi_supervised``, the PyTorch, MoE, recommendation, continual-learning and
+Dask adapters) are imported on first use.
 """
 import importlib
 
@@ -15,7 +16,7 @@ __all__ = ["__version__", "datasets", "formats", "ops", "plugins", "show_config"
            "spgemm", "spmm"]
 
 # Subpackages imported on attribute access (``sparsecore.linear_model``).
-_LAZY_SUBMODULES = frozenset({"linear_model"})
+_LAZY_SUBMODULES = frozenset({"linear_model", "optimize", "semi_supervised"})
 
 
 def __getattr__(name):

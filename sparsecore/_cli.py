@@ -66,6 +66,8 @@ def build_parser():
                    help="folder of Matrix Market files (default: $SPARSECORE_MATRIX_DIR or ../shared/data/matrices)")
     p.add_argument("--memory", action="store_true",
                    help="also measure peak extra memory, one fresh process per case")
+    p.add_argument("--sections", nargs="+", default=None,
+                   help="bcd suite: only these sections (lasso path logistic labelprop rules cold)")
     p.add_argument("--json", default=None, help="write the raw results to this file")
     p.set_defaults(func=_bench)
     return parser

@@ -7,6 +7,7 @@ import importlib
 __all__ = ["SUITES", "run_suites"]
 
 SUITES = {
+    "bcd": "sparsecore._bench.bcd",
     "spgemm": "sparsecore._bench.spgemm",
     "moe": "sparsecore._bench.moe",
     "sbl": "sparsecore._bench.sbl",
