@@ -10,6 +10,7 @@ SUITES = {
     "spgemm": "sparsecore._bench.spgemm",
     "moe": "sparsecore._bench.moe",
     "sbl": "sparsecore._bench.sbl",
+    "dask": "sparsecore._bench.dask",
 }
 
 
