@@ -153,7 +153,7 @@ def demo_dask(n_threads):
             same = "bit-identical" if (C != R).nnz == 0 and np.array_equal(C.data, R.data) else \
                 f"max |diff| {abs(C - R).max():.1e}"
             print(f"  bcspwr10 @ bcspwr10, {strategy:>9}: {plan.n_multiplies:>3} kernel tasks, "
-                  f"{len(plan.row_chunks)}x{len(plan.col_chunks)} output chunks cut from exact sizes "
+                  f"{len(plan.row_chunks)}x{len(plan.col_chunks)} output chunks cut from symbolic sizes "
                   f"({plan.nnz:,} nonzeros, {'exact' if plan.nnz_exact else 'upper bound'}); "
                   f"{same} to one-machine spgemm")
         W = datasets.load_matrix("n1024-l1")

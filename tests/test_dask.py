@@ -344,11 +344,14 @@ def test_spgemm_empty_chunks_and_shapes(threads):
     R = sparsecore.spgemm(A, A)
     X = from_scipy(A, chunks=50)
     plan = plan_spgemm(X, X, strategy="2d")
-    assert plan.n_multiplies == 4  # only the diagonal blocks
+    # only the diagonal blocks multiply: one task per output row block
+    assert plan.n_multiplies == len(plan.row_chunks)
     C = spgemm(X, X, plan=plan)
     assert_csr_equal(C.compute(), R)  # one term per chunk: no reordered sums
     nnz = chunk_nnz(C)
-    assert (nnz[~np.eye(4, dtype=bool)] == 0).all()
+    block_of_row = np.repeat(np.arange(4), 50)[np.cumsum((0,) + plan.row_chunks[:-1])]
+    off_diagonal = block_of_row[:, None] != np.arange(4)[None, :]
+    assert (nnz[off_diagonal] == 0).all() and (nnz[~off_diagonal] > 0).all()
     # zero-row chunks, an all-zero operand, empty shapes
     X = from_row_blocks([A[:0], A[:100], A[100:100], A[100:]])
     assert_csr_equal(spgemm(X, from_scipy(A, chunks=70)).compute(), R)
@@ -663,3 +666,38 @@ def test_worker_killed_mid_computation_is_retried():
         C = future.result(timeout=120)
         assert pids[victim] not in client.run(os.getpid).values()
     assert_product_close(C, A, B)
+
+
+# ---- the adapter ---------------------------------------------------------
+
+def test_registered_as_a_distributed_adapter():
+    from sparsecore import plugins
+
+    plugins.refresh_adapters()
+    info = plugins.list_adapters()["dask"]
+    assert info.kind == "distributed" and info.available
+    assert info.install == 'pip install "sparsecore[dask]"'
+    import sparsecore.dask
+
+    assert plugins.load_adapter("dask") is sparsecore.dask
+
+
+def test_import_sparsecore_does_not_import_dask_and_a_missing_dask_names_the_extra():
+    import subprocess
+    import sys
+
+    code = "import sys, sparsecore; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    code = (
+        "import sys; sys.modules['dask'] = None\n"
+        "import importlib.util\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda n, *a: None if n == 'dask' else real(n, *a)\n"
+        "try:\n"
+        "    import sparsecore.dask\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "sparsecore[dask]"' in out.stdout

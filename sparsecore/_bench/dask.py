@@ -34,9 +34,6 @@ CASES = {
 QUICK = {"lap3d27_60": lambda: datasets.make_laplacian((40, 40, 40), stencil=27),
          "rmat14": CASES["rmat14"]}
 OPT_IN = ("rmat16",)
-# Row blocks of A per worker thread: enough tasks to balance, few enough that
-# per-task costs stay small.
-_BLOCKS = 8
 
 
 def _clusters(sizes):
@@ -58,10 +55,9 @@ def _dask_peer(label, client, workers, persist_result):
     from sparsecore.dask import spgemm as dask_spgemm
 
     def prepare(A):
-        m = A.shape[0]
-        rows = -(-m // (_BLOCKS * workers))
+        # default chunks (row blocks of 128 MiB): the planner cuts the tasks
         with dask.config.set(scheduler=client), client.as_current():
-            X = from_scipy(A, chunks=(rows, -1)).persist()
+            X = from_scipy(A).persist()
             wait(X)
         return X
 
@@ -86,9 +82,8 @@ def _breakdown(A, client, workers):
     from sparsecore.dask import from_scipy, plan_spgemm
     from sparsecore.dask import spgemm as dask_spgemm
 
-    m = A.shape[0]
     with dask.config.set(scheduler=client), client.as_current():
-        X = from_scipy(A, chunks=(-(-m // (_BLOCKS * workers)), -1)).persist()
+        X = from_scipy(A).persist()
         wait(X)
         t0 = time.perf_counter()
         plan = plan_spgemm(X, X)

@@ -14,7 +14,8 @@ pass each task runs):
 3. the symbolic pass of the sparse-core kernel runs per block on the
    workers and returns multiplies and exact nonzeros per row group;
 4. output row blocks are cut from those exact sizes so each output chunk
-   holds about ``chunk_bytes``; a product whose output (plus inputs) does not
+   holds about ``chunk_bytes`` and each task at most 1/(2 x threads of the
+   cluster) of the multiplies, whatever the input chunking; a product whose output (plus inputs) does not
    fit the cluster's memory, or whose largest task does not fit one worker,
    is refused with a MemoryError before any numeric work;
 5. the numeric graph: each task runs :func:`sparsecore.spgemm` with the
@@ -39,8 +40,13 @@ from sparsecore.ops._spgemm_symbolic import spgemm_symbolic
 
 __all__ = ["SpGEMMPlan", "plan_spgemm", "spgemm"]
 
-# Row groups each symbolic task reports (the granularity of output row cuts).
+# Row groups each symbolic task reports (the granularity of output row cuts):
+# at least this many, and _TASKS_PER_THREAD per thread of the cluster.
 _GROUPS = 256
+# Multiply tasks per thread of the cluster: row blocks are cut so that no
+# task holds more than 1/(_TASKS_PER_THREAD * threads) of the multiplies,
+# whatever the input chunking (one big chunk still feeds every worker).
+_TASKS_PER_THREAD = 2
 # Fraction of the cluster's memory a product may use: dask.distributed pauses
 # a worker at 80 % of its memory limit.
 _MEMORY_FRACTION = 0.8
@@ -51,14 +57,25 @@ _STRATEGIES = ("auto", "broadcast", "2d")
 
 # ---- tasks ---------------------------------------------------------------
 
-def _symbolic_task(A, B, n_groups, n_threads):
-    rows = A.shape[0]
+def _symbolic_task(A, B, r0, r1, n_groups, n_threads):
+    """Multiplies and exact nonzeros of rows r0:r1 of A @ B, in row groups:
+    (cuts relative to A's first row, flops, nnz)."""
+    rows = r1 - r0
     g = max(1, min(rows, n_groups))
     cuts = np.unique(np.linspace(0, rows, g + 1).round().astype(np.int64))
     if cuts.size == 1:
         cuts = np.array([0, 0], dtype=np.int64)
-    s = spgemm_symbolic(A, B, row_bounds=cuts, n_threads=task_threads(n_threads))
-    return cuts, s.flops, s.nnz
+    s = spgemm_symbolic(_chunks.row_slice(A, r0, r1), B, row_bounds=cuts,
+                        n_threads=task_threads(n_threads))
+    return cuts + r0, s.flops, s.nnz
+
+
+def _join_pieces(pieces):
+    """One (cuts, flops, nnz) from the results of consecutive row ranges."""
+    if len(pieces) == 1:
+        return pieces[0]
+    cuts = np.concatenate([pieces[0][0]] + [p[0][1:] for p in pieces[1:]])
+    return (cuts, np.concatenate([p[1] for p in pieces]), np.concatenate([p[2] for p in pieces]))
 
 
 def _multiply_task(A, B, r0, r1, n_threads, dtype):
@@ -269,7 +286,9 @@ def plan_spgemm(A, B, *, strategy="auto", chunk_bytes=None, memory_limit=None,
         broadcasts B when it takes at most ``broadcast_bytes``.
     chunk_bytes : int or str, optional
         Target bytes per output chunk (default: dask's ``array.chunk-size``,
-        128 MiB). Output row blocks are cut from exact sizes to fit it.
+        128 MiB). Output row blocks are cut from exact sizes to fit it, and
+        so that no task holds more than 1/(2 x threads of the cluster) of
+        the multiplies (a single input chunk still feeds every worker).
     memory_limit : int or str, optional
         Bytes the product may occupy at once (inputs, output, broadcast
         copies). Default: 80 % of the cluster's worker memory (of the
@@ -358,9 +377,21 @@ def plan_spgemm(A, B, *, strategy="auto", chunk_bytes=None, memory_limit=None,
              for t in range(nnz_l.shape[1]) if nnz_l[i, t] and nnz_r[t, j]]
     ld = left.to_delayed(optimize_graph=False)
     rd = right.to_delayed(optimize_graph=False)
-    sym_tasks = [dask.delayed(_symbolic_task, pure=True)(ld[i, t], rd[t, j], _GROUPS, n_threads)
-                 for i, j, t in pairs]
-    sym = dict(zip(pairs, dask.compute(*sym_tasks)))
+    groups = max(_GROUPS, 2 * _TASKS_PER_THREAD * resources.threads)
+    # few blocks (one big chunk): cut their rows so every thread has work
+    pieces = max(1, -(-_TASKS_PER_THREAD * resources.threads // max(1, len(pairs))))
+    sym_tasks, owners = [], []
+    for i, j, t in pairs:
+        rows = left.chunks[0][i]
+        cuts = np.unique(np.linspace(0, rows, min(pieces, rows) + 1).round().astype(np.int64))
+        for r0, r1 in zip(cuts[:-1], cuts[1:]):
+            sym_tasks.append(dask.delayed(_symbolic_task, pure=True)(
+                ld[i, t], rd[t, j], int(r0), int(r1), -(-groups // len(cuts[:-1])), n_threads))
+            owners.append((i, j, t))
+    by_pair = {pair: [] for pair in pairs}
+    for res, owner in zip(dask.compute(*sym_tasks), owners):
+        by_pair[owner].append(res)
+    sym = {pair: _join_pieces(parts) for pair, parts in by_pair.items()}
     timings["symbolic"] = time.perf_counter() - t0
 
     # 4. output row cuts from exact sizes, memory check
@@ -390,10 +421,10 @@ def _size_graph(A, B, left, right, strategy, sym, nnz_l, nnz_r, bytes_a, bytes_b
     bytes_left = _bytes_grid(nnz_l, left.chunks[0], left.chunks[1], A.dtype.itemsize)
     bytes_right = _bytes_grid(nnz_r, right.chunks[0], right.chunks[1], B.dtype.itemsize)
     blocks, row_chunks, chunk_nnz, terms = [], [], [], {}
-    flops_total = 0
+    flops_total = sum(int(res[1].sum()) for res in sym.values())
+    target_flops = max(1, flops_total // (_TASKS_PER_THREAD * resources.threads))
     largest = 0
     n_tasks = 0
-    r_global = 0
     for i, rows in enumerate(left.chunks[0]):
         # per group: rows, and per output column block the nnz (sum over t)
         # and, per t, the exact partial nnz and flops
@@ -410,27 +441,31 @@ def _size_graph(A, B, left, right, strategy, sym, nnz_l, nnz_r, bytes_a, bytes_b
         g_rows = np.diff(cuts)
         n_g = len(g_rows)
         nnz_g = np.zeros((n_j, n_g), dtype=np.int64)
+        flops_g = np.zeros(n_g, dtype=np.int64)
         for (j, t), (fl, nz) in per_t.items():
             nnz_g[j] += nz
-            flops_total += int(fl.sum())
+            flops_g += fl
         if strategy == "2d":
             nnz_g = np.minimum(nnz_g, g_rows[None, :] * np.array(col_chunks)[:, None])
         # greedy cuts: close a block before a group that would push any
-        # output chunk of this row block past chunk_bytes
+        # output chunk of this row block past chunk_bytes, or its multiplies
+        # past target_flops
         starts = [0]
         acc = np.zeros(n_j, dtype=np.int64)
-        acc_rows = 0
+        acc_rows = acc_flops = 0
         for g in range(n_g):
             new = acc + nnz_g[:, g]
-            over = any(_csr_bytes(new[j], acc_rows + g_rows[g], col_chunks[j], vsz) > chunk_bytes
-                       for j in range(n_j))
+            over = acc_flops + flops_g[g] > target_flops or any(
+                _csr_bytes(new[j], acc_rows + g_rows[g], col_chunks[j], vsz) > chunk_bytes
+                for j in range(n_j))
             if over and acc_rows > 0:
                 starts.append(g)
                 acc = nnz_g[:, g].copy()
-                acc_rows = int(g_rows[g])
+                acc_rows, acc_flops = int(g_rows[g]), int(flops_g[g])
             else:
                 acc = new
                 acc_rows += int(g_rows[g])
+                acc_flops += int(flops_g[g])
         starts.append(n_g)
         for a, b in zip(starts[:-1], starts[1:]):
             r0, r1 = int(cuts[a]), int(cuts[b])
@@ -453,7 +488,6 @@ def _size_graph(A, B, left, right, strategy, sym, nnz_l, nnz_r, bytes_a, bytes_b
                 n_tasks += len(live)
                 if strategy == "2d" and len(live) > 1:
                     largest = max(largest, 2 * out_bytes)
-        r_global += rows
     chunk_nnz = np.array(chunk_nnz, dtype=np.int64).reshape(len(row_chunks), n_j)
     result_bytes = int(sum(_csr_bytes(chunk_nnz[s, j], row_chunks[s], col_chunks[j], vsz)
                            for s in range(len(row_chunks)) for j in range(n_j)))
