@@ -13,6 +13,7 @@ SUITES = {
     "sbl": "sparsecore._bench.sbl",
     "spmm": "sparsecore._bench.spmm",
     "monarch": "sparsecore._bench.monarch",
+    "dask": "sparsecore._bench.dask",
 }
 
 

@@ -236,3 +236,42 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     if status != SC_OK:
         _raise_status(status, "spgemm (numeric pass)")
     return Cp, Cj, Cx, kept
+
+
+def spgemm_symbolic(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Bp, cnp.ndarray Bj,
+                    int64_t m, int64_t k, int64_t n, bint b_sorted, int n_threads,
+                    int64_t flops_per_thread, int tasks_per_thread, int64_t row_cost,
+                    int64_t prefetch_bytes):
+    """Multiplies and structural nnz of every row of C = A @ B, without values.
+
+    Runs the flop count and the exact symbolic pass of :func:`spgemm` on
+    validated CSR structures of one index dtype. Returns (fp, cs): int64
+    prefix sums of length m + 1, fp[i + 1] - fp[i] the multiplies and
+    cs[i + 1] - cs[i] the distinct columns of row i.
+    """
+    cdef object it = Ap.dtype
+    cdef int itype = INDEX_CODES[it]
+    cdef const void *ap = data_ptr(Ap, it, m + 1)
+    cdef const void *aj = data_ptr(Aj, it, 0)
+    cdef const void *bp = data_ptr(Bp, it, k + 1)
+    cdef const void *bj = data_ptr(Bj, it, 0)
+    cdef cnp.ndarray fp = np.empty(m + 1, dtype=np.int64)
+    cdef cnp.ndarray cs = np.empty(m + 1, dtype=np.int64)
+    cdef int64_t *f = <int64_t *>cnp.PyArray_DATA(fp)
+    cdef int64_t *c = <int64_t *>cnp.PyArray_DATA(cs)
+    cdef int64_t lower = 0, flops
+    cdef int status, nt, ntasks
+    cdef int prefetch = Bj.size * it.itemsize > prefetch_bytes
+    with nogil:
+        flops = sc_spgemm_flops(itype, m, ap, aj, bp, 1, f, &lower)
+    nt = <int>max(1, min(n_threads, flops // flops_per_thread))
+    ntasks = 1 if nt == 1 else <int>min(m, nt * tasks_per_thread)
+    cdef cnp.ndarray bounds = np.empty(max(ntasks, 1) + 1, dtype=np.int64)
+    cdef int64_t *bd = <int64_t *>cnp.PyArray_DATA(bounds)
+    with nogil:
+        sc_partition(m, f, row_cost, ntasks, bd)
+        status = sc_spgemm_symbolic(itype, m, n, ap, aj, bp, bj, b_sorted,
+                                    prefetch, ntasks, bd, nt, c)
+    if status != SC_OK:
+        _raise_status(status, "spgemm_symbolic")
+    return fp, cs

@@ -7,5 +7,7 @@ from sparsecore.ops._prune import block_prune, nm_prune
 from sparsecore.ops._monarch import monarch_project
 from sparsecore.ops._spgemm import spgemm
 from sparsecore.ops._spmm import sddmm, spmm
+from sparsecore.ops._spgemm_symbolic import SymbolicProduct, spgemm_symbolic
 
-__all__ = ["block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm", "spmm"]
+__all__ = ["SymbolicProduct", "block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm",
+           "spgemm_symbolic", "spmm"]

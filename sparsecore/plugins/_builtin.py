@@ -9,6 +9,7 @@ from sparsecore.plugins._gates import GateAdapter
 
 __all__ = [
     "COMETGateAdapter",
+    "DaskAdapter",
     "DSelectKGateAdapter",
     "HashGateAdapter",
     "MoEAdapter",
@@ -24,6 +25,16 @@ class MoEAdapter(Adapter):
     module = "sparsecore.moe"
     requires = ("torch",)
     install = 'pip install "sparsecore[moe]"'
+
+
+class DaskAdapter(Adapter):
+    """``sparsecore.dask``: SpGEMM and SpMM on Dask arrays of CSR chunks."""
+
+    kind = "distributed"
+    description = "SpGEMM and SpMM on Dask (threaded scheduler or dask.distributed)"
+    module = "sparsecore.dask"
+    requires = ("dask",)
+    install = 'pip install "sparsecore[dask]"'
 
 
 class TopKGateAdapter(GateAdapter):
