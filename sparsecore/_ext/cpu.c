@@ -1,8 +1,11 @@
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #ifdef __linux__
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 #include "sc_common.h"
 
@@ -37,6 +40,28 @@ void *sc_alloc_room(size_t nbytes)
     }
 #endif
     return malloc(nbytes);
+}
+
+void sc_move_down(char *dst, char *src, size_t nbytes)
+{
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t gap = (size_t)(src - dst);
+    const size_t chunk = gap < ((size_t)1 << 20) ? gap : ((size_t)1 << 20);
+    if (dst < src && chunk >= 4 * page && nbytes >= ((size_t)1 << 20)) {
+        for (size_t k = 0; k < nbytes; k += chunk) {
+            const size_t len = nbytes - k < chunk ? nbytes - k : chunk;
+            memcpy(dst + k, src + k, len);  /* disjoint: len <= src - dst */
+            /* The whole pages of the chunk just read lie above everything
+             * written so far and below everything still to read. */
+            const uintptr_t lo = ((uintptr_t)(src + k) + page - 1) & ~(uintptr_t)(page - 1);
+            const uintptr_t hi = ((uintptr_t)(src + k + len)) & ~(uintptr_t)(page - 1);
+            if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        }
+        return;
+    }
+#endif
+    memmove(dst, src, nbytes);
 }
 
 static sc_check_fn interrupt_check = NULL;

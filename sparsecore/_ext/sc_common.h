@@ -90,6 +90,11 @@ int sc_poll(sc_poll_t *p);
  * plain malloc. Free with free(); realloc works on it. */
 void *sc_alloc_room(size_t nbytes);
 
+/* memmove(dst, src, nbytes) for dst <= src inside a private anonymous
+ * allocation (sc_alloc_room), handing the source's pages back to the system
+ * as they are read, so moving data down never holds two copies of it. */
+void sc_move_down(char *dst, char *src, size_t nbytes);
+
 /* 1 when the CPU running us has AVX2 and FMA (what the fast clones use). */
 int sc_cpu_has_avx2_fma(void);
 /* 1 when the build carries AVX2+FMA clones of the hot loops. */

@@ -437,7 +437,8 @@ static int NUM(spgemm_numeric)(
 
 /* One-pass numeric pass (no symbolic pass), for products that compress
  * well: task t writes its rows back to back from Cj/Cx[fp[bounds[t]]] (its
- * multiply count is room enough), then the tasks are closed up in order.
+ * multiply count is room enough), then the tasks are closed up in order,
+ * the pages they leave handed back as they go (peak memory near the output).
  * Cp gets the row pointers; returns the entries kept in *nnz_out. */
 SC_TARGET_CLONES
 static int NUM(spgemm_onepass)(
@@ -491,8 +492,8 @@ static int NUM(spgemm_onepass)(
         const int64_t dst = (int64_t)Cp[bounds[t]], src = fp[bounds[t]];
         const int64_t len = (int64_t)Cp[bounds[t + 1]] - dst;
         if (len > 0 && dst != src) {
-            memmove(Cj + dst, Cj + src, (size_t)len * sizeof(OUT));
-            memmove(Cx + dst, Cx + src, (size_t)len * sizeof(VAL));
+            sc_move_down((char *)(Cj + dst), (char *)(Cj + src), (size_t)len * sizeof(OUT));
+            sc_move_down((char *)(Cx + dst), (char *)(Cx + src), (size_t)len * sizeof(VAL));
         }
     }
     *nnz_out = (int64_t)Cp[m];
