@@ -24,3 +24,34 @@ requires_shared = pytest.mark.skipif(
     reason="../shared/data/matrices not found beside the checkout "
     "(set SPARSECORE_MATRIX_DIR to a folder of Matrix Market files)",
 )
+
+
+posix_signals = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+
+
+def interrupt_child(code, *, wait=0.5, timeout=60):
+    """Run ``code`` in a fresh interpreter, send it SIGINT ``wait`` seconds
+    after it prints ``ready``, and check that it printed ``interrupted`` within
+    a second. ``code`` prints ``ready`` before the long call, ``interrupted``
+    when it catches KeyboardInterrupt, then a ``usable ...`` line from a short
+    call afterwards. Returns the child's remaining stdout."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-P", "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(wait)  # let the kernel start
+        sent = time.perf_counter()
+        os.kill(proc.pid, signal.SIGINT)
+        line = proc.stdout.readline().split()
+        reaction = time.perf_counter() - sent
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    assert line and line[0] == "interrupted", (line, err)
+    assert reaction < 1.0, f"took {reaction:.2f} s to stop"
+    return out + err

@@ -21,6 +21,7 @@ from sparsecore import datasets
 from sparsecore.formats import MonarchMatrix, MonarchProduct
 from sparsecore.formats._monarch import monarch_layout
 from sparsecore.ops import monarch_project
+from helpers import interrupt_child, posix_signals
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-12, np.complex64: 1e-5, np.complex128: 1e-12}
 REAL = [np.float32, np.float64]
@@ -567,28 +568,7 @@ print("usable", monarch_project(W[:64, :64], method="power").shape, flush=True)
 """
 
 
-@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGINT") or __import__("sys").platform
-                    == "win32", reason="POSIX signals")
+@posix_signals
 @pytest.mark.parametrize("threads", [1, 2])
 def test_ctrl_c_stops_a_long_projection(threads):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    proc = subprocess.Popen([sys.executable, "-P", "-c", INTERRUPT_CHILD.format(threads=threads)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
-        sent = time.perf_counter()
-        os.kill(proc.pid, signal.SIGINT)
-        line = proc.stdout.readline().split()
-        reaction = time.perf_counter() - sent
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert line and line[0] == "interrupted", (line, err)
-    assert reaction < 1.0, f"took {reaction:.2f} s to stop"
-    assert "usable (64, 64)" in out, err
+    assert "usable (64, 64)" in interrupt_child(INTERRUPT_CHILD.format(threads=threads))

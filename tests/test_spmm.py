@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sparsecore import datasets
 from sparsecore.formats import BlockSparseMatrix, NMSparseMatrix
 from sparsecore.ops import block_prune, nm_prune, sddmm, spmm
-from helpers import SHARED, SHARED_MATRICES, requires_shared
+from helpers import SHARED, SHARED_MATRICES, interrupt_child, posix_signals, requires_shared
 
 # Error bound of a float sum of k products, relative to sum |a_i||b_i|:
 # k * eps in the worst case; the tests use the products |S| @ |X| as scale.
@@ -732,26 +732,6 @@ print("usable", spmm(A[:10], X[:, :3]).shape, flush=True)
 """
 
 
-@pytest.mark.skipif(__import__("sys").platform == "win32", reason="POSIX signals")
+@posix_signals
 def test_ctrl_c_stops_a_long_spmm():
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    proc = subprocess.Popen([sys.executable, "-P", "-c", INTERRUPT_CHILD],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
-        sent = time.perf_counter()
-        os.kill(proc.pid, signal.SIGINT)
-        line = proc.stdout.readline().split()
-        reaction = time.perf_counter() - sent
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert line and line[0] == "interrupted", (line, err)
-    assert reaction < 1.0, f"took {reaction:.2f} s to stop"
-    assert "usable (10, 3)" in out, err
+    assert "usable (10, 3)" in interrupt_child(INTERRUPT_CHILD, timeout=120)
