@@ -39,3 +39,27 @@ cdef extern from "spgemm.h" nogil:
     int sc_spgemm_count_ranges(int itype, int64_t n, const void *Ap, const void *Aj,
                                const void *Bp, const void *Bj, int b_sorted,
                                int nranges, const int64_t *ranges, int64_t *counts)
+
+cdef extern from "spgemm_semiring.h" nogil:
+    ctypedef double (*sc_binop_f64)(double, double)
+    void sc_spgemm_set_user_ops(sc_binop_f64 add, sc_binop_f64 mul)
+    int sc_spgemm_semiring_numeric(int semiring, int itype, int otype, int vtype,
+                                   int64_t m, int64_t n,
+                                   const void *Ap, const void *Aj, const void *Ax,
+                                   const void *Bp, const void *Bj, const void *Bx,
+                                   int b_sorted, int prefetch, const int64_t *Cs,
+                                   int ntasks, const int64_t *bounds, int n_threads,
+                                   void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+    int sc_spgemm_semiring_onepass(int semiring, int itype, int otype, int vtype,
+                                   int64_t m, int64_t n,
+                                   const void *Ap, const void *Aj, const void *Ax,
+                                   const void *Bp, const void *Bj, const void *Bx,
+                                   int b_sorted, int prefetch, const int64_t *fp,
+                                   int ntasks, const int64_t *bounds, int n_threads,
+                                   void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+    int sc_spgemm_masked(int semiring, int itype, int vtype, int64_t m, int64_t n,
+                         const void *Ap, const void *Aj, const void *Ax,
+                         const void *Bp, const void *Bj, const void *Bx,
+                         const void *Mp, const void *Mj, int complement,
+                         const int64_t *room, int ntasks, const int64_t *bounds,
+                         int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out)

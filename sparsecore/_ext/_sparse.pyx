@@ -5,7 +5,7 @@ converted, releases the GIL around the C call, and maps status codes to
 exceptions. See spgemm.h for the contracts.
 """
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer
 from cpython.ref cimport Py_INCREF
 from libc.stdlib cimport realloc, free
@@ -13,7 +13,8 @@ from libc.stdlib cimport realloc, free
 from sparsecore._ext._kernels cimport (
     sc_alloc_room, SC_OK, SC_ERR_NOMEM, SC_ERR_INTERRUPTED, sc_csr_check, sc_spgemm_flops,
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
-    sc_spgemm_onepass, sc_spgemm_count_ranges,
+    sc_spgemm_onepass, sc_spgemm_count_ranges, sc_binop_f64, sc_spgemm_set_user_ops,
+    sc_spgemm_semiring_numeric, sc_spgemm_semiring_onepass, sc_spgemm_masked,
 )
 from sparsecore._ext._arrays cimport (
     data_ptr, writable_ptr, register_interrupt_check, raise_interrupt,
@@ -31,6 +32,7 @@ VALUE_CODES = {
     np.dtype(np.complex64): 2,
     np.dtype(np.complex128): 3,
     np.dtype(np.uint64): 4,
+    np.dtype(np.uint8): 5,
 }
 
 cdef object I64 = np.dtype(np.int64)
@@ -114,8 +116,11 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
            int64_t flops_per_thread, int tasks_per_thread, int64_t row_cost,
            int64_t one_pass_sure_flops, double one_pass_compression,
            int64_t one_pass_bytes, int64_t one_pass_room_bytes,
-           int64_t prefetch_bytes, object plan_output):
+           int64_t prefetch_bytes, object plan_output, int semiring=0):
     """C = A @ B on validated CSR arrays of one index dtype and one value dtype.
+
+    ``semiring`` is a code of spgemm_semiring.h: 0 (plus-times) runs the
+    kernels of spgemm.c, any other the semiring instantiations.
 
     ``plan_output(nnz_lower_bound, nnz)`` is called with the cheap lower bound
     (nnz None) and then with the exact nnz; it returns the output index dtype
@@ -195,9 +200,15 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
                     f"spgemm: cannot reserve {flops * (ot.itemsize + vt.itemsize):,} bytes"
                 )
             with nogil:
-                status = sc_spgemm_onepass(itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
-                                           b_sorted, prefetch, f, ntasks, bd, nt,
-                                           cnp.PyArray_DATA(Cp), room_j, room_x, &kept)
+                if semiring == 0:
+                    status = sc_spgemm_onepass(itype, otype, vtype, m, n, ap, aj, ax, bp, bj,
+                                               bx, b_sorted, prefetch, f, ntasks, bd, nt,
+                                               cnp.PyArray_DATA(Cp), room_j, room_x, &kept)
+                else:
+                    status = sc_spgemm_semiring_onepass(
+                        semiring, itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
+                        b_sorted, prefetch, f, ntasks, bd, nt, cnp.PyArray_DATA(Cp),
+                        room_j, room_x, &kept)
             if status != SC_OK:
                 _raise_status(status, "spgemm (one-pass numeric pass)")
             p = realloc(room_j, max(1, kept) * ot.itemsize)
@@ -230,9 +241,14 @@ def spgemm(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef void *cj = cnp.PyArray_DATA(Cj)
     cdef void *cx = cnp.PyArray_DATA(Cx)
     with nogil:
-        status = sc_spgemm_numeric(itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
-                                   b_sorted, prefetch, f, ntasks, bd, nt, cp, cj, cx,
-                                   &kept)
+        if semiring == 0:
+            status = sc_spgemm_numeric(itype, otype, vtype, m, n, ap, aj, ax, bp, bj, bx,
+                                       b_sorted, prefetch, f, ntasks, bd, nt, cp, cj, cx,
+                                       &kept)
+        else:
+            status = sc_spgemm_semiring_numeric(semiring, itype, otype, vtype, m, n, ap, aj,
+                                                ax, bp, bj, bx, b_sorted, prefetch, f, ntasks,
+                                                bd, nt, cp, cj, cx, &kept)
     if status != SC_OK:
         _raise_status(status, "spgemm (numeric pass)")
     return Cp, Cj, Cx, kept
@@ -275,3 +291,79 @@ def spgemm_symbolic(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Bp, cnp.ndarray 
     if status != SC_OK:
         _raise_status(status, "spgemm_symbolic")
     return fp, cs
+
+
+def set_user_ops(uintptr_t add_address, uintptr_t mul_address):
+    """Install the operators of the user semiring (addresses of C functions
+    ``double f(double, double)``; 0, 0 to clear). The caller holds a lock
+    across this call and the product that uses them."""
+    sc_spgemm_set_user_ops(<sc_binop_f64>add_address, <sc_binop_f64>mul_address)
+
+
+def spgemm_masked(int semiring, cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
+                  cnp.ndarray Bp, cnp.ndarray Bj, cnp.ndarray Bx,
+                  cnp.ndarray Mp, cnp.ndarray Mj, bint complement,
+                  int64_t m, int64_t k, int64_t n, int n_threads,
+                  int64_t flops_per_thread, int tasks_per_thread, int64_t row_cost,
+                  object check_output):
+    """C<M> = A (+.*) B (or C<!M>) on validated CSR arrays of one index dtype
+    (also the output's), M with sorted rows and no duplicates.
+
+    ``check_output(room)`` is called with the number of output slots the
+    kernel needs before they are allocated; it raises MemoryError if they do
+    not fit. Returns (indptr, indices, data, kept nnz), or None when the
+    complement needs more slots than int32 indices can address (the caller
+    retries with int64).
+    """
+    cdef object it = Ap.dtype, vt = Ax.dtype
+    cdef int itype = INDEX_CODES[it], vtype = VALUE_CODES[vt]
+    cdef const void *ap = data_ptr(Ap, it, m + 1)
+    cdef const void *aj = data_ptr(Aj, it, 0)
+    cdef const void *ax = data_ptr(Ax, vt, 0)
+    cdef const void *bp = data_ptr(Bp, it, k + 1)
+    cdef const void *bj = data_ptr(Bj, it, 0)
+    cdef const void *bx = data_ptr(Bx, vt, 0)
+    cdef const void *mp = data_ptr(Mp, it, m + 1)
+    cdef const void *mj = data_ptr(Mj, it, 0)
+    cdef cnp.ndarray fp = np.empty(m + 1, dtype=np.int64)
+    cdef int64_t *f = <int64_t *>cnp.PyArray_DATA(fp)
+    cdef int64_t lower = 0, flops, kept = 0, total
+    cdef int status, nt, ntasks
+    nt = n_threads if Aj.size >= _PARALLEL_SCAN else 1
+    with nogil:
+        flops = sc_spgemm_flops(itype, m, ap, aj, bp, nt, f, &lower)
+    cdef cnp.ndarray mlen = np.diff(Mp).astype(np.int64, copy=False)
+    cdef cnp.ndarray room = np.zeros(m + 1, dtype=np.int64)
+    if complement:
+        np.cumsum(np.minimum(np.diff(fp), n - mlen), out=room[1:])
+    else:
+        room[1:] = Mp[1:]
+    total = room[m]
+    if itype == 0 and total > 2147483647:
+        return None
+    # the work of a row: its multiplies, plus scattering its mask row
+    cdef cnp.ndarray cost = fp.copy()
+    cost[1:] += np.cumsum(mlen)
+    flops = cost[m]
+    nt = <int>max(1, min(n_threads, flops // flops_per_thread))
+    ntasks = 1 if nt == 1 else <int>min(m, nt * tasks_per_thread)
+    ntasks = max(ntasks, 1)
+    cdef cnp.ndarray bounds = np.empty(ntasks + 1, dtype=np.int64)
+    cdef int64_t *bd = <int64_t *>cnp.PyArray_DATA(bounds)
+    cdef int64_t *c = <int64_t *>cnp.PyArray_DATA(cost)
+    with nogil:
+        sc_partition(m, c, row_cost, ntasks, bd)
+    check_output(total)
+    cdef cnp.ndarray Cp = np.empty(m + 1, dtype=it)
+    cdef cnp.ndarray Cj = np.empty(total, dtype=it)
+    cdef cnp.ndarray Cx = np.empty(total, dtype=vt)
+    cdef const int64_t *r = <const int64_t *>cnp.PyArray_DATA(room)
+    cdef void *cp = cnp.PyArray_DATA(Cp)
+    cdef void *cj = cnp.PyArray_DATA(Cj)
+    cdef void *cx = cnp.PyArray_DATA(Cx)
+    with nogil:
+        status = sc_spgemm_masked(semiring, itype, vtype, m, n, ap, aj, ax, bp, bj, bx,
+                                  mp, mj, complement, r, ntasks, bd, nt, cp, cj, cx, &kept)
+    if status != SC_OK:
+        _raise_status(status, "spgemm (masked product)")
+    return Cp, Cj, Cx, kept

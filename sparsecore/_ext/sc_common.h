@@ -28,7 +28,8 @@ enum sc_value_type {
     SC_FLOAT64 = 1,
     SC_COMPLEX64 = 2,
     SC_COMPLEX128 = 3,
-    SC_UINT64 = 4   /* integer arithmetic modulo 2**64; every numpy integer type maps here */
+    SC_UINT64 = 4,  /* integer arithmetic modulo 2**64; every numpy integer type maps here */
+    SC_UINT8 = 5    /* booleans (0 or 1), for the lor_land semiring */
 };
 
 typedef struct { float re, im; } sc_complex64;

@@ -1,7 +1,8 @@
 /*
  * Template: the numeric pass of C = A @ B.
  * Define IDX/ISFX (input index type), OUT/OSFX (output index type),
- * VAL/VSFX (value type), V_MUL(a, b), V_ADD(a, b), V_IS_ZERO(v), and
+ * VAL/VSFX (value type), V_MUL(a, b), V_ADD(a, b), V_IS_ZERO(v) (and
+ * V_KEEP_ZEROS to keep entries whatever their value), and
  * OUT_SORT / OUT_INSERTION_SORT_PAIRS (sorts for OUT keys).
  *
  * Each output row picks one of these paths (spgemm.c gives the rules):
@@ -26,6 +27,12 @@
  * number kept. Cancellation is rare, so the branch predicts well. */
 SC_INLINE int64_t NUM(drop_zeros)(int64_t cnt, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
 {
+#ifdef V_KEEP_ZEROS
+    /* semirings other than plus-times keep every structural entry */
+    (void)oj;
+    (void)ox;
+    return cnt;
+#else
     int64_t w = 0;
     for (int64_t q = 0; q < cnt; q++) {
         if (!V_IS_ZERO(ox[q])) {
@@ -35,6 +42,7 @@ SC_INLINE int64_t NUM(drop_zeros)(int64_t cnt, OUT *SC_RESTRICT oj, VAL *SC_REST
         }
     }
     return w;
+#endif
 }
 
 /* A row of at most SC_TINY_MAX multiplies: accumulate by linear search in

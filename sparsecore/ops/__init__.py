@@ -5,9 +5,11 @@ validates them once, and calls a kernel with the GIL released.
 """
 from sparsecore.ops._prune import block_prune, nm_prune
 from sparsecore.ops._monarch import monarch_project
+from sparsecore.ops._semiring import SEMIRINGS, Semiring, user_semiring
 from sparsecore.ops._spgemm import spgemm
+from sparsecore.ops._spgemm_topk import spgemm_topk
 from sparsecore.ops._spmm import sddmm, spmm
 from sparsecore.ops._spgemm_symbolic import SymbolicProduct, spgemm_symbolic
 
-__all__ = ["SymbolicProduct", "block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm",
-           "spgemm_symbolic", "spmm"]
+__all__ = ["SEMIRINGS", "Semiring", "SymbolicProduct", "block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm",
+           "spgemm_symbolic", "spgemm_topk", "spmm", "user_semiring"]

@@ -4,6 +4,7 @@ import scipy.sparse as sp
 
 from sparsecore import _threads
 from sparsecore._ext import _sparse
+from sparsecore.ops._semiring import USER_OPS_LOCK, get_semiring
 from sparsecore._validation import (
     INT32_MAX,
     as_csr_parts,
@@ -72,8 +73,8 @@ def _as_kernel_values(data, kernel_dtype):
     return np.ascontiguousarray(data, dtype=kernel_dtype)
 
 
-def spgemm(A, B, *, n_threads=None):
-    """Sparse matrix product ``C = A @ B``.
+def spgemm(A, B, *, semiring="plus_times", mask=None, complement=False, n_threads=None):
+    """Sparse matrix product ``C = A @ B``, over a semiring, optionally masked.
 
     Gustavson's row-wise product with hash-table accumulators (Nagasaka et
     al., "High-performance sparse matrix-matrix products on Intel KNL and
@@ -89,6 +90,24 @@ def spgemm(A, B, *, n_threads=None):
         Any sparse format (converted once to CSR, never modified). Unsorted
         indices and duplicate entries are allowed (duplicates are summed).
     B : scipy.sparse array or matrix of shape (k, n)
+    semiring : str or Semiring, default="plus_times"
+        ``C[i, j] = add_k multiply(A[i, k], B[k, j])`` over the ``k`` where
+        both entries are stored. Built-ins (see
+        :data:`sparsecore.ops.SEMIRINGS`): ``plus_times``, ``min_plus``,
+        ``max_plus``, ``max_times``, ``min_times``, ``lor_land`` (boolean:
+        stored nonzeros are True), ``plus_pair`` (counts of shared indices,
+        values ignored), ``plus_first``, ``plus_second``; or a user semiring
+        from :func:`sparsecore.ops.user_semiring`. An entry that is not stored
+        stands for the identity of ``add``: 0 for plus, +inf for min (a
+        missing edge in a shortest-path product, not a zero-length one),
+        -inf for max, False for lor. Only ``plus_times`` drops sums that are
+        exactly zero (as scipy does); the others keep every entry reached.
+    mask : scipy.sparse array or matrix of shape (m, n) or None
+        Structural mask: compute only the entries in the pattern of ``mask``
+        (every stored entry counts, whatever its value), without forming the
+        rest of the product.
+    complement : bool, default=False
+        Compute only the entries outside the pattern of ``mask`` instead.
     n_threads : int or None, default=None
         Threads to use: None or -1 for all, -2 for all but one. Small products
         run on one thread regardless.
@@ -96,19 +115,24 @@ def spgemm(A, B, *, n_threads=None):
     Returns
     -------
     C : scipy.sparse.csr_array of shape (m, n)
-        Canonical CSR: sorted column indices, no duplicates, and entries that
-        cancel to exactly zero dropped, as in scipy. The dtype follows numpy
-        promotion of ``A.dtype`` and ``B.dtype``; index arrays are int32 when
-        nnz and the shape fit, int64 otherwise.
+        Canonical CSR: sorted column indices, no duplicates. With plus_times,
+        entries that cancel to exactly zero are dropped, as in scipy, and the
+        dtype follows numpy promotion of ``A.dtype`` and ``B.dtype``. The
+        other semirings give float32 when both operands are float32 and
+        float64 otherwise; ``lor_land`` gives bool, ``plus_pair`` int64, a user
+        semiring float64. Masked plus_times computes in float32/float64 too.
+        Index arrays are int32 when nnz and the shape fit, int64 otherwise.
 
     Raises
     ------
     ValueError
-        If the inner dimensions differ or an operand is not a valid CSR
-        structure (indices out of range, decreasing ``indptr``).
+        If the inner dimensions differ, ``mask`` does not have the shape of
+        the product, the semiring name is unknown, or an operand is not a
+        valid CSR structure (indices out of range, decreasing ``indptr``).
     TypeError
-        If an operand is not scipy.sparse, or has a boolean or unsupported
-        dtype.
+        If an operand is not scipy.sparse, or has a dtype the semiring does
+        not support (bool with plus_times, complex with any semiring but
+        plus_times unmasked).
     MemoryError
         If the output cannot fit in the available memory; raised before it is
         allocated, with the number of bytes.
@@ -130,7 +154,26 @@ def spgemm(A, B, *, n_threads=None):
            [8., 9.]])
     >>> C.has_canonical_format
     True
+
+    Shortest paths of length two, and a masked product:
+
+    >>> D = sp.csr_array(np.array([[0.0, 4.0, 1.0], [0.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+    >>> spgemm(D, D, semiring="min_plus").toarray()   # only D[0,2] + D[2,1] = 3 exists
+    array([[0., 3., 0.],
+           [0., 0., 0.],
+           [0., 0., 0.]])
+    >>> spgemm(D, D, mask=D, semiring="plus_pair").toarray()
+    array([[0, 1, 0],
+           [0, 0, 0],
+           [0, 0, 0]])
     """
+    sr = get_semiring(semiring)
+    if not isinstance(complement, (bool, np.bool_)):
+        raise TypeError(f"spgemm: complement must be a bool, got {type(complement).__name__}")
+    if mask is None and complement:
+        raise ValueError("spgemm: complement=True needs a mask")
+    if mask is not None or sr.code != 0:
+        return _spgemm_semiring(A, B, sr, mask, bool(complement), n_threads)
     out_dtype, kernel_dtype = _kernel_dtype(A, B)
     if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
         raise ValueError(
@@ -171,6 +214,152 @@ def spgemm(A, B, *, n_threads=None):
     if kernel_dtype != out_dtype:
         data = data.view(np.int64).astype(out_dtype, copy=False)
     return _canonical_csr(data, indices, indptr, (m, n))
+
+
+def _semiring_dtypes(A, B, sr, masked):
+    """(output dtype, kernel dtype) of a product over semiring ``sr``."""
+    for name, X in (("A", A), ("B", B)):
+        if not hasattr(X, "dtype") or X.dtype.kind not in "biufc":
+            dtype = getattr(X, "dtype", type(X).__name__)
+            raise TypeError(f"spgemm: {name} has unsupported dtype {dtype}")
+    if sr._kind == "bool":
+        return np.dtype(np.bool_), np.dtype(np.uint8)
+    if sr._kind == "count":
+        return np.dtype(np.int64), np.dtype(np.uint64)
+    for name, X in (("A", A), ("B", B)):
+        if X.dtype.kind == "c":
+            what = "a masked product" if masked and sr.code == 0 else f"semiring {sr.name}"
+            raise TypeError(
+                f"spgemm: {name} has complex dtype {X.dtype}; {what} takes real values"
+            )
+    if sr._kind == "user":
+        return np.dtype(np.float64), np.dtype(np.float64)
+    if A.dtype == np.float32 and B.dtype == np.float32:
+        return np.dtype(np.float32), np.dtype(np.float32)
+    return np.dtype(np.float64), np.dtype(np.float64)
+
+
+def _semiring_values(data, kernel_dtype, kind):
+    if kind == "bool":
+        return (data != 0).view(np.uint8)
+    if kind == "count":
+        # never read by the kernel, but it takes an array of 8-byte entries
+        if data.dtype.itemsize == 8:
+            return np.ascontiguousarray(data).view(np.uint64)
+        return np.zeros(data.shape[0], dtype=np.uint64)
+    return np.ascontiguousarray(data, dtype=kernel_dtype)
+
+
+def _canonical_mask(M, m, n, nt):
+    if not hasattr(M, "shape") or not sp.issparse(M):
+        raise TypeError(
+            f"spgemm: mask must be a scipy.sparse array or matrix or None, got "
+            f"{type(M).__module__}.{type(M).__name__}"
+        )
+    if M.ndim != 2 or M.shape != (m, n):
+        raise ValueError(
+            f"spgemm: mask has shape {M.shape}, expected {(m, n)} (the shape of A @ B)"
+        )
+    parts = as_csr_parts(M, "mask", nt)
+    if not parts.sorted:
+        # sorted rows without duplicates: the pattern of a canonical copy
+        C = sp.csr_array(
+            (np.ones(parts.indices.shape[0], dtype=np.int8), parts.indices, parts.indptr),
+            shape=(m, n),
+        )
+        C.sum_duplicates()
+        parts = as_csr_parts(C, "mask", nt)
+    return parts
+
+
+def _spgemm_semiring(A, B, sr, mask, complement, n_threads):
+    masked = mask is not None
+    out_dtype, kernel_dtype = _semiring_dtypes(A, B, sr, masked)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(
+            f"spgemm: dimension mismatch: A has shape {A.shape} and B has shape "
+            f"{B.shape}; A.shape[1] must equal B.shape[0]"
+        )
+    nt = _threads.effective_n_threads(n_threads)
+    m, k = A.shape
+    n = B.shape[1]
+    mparts = _canonical_mask(mask, m, n, nt) if masked else None
+    a = as_csr_parts(A, "A", nt)
+    b = as_csr_parts(B, "B", nt)
+    ax = _semiring_values(a.data, kernel_dtype, sr._kind)
+    bx = _semiring_values(b.data, kernel_dtype, sr._kind)
+    value_size = kernel_dtype.itemsize
+
+    def run():
+        if masked:
+            return _masked(a, b, ax, bx, mparts, sr.code, complement, m, k, n, nt, value_size)
+        return _unmasked(a, b, ax, bx, sr.code, m, k, n, nt, value_size)
+
+    if sr._kind == "user":
+        add_cf, mul_cf = sr._ops
+        with USER_OPS_LOCK:
+            _sparse.set_user_ops(add_cf.address, mul_cf.address)
+            try:
+                indptr, indices, data, kept = run()
+            finally:
+                _sparse.set_user_ops(0, 0)
+    else:
+        indptr, indices, data, kept = run()
+    if kept < indices.shape[0]:
+        indices.resize(kept, refcheck=False)
+        data.resize(kept, refcheck=False)
+    if out_dtype != kernel_dtype:
+        data = data.view(out_dtype) if out_dtype.itemsize == kernel_dtype.itemsize else \
+            data.astype(out_dtype)
+    if masked:
+        # the kernel writes the input index type; shrink it when it fits
+        otype = index_dtype_for(kept, m, n)
+        if otype != indices.dtype:
+            indices = indices.astype(otype)
+            indptr = indptr.astype(otype)
+    return _canonical_csr(data, indices, indptr, (m, n))
+
+
+def _unmasked(a, b, ax, bx, code, m, k, n, nt, value_size):
+    itype = index_dtype_for(m, k, n, a.nnz, b.nnz)
+    a = a.with_index_dtype(itype)
+    b = b.with_index_dtype(itype)
+
+    def plan_output(nnz_lower, nnz):
+        if nnz is None:
+            nnz = min(nnz_lower, m * n)
+        return _check_output_memory(nnz, m, n, value_size)
+
+    return _sparse.spgemm(
+        a.indptr, a.indices, ax, b.indptr, b.indices, bx, m, k, n, b.sorted, nt,
+        _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST, _ONE_PASS_SURE_FLOPS,
+        _ONE_PASS_COMPRESSION, _ONE_PASS_BYTES, _ONE_PASS_ROOM_BYTES, _PREFETCH_BYTES,
+        plan_output, code,
+    )
+
+
+def _masked(a, b, ax, bx, mparts, code, complement, m, k, n, nt, value_size):
+    itype = index_dtype_for(m, k, n, a.nnz, b.nnz, mparts.nnz)
+
+    def check_output(room):
+        otype = np.dtype(itype)
+        nbytes = room * (otype.itemsize + value_size) + (m + 1) * otype.itemsize
+        if nbytes >= _CHECK_MEMORY_ABOVE:
+            check_allocation(nbytes, f"spgemm: the masked product's {room:,} output slots")
+
+    for attempt in (itype, np.int64):
+        a2 = a.with_index_dtype(attempt)
+        b2 = b.with_index_dtype(attempt)
+        m2 = mparts.with_index_dtype(attempt)
+        itype = attempt
+        result = _sparse.spgemm_masked(
+            code, a2.indptr, a2.indices, ax, b2.indptr, b2.indices, bx, m2.indptr, m2.indices,
+            complement, m, k, n, nt, _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST,
+            check_output,
+        )
+        if result is not None:
+            return result
+    raise AssertionError("spgemm: int64 masked product refused")  # pragma: no cover
 
 
 # Outputs smaller than this are not checked against the available memory

@@ -1,0 +1,194 @@
+"""Semirings for :func:`sparsecore.spgemm`: the built-ins compiled into the C
+core, and user-defined ones whose operators are numba ``cfunc``\\ s."""
+import threading
+import weakref
+
+import numpy as np
+
+__all__ = ["SEMIRINGS", "Semiring", "get_semiring", "user_semiring"]
+
+_JIT_HINT = 'pip install "sparsecore[jit]"'
+_SIGNATURE = "float64(float64, float64)"
+
+
+class Semiring:
+    """A semiring ``(add, multiply)`` for sparse products.
+
+    ``C[i, j] = add_k multiply(A[i, k], B[k, j])`` over the ``k`` where both
+    ``A[i, k]`` and ``B[k, j]`` are stored. An entry of ``C`` exists when at
+    least one such ``k`` exists; its value starts from the first product, so
+    the semiring's identity never appears in the result: an entry that is
+    not stored stands for the identity of ``add`` (0 for ``plus``, ``+inf``
+    for ``min``, ``-inf`` for ``max``, ``False`` for ``lor``).
+
+    Built-ins are obtained by name (``get_semiring("min_plus")``); user
+    semirings from :func:`user_semiring`.
+
+    Attributes
+    ----------
+    name : str
+    add, multiply : str
+        Names of the operators (``"min"``, ``"plus"``, ...), or of the user's
+        functions.
+    identity : float or bool or None
+        Identity of ``add``: what an entry that is not stored means. None for
+        a user semiring that did not state it.
+    """
+
+    __slots__ = ("name", "add", "multiply", "identity", "code", "_kind", "_ops", "__weakref__")
+
+    def __init__(self, name, add, multiply, identity, code, kind, ops=None):
+        self.name = name
+        self.add = add
+        self.multiply = multiply
+        self.identity = identity
+        self.code = code
+        self._kind = kind    # "arith" (float32/64), "bool", "count", "user" (float64)
+        self._ops = ops      # user semirings: (add cfunc, multiply cfunc)
+
+    def __repr__(self):
+        return f"Semiring({self.name!r}: add={self.add}, multiply={self.multiply})"
+
+
+_BUILTIN = {
+    # name: (add, multiply, identity of add, C code, kind)
+    "plus_times": ("plus", "times", 0.0, 0, "arith"),
+    "min_plus": ("min", "plus", np.inf, 1, "arith"),
+    "max_plus": ("max", "plus", -np.inf, 2, "arith"),
+    "max_times": ("max", "times", -np.inf, 3, "arith"),
+    "min_times": ("min", "times", np.inf, 4, "arith"),
+    "lor_land": ("lor", "land", False, 5, "bool"),
+    "plus_pair": ("plus", "pair", 0, 6, "count"),
+    "plus_first": ("plus", "first", 0.0, 7, "arith"),
+    "plus_second": ("plus", "second", 0.0, 8, "arith"),
+}
+_USER_CODE = 9
+
+#: Names of the built-in semirings.
+SEMIRINGS = tuple(_BUILTIN)
+
+_BUILTIN_OBJECTS = {
+    name: Semiring(name, add, mul, ident, code, kind)
+    for name, (add, mul, ident, code, kind) in _BUILTIN.items()
+}
+
+
+def get_semiring(semiring, where="spgemm"):
+    """The :class:`Semiring` named ``semiring`` (or ``semiring`` itself)."""
+    if isinstance(semiring, Semiring):
+        return semiring
+    if not isinstance(semiring, str):
+        raise TypeError(
+            f"{where}: semiring must be a name ({', '.join(SEMIRINGS)}) or a Semiring from "
+            f"sparsecore.ops.user_semiring, got {type(semiring).__name__}"
+        )
+    try:
+        return _BUILTIN_OBJECTS[semiring]
+    except KeyError:
+        raise ValueError(
+            f"{where}: unknown semiring {semiring!r}; the built-ins are {', '.join(SEMIRINGS)}"
+        ) from None
+
+
+def _numba():
+    try:
+        import numba
+    except ImportError as exc:
+        raise ImportError(
+            f"user-defined semirings compile their operators with numba, which is not "
+            f"installed: {_JIT_HINT}"
+        ) from exc
+    return numba
+
+
+# Python function -> compiled cfunc, so a function is compiled once per process.
+_COMPILED = weakref.WeakKeyDictionary()
+_COMPILE_LOCK = threading.Lock()
+
+
+def _as_cfunc(fn, role):
+    numba = _numba()
+    from numba import types
+    from numba.core.ccallback import CFunc
+
+    if isinstance(fn, CFunc):
+        sig = fn._sig
+        if tuple(sig.args) != (types.float64, types.float64) or sig.return_type != types.float64:
+            raise TypeError(
+                f"user_semiring: the {role} cfunc has signature {sig}; it must be "
+                f"{_SIGNATURE}"
+            )
+        return fn
+    py_func = getattr(fn, "py_func", fn)  # an @njit dispatcher: compile its Python source
+    if not callable(py_func):
+        raise TypeError(
+            f"user_semiring: {role} must be a function or a numba cfunc with signature "
+            f"{_SIGNATURE}, got {type(fn).__name__}"
+        )
+    with _COMPILE_LOCK:
+        try:
+            return _COMPILED[py_func]
+        except (KeyError, TypeError):
+            pass
+        try:
+            cf = numba.cfunc(_SIGNATURE, nopython=True)(py_func)
+        except Exception as exc:  # numba typing errors: say which operator failed
+            raise TypeError(
+                f"user_semiring: numba could not compile {role} as {_SIGNATURE}: {exc}"
+            ) from exc
+        try:
+            _COMPILED[py_func] = cf
+        except TypeError:
+            pass
+        return cf
+
+
+def user_semiring(add, multiply, *, name="user", identity=None):
+    """A semiring whose operators are compiled with numba.
+
+    Each operator is a function of two float64 values returning a float64: a
+    ``numba.cfunc`` with the signature ``float64(float64, float64)``, a
+    ``numba.njit`` function or a plain Python function (compiled here once
+    per process and cached). The C kernel calls them through function
+    pointers, without the GIL. ``add`` must be associative and commutative:
+    the products of a row are added in a fixed order, but not necessarily
+    left to right from the first ``k``.
+
+    Parameters
+    ----------
+    add, multiply : callable or numba cfunc
+    name : str, default="user"
+    identity : float or None
+        Identity of ``add`` (documentation only: an entry the product does
+        not store stands for it).
+
+    Returns
+    -------
+    Semiring
+        Pass it as ``spgemm(A, B, semiring=...)``; products compute in
+        float64.
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed (``pip install "sparsecore[jit]"``).
+    TypeError
+        If a cfunc has another signature, or numba cannot compile a function
+        with that signature.
+
+    Examples
+    --------
+    >>> from sparsecore.ops import user_semiring
+    >>> widest = user_semiring(max, min, name="max_min")   # doctest: +SKIP
+    """
+    add_cf = _as_cfunc(add, "add")
+    mul_cf = _as_cfunc(multiply, "multiply")
+    add_name = getattr(add, "__name__", "add")
+    mul_name = getattr(multiply, "__name__", "multiply")
+    return Semiring(str(name), add_name, mul_name, identity, _USER_CODE, "user",
+                    ops=(add_cf, mul_cf))
+
+
+# The C core holds one pair of user operators at a time: a user product
+# installs its pair and runs under this lock.
+USER_OPS_LOCK = threading.Lock()

@@ -1,0 +1,209 @@
+"""The ``k`` largest entries of every row of a sparse product, as sparse output."""
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsecore import _threads
+from sparsecore._validation import as_csr_parts
+
+__all__ = ["spgemm_topk"]
+
+# Row blocks of the fallback path hold about this many multiplies, so its
+# scratch stays bounded whatever the size of the full product.
+_BLOCK_FLOPS = 1 << 22
+
+
+def _per_row_kernel():
+    """``sparsecore.ops.topk_product`` (the per-row top-k kernel of the
+    recommendation work), when this build has it."""
+    import sparsecore.ops as ops
+
+    return getattr(ops, "topk_product", None)
+
+
+def spgemm_topk(A, B, k, *, threshold=None, n_threads=None):
+    """Keep the ``k`` largest entries of every row of ``A @ B``.
+
+    The product is never formed: with the per-row top-k kernel
+    (:func:`sparsecore.ops.topk_product`) each row is accumulated in a
+    per-thread workspace and only its ``k`` best entries are kept, so memory
+    is the ``m x k`` result plus per-thread workspaces (as in
+    sparse_dot_topn's ``sp_matmul_topn``). Builds without that kernel
+    compute the product in row blocks of bounded size and select from each
+    block. The typical use is cosine-similarity search: with
+    L2-normalised TF-IDF rows ``X``, ``spgemm_topk(X, X.T, 10)`` holds every
+    document's 10 nearest neighbours.
+
+    Parameters
+    ----------
+    A : scipy.sparse array or matrix of shape (m, d)
+    B : scipy.sparse array or matrix of shape (d, n)
+        Real values (any format; inputs are never modified).
+    k : int
+        Entries kept per row, ``k >= 1`` (at most ``n`` can exist).
+    threshold : float or None, default=None
+        Keep only entries greater than ``threshold``.
+    n_threads : int or None, default=None
+        Threads (None or -1: all).
+
+    Returns
+    -------
+    C : scipy.sparse.csr_array of shape (m, n)
+        Canonical CSR holding, for every row, the (at most) ``k`` largest
+        stored entries of ``A @ B`` (plus-times; exact-zero sums are not
+        stored, as in :func:`sparsecore.spgemm`), ties broken by the lower
+        column. float32 if both operands are float32, float64 otherwise.
+
+    Raises
+    ------
+    ValueError
+        ``k < 1``, mismatched shapes, a NaN threshold.
+    TypeError
+        Non-sparse operands, complex dtypes, a non-integer ``k``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from sparsecore.ops import spgemm_topk
+    >>> X = sp.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 1.0]]))
+    >>> spgemm_topk(X, X.T, 1).toarray()
+    array([[ 5.,  0.],
+           [ 0., 10.]])
+    """
+    for name, X in (("A", A), ("B", B)):
+        if not sp.issparse(X):
+            raise TypeError(
+                f"spgemm_topk: {name} must be a scipy.sparse array or matrix, got "
+                f"{type(X).__module__}.{type(X).__name__}"
+            )
+        if X.dtype.kind not in "biuf":
+            raise TypeError(
+                f"spgemm_topk: {name} has dtype {X.dtype}; real values are needed to rank entries"
+            )
+    if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+        raise ValueError(
+            f"spgemm_topk: dimension mismatch: A has shape {A.shape} and B has shape "
+            f"{B.shape}; A.shape[1] must equal B.shape[0]"
+        )
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"spgemm_topk: k must be an int, got {type(k).__name__} {k!r}")
+    if k < 1:
+        raise ValueError(f"spgemm_topk: k must be at least 1, got {k}")
+    if threshold is not None:
+        if not isinstance(threshold, numbers.Real) or isinstance(threshold, (bool, np.bool_)):
+            raise TypeError(
+                f"spgemm_topk: threshold must be a real number or None, got "
+                f"{type(threshold).__name__}"
+            )
+        if np.isnan(threshold):
+            raise ValueError("spgemm_topk: threshold is NaN")
+        threshold = float(threshold)
+    m, n = A.shape[0], B.shape[1]
+    dtype = np.dtype(np.float32) if (A.dtype == np.float32 and B.dtype == np.float32) \
+        else np.dtype(np.float64)
+    k = int(min(k, n)) if n > 0 else 1
+    if m == 0 or n == 0 or A.nnz == 0 or B.nnz == 0:
+        return _empty(m, n, dtype)
+    nt = _threads.effective_n_threads(n_threads)
+    kernel = _per_row_kernel()
+    if kernel is not None and np.all(np.isfinite(A.data)) and np.all(np.isfinite(B.data)):
+        return _topk_by_kernel(kernel, A, B, k, threshold, nt, dtype)
+    return _topk_blocked(A, B, k, threshold, nt, dtype)
+
+
+def _empty(m, n, dtype):
+    return sp.csr_array((np.zeros(0, dtype), np.zeros(0, np.int32), np.zeros(m + 1, np.int32)),
+                        shape=(m, n))
+
+
+def _topk_by_kernel(kernel, A, B, k, threshold, nt, dtype):
+    """From ``topk_product``, which also ranks the columns the product does
+    not store (as value 0): keep the stored ones, and redo exactly the rows
+    where unstored columns may have displaced stored negative entries."""
+    m, n = A.shape[0], B.shape[1]
+    idx, val = kernel(A, B, k, n_threads=nt)
+    filled = idx >= 0
+    keep = filled & (val != 0)
+    if threshold is not None:
+        keep &= val > threshold
+    may_miss = threshold is None or threshold < 0
+    redo = np.flatnonzero((filled & (val == 0)).any(axis=1)) if may_miss else np.zeros(0, int)
+    rows = np.repeat(np.arange(m), keep.sum(axis=1))
+    cols = idx[keep]
+    vals = val[keep].astype(dtype, copy=False)
+    if redo.size:
+        keep_rows = np.ones(m, bool)
+        keep_rows[redo] = False
+        sel = keep_rows[rows]
+        rows, cols, vals = rows[sel], cols[sel], vals[sel]
+        A_csr = sp.csr_array(A)
+        part = _topk_blocked(A_csr[redo], B, k, threshold, nt, dtype).tocoo()
+        rows = np.concatenate([rows, redo[part.row]])
+        cols = np.concatenate([cols, part.col])
+        vals = np.concatenate([vals, part.data.astype(dtype, copy=False)])
+    order = np.lexsort((cols, rows))
+    return _csr_from_sorted(rows[order], cols[order], vals[order], m, n)
+
+
+def _csr_from_sorted(rows, cols, vals, m, n):
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
+    itype = np.int32 if max(n, indptr[-1]) <= np.iinfo(np.int32).max else np.int64
+    C = sp.csr_array((vals, cols.astype(itype), indptr.astype(itype)), shape=(m, n), copy=False)
+    C.has_canonical_format = True
+    return C
+
+
+def _select_rows(C, k, threshold):
+    """Positions of the ``k`` largest entries (> threshold) of each row of a
+    canonical CSR matrix, in CSR order."""
+    nnz = C.indices.shape[0]
+    if nnz == 0:
+        return np.zeros(0, dtype=np.int64)
+    rowid = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+    order = np.lexsort((C.indices, -C.data, rowid))
+    rank = np.arange(nnz) - C.indptr[rowid[order]]
+    keep = rank < k
+    if threshold is not None:
+        keep &= C.data[order] > threshold
+    sel = order[keep]
+    sel.sort()
+    return sel
+
+
+def _topk_blocked(A, B, k, threshold, nt, dtype):
+    """Top-k per row from the product of row blocks of ``A`` with ``B``, each
+    of about ``_BLOCK_FLOPS`` multiplies."""
+    from sparsecore.ops._spgemm import spgemm
+
+    m, n = A.shape[0], B.shape[1]
+    a = as_csr_parts(A, "A")
+    b = as_csr_parts(B, "B")
+    A = sp.csr_array((a.data.astype(dtype, copy=False), a.indices, a.indptr), shape=A.shape)
+    B = sp.csr_array((b.data.astype(dtype, copy=False), b.indices, b.indptr), shape=B.shape)
+    row_flops = np.zeros(m + 1, dtype=np.int64)
+    if a.indices.size:
+        per_entry = np.diff(b.indptr).astype(np.int64)[a.indices]
+        np.cumsum(per_entry, out=per_entry)
+        ends = a.indptr[1:].astype(np.int64)
+        row_flops[1:] = np.where(ends > 0, per_entry[np.maximum(ends - 1, 0)], 0)
+    cuts = np.searchsorted(row_flops, np.arange(0, row_flops[-1], _BLOCK_FLOPS), side="right") - 1
+    cuts = np.unique(np.concatenate([cuts, [m]]))
+    cuts = cuts[(cuts >= 0)]
+    if cuts[0] != 0:
+        cuts = np.concatenate([[0], cuts])
+    rows_out, cols_out, vals_out = [], [], []
+    for r0, r1 in zip(cuts[:-1], cuts[1:]):
+        if r1 <= r0:
+            continue
+        C = spgemm(A[r0:r1], B, n_threads=nt)
+        sel = _select_rows(C, k, threshold)
+        rowid = np.repeat(np.arange(r0, r1), np.diff(C.indptr))
+        rows_out.append(rowid[sel])
+        cols_out.append(C.indices[sel])
+        vals_out.append(C.data[sel])
+    if not rows_out:
+        return _empty(m, n, dtype)
+    return _csr_from_sorted(np.concatenate(rows_out), np.concatenate(cols_out).astype(np.int64),
+                            np.concatenate(vals_out).astype(dtype, copy=False), m, n)
