@@ -250,6 +250,16 @@ def _semiring_values(data, kernel_dtype, kind):
     return np.ascontiguousarray(data, dtype=kernel_dtype)
 
 
+def _summed(parts, name, nt, sr):
+    """Duplicate entries stand for their sum: add them up before a semiring
+    product (min-plus of two duplicates is not min-plus of their sum)."""
+    if parts.sorted or sr.code == 0:
+        return parts
+    X = sp.csr_array((parts.data, parts.indices, parts.indptr), shape=parts.shape, copy=True)
+    X.sum_duplicates()
+    return as_csr_parts(X, name, nt)
+
+
 def _canonical_mask(M, m, n, nt):
     if not hasattr(M, "shape") or not sp.issparse(M):
         raise TypeError(
@@ -284,8 +294,8 @@ def _spgemm_semiring(A, B, sr, mask, complement, n_threads):
     m, k = A.shape
     n = B.shape[1]
     mparts = _canonical_mask(mask, m, n, nt) if masked else None
-    a = as_csr_parts(A, "A", nt)
-    b = as_csr_parts(B, "B", nt)
+    a = _summed(as_csr_parts(A, "A", nt), "A", nt, sr)
+    b = _summed(as_csr_parts(B, "B", nt), "B", nt, sr)
     ax = _semiring_values(a.data, kernel_dtype, sr._kind)
     bx = _semiring_values(b.data, kernel_dtype, sr._kind)
     value_size = kernel_dtype.itemsize
