@@ -67,7 +67,8 @@ def build_parser():
     p.add_argument("--memory", action="store_true",
                    help="also measure peak extra memory, one fresh process per case")
     p.add_argument("--sections", nargs="+", default=None,
-                   help="bcd suite: only these sections (lasso path logistic labelprop rules cold)")
+                   help="bcd suite: only these sections (lasso path logistic labelprop rules cold); "
+                        "semiring suite: semirings masked topk")
     p.add_argument("--json", default=None, help="write the raw results to this file")
     p.set_defaults(func=_bench)
     return parser

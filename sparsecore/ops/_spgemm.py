@@ -293,9 +293,16 @@ def _spgemm_semiring(A, B, sr, mask, complement, n_threads):
     nt = _threads.effective_n_threads(n_threads)
     m, k = A.shape
     n = B.shape[1]
-    mparts = _canonical_mask(mask, m, n, nt) if masked else None
+    # an operand passed twice (triangle counting: L, L, mask=L) is checked once
     a = _summed(as_csr_parts(A, "A", nt), "A", nt, sr)
-    b = _summed(as_csr_parts(B, "B", nt), "B", nt, sr)
+    b = a if B is A else _summed(as_csr_parts(B, "B", nt), "B", nt, sr)
+    mparts = None
+    if masked:
+        same = a if mask is A else b if mask is B else None
+        if same is not None and same.sorted and same.shape == (m, n):
+            mparts = same
+        else:
+            mparts = _canonical_mask(mask, m, n, nt)
     ax = _semiring_values(a.data, kernel_dtype, sr._kind)
     bx = _semiring_values(b.data, kernel_dtype, sr._kind)
     value_size = kernel_dtype.itemsize

@@ -1,0 +1,362 @@
+"""Semiring suite: built-in semirings against plus-times on the same inputs,
+a numba user semiring against the built-in one, masked triangle counting
+against python-graphblas and scipy (full product, then mask), and the top-k
+product against sparse_dot_topn. Peers that are not installed are skipped."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsecore import datasets
+from sparsecore.ops import SEMIRINGS, spgemm, spgemm_topk
+from sparsecore._bench._harness import (
+    Case,
+    Peer,
+    fmt_ms,
+    fmt_ratio,
+    format_table,
+    geomean,
+    paired_ratio,
+    thread_counts,
+    time_peers,
+    write_json,
+)
+
+__all__ = ["run", "lower_triangle", "tfidf", "docstring_corpus", "similarity_case"]
+
+PRODUCT_REAL = ["zenios", "bcsstk13", "hangGlider_2", "pushpull"]
+GRAPH_REAL = ["Pd", "olm1000", "young1c", "cryg2500", "watt_2", "bcspwr10", "dwt_992",
+              "zenios", "n1024-l1", "hangGlider_2", "bcsstk13", "rajat01", "pushpull"]
+
+
+def lower_triangle(A):
+    """Strictly lower triangle of the symmetrised pattern of ``A`` (float64
+    ones): ``spgemm(L, L, mask=L, semiring="plus_pair").sum()`` counts the
+    triangles of the graph."""
+    A = sp.csr_array(A)
+    P = sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape)
+    G = ((P + P.T) != 0).astype(np.float64)
+    L = sp.tril(G, k=-1, format="csr")
+    L.sort_indices()
+    return L
+
+
+def _real(name, matrix_dir):
+    A = datasets.read_matrix_market(Path(matrix_dir) / f"{name}.mtx")
+    if np.iscomplexobj(A.data):
+        A = sp.csr_array(A.real)
+    A = sp.csr_array(A, dtype=np.float64)
+    A.sum_duplicates()
+    return A
+
+
+# ---------------------------------------------------------------------------
+# text: TF-IDF of docstrings shipped with numpy and scipy
+
+def docstring_corpus(max_docs=None):
+    """Docstrings of the public functions and classes of numpy and scipy
+    (text every installation ships), one document each."""
+    import importlib
+    import inspect
+
+    docs, seen = [], set()
+    mods = ["numpy", "numpy.linalg", "numpy.fft", "numpy.random", "scipy.linalg",
+            "scipy.sparse", "scipy.sparse.linalg", "scipy.optimize", "scipy.stats",
+            "scipy.signal", "scipy.special", "scipy.interpolate", "scipy.integrate",
+            "scipy.ndimage", "scipy.spatial"]
+    for modname in mods:
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError:
+            continue
+        for name in sorted(getattr(mod, "__all__", dir(mod))):
+            if name.startswith("_"):
+                continue
+            obj = getattr(mod, name, None)
+            doc = inspect.getdoc(obj) if obj is not None else None
+            if not doc or id(obj) in seen or len(doc) < 80:
+                continue
+            seen.add(id(obj))
+            docs.append((f"{modname}.{name}", doc))
+            if max_docs and len(docs) >= max_docs:
+                return docs
+    return docs
+
+
+def tfidf(texts):
+    """L2-normalised TF-IDF rows (sublinear tf, smooth idf) of ``texts``,
+    and the vocabulary."""
+    token = re.compile(r"[a-z][a-z0-9_]{2,}")
+    rows, cols, vocab = [], [], {}
+    for i, text in enumerate(texts):
+        for w in token.findall(text.lower()):
+            rows.append(i)
+            cols.append(vocab.setdefault(w, len(vocab)))
+    X = sp.csr_array((np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(vocab)))
+    X.sum_duplicates()
+    X.data = 1.0 + np.log(X.data)
+    df = np.bincount(X.indices, minlength=X.shape[1])
+    X = sp.csr_array(X.multiply(np.log((1 + X.shape[0]) / (1 + df)) + 1.0))
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1))).ravel()
+    X = sp.csr_array(X.multiply(1.0 / np.maximum(norms, 1e-300)[:, None]))
+    X.sort_indices()
+    words = np.empty(len(vocab), dtype=object)
+    for w, j in vocab.items():
+        words[j] = w
+    return X, words
+
+
+def similarity_case(n_docs=50_000, vocab=50_000, words_per_doc=20, seed=0):
+    """A synthetic TF-IDF-like matrix (Zipf-ish word frequencies, L2-normalised
+    rows): ``X @ X.T`` is an ``n_docs x n_docs`` cosine-similarity product."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, vocab + 1) ** 0.6
+    p /= p.sum()
+    rows = np.repeat(np.arange(n_docs), words_per_doc)
+    cols = rng.choice(vocab, size=rows.size, p=p)
+    X = sp.csr_array((rng.random(rows.size) + 0.1, (rows, cols)), shape=(n_docs, vocab))
+    X.sum_duplicates()
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1))).ravel()
+    X = sp.csr_array(X.multiply(1.0 / norms[:, None]))
+    X.sort_indices()
+    return X
+
+
+# ---------------------------------------------------------------------------
+
+def _semiring_section(args, threads, matrix_dir, rounds):
+    cases = []
+    if matrix_dir is not None:
+        cases += [(n, lambda n=n: _real(n, matrix_dir)) for n in PRODUCT_REAL
+                  if (Path(matrix_dir) / f"{n}.mtx").exists()]
+    cases.append(("er50k", lambda: sp.csr_array(datasets.make_erdos_renyi(50_000, 10))))
+    if not args.quick:
+        cases.append(("rmat14", lambda: sp.csr_array(datasets.make_rmat(14))))
+    t = max(threads)
+    names = [s for s in SEMIRINGS]
+    peers = [Peer(s, t, lambda AB, s=s: spgemm(AB[0], AB[1], semiring=s, n_threads=t))
+             for s in names]
+    user = _user_min_plus()
+    if user is not None:
+        peers.append(Peer("user min_plus", t,
+                          lambda AB: spgemm(AB[0], AB[1], semiring=user, n_threads=t)))
+    labels = [p.label for p in peers]
+    base = f"plus_times {t}t"
+    print(f"\n## semirings: C = A @ A over each semiring, {t} thread(s); "
+          f"ratios are time(semiring)/time(plus_times), < 1.2 is the goal")
+    rows, results = [], []
+    for name, load in cases:
+        if args.cases and name not in args.cases:
+            continue
+        A = load()
+        A.sort_indices()
+        times = time_peers(Case(name, (A, A)), peers, rounds=rounds)
+        results.append({"case": name, "times": times})
+        row = [name, f"{A.shape[0]}", fmt_ms(np.median(times[base]))]
+        row += [fmt_ratio(paired_ratio(times, lab, base)) for lab in labels[1:]]
+        if user is not None:
+            row.append(fmt_ratio(paired_ratio(times, f"user min_plus {t}t", f"min_plus {t}t")))
+        rows.append(row)
+    if results:
+        gm = ["geo-mean", "", ""] + [
+            fmt_ratio(geomean([paired_ratio(r["times"], lab, base) for r in results]))
+            for lab in labels[1:]]
+        if user is not None:
+            gm.append(fmt_ratio(geomean([paired_ratio(r["times"], f"user min_plus {t}t",
+                                                      f"min_plus {t}t") for r in results])))
+        rows.append(gm)
+    header = ["case", "n", "plus_times ms"] + [lab.rsplit(" ", 1)[0] for lab in labels[1:]]
+    if user is not None:
+        header.append("user/builtin min_plus")
+    print(format_table(header, rows))
+    return results
+
+
+def _user_min_plus():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    from sparsecore.ops import user_semiring
+
+    def add(a, b):
+        return a if a < b else b
+
+    def mul(a, b):
+        return a + b
+
+    return user_semiring(add, mul, name="user_min_plus")
+
+
+def _graphblas():
+    try:
+        import graphblas as gb
+    except ImportError:
+        return None
+    try:
+        gb.init("suitesparse", blocking=True)
+    except Exception:
+        pass
+    return gb
+
+
+def _masked_section(args, threads, matrix_dir, rounds):
+    cases = [("rmat14", lambda: lower_triangle(datasets.make_rmat(14)))]
+    if matrix_dir is not None:
+        cases += [(n, lambda n=n: lower_triangle(_real(n, matrix_dir))) for n in GRAPH_REAL
+                  if (Path(matrix_dir) / f"{n}.mtx").exists()]
+    gb = _graphblas()
+    peers = [Peer("scipy full+mask", 1, lambda L: (L @ L).multiply(L))]
+    for t in threads:
+        peers.append(Peer("sparsecore", t, lambda L, t=t: spgemm(
+            L, L, mask=L, semiring="plus_pair", n_threads=t)))
+    if gb is not None:
+        def make(t):
+            def run_gb(gL):
+                gb.ss.config["nthreads"] = t
+                return gL.mxm(gL, gb.semiring.plus_pair).new(mask=gL.S)
+            return run_gb
+        peers += [Peer("graphblas", t, make(t), lambda L: gb.io.from_scipy_sparse(L))
+                  for t in threads]
+    labels = [p.label for p in peers]
+    print("\n## masked: triangle counting C<L> = L (+.pair) L; ratios are "
+          "time(peer)/time(sparsecore) at the same threads, > 1 means sparsecore is faster")
+    rows, results = [], []
+    for name, load in cases:
+        if args.cases and name not in args.cases:
+            continue
+        L = load()
+        times = time_peers(Case(name, L), peers, rounds=rounds)
+        tri = int(spgemm(L, L, mask=L, semiring="plus_pair").sum())
+        results.append({"case": name, "times": times, "triangles": tri})
+        row = [name, f"{L.shape[0]}", f"{L.nnz:,}", f"{tri:,}"]
+        for t in threads:
+            sc = f"sparsecore {t}t"
+            row.append(fmt_ms(np.median(times[sc])))
+            if gb is not None:
+                row.append(fmt_ratio(paired_ratio(times, f"graphblas {t}t", sc)))
+            row.append(fmt_ratio(paired_ratio(times, "scipy full+mask 1t", sc)))
+        rows.append(row)
+    header = ["case", "n", "nnz(L)", "triangles"]
+    for t in threads:
+        header += [f"sc {t}t ms"] + ([f"vs gb {t}t"] if gb is not None else []) + \
+            [f"vs scipy ({t}t)"]
+    if results:
+        gmrow = ["geo-mean", "", "", ""]
+        for t in threads:
+            sc = f"sparsecore {t}t"
+            gmrow.append("")
+            if gb is not None:
+                gmrow.append(fmt_ratio(geomean([paired_ratio(r["times"], f"graphblas {t}t", sc)
+                                                for r in results])))
+            gmrow.append(fmt_ratio(geomean([paired_ratio(r["times"], "scipy full+mask 1t", sc)
+                                            for r in results])))
+        rows.append(gmrow)
+    print(format_table(header, rows))
+    del labels
+    return results
+
+
+def _topk_section(args, threads, rounds):
+    n = 10_000 if args.quick else 50_000
+    X = similarity_case(n_docs=n, vocab=n)
+    XT = sp.csr_array(X.T)
+    k = 10
+    peers = [Peer("sparsecore", t, lambda xx, t=t: spgemm_topk(xx[0], xx[1], k, n_threads=t))
+             for t in threads]
+    try:
+        from sparse_dot_topn import sp_matmul_topn
+    except ImportError:
+        sp_matmul_topn = None
+    if sp_matmul_topn is not None:
+        # it takes scipy's matrix classes only (conversion not timed)
+        peers += [Peer("sparse_dot_topn", t, lambda xx, t=t: sp_matmul_topn(
+            xx[0], xx[1], top_n=k, n_threads=t),
+            lambda xx: (sp.csr_matrix(xx[0]), sp.csr_matrix(xx[1]))) for t in threads]
+    from sparsecore.ops import _spgemm_topk
+    path = "per-row kernel" if _spgemm_topk._per_row_kernel() is not None else "blocked fallback"
+    flops = int(np.diff(XT.indptr)[X.indices].sum())
+    print(f"\n## top-k: k={k} largest of each row of X @ X.T, X {X.shape} with {X.nnz:,} "
+          f"entries ({flops:,} multiplies); sparsecore path: {path}")
+    times = time_peers(Case("topk", (X, XT)), peers, rounds=rounds)
+    rows = []
+    for t in threads:
+        sc = f"sparsecore {t}t"
+        row = [f"{t}", fmt_ms(np.median(times[sc]))]
+        if sp_matmul_topn is not None:
+            row += [fmt_ms(np.median(times[f"sparse_dot_topn {t}t"])),
+                    fmt_ratio(paired_ratio(times, f"sparse_dot_topn {t}t", sc))]
+        rows.append(row)
+    header = ["threads", "sparsecore ms"] + (
+        ["sparse_dot_topn ms", "speed-up vs topn"] if sp_matmul_topn is not None else [])
+    print(format_table(header, rows))
+    result = {"case": f"topk{n}", "times": times, "path": path}
+    if args.memory:
+        mem = {"sparsecore": _topk_memory("sparsecore", n, max(threads))}
+        if sp_matmul_topn is not None:
+            mem["sparse_dot_topn"] = _topk_memory("sparse_dot_topn", n, max(threads))
+        result["memory"] = mem
+        print("peak extra memory / output bytes: " +
+              ", ".join(f"{k_}: {v:.2f}" for k_, v in mem.items()))
+    return result
+
+
+def _topk_memory_probe(peer, n, threads):
+    X = similarity_case(n_docs=n, vocab=n)
+    XT = sp.csr_array(X.T)
+    if peer == "sparsecore":
+        def run_once():
+            return spgemm_topk(X, XT, 10, n_threads=threads)
+    else:
+        from sparse_dot_topn import sp_matmul_topn
+
+        Xm, XTm = sp.csr_matrix(X), sp.csr_matrix(XT)
+
+        def run_once():
+            return sp_matmul_topn(Xm, XTm, top_n=10, n_threads=threads)
+    run_once()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kb("VmRSS")
+    C = run_once()
+    peak = _status_kb("VmHWM")
+    out = C.data.nbytes + C.indices.nbytes + C.indptr.nbytes
+    print(json.dumps({"extra": (peak - base) * 1024, "output": out}))
+
+
+def _status_kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{key} not in /proc/self/status")
+
+
+def _topk_memory(peer, n, threads):
+    code = ("from sparsecore._bench.semiring import _topk_memory_probe; "
+            f"_topk_memory_probe({peer!r}, {n}, {threads})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return res["extra"] / res["output"]
+
+
+def run(args):
+    matrix_dir = datasets.find_matrix_dir(args.matrix_dir)
+    threads = thread_counts(args.threads)
+    rounds = 3 if args.quick else args.rounds
+    print(f"# medians of {rounds} rounds, peers alternated")
+    mine = ["semirings", "masked", "topk"]
+    sections = [s for s in (getattr(args, "sections", None) or []) if s in mine] or mine
+    out = {}
+    if "semirings" in sections:
+        out["semirings"] = _semiring_section(args, threads, matrix_dir, rounds)
+    if "masked" in sections:
+        out["masked"] = _masked_section(args, threads, matrix_dir, rounds)
+    if "topk" in sections:
+        out["topk"] = _topk_section(args, threads, rounds)
+    if args.json:
+        write_json(args.json, {"suite": "semiring", "threads": threads, **out})
