@@ -68,7 +68,7 @@ def build_parser():
                    help="also measure peak extra memory, one fresh process per case")
     p.add_argument("--sections", nargs="+", default=None,
                    help="bcd suite: only these sections (lasso path logistic labelprop rules cold); "
-                        "semiring suite: semirings masked topk")
+                        "semiring suite: semirings masked topk datafit")
     p.add_argument("--json", default=None, help="write the raw results to this file")
     p.set_defaults(func=_bench)
     return parser

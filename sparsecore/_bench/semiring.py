@@ -1,7 +1,9 @@
 """Semiring suite: built-in semirings against plus-times on the same inputs,
 a numba user semiring against the built-in one, masked triangle counting
-against python-graphblas and scipy (full product, then mask), and the top-k
-product against sparse_dot_topn. Peers that are not installed are skipped."""
+against python-graphblas and scipy (full product, then mask), the top-k
+product against sparse_dot_topn, and numba user datafits against the
+built-in ones in the greedy BCD engine. Peers that are not installed are
+skipped."""
 import json
 import re
 import subprocess
@@ -344,12 +346,68 @@ def _topk_memory(peer, n, threads):
     return res["extra"] / res["output"]
 
 
+def _datafit_section(args, threads, rounds):
+    """A numba user datafit against the built-in one in the greedy BCD engine."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        print("\n## datafit: skipped (numba is not installed)")
+        return None
+    from sparsecore.optimize import L1, Logistic, Quadratic, greedy_bcd, user_datafit
+
+    def sq_loss(y, z):
+        return 0.5 * (y - z) * (y - z)
+
+    def sq_grad(y, z):
+        return z - y
+
+    def log_loss(y, z):
+        t = -y * z
+        return t + np.log1p(np.exp(-t)) if t > 0 else np.log1p(np.exp(t))
+
+    def log_grad(y, z):
+        return -y / (1.0 + np.exp(y * z))
+
+    def log_hess(y, z):
+        p = 1.0 / (1.0 + np.exp(-z))
+        return p * (1.0 - p)
+
+    user_sq = user_datafit(sq_loss, sq_grad, curvature=1.0, name="squared")
+    user_log = user_datafit(log_loss, log_grad, log_hess, curvature=0.25, name="logistic")
+    rng = np.random.default_rng(0)
+    n, p = (2000, 300) if args.quick else (5000, 500)
+    X = sp.random_array((n, p), density=0.05, format="csc", rng=rng)
+    w = np.zeros(p)
+    w[rng.choice(p, 20, replace=False)] = rng.standard_normal(20)
+    y = X @ w + 0.01 * rng.standard_normal(n)
+    yb = np.where(y > np.median(y), 1.0, -1.0)
+    t = max(threads)
+    kw = dict(tol=1e-8, max_iter=2000, n_threads=t)
+    peers = [
+        Peer("Quadratic", t, lambda d: greedy_bcd(Quadratic(), L1(1e-3), d[0], d[1], **kw)),
+        Peer("user squared", t, lambda d: greedy_bcd(user_sq, L1(1e-3), d[0], d[1], **kw)),
+        Peer("Logistic", t, lambda d: greedy_bcd(Logistic(), L1(1e-3), d[0], d[2], **kw)),
+        Peer("user logistic", t, lambda d: greedy_bcd(user_log, L1(1e-3), d[0], d[2], **kw)),
+    ]
+    times = time_peers(Case("datafit", (X, y, yb)), peers, rounds=rounds)
+    print(f"\n## datafit: greedy BCD with L1 on a sparse {n} x {p} design, {t} thread(s); "
+          f"ratio = time(user)/time(built-in), < 2 is the goal")
+    rows = [["squared", fmt_ms(np.median(times[f"Quadratic {t}t"])),
+             fmt_ms(np.median(times[f"user squared {t}t"])),
+             fmt_ratio(paired_ratio(times, f"user squared {t}t", f"Quadratic {t}t"))],
+            ["logistic", fmt_ms(np.median(times[f"Logistic {t}t"])),
+             fmt_ms(np.median(times[f"user logistic {t}t"])),
+             fmt_ratio(paired_ratio(times, f"user logistic {t}t", f"Logistic {t}t"))]]
+    print(format_table(["loss", "built-in ms", "user ms", "user/built-in"], rows))
+    return {"times": times}
+
+
 def run(args):
     matrix_dir = datasets.find_matrix_dir(args.matrix_dir)
     threads = thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
     print(f"# medians of {rounds} rounds, peers alternated")
-    mine = ["semirings", "masked", "topk"]
+    mine = ["semirings", "masked", "topk", "datafit"]
     sections = [s for s in (getattr(args, "sections", None) or []) if s in mine] or mine
     out = {}
     if "semirings" in sections:
@@ -358,5 +416,7 @@ def run(args):
         out["masked"] = _masked_section(args, threads, matrix_dir, rounds)
     if "topk" in sections:
         out["topk"] = _topk_section(args, threads, rounds)
+    if "datafit" in sections:
+        out["datafit"] = _datafit_section(args, threads, rounds)
     if args.json:
         write_json(args.json, {"suite": "semiring", "threads": threads, **out})

@@ -13,7 +13,14 @@ Complexity, and Superlinear Convergence", JMLR 23(131), 2022.
 >>> bool(res.converged), np.flatnonzero(res.coef).tolist()
 (True, [0, 3])
 """
-from sparsecore.optimize._datafits import Datafit, Logistic, Multinomial, Quadratic
+from sparsecore.optimize._datafits import (
+    Datafit,
+    Logistic,
+    Multinomial,
+    Quadratic,
+    UserDatafit,
+    user_datafit,
+)
 from sparsecore.optimize._graph import (
     GRAPH_SELECTIONS,
     GraphQuadratic,
@@ -54,10 +61,12 @@ __all__ = [
     "SELECTIONS",
     "SeparablePenalty",
     "UPDATES",
+    "UserDatafit",
     "forest_partition",
     "graph_bcd",
     "greedy_bcd",
     "harmonic_solve",
     "make_partition",
     "tree_solve",
+    "user_datafit",
 ]
