@@ -38,10 +38,16 @@ def interrupt_child(code, *, wait=0.5, timeout=60):
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
+    # A shell that starts pytest in the background makes it ignore SIGINT, and
+    # the child would inherit that: give the child Python's own handler back.
+    code = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n" + code
     proc = subprocess.Popen([sys.executable, "-P", "-c", code],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(timeout, proc.kill)  # never hang on a child that runs on
+    watchdog.start()
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(wait)  # let the kernel start
@@ -51,6 +57,7 @@ def interrupt_child(code, *, wait=0.5, timeout=60):
         reaction = time.perf_counter() - sent
         out, err = proc.communicate(timeout=timeout)
     finally:
+        watchdog.cancel()
         proc.kill()
     assert line and line[0] == "interrupted", (line, err)
     assert reaction < 1.0, f"took {reaction:.2f} s to stop"
