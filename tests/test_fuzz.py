@@ -112,6 +112,20 @@ def dense_of(A):
     return D
 
 
+def sparse_product_reference(A, B):
+    """Gustavson's product by hand: only stored entries multiply (a structural
+    zero times inf is no term at all, as in scipy), in complex128/float64."""
+    m, n = A.shape[0], B.shape[1]
+    out = np.zeros((m, n), dtype=np.complex128 if "c" in (A.dtype.kind, B.dtype.kind)
+                   else np.float64)
+    for i in range(m):
+        for p in range(A.indptr[i], A.indptr[i + 1]):
+            k, a = A.indices[p], A.data[p]
+            for q in range(B.indptr[k], B.indptr[k + 1]):
+                out[i, B.indices[q]] += a * B.data[q]
+    return out
+
+
 def assert_close_with_specials(got, want, dtype, scale):
     """Equal where the reference is finite (to rtol * scale), and the same
     non-finite pattern (NaN where NaN, same infinities) elsewhere."""
@@ -136,7 +150,7 @@ def test_spgemm_any_csr_equals_dense_reference(data, nt):
     before = snapshot(A, B)
     with np.errstate(all="ignore"):
         C = sparsecore.spgemm(A, B, n_threads=nt)
-        want = dense_of(A) @ dense_of(B)
+        want = sparse_product_reference(A, B)
     assert snapshot(A, B) == before
     assert C.shape == (A.shape[0], B.shape[1])
     assert C.has_canonical_format
@@ -203,7 +217,7 @@ def test_spgemm_malformed_csr_is_a_clear_error(data, corruption, which):
         assume(m >= 1)
         indptr = indptr[:-1]
     # build the corrupted matrix without scipy's checks
-    Y = sp.csr_array((m, n), dtype=X.dtype)
+    Y = sp.csr_array((m, n))
     Y.indptr, Y.indices, Y.data = indptr, indices, dat
     A2, B2 = (Y, B) if which == "A" else (A, Y)
     before = snapshot(A2, B2)
@@ -215,28 +229,39 @@ def test_spgemm_malformed_csr_is_a_clear_error(data, corruption, which):
 
 @pytest.mark.parametrize("itype", [np.int32, np.int64])
 def test_spgemm_with_2_31_minus_1_columns(itype):
-    n = 2**31 - 1  # the largest int32 extent
-    A = sp.csr_array((np.array([2.0, 3.0]), np.array([0, 1], dtype=itype),
-                      np.array([0, 1, 2], dtype=itype)), shape=(2, 2))
-    B = sp.csr_array((np.array([5.0, 7.0]), np.array([n - 1, 0], dtype=np.int64),
-                      np.array([0, 1, 2], dtype=np.int64)), shape=(2, n))
+    """The widest int32 shape: only the columns of B can be that large
+    cheaply (rows cost an indptr entry each), and the accumulators must not
+    be sized by the width. Rows of 1 term (a scaled copy), a few terms (the
+    tiny path) and more than 8 (the hash path) are all exercised."""
+    n = 2**31 - 1
+    cols = np.array([0, 5, 2**20, 2**30, n - 7, n - 3, n - 2, n - 1], dtype=np.int64)
+    bx = np.arange(1.0, 9.0)
+    B = sp.csr_array((np.concatenate([bx, bx[:7]]), np.concatenate([cols, cols[1:][::-1] - 1]),
+                      np.array([0, 8, 15])), shape=(2, n))
+    A = sp.csr_array((np.array([2.0, 3.0, -1.0, 1.0]), np.array([0, 1, 0, 1], dtype=itype),
+                      np.array([0, 1, 2, 4], dtype=itype)), shape=(3, 2))
     C = sparsecore.spgemm(A, B)
-    assert C.shape == (2, n)
-    np.testing.assert_array_equal(C.indices, [n - 1, 0])
-    np.testing.assert_array_equal(C.data, [10.0, 21.0])
-    # and as the inner dimension
-    Ct = sparsecore.spgemm(B.T.tocsr(), A)
-    assert Ct.shape == (n, 2)
-    assert Ct.nnz == 2 and Ct[[n - 1], [0]][0] == 10.0
+    assert C.shape == (3, n) and C.has_canonical_format
+    # reference: the same product over the distinct columns only
+    uniq, inv = np.unique(B.indices, return_inverse=True)
+    Bc = sp.csr_array((B.data, inv, B.indptr), shape=(2, len(uniq)))
+    want = (A.astype(np.float64) @ Bc).toarray()
+    got = np.zeros((3, len(uniq)))
+    pos = np.searchsorted(uniq, C.indices)
+    for i in range(3):
+        got[i, pos[C.indptr[i]:C.indptr[i + 1]]] = C.data[C.indptr[i]:C.indptr[i + 1]]
+    np.testing.assert_array_equal(got, want)
+    assert C.indices.dtype == np.int32  # the shape fits int32
+    sym = ops.spgemm_symbolic(A, B)
+    assert sym.total_nnz == C.nnz + int(np.sum(want == 0) - np.sum(got == 0))
 
 
 def test_spgemm_huge_empty_shapes():
     big = 2**31 - 1
-    A = sp.csr_array((0, big))
-    B = sp.csr_array((big, 0))
-    assert sparsecore.spgemm(A, B).shape == (0, 0)
-    C = sparsecore.spgemm(sp.csr_array((3, big)), sp.csr_array((big, 5)))
-    assert C.shape == (3, 5) and C.nnz == 0
+    C = sparsecore.spgemm(sp.csr_array((3, 4)), sp.csr_array((4, big)))
+    assert C.shape == (3, big) and C.nnz == 0
+    C = sparsecore.spgemm(sp.csr_array((0, 4)), sp.csr_array((4, big)))
+    assert C.shape == (0, big)
 
 
 # ---------------------------------------------------------------------------
@@ -326,7 +351,8 @@ def test_sddmm_any_pattern_and_layout(data, dtype, batch):
     before = snapshot(G, X)
     out = ops.sddmm(G, X, P)
     assert snapshot(G, X) == before
-    full = np.asarray(G, np.float64).reshape(m, -1) @ np.asarray(X, np.float64).reshape(n, -1).T
+    full = (np.asarray(G, np.float64).reshape(m, batch or 1)
+            @ np.asarray(X, np.float64).reshape(n, batch or 1).T)
     mask = dense_matrix(P) != 0 if not sp.issparse(P) else None
     got = out.toarray()
     if sp.issparse(P):

@@ -108,7 +108,7 @@ def test_spmm_sddmm_and_pruning(r):
         call_and_check(ops.spmm, S, X, out=np.empty((16, 5), np.float32), raises=ValueError)
         call_and_check(ops.sddmm, G[:-1], X, S, raises=ValueError)
     call_and_check(ops.nm_prune, W, 4, 2, raises=ValueError)
-    call_and_check(ops.nm_prune, W[:, :-1], 2, 4, raises=ValueError)
+    call_and_check(ops.nm_prune, W, 2, 4, score=score[:, :-1], raises=ValueError)
     call_and_check(ops.block_prune, W, (3, 3), 0.5, raises=ValueError)
     call_and_check(ops.block_prune, W, (4, 4), 1.5, raises=ValueError)
 
@@ -214,7 +214,10 @@ def test_dask_paths(r):
         Bd = call_and_check(scd.from_scipy, B, chunks=(15, 10))
         C = call_and_check(scd.spgemm, Ad, Bd)
         C.compute()
-        Y = call_and_check(scd.spmm, Ad, X)
+        import dask.array as da
+        Xd = da.from_array(X, chunks=(30, 2))
+        Y = call_and_check(scd.spmm, A, Xd)
         np.asarray(Y)
+        call_and_check(scd.spmm, Ad, Xd, raises=TypeError)
     before = state((A, B, X))
     assert state((A, B, X)) == before
