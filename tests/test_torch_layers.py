@@ -320,3 +320,20 @@ def test_adapter_registered():
     assert "torch" in adapters
     assert adapters["torch"].module == "sparsecore.torch"
     assert adapters["torch"].kind == "layer"
+
+
+def test_nm_mask_change_in_place_is_seen():
+    torch.manual_seed(12)
+    layer = NMSparseLinear(8, 3, 1, 4, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(3, 8, dtype=torch.float64))
+    x = torch.randn(2, 8, dtype=torch.float64)
+    layer(x)  # caches the offsets
+    with torch.no_grad():
+        layer.mask.zero_()
+        layer.mask[:, [1, 6]] = True
+    torch.testing.assert_close(layer(x), x @ (layer.weight * layer.mask).T + layer.bias)
+    layer.mask.data[:, 1] = False  # behind autograd's back: refresh() is needed
+    layer.mask.data[:, 2] = True
+    layer.refresh()
+    torch.testing.assert_close(layer(x), x @ (layer.weight * layer.mask).T + layer.bias)

@@ -256,14 +256,47 @@ class NMSparseLinear(_MaskedLinear):
         return layer
 
     def compressed(self):
-        """The weight as a :class:`sparsecore.formats.NMSparseMatrix`
-        (float32/float64 CPU weights; a view of nothing, values copied)."""
+        """The weight as a :class:`sparsecore.formats.NMSparseMatrix`: the
+        values under ``mask`` gathered from ``weight`` (a copy).
+
+        The in-group offsets are derived once per mask and cached; the cache
+        follows in-place changes of ``mask`` made by ordinary tensor ops (a
+        write through ``mask.data`` needs :meth:`refresh`)."""
         W = self.weight.detach()
         if W.device.type != "cpu" or W.dtype not in _KERNEL_DTYPES:
             W = W.to("cpu", torch.float64 if W.dtype == torch.float64 else torch.float32)
-        mask = self.mask.detach().cpu()
-        return NMSparseMatrix.from_mask(W.numpy(), mask.numpy(), self.n, self.m,
-                                        n_threads=self._threads())
+        cols, idx, valid = self._nm_layout()
+        values = torch.gather(W, 1, cols)
+        if valid is not None:
+            values = values * valid
+        return NMSparseMatrix._from_trusted(values.numpy(), idx,
+                                            (self.out_features, self.in_features),
+                                            self.pattern, 1)
+
+    def refresh(self):
+        """Forget the cached offsets of ``mask`` (after writing it through ``.data``)."""
+        self._layout = None
+
+    def _nm_layout(self):
+        mask = self.mask
+        key = (mask._version, mask.data_ptr(), mask.device)
+        cached = getattr(self, "_layout", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self.check_mask()
+        mcpu = mask.detach().cpu()
+        rows, K = self.out_features, self.in_features
+        S0 = NMSparseMatrix.from_mask(np.zeros((rows, K), dtype=np.float32), mcpu.numpy(),
+                                      self.n, self.m, n_threads=self._threads())
+        idx = S0.indices
+        groups = torch.arange(idx.shape[1]) // self.n * self.m
+        cols = groups + torch.from_numpy(idx.astype(np.int64))
+        inside = cols < K
+        cols = cols.clamp_(max=K - 1).contiguous()
+        valid = inside & torch.gather(mcpu, 1, cols)
+        layout = (cols, idx, None if bool(valid.all()) else valid)
+        self._layout = (key, layout)
+        return layout
 
     def check_mask(self, mask=None, name="mask"):
         """Raise ValueError unless ``mask`` (default: this layer's) is a valid
