@@ -6,6 +6,7 @@ the CPU through :func:`sparsecore.ops.spmm`, :func:`sparsecore.ops.sddmm` and
 the Monarch kernel; masked dense torch ops on other devices):
 :class:`NMSparseLinear`, :class:`BlockSparseLinear`, :class:`MonarchLinear`,
 and :func:`sparsify` to swap the linear layers of a model by name pattern.
+:class:`DynamicSparsifier` prunes and regrows during training (RigL).
 """
 from sparsecore.plugins._builtin import TorchAdapter
 
@@ -22,9 +23,11 @@ from sparsecore.torch._layers import (  # noqa: E402
     NMSparseLinear,
     sparsify,
 )
+from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
 
 __all__ = [
     "BlockSparseLinear",
+    "DynamicSparsifier",
     "MonarchLinear",
     "NMSparseLinear",
     "monarch_linear",

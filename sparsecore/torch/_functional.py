@@ -13,7 +13,7 @@ import torch
 from sparsecore._ext import _monarch
 from sparsecore.ops import sddmm, spmm
 
-__all__ = ["monarch_linear", "monarch_reference", "structured_linear"]
+__all__ = ["mask_with_dense_grad", "monarch_linear", "monarch_reference", "structured_linear"]
 
 
 def _np(t):
@@ -136,3 +136,27 @@ def monarch_reference(x, left, right, bias=None):
     y = u.permute(1, 2, 0).reshape(B, s * l)
     return y if bias is None else y + bias
 
+
+
+class _MaskGrad(torch.autograd.Function):
+    """``w * mask``; the backward also keeps the dense gradient when asked."""
+
+    @staticmethod
+    def forward(ctx, w, mask, sink):
+        ctx.save_for_backward(mask)
+        ctx.sink = sink
+        return w * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        if ctx.sink is not None and ctx.sink.want_dense_grad:
+            ctx.sink.dense_grad = g.detach().clone()
+        return g * mask, None, None
+
+
+def mask_with_dense_grad(w, mask, sink=None):
+    """``w * mask`` whose backward stores the unmasked gradient in
+    ``sink.dense_grad`` when ``sink.want_dense_grad`` is set (what a growth
+    step of a dynamic sparsifier needs); the gradient of ``w`` is masked."""
+    return _MaskGrad.apply(w, mask, sink)

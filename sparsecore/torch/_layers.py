@@ -12,6 +12,7 @@ from sparsecore.formats import BlockShape, BlockSparseMatrix, NMPattern, NMSpars
 from sparsecore.formats._monarch import monarch_layout
 from sparsecore.ops import block_prune, monarch_project, nm_prune
 from sparsecore.torch._functional import (
+    mask_with_dense_grad,
     monarch_linear,
     monarch_reference,
     structured_linear,
@@ -138,8 +139,8 @@ class _MaskedLinear(_SparseLinearBase):
         return int(self.mask.sum())
 
     def masked_weight(self):
-        """``weight * mask`` (differentiable)."""
-        return self.weight * self.mask
+        """``weight * mask`` (differentiable; the gradient is masked)."""
+        return mask_with_dense_grad(self.weight, self.mask, self)
 
     def _masked_forward(self, x2):
         return F.linear(x2, self.masked_weight(), self.bias)
@@ -401,9 +402,6 @@ class BlockSparseLinear(_MaskedLinear):
     def nnz(self):
         r, c = self.block_shape
         return int(self.block_mask.sum()) * r * c
-
-    def masked_weight(self):
-        return self.weight * self.mask
 
     @classmethod
     def from_dense(cls, linear, block_shape=(16, 16), density=0.1, *, backend="auto",
