@@ -396,9 +396,28 @@ def demo_semiring(n_threads):
 
 
 
+def demo_torch(n_threads):
+    try:
+        import torch
+    except ImportError:
+        print('torch layers: skipped (torch is not installed: pip install "sparsecore[torch]")')
+        return
+    from sparsecore.torch.examples import load_digits_split, train_digits
+
+    torch.set_num_threads(effective_n_threads(n_threads))
+    print("torch layers: an MLP 64-256-256-10 on scikit-learn's digits, hidden layers dense,")
+    print("  2:4 N:M and 10 %-dense 16x16 blocks (RigL prune/regrow), 12 epochs, one seed")
+    data = load_digits_split(0)
+    for kind, label in (("dense", "dense"), ("nm", "2:4 N:M"), ("block", "blocks, 90 % sparse")):
+        t0 = time.perf_counter()
+        res = train_digits(kind, epochs=12, data=data)
+        print(f"  {label:22s} test accuracy {100 * res['accuracy']:6.2f} %  "
+              f"({time.perf_counter() - t0:.1f} s)")
+
+
 # Later capabilities append their sections here.
 SECTIONS = [demo_spgemm, demo_moe, demo_kronecker_sbl, demo_spmm, demo_monarch, demo_bcd,
-            demo_dask, demo_semiring]
+            demo_dask, demo_semiring, demo_torch]
 
 
 def run_demo(n_threads=None):

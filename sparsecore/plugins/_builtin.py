@@ -14,6 +14,7 @@ __all__ = [
     "HashGateAdapter",
     "MoEAdapter",
     "TopKGateAdapter",
+    "TorchAdapter",
 ]
 
 
@@ -25,6 +26,16 @@ class MoEAdapter(Adapter):
     module = "sparsecore.moe"
     requires = ("torch",)
     install = 'pip install "sparsecore[moe]"'
+
+
+class TorchAdapter(Adapter):
+    """``sparsecore.torch``: N:M, block-sparse and Monarch layers, dynamic sparsifier."""
+
+    kind = "layer"
+    description = "N:M, block-sparse and Monarch nn.Linear layers; dynamic sparse training"
+    module = "sparsecore.torch"
+    requires = ("torch",)
+    install = 'pip install "sparsecore[torch]"'
 
 
 class DaskAdapter(Adapter):
