@@ -706,3 +706,13 @@ def test_run_synthetic_smoke():
     assert [r["gate"] for r in rows] == ["oracle", "topk", "comet+"]
     assert rows[0]["f1"] == 1.0 and rows[0]["oracle_ratio"] == 1.0
     assert all(np.isfinite(r["test_mse"]) for r in rows)
+
+
+def test_run_synthetic_from_the_true_routing():
+    from sparsecore.moe import experiments as ex
+
+    rows = ex.run_synthetic(gates=("oracle", "comet@truth"), n_samples=1000, epochs=2)
+    assert [r["gate"] for r in rows] == ["oracle", "comet@truth"]
+    assert rows[1]["f1"] > 0.97 and rows[1]["frac_le_k"] > 0.97
+    with pytest.raises(ValueError, match="structure='trees'"):
+        ex.run_synthetic(gates=("comet@truth",), n_samples=200, epochs=1, structure="leaf_pairs")

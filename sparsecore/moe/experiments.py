@@ -178,6 +178,15 @@ def comet_from_truth(data, gamma=1.0, sharpness=1e4):
     Up to the samples within ``gamma / (2 * sharpness)`` of a hyperplane, its
     weights are the true ones: the generator lies in COMET's model class.
 
+    Parameters
+    ----------
+    data : dict
+        The output of ``make_routing_regression(structure="trees")``.
+    gamma : float, default=1.0
+        Smooth-step width of the gate.
+    sharpness : float, default=1e4
+        Scale of the split pre-activations (large: hard splits).
+
     Returns
     -------
     PermutationLocalSearch
@@ -291,6 +300,9 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
     """Train every gate on :func:`make_routing_regression` data, per seed.
 
     ``structure`` selects the generator (see :func:`make_routing_regression`).
+    Besides :data:`GATES`, ``"comet@truth"`` (``structure="trees"`` only) is
+    COMET started at the true routing (:func:`comet_from_truth`) and trained
+    like the others: a check that the training reaches the oracle from there.
     Split 80/10/10 (train / validation for early stopping / test); Adam,
     ``lr``; the epoch with the best validation MSE is kept. Hash gates route
     on an 8-bit locality-sensitive hash of ``x``; the oracle gate gets the
@@ -320,6 +332,8 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
             t0 = time.perf_counter()
             if name == "oracle":
                 gate, route = FixedRoutingGate(torch.from_numpy(data["weights"]), 2), ids
+            elif name == "comet@truth":
+                gate, route = comet_from_truth(data, gamma=gamma), X
             else:
                 gate = make_gate(name, X.shape[1], gamma=gamma, entropy_reg=comet_entropy if name.startswith("comet") else None,
                                  search_steps=search_epochs * steps_per_epoch, n_keys=256, seed=seed)
