@@ -64,8 +64,8 @@ def _module_page(module_name):
     constants = [(name, obj) for name, obj in own if _kind(obj) == "Constants"]
     if constants:
         lines += ["Constants", "---------", ""]
-        for name, _ in constants:
-            lines += [f".. autodata:: {name}", ""]
+        for name, obj in constants:   # py:data, not autodata: no docstring of the type
+            lines += [f".. py:data:: {name}", f"   :value: {obj!r}", ""]
     if aliases:
         lines += ["Also importable from here", "-------------------------", ""]
         lines += [f"- ``{module_name}.{name}``: :py:obj:`{target}`" for name, target in aliases]
