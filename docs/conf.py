@@ -56,11 +56,10 @@ def _module_page(module_name):
         names = [name for name, obj in own if _kind(obj) == kind]
         if not names:
             continue
-        template = "   :template: class.rst\n" if kind == "Classes" else ""
+        # classes use docs/_templates/autosummary/class.rst (members listed)
         lines += [kind, "-" * len(kind), "", ".. autosummary::", "   :toctree: generated/",
-                  "   :nosignatures:"]
-        lines += [template.rstrip("\n")] if template else []
-        lines += [""] + [f"   {name}" for name in names] + [""]
+                  "   :nosignatures:", ""]
+        lines += [f"   {name}" for name in names] + [""]
     constants = [(name, obj) for name, obj in own if _kind(obj) == "Constants"]
     if constants:
         lines += ["Constants", "---------", ""]
