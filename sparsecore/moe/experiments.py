@@ -111,6 +111,16 @@ def make_routing_regression(n_samples=20_000, n_features=10, n_experts=16, depth
     exactly: the true expert pairs are not identifiable, so expert-selection
     F1 against them is not a recovery measure.
 
+    Parameters
+    ----------
+    n_samples, n_features, n_experts : int, default=20000, 10, 16
+        Data size and number of true experts.
+    depth : int, default=4
+        Depth of the routing tree (``2**depth`` leaves).
+    noise : float, default=0.1
+        Standard deviation of the additive noise.
+    seed : int, default=0
+
     Returns
     -------
     dict
@@ -212,7 +222,15 @@ def comet_from_truth(data, gamma=1.0, sharpness=1e4):
 
 
 class FixedRoutingGate(Gate):
-    """The oracle: returns given routing weights (indexed by sample id)."""
+    """The oracle: returns given routing weights (indexed by sample id).
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_samples, n_experts)
+        The routing of every sample; the gate's input is the sample ids.
+    k : int
+        Experts per sample.
+    """
 
     def __init__(self, weights, k):
         weights = torch.as_tensor(weights)
@@ -230,6 +248,11 @@ def routing_f1(pred_weights, true_weights):
     Learned expert labels are arbitrary, so the overlap counts
     ``C = R_pred^T R_true`` (an experts x experts SpGEMM of the two sparse
     routing matrices) are matched by the Hungarian algorithm first.
+
+    Parameters
+    ----------
+    pred_weights, true_weights : Tensor or ndarray of shape (n_samples, n_experts)
+        Routing weights; an expert is selected where its weight is non-zero.
 
     Returns
     -------
@@ -253,7 +276,33 @@ def routing_f1(pred_weights, true_weights):
 
 def make_gate(name, in_features, n_experts=16, k=2, *, gamma=1.0, entropy_reg=None,
               search_steps=0, n_keys=None, seed=0, load_balance=0.0):
-    """Build one of :data:`GATES` (``+`` = wrapped in permutation local search)."""
+    """Build one of :data:`GATES` (``+`` = wrapped in permutation local search).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`GATES`.
+    in_features : int
+        Gate input width.
+    n_experts, k : int, default=16, 2
+        Experts, and experts per sample.
+    gamma : float, default=1.0
+        Smooth-step width (DSelect-k, COMET).
+    entropy_reg : float or None, default=None
+        Selector entropy coefficient; None: 1e-6 for DSelect-k, 0.1 for COMET.
+    search_steps : int, default=0
+        Steps of permutation local search (``+`` gates).
+    n_keys : int or None, default=None
+        Key table size of the hash gate.
+    seed : int, default=0
+        Seed of the hash gate.
+    load_balance : float, default=0.0
+        Load-balancing loss coefficient of the top-k gate.
+
+    Returns
+    -------
+    sparsecore.moe.Gate
+    """
     base = name.rstrip("+")
     if base == "topk":
         gate = TopKGate(in_features, n_experts, k, load_balance=load_balance)
@@ -307,6 +356,26 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
     ``lr``; the epoch with the best validation MSE is kept. Hash gates route
     on an 8-bit locality-sensitive hash of ``x``; the oracle gate gets the
     true routing.
+
+    Parameters
+    ----------
+    gates : sequence of str
+        Names of :data:`GATES`.
+    seeds : sequence of int
+    n_samples, epochs, batch_size : int
+        Data size, training epochs, batch size.
+    lr : float
+        Adam learning rate.
+    gamma : float
+        Smooth-step width (DSelect-k, COMET).
+    comet_entropy : float
+        COMET's selector entropy coefficient.
+    search_epochs : int
+        Epochs of permutation local search for the ``+`` gates.
+    patience : int
+        Early-stopping patience in epochs.
+    log : callable or None
+        Called with each result row as it is produced.
 
     Returns
     -------
@@ -428,6 +497,11 @@ def make_movielens_two_task(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0.
     Parameters
     ----------
     ratings : sparsecore.datasets.MovieLensRatings
+    negatives : int, default=4
+        Unrated items drawn per rating.
+    seed : int, default=0
+    split : tuple of float, default=(0.8, 0.1, 0.1)
+        Train, validation and test fractions.
 
     Returns
     -------
@@ -526,6 +600,26 @@ def run_movielens(ratings, gates=("topk", "dselect_k", "comet", "comet+"), seeds
     :func:`sample_trial`; each is trained with Adam for at most ``epochs``
     (early stopping on the validation AUC, patience ``patience``) and
     evaluated on the test split at its best epoch.
+
+    Parameters
+    ----------
+    ratings : sparsecore.datasets.MovieLensRatings
+    gates : sequence of str
+        Names of :data:`GATES`.
+    seeds : sequence of int
+        Data split and model seeds.
+    trials, epochs, batch_size : int
+        Random-search trials per gate, training epochs, batch size.
+    embed, hidden, n_experts, k : int
+        Embedding width, expert hidden width, experts, experts per sample.
+    patience : int
+        Early-stopping patience in epochs.
+    max_train : int or None
+        Cap on the training examples (quick runs).
+    only_trials : collection of int or None
+        Run only these trial indices.
+    log : callable or None
+        Called with each result row as it is produced.
 
     Returns
     -------
