@@ -39,3 +39,12 @@ cdef extern from "spgemm.h" nogil:
     int sc_spgemm_count_ranges(int itype, int64_t n, const void *Ap, const void *Aj,
                                const void *Bp, const void *Bj, int b_sorted,
                                int nranges, const int64_t *ranges, int64_t *counts)
+
+cdef extern from "topk.h" nogil:
+    int sc_topk_product(int itype, int vtype, int64_t m, int64_t n, int64_t k,
+                        const void *Ap, const void *Aj, const void *Ax,
+                        const void *Bp, const void *Bj, const void *Bx,
+                        const void *Ep, const void *Ej,
+                        int n_threads, int64_t *out_idx, void *out_val)
+    int64_t sc_topk_product_flops(int itype, int64_t m, const void *Ap, const void *Aj,
+                                  const void *Bp)

@@ -8,6 +8,7 @@ from sparsecore.ops._monarch import monarch_project
 from sparsecore.ops._spgemm import spgemm
 from sparsecore.ops._spmm import sddmm, spmm
 from sparsecore.ops._spgemm_symbolic import SymbolicProduct, spgemm_symbolic
+from sparsecore.ops._topk import topk_product
 
 __all__ = ["SymbolicProduct", "block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm",
-           "spgemm_symbolic", "spmm"]
+           "spgemm_symbolic", "spmm", "topk_product"]
