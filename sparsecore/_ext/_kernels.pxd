@@ -41,8 +41,8 @@ cdef extern from "spgemm.h" nogil:
                                int nranges, const int64_t *ranges, int64_t *counts)
 
 cdef extern from "topk.h" nogil:
-    int sc_topk_product(int itype, int vtype, int64_t m, int64_t n, int64_t k,
-                        const void *Ap, const void *Aj, const void *Ax,
+    int sc_topk_product(int itype, int vtype, int64_t m, int64_t d, int64_t n, int64_t k,
+                        int blocked, const void *Ap, const void *Aj, const void *Ax,
                         const void *Bp, const void *Bj, const void *Bx,
                         const void *Ep, const void *Ej,
                         int n_threads, int64_t *out_idx, void *out_val)

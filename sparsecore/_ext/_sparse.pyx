@@ -295,7 +295,7 @@ def topk_product_flops(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Bp, int64_t m
 def topk_product(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
                  cnp.ndarray Bp, cnp.ndarray Bj, cnp.ndarray Bx,
                  object Ep, object Ej, int64_t m, int64_t d, int64_t n, int64_t k,
-                 int n_threads):
+                 bint blocked, int n_threads):
     """Per-row top-k of A @ B on validated CSR arrays (one index dtype, one
     float value dtype); E (or None) is the excluded pattern. Returns (columns
     int64 (m, k), values (m, k))."""
@@ -318,8 +318,8 @@ def topk_product(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef void *ov = writable_ptr(val, vt, m * k)
     cdef int status
     with nogil:
-        status = sc_topk_product(itype, vtype, m, n, k, ap, aj, ax, bp, bj, bx, ep, ej,
-                                 n_threads, oi, ov)
+        status = sc_topk_product(itype, vtype, m, d, n, k, blocked, ap, aj, ax, bp, bj, bx,
+                                 ep, ej, n_threads, oi, ov)
     if status != SC_OK:
         _raise_status(status, "topk_product")
     return idx, val

@@ -2,24 +2,34 @@
  * Per-row top-k of a sparse product, for recommending the k best items of
  * every user from sparse user and item embeddings (scores = U @ V^T).
  *
- * Each thread owns a dense accumulator of n doubles, reused row after row
- * (Gustavson's sparse accumulator): a row is scattered into it, then a
- * k-entry min-heap keeps the best candidates. Rows whose multiplies reach at
- * least n / SC_TOPK_DENSE_DIV scan every column of the accumulator (no
- * bookkeeping in the scatter loop); sparser rows record the columns they
- * touch and scan only those, then fill up with implicit zeros if needed.
- * The choice is made from the row alone, so results do not depend on the
- * thread count.
+ * Each thread owns a dense accumulator over the n columns, reused row after
+ * row (Gustavson's sparse accumulator): a row is scattered into it, the
+ * candidates clearing a bar (a lower bound of the k-th best value) are
+ * collected, and the best k are selected. Two paths:
+ *  - one row at a time: rows whose multiplies reach n / SC_TOPK_DENSE_DIV
+ *    scan every column of the accumulator; sparser rows record the columns
+ *    they touch and scan only those, then fill up with implicit zeros;
+ *  - SC_TOPK_LANES rows at a time (when most rows touch many columns): the
+ *    accumulator holds a lane per row, so every B entry updates all rows of
+ *    the block with one SIMD multiply-add, and the bars and the candidate
+ *    scan run over the lanes together.
+ * Both paths sum every row in the same order, in the operands' precision,
+ * without fused multiply-adds, so results do not depend on the path or on
+ * the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "topk.h"
+#include "sc_sort.h"
 
 #ifndef SC_TOPK_DENSE_DIV
 #define SC_TOPK_DENSE_DIV 4
 #endif
+/* Rows handled together by the blocked path (one SIMD register of floats
+ * with AVX2). */
+#define SC_TOPK_LANES 8
 
 typedef struct {
     double v;
@@ -102,6 +112,43 @@ static void sc_select(sc_cand *a, int64_t n, int64_t k)
     }
 }
 
+/* The k-th largest of a[0..n) (1 <= k <= n), reordering a. */
+static double sc_kth_largest(double *a, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    const int64_t target = k - 1;
+    while (hi > lo) {
+        const double pivot = a[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (pivot > a[j]) j--;
+            if (i <= j) {
+                const double t = a[i];
+                a[i] = a[j];
+                a[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (target <= j) hi = j;
+        else if (target >= i) lo = i;
+        else break;
+    }
+    return a[target];
+}
+
+/* Chunks whose maxima bound the k-th best value from below: the k-th
+ * largest of the maxima of SC_TOPK_CHUNKS_PER_K * k disjoint chunks is at
+ * most the k-th largest entry (k chunks hold an entry at least that large),
+ * and close to it when the best entries are spread over the chunks. */
+#define SC_TOPK_CHUNKS_PER_K 4
+SC_INLINE int64_t sc_topk_chunks(int64_t n, int64_t k)
+{
+    const int64_t c = SC_TOPK_CHUNKS_PER_K * k;
+    return c < n ? c : n;
+}
+
 /* Candidates are gathered in a buffer of `cap` > k entries; when it is full
  * the k best are selected and the worst of them becomes the bar a new
  * candidate must clear (amortised O(1) per candidate, against O(log k) for
@@ -134,14 +181,18 @@ SC_INLINE int64_t sc_heapify(sc_cand *buf, int64_t nb, int64_t k)
 #define IDX int32_t
 #define ISFX i32
 #define VAL float
+#define VINT int32_t
 #define VSFX f32
 #include "topk_impl.h"
 #undef VAL
+#undef VINT
 #undef VSFX
 #define VAL double
+#define VINT int64_t
 #define VSFX f64
 #include "topk_impl.h"
 #undef VAL
+#undef VINT
 #undef VSFX
 #undef IDX
 #undef ISFX
@@ -149,35 +200,37 @@ SC_INLINE int64_t sc_heapify(sc_cand *buf, int64_t nb, int64_t k)
 #define IDX int64_t
 #define ISFX i64
 #define VAL float
+#define VINT int32_t
 #define VSFX f32
 #include "topk_impl.h"
 #undef VAL
+#undef VINT
 #undef VSFX
 #define VAL double
+#define VINT int64_t
 #define VSFX f64
 #include "topk_impl.h"
 #undef VAL
+#undef VINT
 #undef VSFX
 #undef IDX
 #undef ISFX
 
-int sc_topk_product(int itype, int vtype, int64_t m, int64_t n, int64_t k,
-                    const void *Ap, const void *Aj, const void *Ax,
+int sc_topk_product(int itype, int vtype, int64_t m, int64_t d, int64_t n, int64_t k,
+                    int blocked, const void *Ap, const void *Aj, const void *Ax,
                     const void *Bp, const void *Bj, const void *Bx,
                     const void *Ep, const void *Ej,
                     int n_threads, int64_t *out_idx, void *out_val)
 {
+#define SC_TK_ARGS m, d, n, k, blocked, Ap, Aj, Ax, Bp, Bj, Bx, Ep, Ej, n_threads, out_idx, out_val
     if (itype == SC_INT32) {
-        if (vtype == SC_FLOAT32)
-            return sc_topk_i32_f32(m, n, k, Ap, Aj, Ax, Bp, Bj, Bx, Ep, Ej, n_threads, out_idx, out_val);
-        if (vtype == SC_FLOAT64)
-            return sc_topk_i32_f64(m, n, k, Ap, Aj, Ax, Bp, Bj, Bx, Ep, Ej, n_threads, out_idx, out_val);
+        if (vtype == SC_FLOAT32) return sc_topk_i32_f32(SC_TK_ARGS);
+        if (vtype == SC_FLOAT64) return sc_topk_i32_f64(SC_TK_ARGS);
     } else if (itype == SC_INT64) {
-        if (vtype == SC_FLOAT32)
-            return sc_topk_i64_f32(m, n, k, Ap, Aj, Ax, Bp, Bj, Bx, Ep, Ej, n_threads, out_idx, out_val);
-        if (vtype == SC_FLOAT64)
-            return sc_topk_i64_f64(m, n, k, Ap, Aj, Ax, Bp, Bj, Bx, Ep, Ej, n_threads, out_idx, out_val);
+        if (vtype == SC_FLOAT32) return sc_topk_i64_f32(SC_TK_ARGS);
+        if (vtype == SC_FLOAT64) return sc_topk_i64_f64(SC_TK_ARGS);
     }
+#undef SC_TK_ARGS
     return SC_ERR_VALUE;
 }
 

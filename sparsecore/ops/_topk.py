@@ -12,6 +12,10 @@ __all__ = ["topk_product"]
 
 # Multiplies per thread below which a parallel region does not pay.
 _FLOPS_PER_THREAD = 1 << 16
+# Rows go through the kernel 8 at a time (one SIMD lane each) when they
+# multiply, on average, at least n / _BLOCKED_DIV entries: then almost every
+# column is touched anyway and the lanes share every pass over B.
+_BLOCKED_DIV = 8
 
 
 def _float_dtype(A, B):
@@ -31,10 +35,12 @@ def _float_dtype(A, B):
 def topk_product(A, B, k, *, exclude=None, n_threads=None):
     """The ``k`` largest entries of every row of ``A @ B``.
 
-    Row by row, the product row is accumulated in a dense per-thread
-    workspace of ``B.shape[1]`` doubles (Gustavson's sparse accumulator) and
-    a ``k``-entry heap keeps the best columns, so neither the product nor a
-    dense operand is ever formed. With user embeddings ``A`` and item
+    Row by row (or 8 rows at a time, one SIMD lane each, when rows touch most
+    columns), the product row is accumulated in a per-thread workspace over
+    the ``B.shape[1]`` columns (Gustavson's sparse accumulator) and the best
+    ``k`` columns are selected from those clearing a lower bound of the
+    ``k``-th best value, so neither the product nor a dense operand is ever
+    formed. With user embeddings ``A`` and item
     embeddings ``V`` (both sparse), ``topk_product(A, V.T, 20,
     exclude=seen)`` recommends 20 unseen items to every user.
 
@@ -57,8 +63,7 @@ def topk_product(A, B, k, *, exclude=None, n_threads=None):
         Columns, best first: value descending, then column ascending.
     values : ndarray of shape (m, k)
         The entries of ``A @ B`` at those columns; float32 if both operands
-        are float32 (sums are still accumulated in float64), float64
-        otherwise. Columns the product does not store are candidates with
+        are float32 (and summed in float32), float64 otherwise. Columns the product does not store are candidates with
         value 0. A row with fewer than ``k`` columns left after exclusion
         is padded with index -1 and value -inf.
 
@@ -73,8 +78,9 @@ def topk_product(A, B, k, *, exclude=None, n_threads=None):
     Notes
     -----
     Results do not depend on ``n_threads``: every row is summed in the same
-    order. Cost: the product's multiplies plus one heap offer per touched
-    column (every column for rows that touch at least a quarter of them).
+    order (``A``'s columns ascending, then ``B``'s stored order) without
+    fused multiply-adds. Cost: the product's multiplies plus a pass over the
+    touched columns (every column for rows that touch many).
 
     Examples
     --------
@@ -112,6 +118,10 @@ def topk_product(A, B, k, *, exclude=None, n_threads=None):
         )
     nt = _threads.effective_n_threads(n_threads)
     a = as_csr_parts(A, "A")
+    if not a.sorted:  # each row is summed in column order: canonical A (a copy)
+        A = sp.csr_array((a.data, a.indices, a.indptr), shape=A.shape, copy=True)
+        A.sum_duplicates()
+        a = as_csr_parts(A, "A")
     b = as_csr_parts(B, "B")
     e = None
     if exclude is not None:
@@ -139,10 +149,14 @@ def topk_product(A, B, k, *, exclude=None, n_threads=None):
         e = e.with_index_dtype(itype)
         ep, ej = e.indptr, e.indices
     flops = _sparse.topk_product_flops(a.indptr, a.indices, b.indptr, m, d)
+    blocked = flops * _BLOCKED_DIV >= m * n
     nt = _threads.threads_for_work(nt, flops + m * min(n, 64), _FLOPS_PER_THREAD)
-    # the output, and per thread 4 arrays of n 8-byte words and the heap
-    need = m * k * (8 + dtype.itemsize) + nt * (32 * n + 16 * k)
+    # the output, and per thread the accumulator, stamps and candidates
+    cap = k + max(k, 64)
+    per_thread = (n * (8 * dtype.itemsize + 1) + d * (8 * dtype.itemsize + 16) + 8 * 16 * cap
+                  if blocked else n * (dtype.itemsize + 24) + 16 * cap)
+    need = m * k * (8 + dtype.itemsize) + nt * per_thread
     if need >= 1 << 26:
         check_allocation(need, f"topk_product: the ({m}, {k}) output and workspaces")
     return _sparse.topk_product(a.indptr, a.indices, ax, b.indptr, b.indices, bx, ep, ej,
-                                m, d, n, int(k), nt)
+                                m, d, n, int(k), blocked, nt)

@@ -358,18 +358,17 @@ class DSLTrainer:
 
     def _init_aligned(self, members, keep):
         if self.sparse_init == "random":
-            rows = sum(t.param.shape[0] for t in members)
-            # equal lengths; the remainder goes to random rows
-            lengths = torch.full((rows,), keep // rows, dtype=torch.long)
-            extra = keep - int(lengths.sum())
-            lengths[torch.randperm(rows, generator=self._gen)[:extra]] += 1
-            start = 0
+            # each row keeps, as a prefix, as many entries as a uniformly
+            # random mask of the budget's size gives it (about
+            # Binomial(width, density) per row: lengths vary, so every
+            # dimension is in use somewhere and can be grown into)
+            total = sum(t.numel for t in members)
+            flat = torch.zeros(total, dtype=torch.bool)
+            flat[_select(torch.rand(total, generator=self._gen), keep, True, self._gen)] = True
+            self._scatter_flat(members, flat)
             for t in members:
-                r, d = t.param.shape
-                ln = lengths[start:start + r].clamp(max=d)
-                start += r
-                t.mask = torch.arange(d)[None, :] < ln[:, None]
-            self._fix_aligned_total(members, keep)
+                lengths = t.mask.sum(1)
+                t.mask = torch.arange(t.param.shape[1])[None, :] < lengths[:, None]
         else:
             # magnitude: the prune rule applied to the dense weights
             for t in members:
@@ -377,20 +376,6 @@ class DSLTrainer:
             active = sum(t.numel for t in members)
             owner, row = self._aligned_prune_order(members, [t.param.detach().abs() for t in members])
             self._change_lengths(members, owner[: active - keep], row[: active - keep], -1)
-
-    def _fix_aligned_total(self, members, keep):
-        # widths may differ between tensors: top up rows with room at random
-        have = sum(int(t.mask.sum()) for t in members)
-        while have < keep:
-            for t in members:
-                room = torch.nonzero(~t.mask[:, -1]).flatten()
-                if room.numel() == 0 or have >= keep:
-                    continue
-                room = room[torch.randperm(room.numel(), generator=self._gen)[: keep - have]]
-                lengths = t.mask.sum(1)
-                lengths[room] += 1
-                t.mask = torch.arange(t.param.shape[1])[None, :] < lengths[:, None]
-                have += room.numel()
 
     @staticmethod
     def _scatter_flat(members, flat):
