@@ -53,10 +53,12 @@ def as_interactions(X, *, n_users=None, n_items=None, name="X"):
     Raises
     ------
     ValueError
-        Empty shape, no interactions, negative or non-finite values, ids out
-        of range, a shape that disagrees with ``n_users``/``n_items``.
+        Empty shape, no interactions, negative, complex or non-finite
+        values, ids out of range, a shape that disagrees with
+        ``n_users``/``n_items`` (matrix checks and messages are
+        scikit-learn's ``check_array``).
     TypeError
-        Non-numeric data.
+        Non-numeric data or ids.
     """
     for arg, value in (("n_users", n_users), ("n_items", n_items)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
@@ -76,29 +78,13 @@ def as_interactions(X, *, n_users=None, n_items=None, name="X"):
         shape = (n_users or int(users.max()) + 1, n_items or int(items.max()) + 1)
         R = sp.csr_array((np.ones(users.size, np.float32), (users, items)), shape=shape)
     else:
-        if sp.issparse(X):
-            if X.ndim != 2:
-                raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
-            if X.dtype.kind not in "biuf":
-                raise TypeError(f"{name} has dtype {X.dtype}; numeric values expected")
-            R = sp.csr_array(X, copy=True)
-        else:
-            arr = np.asarray(X)
-            if arr.dtype == object or arr.dtype.kind not in "biuf":
-                raise TypeError(f"{name} has dtype {arr.dtype}; numeric values expected")
-            if arr.ndim != 2:
-                raise ValueError(
-                    f"{name} must be a 2-D user x item matrix, got {arr.ndim}-D with shape "
-                    f"{arr.shape}; reshape it or pass (users, items) arrays"
-                )
-            R = sp.csr_array(arr)
-        if not np.all(np.isfinite(R.data)):
-            raise ValueError(f"{name} contains NaN or infinity")
-        if R.data.size and R.data.min() < 0:
-            raise ValueError(
-                f"{name} has negative entries (min {R.data.min()}); implicit feedback is "
-                f"non-negative: every stored non-zero is an interaction"
-            )
+        from sklearn.utils.validation import check_array, check_non_negative
+
+        # scikit-learn's checks and messages (2-D, finite, numeric, non-empty)
+        R = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=(np.float64, np.float32),
+                        input_name=name)
+        check_non_negative(R, f"DSLRecommender ({name}: implicit feedback)")
+        R = sp.csr_array(R, copy=True)
         for arg, value, axis in (("n_users", n_users, 0), ("n_items", n_items, 1)):
             if value is not None and value != R.shape[axis]:
                 raise ValueError(f"{name} has shape {R.shape}, but {arg}={value}")

@@ -537,7 +537,8 @@ class DSLRecommender(BaseEstimator):
         y : None
             Ignored.
         metric : str, default="recall@20"
-            ``"recall@k"``, ``"ndcg@k"``, ``"precision@k"`` or ``"hit@k"``.
+            ``"recall@k"``, ``"ndcg@k"``, ``"precision@k"`` or ``"hit@k"``
+            (with fewer than ``k`` items, all are ranked).
         exclude_seen : bool, default=True
             Rank only items without a training interaction (full ranking).
 
@@ -567,8 +568,7 @@ class DSLRecommender(BaseEstimator):
 
     def _score(self, R, metric, nt, exclude_seen=True):
         name, k = _data.parse_metric(metric)
-        if k > self.n_items_:
-            raise ValueError(f"metric {metric!r}: k={k} exceeds the number of items ({self.n_items_})")
+        k = min(k, self.n_items_)  # a catalogue smaller than k: every item is recommended
         users = np.flatnonzero(np.diff(R.indptr))
         items, _ = self._recommend(users, k, exclude_seen, nt)
         return _data.METRIC_FUNCTIONS[name](items, R, users)

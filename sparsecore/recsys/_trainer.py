@@ -459,7 +459,7 @@ class DSLTrainer:
                 g = g.coalesce()
                 idx = g.indices()
                 keep = t.mask[tuple(idx)].to(g.dtype)  # (nnz,) or (rows, dims)
-                t.param.grad = torch.sparse_coo_tensor(idx, g.values() * keep, g.shape,
+                t.param.grad = torch.sparse_coo_tensor(idx, g.values() * keep, g.shape, check_invariants=False,
                                                        is_coalesced=True)
             else:
                 g.mul_(t.mask.to(g.dtype))
