@@ -324,7 +324,9 @@ def test_interaction_input_errors():
 
 
 # --------------------------------------------------------------- estimator
-FAST = dict(n_factors=8, epochs=30, batch_size=256, lr=0.05, l2=1e-3, update_interval=4)
+# on_empty="ignore": a per-user split may leave an item without training data
+FAST = dict(n_factors=8, epochs=30, batch_size=256, lr=0.05, l2=1e-3, update_interval=4,
+            on_empty="ignore")
 
 
 @pytest.fixture(scope="module")
@@ -426,7 +428,8 @@ def test_models_learn_block_structure():
     # groups, and prune-and-grow beats the fixed random mask it starts from
     R = synthetic(n_users=200, n_items=100, p_in=0.4, p_out=0.01, seed=3)
     train, test = train_test_split_per_user(R, 0.2, random_state=1)
-    kw = dict(n_factors=8, epochs=20, batch_size=256, lr=0.05, l2=1e-3, random_state=0)
+    kw = dict(n_factors=8, epochs=20, batch_size=256, lr=0.05, l2=1e-3, random_state=0,
+              on_empty="ignore")
     recall = {
         name: DSLRecommender(**kw, **extra).fit(train).score(test, metric="recall@20")
         for name, extra in [("dense", dict(density=1.0)),
@@ -539,6 +542,22 @@ def test_estimator_errors(fitted, data):
         DSLRecommender(**{**FAST, "epochs": 1}).fit(train, validation_data=sp.csr_array(np.ones((3, 3))))
 
 
+def test_users_or_items_without_interactions():
+    X = np.zeros((4, 5), dtype=np.float32)
+    X[[0, 1, 3], [0, 2, 4]] = 1  # user 2 and items 1, 3 have no interaction
+    fast = dict(n_factors=2, epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match=r"1 of 4 users \(2\) and 2 of 5 items \(1, 3\)"):
+        DSLRecommender(**fast).fit(X)
+    with pytest.raises(ValueError, match=r"1 of 4 users \(2\)"):  # pairs with n_users beyond
+        DSLRecommender(**fast).fit((np.array([0, 1, 3]), np.array([0, 1, 0])), n_users=4)
+    with pytest.warns(UserWarning, match="2 of 5 items"):
+        DSLRecommender(on_empty="warn", **fast).fit(X)
+    rec = DSLRecommender(on_empty="ignore", **fast).fit(X)
+    assert rec.recommend([2], k=2)[0].shape == (1, 2)
+    with pytest.raises(ValueError, match="on_empty must be one of"):
+        DSLRecommender(on_empty="drop", **fast).fit(X)
+
+
 def test_registered_as_trainer_adapter():
     plugins.refresh_adapters()
     info = plugins.list_adapters()["recsys"]
@@ -547,7 +566,9 @@ def test_registered_as_trainer_adapter():
     assert plugins.load_adapter("recsys").DSLRecommender is DSLRecommender
 
 
-@parametrize_with_checks([DSLRecommender(n_factors=4, epochs=2, batch_size=64, random_state=0)])
+# on_empty="ignore": sklearn's generated inputs (integer or sparse) have all-zero rows
+@parametrize_with_checks([DSLRecommender(n_factors=4, epochs=2, batch_size=64, random_state=0,
+                                         on_empty="ignore")])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -557,7 +578,7 @@ def test_movielens_dsl_beats_static_mask(movielens_home):
 
     R = fetch_movielens("100k", data_home=movielens_home, download_if_missing=False).to_csr()
     train, test = train_test_split_per_user(R, 0.2, random_state=0)
-    kw = dict(density=0.2, epochs=15, l2=1e-2, random_state=0)
+    kw = dict(density=0.2, epochs=15, l2=1e-2, random_state=0, on_empty="ignore")
     dsl = DSLRecommender(support="aligned", **kw).fit(train)
     static = DSLRecommender(update_interval=None, **kw).fit(train)
     r_dsl, r_static = dsl.score(test), static.score(test)

@@ -48,7 +48,9 @@ def plan(args):
 
 
 def key(run):
-    return (run["stage"], run["method"], run["density"], run.get("l2"), run["seed"])
+    # evaluation runs are identified without their (tuned) l2
+    l2 = run.get("l2") if run["stage"] == "tune" else None
+    return (run["stage"], run["method"], run["density"], l2, run["seed"])
 
 
 def best_l2(rows, method, density):

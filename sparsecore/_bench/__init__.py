@@ -14,6 +14,7 @@ SUITES = {
     "spmm": "sparsecore._bench.spmm",
     "monarch": "sparsecore._bench.monarch",
     "dask": "sparsecore._bench.dask",
+    "recsys": "sparsecore._bench.recsys",
 }
 
 

@@ -115,6 +115,12 @@ class DSLRecommender(BaseEstimator):
     n_threads : int or None, default=None
         Threads for torch during ``fit`` and for the sparse kernels.
     random_state : int, numpy Generator or None, default=None
+    on_empty : {"raise", "warn", "ignore"}, default="raise"
+        What ``fit`` does about users or items without any training
+        interaction (their embeddings only ever receive the L2 penalty and
+        negative samples): raise a ValueError naming them, warn, or accept
+        them silently (a per-user split of real data often leaves a few
+        items with no training interaction).
     verbose : int, default=0
         Print one line per epoch when > 0.
 
@@ -183,7 +189,7 @@ class DSLRecommender(BaseEstimator):
                  prune="magnitude", grow="gradient", budget="per_tensor",
                  support="unstructured", sparse_init="random", loss="bpr", epochs=40,
                  batch_size=8192, lr=1e-2, l2=1e-4, n_layers=3, mlp_layers=(64, 32, 16),
-                 init_std=0.1, n_threads=None, random_state=None, verbose=0):
+                 init_std=0.1, n_threads=None, random_state=None, on_empty="raise", verbose=0):
         self.model = model
         self.n_factors = n_factors
         self.density = density
@@ -206,6 +212,7 @@ class DSLRecommender(BaseEstimator):
         self.init_std = init_std
         self.n_threads = n_threads
         self.random_state = random_state
+        self.on_empty = on_empty
         self.verbose = verbose
 
     # ------------------------------------------------------------ checks
@@ -241,6 +248,7 @@ class DSLRecommender(BaseEstimator):
             _check_number(w, "mlp_layers[i]", 0, None, low_open=True, integer=True)
         if self.model == "neumf" and self.support == "aligned" and self.budget == "shared_user_item":
             pass  # allowed: GMF and MLP pairs each share a budget
+        _check_choice(self.on_empty, "on_empty", ("raise", "warn", "ignore"))
         _check_number(self.verbose, "verbose", 0, None, integer=True)
         _threads.effective_n_threads(self.n_threads)
 
@@ -275,6 +283,7 @@ class DSLRecommender(BaseEstimator):
         n_users, n_items = R.shape
         self.n_users_, self.n_items_ = n_users, n_items
         self.n_features_in_ = n_items
+        self._check_empty(R)
         self.interactions_ = R
         nt = _threads.effective_n_threads(self.n_threads)
         seed = np.random.SeedSequence(
@@ -349,6 +358,24 @@ class DSLRecommender(BaseEstimator):
             self._finalize(R, nt)
             self._report(macs, nt)
         return self
+
+    def _check_empty(self, R):
+        if self.on_empty == "ignore":
+            return
+        parts = []
+        for what, counts in (("users", np.diff(R.indptr)),
+                             ("items", np.bincount(R.indices, minlength=R.shape[1]))):
+            empty = np.flatnonzero(counts == 0)
+            if empty.size:
+                ids = ", ".join(map(str, empty[:5])) + (", ..." if empty.size > 5 else "")
+                parts.append(f"{empty.size} of {counts.size} {what} ({ids})")
+        if not parts:
+            return
+        msg = (f"X has no interaction for {' and '.join(parts)}; their embeddings cannot be "
+               f"learned. Drop them, or pass on_empty='warn' or 'ignore' to train anyway")
+        if self.on_empty == "raise":
+            raise ValueError(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
     def _build_model(self, R, gen):
         n_users, n_items = R.shape
