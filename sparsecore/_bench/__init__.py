@@ -16,6 +16,7 @@ SUITES = {
     "dask": "sparsecore._bench.dask",
     "semiring": "sparsecore._bench.semiring",
     "torch": "sparsecore._bench.torch",
+    "recsys": "sparsecore._bench.recsys",
 }
 
 

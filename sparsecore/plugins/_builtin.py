@@ -13,6 +13,7 @@ __all__ = [
     "DSelectKGateAdapter",
     "HashGateAdapter",
     "MoEAdapter",
+    "RecsysAdapter",
     "TopKGateAdapter",
     "TorchAdapter",
 ]
@@ -70,3 +71,13 @@ class COMETGateAdapter(GateAdapter):
     gate_name = "comet"
     gate = "sparsecore.moe._gates:COMETGate"
     description = "COMET k soft binary trees (Ibrahim et al. 2023)"
+
+
+class RecsysAdapter(Adapter):
+    """``sparsecore.recsys``: Dynamic Sparse Learning recommenders and trainer."""
+
+    kind = "trainer"
+    description = "Dynamic Sparse Learning: recommenders under a fixed parameter budget"
+    module = "sparsecore.recsys"
+    requires = ("torch", "sklearn")
+    install = 'pip install "sparsecore[recsys]"'
