@@ -24,6 +24,7 @@ PUBLIC_MODULES = (
     ("sparsecore.moe.experiments", "torch"),
     ("sparsecore.dask", "dask"),
     ("sparsecore.torch", "torch"),
+    ("sparsecore.recsys", "torch"),
     ("sparsecore.plugins", None),
 )
 
