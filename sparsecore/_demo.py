@@ -322,6 +322,39 @@ def demo_dask(n_threads):
         print(f"  sparse DNN layer n1024-l1 @ dense batch of 4096 in 4 chunks: max |diff| "
               f"{err:.1e} to scipy")
 
+def demo_recsys(n_threads):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print('Recsys: skipped (torch is not installed: pip install "sparsecore[recsys]")')
+        return
+    from sparsecore.recsys import DSLRecommender, train_test_split_per_user
+    from sparsecore.recsys.experiments import make_block_interactions
+
+    print("Recsys: BPR-MF with 20% of its embedding weights (Dynamic Sparse Learning) on")
+    print("  generated feedback (600 users x 400 items, 8 taste groups), per-user 80/20 split")
+    R = make_block_interactions(p_in=0.3, random_state=0)
+    train, test = train_test_split_per_user(R, 0.2, random_state=0)
+    kw = dict(n_factors=32, epochs=20, batch_size=512, lr=2e-2, l2=1e-3, n_threads=n_threads,
+              on_empty="ignore", random_state=0)
+    print(f"  {'model':<26}{'Recall@20':>10}{'NDCG@20':>9}{'train MACs':>12}{'memory':>8}")
+    fitted = {}
+    for name, extra in [("dense", dict(density=1.0)),
+                        ("fixed random mask, d=0.2", dict(density=0.2, update_interval=None)),
+                        ("DSL prune/grow, d=0.2", dict(density=0.2, update_interval=10)),
+                        ("DSL aligned, d=0.2", dict(density=0.2, update_interval=10,
+                                                    support="aligned"))]:
+        rec = fitted[name] = DSLRecommender(**kw, **extra).fit(train)
+        f = rec.flops_
+        print(f"  {name:<26}{rec.score(test, metric='recall@20'):>10.3f}"
+              f"{rec.score(test, metric='ndcg@20'):>9.3f}{f['train_ratio']:>11.2f}x"
+              f"{f['memory_ratio']:>7.2f}x")
+    rec = fitted["DSL aligned, d=0.2"]
+    t = _median_time(lambda: rec.recommend(k=20), rounds=3)
+    rep = rec.sparsity_report_
+    print(f"  top-20 for all 600 users from the CSR embeddings: {t * 1e3:.1f} ms; user/item "
+          f"density {rep['user_density']:.2f}/{rep['item_density']:.2f}, "
+          f"{rep['shared_support']:.1f} shared dimensions per user-item pair")
 
 def shortest_paths_min_plus(A, source, n_threads=None):
     """Single-source shortest path lengths by repeated min-plus products
@@ -396,9 +429,28 @@ def demo_semiring(n_threads):
 
 
 
+def demo_torch(n_threads):
+    try:
+        import torch
+    except ImportError:
+        print('torch layers: skipped (torch is not installed: pip install "sparsecore[torch]")')
+        return
+    from sparsecore.torch.examples import load_digits_split, train_digits
+
+    torch.set_num_threads(effective_n_threads(n_threads))
+    print("torch layers: an MLP 64-256-256-10 on scikit-learn's digits, hidden layers dense,")
+    print("  2:4 N:M and 10 %-dense 16x16 blocks (RigL prune/regrow), 12 epochs, one seed")
+    data = load_digits_split(0)
+    for kind, label in (("dense", "dense"), ("nm", "2:4 N:M"), ("block", "blocks, 90 % sparse")):
+        t0 = time.perf_counter()
+        res = train_digits(kind, epochs=12, data=data)
+        print(f"  {label:22s} test accuracy {100 * res['accuracy']:6.2f} %  "
+              f"({time.perf_counter() - t0:.1f} s)")
+
+
 # Later capabilities append their sections here.
 SECTIONS = [demo_spgemm, demo_moe, demo_kronecker_sbl, demo_spmm, demo_monarch, demo_bcd,
-            demo_dask, demo_semiring]
+            demo_dask, demo_semiring, demo_torch, demo_recsys]
 
 
 def run_demo(n_threads=None):

@@ -105,9 +105,12 @@ def as_csr_parts(X, name, n_threads=1):
             f"{name} has index dtypes {indptr.dtype}/{indices.dtype}; integer "
             f"indices expected"
         )
-    common = np.int64 if np.int64 in (indptr.dtype, indices.dtype) else np.int32
-    if indptr.dtype.itemsize < 4 or indptr.dtype.kind == "u":
-        common = np.int64
+    # int32 only when both are signed and at most 4 bytes (in either byte
+    # order): every value then survives the cast. Anything else (int64,
+    # unsigned, big-endian int64) goes to int64; values beyond int64 wrap to
+    # negatives, which the structure check reports.
+    small = all(d.kind == "i" and d.itemsize <= 4 for d in (indptr.dtype, indices.dtype))
+    common = np.int32 if small else np.int64
     indptr = np.ascontiguousarray(indptr, dtype=common)
     indices = np.ascontiguousarray(indices, dtype=common)
     nt = n_threads if indices.shape[0] >= _sparse.PARALLEL_SCAN else 1

@@ -630,11 +630,58 @@ def test_synthetic_routing_data():
     from sparsecore.moe import experiments as ex
 
     d = ex.make_routing_regression(n_samples=4000, seed=1)
-    assert d["X"].shape == (4000, 10) and d["weights"].shape == (4000, 16)
-    assert np.allclose(d["weights"].sum(1), 1) and ((d["weights"] > 0).sum(1) == 2).all()
-    assert np.bincount(d["leaf"], minlength=16).min() >= 4000 // 16 - 2  # balanced leaves
-    resid = d["y"] - (d["weights"] * (d["X"] @ d["beta"].T + d["intercept"])).sum(1)
+    W = d["weights"]
+    assert d["structure"] == "trees"
+    assert d["X"].shape == (4000, 10) and W.shape == (4000, 16) and d["experts"].shape == (4000, 2)
+    assert np.allclose(W.sum(1), 1, atol=1e-6)
+    nnz = (W > 0).sum(1)
+    # k = 2 trees; a sample whose two trees pick the same expert has one (as in COMET)
+    assert nnz.max() == 2 and 0.8 < (nnz == 2).mean() < 1.0
+    assert all(set(np.flatnonzero(W[i])) == set(d["experts"][i]) for i in range(0, 4000, 37))
+    for j in range(2):  # balanced leaves in each tree
+        assert np.bincount(d["leaves"][:, j], minlength=16).min() >= 4000 // 16 - 2
+    resid = d["y"] - (W * (d["X"] @ d["beta"].T + d["intercept"])).sum(1)
     assert abs(resid.std() - 0.1) < 0.01
+    # weights vary inside a (leaf, leaf) cell: the softmax of linear leaf logits
+    cell = (d["leaves"][:, 0] == 3) & (d["leaves"][:, 1] == 5) & (nnz == 2)
+    assert W[cell].max(1).std() > 0.01
+
+
+def test_synthetic_routing_is_in_comets_model_class():
+    """COMET with the generator's hyperplanes and leaf logits reproduces the
+    true routing (float32 tolerance), so the experiment can be solved."""
+    from sparsecore.moe import experiments as ex
+
+    d = ex.make_routing_regression(n_samples=3000, seed=4)
+    gate = ex.comet_from_truth(d).eval()
+    with torch.no_grad():
+        w = gate(torch.from_numpy(d["X"])).weights.numpy()
+    # the hyperplanes pass through sample medians: the few samples on (or within
+    # float32 rounding of) a hyperplane are split softly, every other one exactly
+    off = np.abs(w - d["weights"]).max(1) > 1e-5
+    assert off.sum() <= 2 * 2 * 15
+    with pytest.raises(ValueError, match="structure='trees'"):
+        ex.comet_from_truth(ex.make_routing_regression(n_samples=100, structure="leaf_pairs"))
+
+
+def test_synthetic_leaf_pairs_is_not_identifiable():
+    """The first reading (one tree, a fixed pair per leaf): each leaf's target
+    is one linear function, so one expert per leaf fits it to the noise floor
+    and the true pairs cannot be recovered from (x, y)."""
+    from sparsecore.moe import experiments as ex
+
+    d = ex.make_routing_regression(n_samples=4000, seed=1, structure="leaf_pairs")
+    assert ((d["weights"] > 0).sum(1) == 2).all()
+    assert np.bincount(d["leaves"][:, 0], minlength=16).min() >= 4000 // 16 - 2
+    A = np.c_[d["X"], np.ones(4000)].astype(np.float64)
+    sse = 0.0
+    for leaf in range(16):
+        m = d["leaves"][:, 0] == leaf
+        coef = np.linalg.lstsq(A[m], d["y"][m], rcond=None)[0]
+        sse += float(((d["y"][m] - A[m] @ coef) ** 2).sum())
+    assert sse / 4000 < 1.05 * 0.1**2  # the noise floor, with 1 expert per sample
+    with pytest.raises(ValueError, match="structure must be one of"):
+        ex.make_routing_regression(n_samples=10, structure="tree")
 
 
 def test_routing_f1_is_label_invariant():
@@ -647,7 +694,8 @@ def test_routing_f1_is_label_invariant():
     assert f1 == 1.0 and torch.equal(torch.from_numpy(matching), perm)
     dense = torch.full_like(W, 1 / 16)
     f1_dense, _ = ex.routing_f1(dense, W)
-    assert math.isclose(f1_dense, 2 * 2 / 18, rel_tol=1e-6)
+    n_true = int((W > 0).sum())  # every true slot is hit by the dense routing
+    assert math.isclose(f1_dense, 2 * n_true / (16 * 500 + n_true), rel_tol=1e-6)
 
 
 def test_run_synthetic_smoke():
@@ -658,3 +706,13 @@ def test_run_synthetic_smoke():
     assert [r["gate"] for r in rows] == ["oracle", "topk", "comet+"]
     assert rows[0]["f1"] == 1.0 and rows[0]["oracle_ratio"] == 1.0
     assert all(np.isfinite(r["test_mse"]) for r in rows)
+
+
+def test_run_synthetic_from_the_true_routing():
+    from sparsecore.moe import experiments as ex
+
+    rows = ex.run_synthetic(gates=("oracle", "comet@truth"), n_samples=1000, epochs=2)
+    assert [r["gate"] for r in rows] == ["oracle", "comet@truth"]
+    assert rows[1]["f1"] > 0.97 and rows[1]["frac_le_k"] > 0.97
+    with pytest.raises(ValueError, match="structure='trees'"):
+        ex.run_synthetic(gates=("comet@truth",), n_samples=200, epochs=1, structure="leaf_pairs")

@@ -1,12 +1,30 @@
 """Synthetic MoE regression with ground-truth routing (issue 8, experiment 1).
 
-16 linear experts, 2 per sample chosen by a depth-4 oblique tree of x, noise
-0.1, 20,000 samples (80/10/10 split); every gate of sparsecore.moe is trained
-with the experts, per seed. Prints one row per run (JSON lines when --jsonl)
-and the goal table: test MSE / oracle MSE, failed seeds (> 2x oracle),
-expert-selection F1, fraction of test samples with <= k experts.
+The issue: "16 linear experts, 2 per sample chosen by a depth-4 oblique tree,
+noise 0.1, 20k samples". Neither paper has exactly this experiment: the
+DSelect-k synthetic data (Hazimeh et al., NeurIPS 2021) is the MMoE
+multi-task generator (related task pairs, no ground-truth routing), and
+COMET (Ibrahim et al., KDD 2023) reports recommender, vision and NLP
+benchmarks. The reading used by default (``--structure trees``) is COMET's
+own gate structure: k = 2 oblique trees of depth 4 (random hyperplanes
+through the median of the samples at each node), leaf l of every tree is
+expert assignment[l], and the weights are a softmax of linear leaf logits
+over the chosen experts (two trees picking the same expert add up, so ~4%
+of samples have one expert). It lies exactly in COMET's model class
+(``experiments.comet_from_truth``) and its routing is identifiable.
+``--structure leaf_pairs`` is the first reading (one tree, a fixed expert
+pair with constant weights per leaf); there one expert per leaf fits the
+target to the noise floor, so the true pairs are not identifiable and F1
+against them measures nothing; kept to reproduce the earlier figures.
 
-Full protocol (about 1 CPU-minute per seed, 1 thread):
+x ~ N(0, I_10); 20,000 samples split 80/10/10; every gate of
+sparsecore.moe is trained jointly with the 16 linear experts (Adam, early
+stopping on validation MSE), per seed. Prints one row per run (JSON lines
+when --jsonl) and the goal table: test MSE / oracle MSE, failed seeds
+(> 2x oracle), expert-selection F1 (Hungarian-matched), fraction of test
+samples with <= k experts.
+
+Full protocol (a few CPU-minutes per seed, 1 thread):
 
     python benchmarks/scripts/moe_synthetic.py --seeds 0 1 2 3 4 5 6 7 8 9 --jsonl syn.jsonl
 
@@ -29,6 +47,8 @@ def main(argv=None):
     p.add_argument("--comet-entropy", type=float, default=0.1)
     p.add_argument("--search-epochs", type=int, default=5)
     p.add_argument("--patience", type=int, default=20)
+    p.add_argument("--structure", choices=ex.SYNTHETIC_STRUCTURES, default="trees",
+                   help="generator reading (see above)")
     p.add_argument("--jsonl", default=None, help="append rows here (and resume from it)")
     args = p.parse_args(argv)
     rows = []
@@ -50,7 +70,8 @@ def main(argv=None):
         if todo:
             new = ex.run_synthetic(gates=todo, seeds=(seed,), epochs=args.epochs, lr=args.lr,
                                    gamma=args.gamma, comet_entropy=args.comet_entropy,
-                                   search_epochs=args.search_epochs, patience=args.patience, log=log)
+                                   search_epochs=args.search_epochs, patience=args.patience,
+                                   structure=args.structure, log=log)
             rows += new
     ex._add_oracle_ratios(rows)
     rows = [r for r in rows if r["seed"] in args.seeds]

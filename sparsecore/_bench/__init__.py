@@ -15,6 +15,8 @@ SUITES = {
     "monarch": "sparsecore._bench.monarch",
     "dask": "sparsecore._bench.dask",
     "semiring": "sparsecore._bench.semiring",
+    "torch": "sparsecore._bench.torch",
+    "recsys": "sparsecore._bench.recsys",
 }
 
 

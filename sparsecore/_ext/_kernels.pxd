@@ -63,3 +63,11 @@ cdef extern from "spgemm_semiring.h" nogil:
                          const void *Mp, const void *Mj, int complement,
                          const int64_t *room, int ntasks, const int64_t *bounds,
                          int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+cdef extern from "topk.h" nogil:
+    int sc_topk_product(int itype, int vtype, int64_t m, int64_t d, int64_t n, int64_t k,
+                        int blocked, const void *Ap, const void *Aj, const void *Ax,
+                        const void *Bp, const void *Bj, const void *Bx,
+                        const void *Ep, const void *Ej,
+                        int n_threads, int64_t *out_idx, void *out_val)
+    int64_t sc_topk_product_flops(int itype, int64_t m, const void *Ap, const void *Aj,
+                                  const void *Bp)

@@ -22,11 +22,25 @@ from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
 from scipy.linalg.cython_lapack cimport dsyevd, dsyevr, zheevd
 
-from sparsecore._ext._arrays cimport data_ptr
+from sparsecore._ext._arrays cimport data_ptr, register_interrupt_check, raise_interrupt
 
 import numpy as np
 
 cnp.import_array()
+
+cdef extern from "sc_common.h" nogil:
+    ctypedef struct sc_poll_t:
+        int stop
+        double next
+    void sc_poll_init(sc_poll_t *p)
+    int sc_poll(sc_poll_t *p)
+
+# Ctrl-C reaches the E-step (between modes and products) and the AM M-step
+# (between sweeps and modes): see sc_poll in sc_common.h
+register_interrupt_check()
+
+cdef enum:
+    _INTERRUPTED = -2000
 
 __all__ = ["MAX_MODES", "kron_apply", "estep", "svd_mstep", "am_mstep", "am_contract"]
 
@@ -343,7 +357,7 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
                      dscalar_t *h, dscalar_t *mu, double *d, double *gvec,
                      double *sig, double *lam,
                      dscalar_t *buf0, dscalar_t *buf1, double *rbuf0, double *rbuf1,
-                     double *stats) noexcept nogil:
+                     double *stats, sc_poll_t *poll) noexcept nogil:
     """One E-step of KroSBL at gammas ``gam`` and noise variance ``s2``, in
     the feature-space form (never forming A, Sigma_y or Sigma_x):
 
@@ -357,7 +371,9 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
     stats = [log det Sigma_y, sum_l y_l^H Sigma_y^-1 y_l, ||Y - A Mu||_F^2,
     tr(A Sigma_x A^H) per column]. yy = ||Y||_F^2. Cost O(sum min(m_i,k_i)^3
     + sum m_i k_i min(m_i,k_i) + L (M sum r_i + N sum k_i)).
-    Returns 0, or a LAPACK info / -1000 on failure."""
+    Returns 0, or a LAPACK info / -1000 on failure, or _INTERRUPTED when
+    ``poll`` reports Ctrl-C (checked between the per-mode factorisations and
+    the Kronecker products)."""
     cdef int i, info
     cdef Py_ssize_t M = 1, N = 1, R = 1, RE = 1, c, j, l
     cdef Py_ssize_t r[_MAX_MODES]
@@ -369,6 +385,8 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
         r[i] = 0
         r1[i] = 1
     for i in range(n_modes):
+        if sc_poll(poll):
+            return _INTERRUPTED
         M *= m[i]
         N *= k[i]
         info = _factor_mode(A[i], gam[i], m[i], k[i], G, E, T, ev, W[i], F[i], N2[i],
@@ -392,6 +410,8 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
         stats[2] = yy
         stats[3] = 0.0
         return 0
+    if sc_poll(poll):
+        return _INTERRUPTED
     # h = (kron F_i) y
     _plan(n_modes, r, m, order)
     _chain(y, h, buf0, buf1, n_modes, m, L, F, r, order)
@@ -408,6 +428,8 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
             hd += a2 * dc
             hres += a2 * dc * (1.0 + s2 * dc)
             h[c * L + l] = h[c * L + l] * dc
+    if sc_poll(poll):
+        return _INTERRUPTED
     # mu = gamma^(1/2) * (kron W_i) (d * h)
     _plan(n_modes, k, r, order)
     _chain(h, mu, buf0, buf1, n_modes, r, L, W, k, order)
@@ -418,6 +440,8 @@ cdef int _estep_impl(int n_modes, Py_ssize_t L, double s2, double yy,
     _outer(P, r1, n_modes, d)
     for c in range(RE):
         d[c] = s2 / (s2 + d[c])
+    if sc_poll(poll):
+        return _INTERRUPTED
     _plan(n_modes, k, r1, order)
     _chain(d, sig, rbuf0, rbuf1, n_modes, r1, 1, N2, k, order)
     for j in range(N):
@@ -521,10 +545,14 @@ def estep(const dscalar_t[::1] y, list factors, list gammas, double noise_var,
     cdef dscalar_t *b1p = <dscalar_t *> data_ptr(b1, dt, 0)
     cdef double *rb0p = <double *> data_ptr(rb0, F64, 0)
     cdef double *rb1p = <double *> data_ptr(rb1, F64, 0)
+    cdef sc_poll_t poll
+    sc_poll_init(&poll)
     with nogil:
         status = _estep_impl(n_modes, n_rhs, noise_var, yy, <dscalar_t *> &y[0], Ap, gp,
                              m, k, Gsp, Esp, Tsp, evp, Wp, Fp, N2p, Pp, hp, mup, dp, gvp,
-                             sgp, lp, b0p, b1p, rb0p, rb1p, stats)
+                             sgp, lp, b0p, b1p, rb0p, rb1p, stats, &poll)
+    if status == _INTERRUPTED:
+        raise_interrupt()
     if status == -1000:
         raise MemoryError("KroneckerSBL E-step: a LAPACK workspace allocation failed")
     if status != 0:
@@ -738,15 +766,21 @@ def am_mstep(const double[::1] lam, list gammas, Py_ssize_t max_sweeps, double t
     cdef double *v = u + N
     cdef double *old = v + N
     cdef double *c = old + total
+    cdef sc_poll_t poll
+    cdef int stopped = 0
+    sc_poll_init(&poll)
     with nogil:
         sweep = 0
-        while sweep < max_sweeps:
+        while sweep < max_sweeps and not stopped:
             sweep += 1
             off = 0
             for i in range(n_modes):
                 memcpy(old + off, gp[i], k[i] * sizeof(double))
                 off += k[i]
             for i in range(n_modes):
+                if sc_poll(&poll):
+                    stopped = 1
+                    break
                 _contract(&lam[0], n_modes, k, gp, i, u, v, c)
                 gmax = 0.0
                 for t in range(k[i]):
@@ -769,6 +803,8 @@ def am_mstep(const double[::1] lam, list gammas, Py_ssize_t max_sweeps, double t
                 for t in range(k[i]):
                     gp[i][t] /= nrm
                 scale *= nrm
+            if stopped:
+                break
             for t in range(k[n_modes - 1]):
                 gp[n_modes - 1][t] *= scale
             # ||kron g - kron o||^2 = prod|g|^2 + prod|o|^2 - 2 prod <g, o>
@@ -793,4 +829,8 @@ def am_mstep(const double[::1] lam, list gammas, Py_ssize_t max_sweeps, double t
                 diff2 = 0.0
             if diff2 <= tol * tol * nb:
                 break
+    if stopped:
+        # the factors are left part-way through a sweep; the caller's
+        # KroneckerSBL state is discarded with the exception
+        raise_interrupt()
     return sweep

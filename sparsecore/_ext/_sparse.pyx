@@ -15,6 +15,7 @@ from sparsecore._ext._kernels cimport (
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
     sc_spgemm_onepass, sc_spgemm_count_ranges, sc_binop_f64, sc_spgemm_set_user_ops,
     sc_spgemm_semiring_numeric, sc_spgemm_semiring_onepass, sc_spgemm_masked,
+    sc_topk_product, sc_topk_product_flops,
 )
 from sparsecore._ext._arrays cimport (
     data_ptr, writable_ptr, register_interrupt_check, raise_interrupt,
@@ -367,3 +368,49 @@ def spgemm_masked(int semiring, cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     if status != SC_OK:
         _raise_status(status, "spgemm (masked product)")
     return Cp, Cj, Cx, kept
+
+
+def topk_product_flops(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Bp, int64_t m, int64_t k):
+    """Multiplies of A @ B (validated CSR arrays of one index dtype)."""
+    cdef object it = Ap.dtype
+    cdef int itype = INDEX_CODES[it]
+    cdef const void *ap = data_ptr(Ap, it, m + 1)
+    cdef const void *aj = data_ptr(Aj, it, 0)
+    cdef const void *bp = data_ptr(Bp, it, k + 1)
+    cdef int64_t flops
+    with nogil:
+        flops = sc_topk_product_flops(itype, m, ap, aj, bp)
+    return flops
+
+
+def topk_product(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
+                 cnp.ndarray Bp, cnp.ndarray Bj, cnp.ndarray Bx,
+                 object Ep, object Ej, int64_t m, int64_t d, int64_t n, int64_t k,
+                 bint blocked, int n_threads):
+    """Per-row top-k of A @ B on validated CSR arrays (one index dtype, one
+    float value dtype); E (or None) is the excluded pattern. Returns (columns
+    int64 (m, k), values (m, k))."""
+    cdef object it = Ap.dtype, vt = Ax.dtype
+    cdef int itype = INDEX_CODES[it], vtype = VALUE_CODES[vt]
+    cdef const void *ap = data_ptr(Ap, it, m + 1)
+    cdef const void *aj = data_ptr(Aj, it, 0)
+    cdef const void *ax = data_ptr(Ax, vt, 0)
+    cdef const void *bp = data_ptr(Bp, it, d + 1)
+    cdef const void *bj = data_ptr(Bj, it, 0)
+    cdef const void *bx = data_ptr(Bx, vt, 0)
+    cdef const void *ep = NULL
+    cdef const void *ej = NULL
+    if Ep is not None:
+        ep = data_ptr(Ep, it, m + 1)
+        ej = data_ptr(Ej, it, 0)
+    cdef cnp.ndarray idx = np.empty((m, k), dtype=np.int64)
+    cdef cnp.ndarray val = np.empty((m, k), dtype=vt)
+    cdef int64_t *oi = <int64_t *>writable_ptr(idx, I64, m * k)
+    cdef void *ov = writable_ptr(val, vt, m * k)
+    cdef int status
+    with nogil:
+        status = sc_topk_product(itype, vtype, m, d, n, k, blocked, ap, aj, ax, bp, bj, bx,
+                                 ep, ej, n_threads, oi, ov)
+    if status != SC_OK:
+        _raise_status(status, "topk_product")
+    return idx, val

@@ -89,13 +89,16 @@ class ClusterResources:
 
     @property
     def total_memory(self):
+        """Bytes of memory over all workers."""
         return int(sum(self.worker_memory))
 
     @property
     def min_worker_memory(self):
+        """Bytes of memory of the smallest worker."""
         return int(min(self.worker_memory))
 
     def describe(self):
+        """One line for messages: where the work runs and its memory."""
         gib = self.total_memory / 2**30
         if self.kind == "local":
             return f"this machine ({gib:.1f} GiB available)"
@@ -115,7 +118,19 @@ def _default_client():
 
 
 def cluster_resources():
-    """Resources of the scheduler ``dask.compute`` would use now."""
+    """Resources of the scheduler ``dask.compute`` would use now.
+
+    Returns
+    -------
+    ClusterResources
+        The workers, threads and memory of the default ``dask.distributed``
+        client, or of this machine under the threaded scheduler.
+
+    Raises
+    ------
+    RuntimeError
+        If the ``dask.distributed`` cluster has no workers.
+    """
     client = _default_client()
     local_memory = available_memory() or 0
     if client is None:

@@ -114,5 +114,18 @@ def make_laplacian(shape, *, stencil=None):
 
 
 def make_tall_skinny(n_rows, n_cols, per_row, *, seed=0):
-    """Tall, skinny random matrix with ``per_row`` entries in each row."""
+    """Tall, skinny random matrix with ``per_row`` entries in each row.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Shape.
+    per_row : int
+        Random columns drawn per row (duplicates are summed).
+    seed : int, default=0
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+    """
     return make_erdos_renyi(n_rows, per_row, n_cols=n_cols, seed=seed)

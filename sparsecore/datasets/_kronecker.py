@@ -18,7 +18,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class KroneckerProblem:
-    """``y = (A_1 kron ... kron A_I) coef + noise``.
+    """``y = (A_1 kron … kron A_I) coef + noise``.
 
     Attributes
     ----------
@@ -108,9 +108,22 @@ def _kron_all(vectors):
 
 
 def steering_dictionary(n_antennas, grid):
-    """Uniform-linear-array steering vectors on a uniform grid of directions
-    (cosines ``2 t / grid - 1``, t = 0, ..., grid - 1), unit norm:
-    ``D[e, t] = exp(1j pi (2 t / grid - 1) e) / sqrt(n_antennas)``."""
+    """Uniform-linear-array steering vectors on a uniform grid of directions.
+
+    The directions have cosines ``2 t / grid - 1``, t = 0, ..., grid - 1, and
+    ``D[e, t] = exp(1j pi (2 t / grid - 1) e) / sqrt(n_antennas)`` (unit norm).
+
+    Parameters
+    ----------
+    n_antennas : int
+        Antennas of the array (rows).
+    grid : int
+        Directions of the grid (columns).
+
+    Returns
+    -------
+    ndarray of complex128, shape (n_antennas, grid)
+    """
     e = np.arange(n_antennas)[:, None]
     theta = 2.0 * np.arange(grid)[None, :] / grid - 1.0
     return np.exp(1j * np.pi * theta * e) / math.sqrt(n_antennas)
@@ -161,9 +174,27 @@ class IRSChannelProblem:
 
 
 def irs_training(*, n_ms=6, n_irs=256, n_pilots=3, n_patterns=6, seed=0):
-    """QPSK pilots (n_ms x n_pilots, unit total power per pilot) and random
-    +-1 IRS reflection patterns (n_irs x n_patterns, unit norm), as the
-    paper draws them."""
+    """QPSK pilots and random +-1 IRS reflection patterns, as the paper draws them.
+
+    Parameters
+    ----------
+    n_ms : int, default=6
+        Antennas of the mobile station.
+    n_irs : int, default=256
+        Elements of the IRS.
+    n_pilots : int, default=3
+        Pilot symbols per reflection pattern.
+    n_patterns : int, default=6
+        Reflection patterns.
+    seed : int or numpy.random.Generator, default=0
+
+    Returns
+    -------
+    pilots : ndarray of complex128, shape (n_ms, n_pilots)
+        Unit total power per pilot.
+    patterns : ndarray of float64, shape (n_irs, n_patterns)
+        Unit-norm columns of +-1 entries.
+    """
     rng = _rng(seed)
     qpsk = np.array([1 + 1j, 1 - 1j, -1 + 1j, -1 - 1j]) / math.sqrt(2)
     pilots = qpsk[rng.integers(0, 4, size=(n_ms, n_pilots))] / math.sqrt(n_ms)
@@ -187,6 +218,23 @@ def make_irs_channel(snr_db=12.0, *, n_ms=6, n_bs=16, n_irs=256, grid=18, n_pilo
     ``pilots`` (n_ms x n_pilots) and ``patterns`` (n_irs x n_patterns) may be
     given to keep them fixed over many channel draws, as the paper's
     experiment does; by default they are drawn from ``seed`` too.
+
+    Parameters
+    ----------
+    snr_db : float, default=12.0
+        Signal-to-noise ratio in dB.
+    n_ms, n_bs, n_irs : int, default=6, 16, 256
+        Antennas of the mobile and base stations, elements of the IRS.
+    grid : int, default=18
+        Points of the angle grid of every dictionary.
+    n_pilots, n_patterns : int, default=3, 6
+        Pilots and IRS reflection patterns (see :func:`irs_training`).
+    angle_spread : int, default=3
+        Adjacent grid directions of each arrival cluster.
+    pilots : ndarray of shape (n_ms, n_pilots), optional
+    patterns : ndarray of shape (n_irs, n_patterns), optional
+        Fixed training; drawn from ``seed`` when None.
+    seed : int or numpy.random.Generator, default=0
 
     Returns
     -------

@@ -25,6 +25,10 @@ def list_matrices():
 
     They come from the SuiteSparse Matrix Collection (Davis & Hu, ACM TOMS
     2011; CC-BY 4.0).
+
+    Returns
+    -------
+    dict of str to str
     """
     return dict(_SHIPPED)
 
@@ -86,6 +90,16 @@ def find_matrix_dir(path=None):
     Looks at ``path``, then ``$SPARSECORE_MATRIX_DIR``, then
     ``../shared/data/matrices`` and ``shared/data/matrices`` from the current
     directory.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        A folder to try first.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The first of these folders that holds ``.mtx`` files.
     """
     candidates = [path, os.environ.get("SPARSECORE_MATRIX_DIR")]
     candidates += [Path.cwd().parent / "shared/data/matrices", Path.cwd() / "shared/data/matrices"]

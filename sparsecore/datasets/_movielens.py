@@ -82,6 +82,15 @@ def get_data_home(data_home=None):
 
     ``data_home`` if given, else ``$SPARSECORE_DATA``, else
     ``$XDG_CACHE_HOME/sparsecore`` (``~/.cache/sparsecore``).
+
+    Parameters
+    ----------
+    data_home : str or path-like, optional
+        The folder to use.
+
+    Returns
+    -------
+    pathlib.Path
     """
     if data_home is None:
         data_home = os.environ.get("SPARSECORE_DATA")

@@ -13,8 +13,11 @@ VALUE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_value_dtype(dtype, name):
     """The storage dtype for values of ``dtype``: float32 stays float32,
-    other real numbers become float64 (as numpy promotes integers)."""
+    other real numbers become float64 (as numpy promotes integers). Byte
+    order does not matter: values are stored in the native one."""
     dtype = np.dtype(dtype)
+    if dtype.kind in "biufc" and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")
     if dtype in VALUE_DTYPES:
         return dtype
     if dtype.kind in "biu" or dtype == np.float16:

@@ -25,6 +25,11 @@ class BlockShape:
     Each is one of 1, 2, 4, 8, 16 or 32: square blocks (8 x 8, 16 x 16),
     column blocks r x 1 (the shape CPU kernels tile best: r output rows share
     one input row) and row blocks 1 x c.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Block height and width.
     """
 
     rows: int

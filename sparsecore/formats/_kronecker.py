@@ -93,7 +93,7 @@ def _working_dtype(dtype):
 
 
 class KroneckerOperator(LinearOperator):
-    """The Kronecker product ``A_1 kron A_2 kron ... kron A_I`` as a linear
+    """The Kronecker product ``A_1 kron A_2 kron … kron A_I`` as a linear
     operator that is never formed.
 
     ``x`` of length ``prod(n_i)`` is read as the C-ordered tensor of shape
@@ -179,18 +179,22 @@ class KroneckerOperator(LinearOperator):
     # -- description ------------------------------------------------------
     @property
     def factors(self):
+        """The factors ``(A_1, ..., A_I)``."""
         return self._factors
 
     @property
     def n_modes(self):
+        """Number of factors ``I``."""
         return len(self._factors)
 
     @property
     def in_shape(self):
+        """``(n_1, ..., n_I)``: the tensor shape of ``x``."""
         return tuple(A.shape[1] for A in self._factors)
 
     @property
     def out_shape(self):
+        """``(m_1, ..., m_I)``: the tensor shape of ``y``."""
         return tuple(A.shape[0] for A in self._factors)
 
     @property

@@ -511,7 +511,7 @@ def _stacked_apply(right, left, X, transpose):
 
 
 class MonarchProduct(LinearOperator):
-    """A product ``A_1 @ A_2 @ ... @ A_t`` of Monarch matrices, kept as the
+    """A product ``A_1 @ A_2 @ … @ A_t`` of Monarch matrices, kept as the
     factors (the paper's ``MM^*`` class for two factors) and applied right to
     left with the product kernel.
 
@@ -551,6 +551,7 @@ class MonarchProduct(LinearOperator):
 
     @property
     def n_params(self):
+        """Number of stored values over all factors."""
         return sum(f.n_params for f in self.factors)
 
     def matmul(self, X, *, n_threads=None):

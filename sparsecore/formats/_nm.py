@@ -22,7 +22,15 @@ MAX_M = 16
 
 @dataclass(frozen=True)
 class NMPattern:
-    """N stored values in every group of M consecutive entries, 1 <= N < M <= 16."""
+    """N stored values in every group of M consecutive entries, 1 <= N < M <= 16.
+
+    Parameters
+    ----------
+    n : int
+        Stored values per group.
+    m : int
+        Group length.
+    """
 
     n: int
     m: int
@@ -283,10 +291,12 @@ class NMSparseMatrix(StructuredSparseMatrix):
 
     @property
     def n(self):
+        """N, the stored values per group."""
         return self._pattern.n
 
     @property
     def m(self):
+        """M, the group length."""
         return self._pattern.m
 
     @property
@@ -369,6 +379,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
         return sp.csr_array((data.copy(), indices.copy(), indptr.copy()), shape=self.shape)
 
     def tocsr(self):
+        """The matrix as a ``scipy.sparse.csr_array``."""
         return self.to_scipy("csr")
 
     def astype(self, dtype):
@@ -380,6 +391,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
         )
 
     def copy(self):
+        """A copy that shares no memory with this matrix."""
         return type(self)._from_trusted(
             self._values.copy(), self._idx.copy(), self._core_shape, self._pattern, self._axis
         )

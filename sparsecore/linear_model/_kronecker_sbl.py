@@ -310,7 +310,7 @@ def kronecker_sbl(
     init=None,
     n_threads=None,
 ):
-    """Sparse Bayesian learning for ``y = (A_1 kron ... kron A_I) x + noise``
+    """Sparse Bayesian learning for ``y = (A_1 kron … kron A_I) x + noise``
     with a Kronecker-supported ``x``, without forming the Kronecker product.
 
     The prior is ``x ~ N(0, diag(gamma_1 kron ... kron gamma_I))`` (complex

@@ -67,7 +67,7 @@ class GreedyBCDLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEs
     dual_gap_ : float
     n_iter_ : ndarray of shape (1,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

@@ -140,7 +140,7 @@ class GreedyBCDElasticNet(_BaseBCDRegressor):
     n_iter_ : int or list of int
         Block updates run.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------
@@ -221,7 +221,7 @@ class GreedyBCDLasso(_BaseBCDRegressor):
     dual_gap_ : float
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Examples
     --------

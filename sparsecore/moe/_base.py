@@ -115,6 +115,13 @@ class Gate(nn.Module):
 
     Third-party gates subclass this and register a
     :class:`sparsecore.plugins.GateAdapter` entry point.
+
+    Parameters
+    ----------
+    n_experts : int
+        Number of experts.
+    k : int
+        Experts per sample, ``1 <= k <= n_experts``.
     """
 
     n_parts = 1

@@ -276,6 +276,7 @@ class DSelectKGate(Gate):
 
     @property
     def static(self):
+        """True for a static gate (``in_features=None``): one routing for every sample."""
         return self.in_features is None
 
     def selector_outputs(self, x):

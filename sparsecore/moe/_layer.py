@@ -34,6 +34,11 @@ class RoutingPlan:
     CSC (per expert, the samples it receives: the dispatch lists). Index
     arrays are int64 tensors; values stay in the autograd graph.
 
+    Parameters
+    ----------
+    weights : Tensor of shape (n_samples, n_experts)
+        Gate weights; a sample goes to the experts where its weight is non-zero.
+
     Attributes
     ----------
     shape : (n_samples, n_experts)
@@ -62,6 +67,7 @@ class RoutingPlan:
 
     @property
     def nnz(self):
+        """Number of (sample, expert) pairs routed."""
         return int(self.csc_samples.shape[0])
 
     def samples_of(self):

@@ -126,6 +126,7 @@ class PermutationLocalSearch(Gate):
 
     @property
     def searching(self):
+        """True while the permutation is still soft (before hardening)."""
         return not bool(self.hardened)
 
     def soft_permutation(self):

@@ -32,6 +32,8 @@ from sparsecore.moe._local_search import PermutationLocalSearch
 __all__ = [
     "FixedRoutingGate",
     "GATES",
+    "SYNTHETIC_STRUCTURES",
+    "comet_from_truth",
     "make_gate",
     "make_movielens_two_task",
     "make_routing_regression",
@@ -46,64 +48,189 @@ GATES = ("oracle", "topk", "topk+", "hash", "hash+", "dselect_k", "dselect_k+", 
 # --------------------------------------------------------------------------
 # synthetic data with ground-truth routing
 # --------------------------------------------------------------------------
-def make_routing_regression(n_samples=20_000, n_features=10, n_experts=16, depth=4,
-                            noise=0.1, seed=0):
-    """Regression data from a sparse mixture of linear experts.
+def _oblique_tree_leaves(X, depth, rng):
+    """Leaf (0 .. 2**depth - 1) of each row of ``X`` in a random oblique tree:
+    every node splits its samples by a random hyperplane through their median,
+    so all leaves hold the same number of samples (up to one).
 
-    An oblique binary tree of the given depth (random hyperplanes through the
-    median of the samples reaching each node, so leaves are balanced) sends
-    each sample to one of ``2**depth`` leaves; leaf ``l`` mixes two distinct
-    experts ``pairs[l]`` with weights ``(a_l, 1 - a_l)``, ``a_l ~ U(0.25,
-    0.75)``. Expert ``e`` is ``beta_e . x + c_e`` with ``beta_e ~
-    N(0, I / n_features)``, ``c_e ~ N(0, 0.25)``; ``x ~ N(0, I)``;
-    ``y = sum_e w_e(x) f_e(x) + noise * N(0, 1)``.
+    Returns ``(leaf, planes, thresholds)``; node ``q`` of the tree in heap
+    numbering (children ``2q+1`` and ``2q+2``, as in :class:`COMETGate`)
+    sends ``x`` to its second child when ``planes[q] . x > thresholds[q]``.
+    """
+    leaf = np.zeros(len(X), dtype=np.int64)
+    planes = np.zeros(((1 << depth) - 1, X.shape[1]))
+    thresholds = np.zeros((1 << depth) - 1)
+    nodes = {0: np.arange(len(X))}
+    for level in range(depth):
+        nxt = {}
+        for node, idx in nodes.items():
+            w = rng.standard_normal(X.shape[1])
+            z = X[idx] @ w
+            med = np.median(z) if len(idx) else 0.0
+            right = z > med
+            heap = (1 << level) - 1 + node
+            planes[heap], thresholds[heap] = w, med
+            nxt[2 * node] = idx[~right]
+            nxt[2 * node + 1] = idx[right]
+        nodes = nxt
+    for node, idx in nodes.items():
+        leaf[idx] = node
+    return leaf, planes, thresholds
+
+
+SYNTHETIC_STRUCTURES = ("trees", "leaf_pairs")
+
+
+def make_routing_regression(n_samples=20_000, n_features=10, n_experts=16, depth=4,
+                            noise=0.1, seed=0, *, k=2, structure="trees"):
+    """Regression data from a sparse mixture of linear experts with a known
+    routing.
+
+    ``x ~ N(0, I)``; expert ``e`` is ``f_e(x) = beta_e . x + c_e`` with
+    ``beta_e ~ N(0, I / n_features)``, ``c_e ~ N(0, 0.25)``;
+    ``y = sum_e w_e(x) f_e(x) + noise * N(0, 1)``. The routing ``w(x)``:
+
+    ``structure="trees"`` (default; the structure of the COMET gate, Ibrahim
+    et al., KDD 2023): ``k`` independent oblique trees of the given depth
+    (random hyperplanes through the median of the samples reaching each
+    node, so leaves are balanced); leaf ``l`` of every tree is expert
+    ``assignment[l]`` (one random labelling, using every expert when
+    ``2**depth == n_experts``; COMET's leaf ``l`` is expert ``l`` in every
+    tree, and expert labels are arbitrary). The weights are a softmax over the chosen experts of
+    leaf logits ``a_{l,j}(x) = o_{l,j} . x + b_{l,j}`` (``o ~ N(0, I /
+    n_features)``, ``b ~ N(0, 0.25)``); when two trees pick the same expert
+    its weights add, as in COMET, so a sample has ``k`` experts or fewer.
+    Every expert appears in many (tree-1 leaf, tree-2 leaf) cells next to
+    different partners, and the weights vary inside a cell, so the routing
+    is identifiable from ``(x, y)``.
+
+    ``structure="leaf_pairs"`` (the first reading, kept to reproduce the
+    earlier figures): one tree, leaf ``l`` mixes a fixed pair of experts with
+    constant weights ``(a_l, 1 - a_l)``, ``a_l ~ U(0.25, 0.75)``. Its target
+    is one linear function per leaf, which one expert per leaf reproduces
+    exactly: the true expert pairs are not identifiable, so expert-selection
+    F1 against them is not a recovery measure.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_experts : int, default=20000, 10, 16
+        Data size and number of true experts.
+    depth : int, default=4
+        Depth of the routing tree (``2**depth`` leaves).
+    noise : float, default=0.1
+        Standard deviation of the additive noise.
+    seed : int, default=0
 
     Returns
     -------
     dict
         ``X`` (n, p) float32, ``y`` (n,) float32, ``weights`` (n, n_experts)
-        true routing, ``leaf`` (n,), ``pairs`` (leaves, 2), ``beta``,
-        ``intercept``.
+        true routing (float32), ``experts`` (n, k) chosen experts,
+        ``leaves`` (n, k) leaf per tree (one column for ``"leaf_pairs"``),
+        ``beta``, ``intercept``, ``noise``, ``structure`` and ``truth``: for
+        ``"trees"`` the routing parameters (``planes`` (k, 2**depth - 1, p)
+        and ``thresholds`` in heap order, ``assignment`` (2**depth,) leaf
+        -> expert, ``leaf_slope``, ``leaf_offset``; see
+        :func:`comet_from_truth`), for ``"leaf_pairs"`` ``pairs`` and
+        ``pair_weight``.
     """
+    if structure not in SYNTHETIC_STRUCTURES:
+        raise ValueError(f"structure must be one of {SYNTHETIC_STRUCTURES}, got {structure!r}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n_samples, n_features))
     n_leaves = 1 << depth
-    leaf = np.zeros(n_samples, dtype=np.int64)
-    nodes = {0: np.arange(n_samples)}
-    for level in range(depth):
-        nxt = {}
-        for node, idx in nodes.items():
-            w = rng.standard_normal(n_features)
-            z = X[idx] @ w
-            right = z > np.median(z)
-            nxt[2 * node] = idx[~right]
-            nxt[2 * node + 1] = idx[right]
-        nodes = nxt
-    for l, idx in nodes.items():
-        leaf[idx] = l
-    first = rng.permutation(n_experts)[np.arange(n_leaves) % n_experts]
-    second = np.empty_like(first)
-    for l in range(n_leaves):
-        choices = [e for e in range(n_experts) if e != first[l]]
-        second[l] = rng.choice(choices)
-    pairs = np.stack([first, second], 1)
-    a = rng.uniform(0.25, 0.75, n_leaves)
-    W = np.zeros((n_samples, n_experts))
     rows = np.arange(n_samples)
-    W[rows, pairs[leaf, 0]] = a[leaf]
-    W[rows, pairs[leaf, 1]] = 1 - a[leaf]
+    W = np.zeros((n_samples, n_experts))
+    if structure == "leaf_pairs":
+        leaf = _oblique_tree_leaves(X, depth, rng)[0]
+        first = rng.permutation(n_experts)[np.arange(n_leaves) % n_experts]
+        second = np.empty_like(first)
+        for l in range(n_leaves):
+            choices = [e for e in range(n_experts) if e != first[l]]
+            second[l] = rng.choice(choices)
+        pairs = np.stack([first, second], 1)
+        a = rng.uniform(0.25, 0.75, n_leaves)
+        W[rows, pairs[leaf, 0]] = a[leaf]
+        W[rows, pairs[leaf, 1]] = 1 - a[leaf]
+        leaves, chosen = leaf[:, None], pairs[leaf]
+        truth = {"pairs": pairs, "pair_weight": a}
+    else:
+        trees = [_oblique_tree_leaves(X, depth, rng) for _ in range(k)]
+        leaves = np.stack([t[0] for t in trees], 1)
+        assign = rng.permutation(n_experts)[np.arange(n_leaves) % n_experts]  # leaf -> expert
+        chosen = assign[leaves]  # (n, k)
+        slope = rng.standard_normal((k, n_leaves, n_features)) / math.sqrt(n_features)
+        offset = rng.normal(0, 0.5, (k, n_leaves))
+        logits = np.einsum("np,nkp->nk", X, slope[np.arange(k), leaves]) + offset[np.arange(k), leaves]
+        mix = np.exp(logits - logits.max(1, keepdims=True))
+        mix /= mix.sum(1, keepdims=True)
+        for j in range(k):
+            np.add.at(W, (rows, chosen[:, j]), mix[:, j])
+        truth = {"planes": np.stack([t[1] for t in trees]), "thresholds": np.stack([t[2] for t in trees]),
+                 "assignment": assign, "leaf_slope": slope, "leaf_offset": offset}
     beta = rng.standard_normal((n_experts, n_features)) / math.sqrt(n_features)
     intercept = rng.normal(0, 0.5, n_experts)
     F = X @ beta.T + intercept
     y = (W * F).sum(1) + noise * rng.standard_normal(n_samples)
     return {
         "X": X.astype(np.float32), "y": y.astype(np.float32), "weights": W.astype(np.float32),
-        "leaf": leaf, "pairs": pairs, "beta": beta, "intercept": intercept, "noise": noise,
+        "experts": chosen, "leaves": leaves, "beta": beta, "intercept": intercept,
+        "noise": noise, "structure": structure, "truth": truth,
     }
 
 
+def comet_from_truth(data, gamma=1.0, sharpness=1e4):
+    """The COMET gate that routes exactly as a ``structure="trees"`` data set.
+
+    Split ``q`` of tree ``j`` becomes ``S(sharpness * (threshold - plane . x))``
+    (probability of the first child), leaf logits are the generator's, and a
+    frozen permutation maps COMET's leaf ``l`` to expert ``assignment[l]``.
+    Up to the samples within ``gamma / (2 * sharpness)`` of a hyperplane, its
+    weights are the true ones: the generator lies in COMET's model class.
+
+    Parameters
+    ----------
+    data : dict
+        The output of ``make_routing_regression(structure="trees")``.
+    gamma : float, default=1.0
+        Smooth-step width of the gate.
+    sharpness : float, default=1e4
+        Scale of the split pre-activations (large: hard splits).
+
+    Returns
+    -------
+    PermutationLocalSearch
+        A hardened (no search) wrapper around the :class:`COMETGate`.
+    """
+    truth = data.get("truth", {})
+    if data.get("structure") != "trees":
+        raise ValueError(f"data must come from structure='trees', got {data.get('structure')!r}")
+    planes, thresholds = truth["planes"], truth["thresholds"]
+    k, n_nodes, p = planes.shape
+    n = n_nodes + 1
+    gate = COMETGate(p, n, k, gamma=gamma, entropy_reg=0.0)
+    dtype = gate.split_weight.dtype
+    with torch.no_grad():
+        # rows are laid out (node, tree): row q * k + j
+        gate.split_weight.copy_(torch.as_tensor(-sharpness * planes.transpose(1, 0, 2).reshape(-1, p), dtype=dtype))
+        gate.split_bias.copy_(torch.as_tensor(sharpness * thresholds.T.reshape(-1), dtype=dtype))
+        gate.leaf_weight.copy_(torch.as_tensor(truth["leaf_slope"].transpose(1, 0, 2).reshape(-1, p), dtype=dtype))
+        gate.leaf_bias.copy_(torch.as_tensor(truth["leaf_offset"].T.reshape(-1), dtype=dtype))
+    wrapped = PermutationLocalSearch(gate, 0, n_permutations=1)
+    wrapped.assignment.copy_(torch.as_tensor(truth["assignment"])[None])
+    return wrapped
+
+
 class FixedRoutingGate(Gate):
-    """The oracle: returns given routing weights (indexed by sample id)."""
+    """The oracle: returns given routing weights (indexed by sample id).
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_samples, n_experts)
+        The routing of every sample; the gate's input is the sample ids.
+    k : int
+        Experts per sample.
+    """
 
     def __init__(self, weights, k):
         weights = torch.as_tensor(weights)
@@ -121,6 +248,11 @@ def routing_f1(pred_weights, true_weights):
     Learned expert labels are arbitrary, so the overlap counts
     ``C = R_pred^T R_true`` (an experts x experts SpGEMM of the two sparse
     routing matrices) are matched by the Hungarian algorithm first.
+
+    Parameters
+    ----------
+    pred_weights, true_weights : Tensor or ndarray of shape (n_samples, n_experts)
+        Routing weights; an expert is selected where its weight is non-zero.
 
     Returns
     -------
@@ -144,7 +276,33 @@ def routing_f1(pred_weights, true_weights):
 
 def make_gate(name, in_features, n_experts=16, k=2, *, gamma=1.0, entropy_reg=None,
               search_steps=0, n_keys=None, seed=0, load_balance=0.0):
-    """Build one of :data:`GATES` (``+`` = wrapped in permutation local search)."""
+    """Build one of :data:`GATES` (``+`` = wrapped in permutation local search).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`GATES`.
+    in_features : int
+        Gate input width.
+    n_experts, k : int, default=16, 2
+        Experts, and experts per sample.
+    gamma : float, default=1.0
+        Smooth-step width (DSelect-k, COMET).
+    entropy_reg : float or None, default=None
+        Selector entropy coefficient; None: 1e-6 for DSelect-k, 0.1 for COMET.
+    search_steps : int, default=0
+        Steps of permutation local search (``+`` gates).
+    n_keys : int or None, default=None
+        Key table size of the hash gate.
+    seed : int, default=0
+        Seed of the hash gate.
+    load_balance : float, default=0.0
+        Load-balancing loss coefficient of the top-k gate.
+
+    Returns
+    -------
+    sparsecore.moe.Gate
+    """
     base = name.rstrip("+")
     if base == "topk":
         gate = TopKGate(in_features, n_experts, k, load_balance=load_balance)
@@ -187,13 +345,37 @@ def _lsh_keys(X, n_bits=8, seed=0):
 
 def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch_size=256,
                   lr=1e-2, gamma=1.0, comet_entropy=0.1, search_epochs=5, patience=10,
-                  log=None):
+                  structure="trees", log=None):
     """Train every gate on :func:`make_routing_regression` data, per seed.
 
+    ``structure`` selects the generator (see :func:`make_routing_regression`).
+    Besides :data:`GATES`, ``"comet@truth"`` (``structure="trees"`` only) is
+    COMET started at the true routing (:func:`comet_from_truth`) and trained
+    like the others: a check that the training reaches the oracle from there.
     Split 80/10/10 (train / validation for early stopping / test); Adam,
     ``lr``; the epoch with the best validation MSE is kept. Hash gates route
     on an 8-bit locality-sensitive hash of ``x``; the oracle gate gets the
     true routing.
+
+    Parameters
+    ----------
+    gates : sequence of str
+        Names of :data:`GATES`.
+    seeds : sequence of int
+    n_samples, epochs, batch_size : int
+        Data size, training epochs, batch size.
+    lr : float
+        Adam learning rate.
+    gamma : float
+        Smooth-step width (DSelect-k, COMET).
+    comet_entropy : float
+        COMET's selector entropy coefficient.
+    search_epochs : int
+        Epochs of permutation local search for the ``+`` gates.
+    patience : int
+        Early-stopping patience in epochs.
+    log : callable or None
+        Called with each result row as it is produced.
 
     Returns
     -------
@@ -205,7 +387,7 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
     torch.set_num_threads(1)
     rows = []
     for seed in seeds:
-        data = make_routing_regression(n_samples=n_samples, seed=seed)
+        data = make_routing_regression(n_samples=n_samples, seed=seed, structure=structure)
         n = n_samples
         perm = np.random.default_rng(seed).permutation(n)
         tr, va, te = perm[: int(0.8 * n)], perm[int(0.8 * n): int(0.9 * n)], perm[int(0.9 * n):]
@@ -219,6 +401,8 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
             t0 = time.perf_counter()
             if name == "oracle":
                 gate, route = FixedRoutingGate(torch.from_numpy(data["weights"]), 2), ids
+            elif name == "comet@truth":
+                gate, route = comet_from_truth(data, gamma=gamma), X
             else:
                 gate = make_gate(name, X.shape[1], gamma=gamma, entropy_reg=comet_entropy if name.startswith("comet") else None,
                                  search_steps=search_epochs * steps_per_epoch, n_keys=256, seed=seed)
@@ -313,6 +497,11 @@ def make_movielens_two_task(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0.
     Parameters
     ----------
     ratings : sparsecore.datasets.MovieLensRatings
+    negatives : int, default=4
+        Unrated items drawn per rating.
+    seed : int, default=0
+    split : tuple of float, default=(0.8, 0.1, 0.1)
+        Train, validation and test fractions.
 
     Returns
     -------
@@ -411,6 +600,26 @@ def run_movielens(ratings, gates=("topk", "dselect_k", "comet", "comet+"), seeds
     :func:`sample_trial`; each is trained with Adam for at most ``epochs``
     (early stopping on the validation AUC, patience ``patience``) and
     evaluated on the test split at its best epoch.
+
+    Parameters
+    ----------
+    ratings : sparsecore.datasets.MovieLensRatings
+    gates : sequence of str
+        Names of :data:`GATES`.
+    seeds : sequence of int
+        Data split and model seeds.
+    trials, epochs, batch_size : int
+        Random-search trials per gate, training epochs, batch size.
+    embed, hidden, n_experts, k : int
+        Embedding width, expert hidden width, experts, experts per sample.
+    patience : int
+        Early-stopping patience in epochs.
+    max_train : int or None
+        Cap on the training examples (quick runs).
+    only_trials : collection of int or None
+        Run only these trial indices.
+    log : callable or None
+        Called with each result row as it is produced.
 
     Returns
     -------

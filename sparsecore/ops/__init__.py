@@ -10,6 +10,7 @@ from sparsecore.ops._spgemm import spgemm
 from sparsecore.ops._spgemm_topk import spgemm_topk
 from sparsecore.ops._spmm import sddmm, spmm
 from sparsecore.ops._spgemm_symbolic import SymbolicProduct, spgemm_symbolic
+from sparsecore.ops._topk import topk_product
 
 __all__ = ["SEMIRINGS", "Semiring", "SymbolicProduct", "block_prune", "monarch_project", "nm_prune", "sddmm", "spgemm",
-           "spgemm_symbolic", "spgemm_topk", "spmm", "user_semiring"]
+           "spgemm_symbolic", "spgemm_topk", "spmm", "topk_product", "user_semiring"]

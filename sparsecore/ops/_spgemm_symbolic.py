@@ -39,10 +39,12 @@ class SymbolicProduct:
 
     @property
     def total_flops(self):
+        """Multiply-adds of the product (the sum of ``flops``)."""
         return int(self.flops.sum())
 
     @property
     def total_nnz(self):
+        """Stored entries of the product (the sum of ``nnz``)."""
         return int(self.nnz.sum())
 
     def csr_bytes(self, value_dtype):

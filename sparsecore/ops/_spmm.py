@@ -247,7 +247,9 @@ def sddmm(G, X, pattern, *, n_threads=None):
     parts = as_csr_parts(pattern, "pattern")
     indptr, indices = parts.indptr, parts.indices
     if not parts.sorted:
-        C = sp.csr_array((np.ones(parts.nnz), indices, indptr), shape=(m, n))
+        # copy=True: parts may share the caller's index arrays, which
+        # sum_duplicates would sort in place
+        C = sp.csr_array((np.ones(parts.nnz), indices, indptr), shape=(m, n), copy=True)
         C.sum_duplicates()
         indptr, indices = C.indptr, C.indices
     out = np.zeros(indices.shape[0], dtype=dtype)

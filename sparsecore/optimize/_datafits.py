@@ -60,23 +60,30 @@ class Quadratic(Datafit):
     curvature = 1.0
 
     def value(self, Y, Z, h):
+        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``."""
         R = Y - Z
         return 0.5 * float(np.einsum("i,ik,ik->", h, R, R))
 
     def gradient(self, Y, Z):
+        """Per-sample derivative ``d l / d z`` (n, K), unweighted."""
         return Z - Y
 
     def hessian_diag(self, Y, Z):
+        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights."""
         return np.ones_like(Z)
 
     def intercept_init(self, Y, h):
         return h @ Y / h.sum()
 
     def dual_direction(self, Y, Z, h, fit_intercept):
+        """Dual point ``theta = h * gradient`` (summing to zero when an intercept
+        is fitted, where the loss allows) and whether its gap is exact.
+        """
         # theta = h (z - y); with the intercept at its optimum sum(theta) = 0
         return h[:, None] * (Z - Y), True
 
     def fenchel_young(self, Y, Z, h, Theta):
+        """The loss's share of the duality gap at the dual point ``Theta``."""
         # (1 / 2h) (h (y - z) + theta)^2, zero weights contribute nothing
         A = h[:, None] * (Y - Z) + Theta
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -94,12 +101,15 @@ class Logistic(Datafit):
         return y
 
     def value(self, Y, Z, h):
+        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``."""
         return float(-(h @ log_expit(Y * Z)).sum())
 
     def gradient(self, Y, Z):
+        """Per-sample derivative ``d l / d z`` (n, K), unweighted."""
         return -Y * expit(-Y * Z)
 
     def hessian_diag(self, Y, Z):
+        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights."""
         p = expit(Z)
         return p * (1.0 - p)
 
@@ -109,6 +119,9 @@ class Logistic(Datafit):
         return np.array([np.log(pos / (1 - pos))])
 
     def dual_direction(self, Y, Z, h, fit_intercept):
+        """Dual point ``theta = h * gradient`` (summing to zero when an intercept
+        is fitted, where the loss allows) and whether its gap is exact.
+        """
         # theta_i = -h_i y_i v_i with v in [0, 1]; an intercept needs
         # sum(theta) = 0, reached by scaling down v on the heavier class
         V = expit(-Y * Z)
@@ -123,6 +136,7 @@ class Logistic(Datafit):
         return -h[:, None] * Y * V, True
 
     def fenchel_young(self, Y, Z, h, Theta):
+        """The loss's share of the duality gap at the dual point ``Theta``."""
         with np.errstate(divide="ignore", invalid="ignore"):
             V = np.where(h[:, None] > 0, -Theta * Y / h[:, None], 0.0)
         V = np.clip(V, 0.0, 1.0)
@@ -134,7 +148,13 @@ class Logistic(Datafit):
 class Multinomial(Datafit):
     """Softmax cross-entropy ``sum_i h_i (logsumexp(z_i) - z_{i, y_i})`` with
     one coefficient vector per class (scikit-learn's symmetric
-    parametrisation); targets are class indices 0..K-1."""
+    parametrisation); targets are class indices 0..K-1.
+
+    Parameters
+    ----------
+    n_classes : int or None, default=None
+        Number of classes K; None takes ``max(y) + 1``.
+    """
 
     curvature = 0.5
 
@@ -161,12 +181,15 @@ class Multinomial(Datafit):
         return P
 
     def value(self, Y, Z, h):
+        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``."""
         return float(h @ (logsumexp(Z, axis=1) - (Y * Z).sum(axis=1)))
 
     def gradient(self, Y, Z):
+        """Per-sample derivative ``d l / d z`` (n, K), unweighted."""
         return self._proba(Z) - Y
 
     def hessian_diag(self, Y, Z):
+        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights."""
         P = self._proba(Z)
         return P * (1.0 - P)
 
@@ -176,12 +199,16 @@ class Multinomial(Datafit):
         return b - b.mean()
 
     def dual_direction(self, Y, Z, h, fit_intercept):
+        """Dual point ``theta = h * gradient`` (summing to zero when an intercept
+        is fitted, where the loss allows) and whether its gap is exact.
+        """
         # theta_i = h_i (p_i - e_{y_i}); with an intercept, sum_i theta_i = 0
         # holds only at the optimal intercepts, so the gap is then the gap of
         # the problem with the intercepts held (documented in greedy_bcd)
         return h[:, None] * (self._proba(Z) - Y), not fit_intercept
 
     def fenchel_young(self, Y, Z, h, Theta):
+        """The loss's share of the duality gap at the dual point ``Theta``."""
         # theta = h (q - e_y) with q in the simplex:  lse(z) + sum q log q - q.z
         with np.errstate(divide="ignore", invalid="ignore"):
             Q = np.where(h[:, None] > 0, Theta / h[:, None], 0.0) + Y

@@ -46,10 +46,12 @@ class GraphQuadratic:
 
     @staticmethod
     def value(A, B, X):
+        """Objective ``sum_k x_k^T A x_k / 2 - b_k^T x_k`` over the columns."""
         return 0.5 * float(np.sum(X * (A @ X))) - float(np.sum(B * X))
 
     @staticmethod
     def gradient(A, B, X):
+        """Gradient ``A X - B``."""
         return A @ X - B
 
 
@@ -215,8 +217,21 @@ def tree_solve(A, nodes, rhs):
 
 @dataclass
 class GraphResult:
-    """What :func:`graph_bcd` returns: ``x`` (n, K), the relative residual
-    ||b - A x|| / ||b||, iterations, convergence flag and history."""
+    """What :func:`graph_bcd` returns.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n, K)
+        The solution.
+    residual : float
+        The relative residual ``||b - A x|| / ||b||``.
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether the tolerance was reached.
+    history : dict or None
+        Per-iteration records, when asked for.
+    """
 
     x: np.ndarray
     residual: float
@@ -257,8 +272,8 @@ def graph_bcd(A, b, *, method="cg", selection="cyclic", tol=1e-8, max_iter=1000,
         partition (symmetric block Gauss-Seidel with tree blocks).
     selection : {"cyclic", "gs", "gsl", "gsd", "random", "redblack"}, default="cyclic"
         For ``bcd``: cycle over a fixed forest partition; grow one forest per
-        iteration greedily in the order of |gradient| (``gs``), scaled by
-        1/sqrt(A_ii) (``gsl``) or 1/sqrt(sum_j |A_ij|) (``gsd``), or in random
+        iteration greedily in the order of ``|gradient|`` (``gs``), scaled by
+        1/sqrt(A_ii) (``gsl``) or 1/sqrt(sum_j ``|A_ij|``) (``gsd``), or in random
         order; or cycle over the colour classes of a greedy colouring.
     tol : float, default=1e-8
         Stop when ||b - A x||_F <= tol ||b||_F.

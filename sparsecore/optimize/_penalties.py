@@ -209,7 +209,13 @@ class NoPenalty(SeparablePenalty):
 
 
 class L2(SeparablePenalty):
-    """``alpha / 2 ||w||_2^2`` (ridge)."""
+    """``alpha / 2 ||w||_2^2`` (ridge).
+
+    Parameters
+    ----------
+    alpha : float
+        Non-negative regularisation strength.
+    """
 
     def __init__(self, alpha):
         self.alpha = _check_scalar(alpha, "alpha", low=0.0)
@@ -217,7 +223,15 @@ class L2(SeparablePenalty):
 
 
 class L1(SeparablePenalty):
-    """``alpha ||w||_1``, optionally with ``w >= 0`` (``positive=True``)."""
+    """``alpha ||w||_1``, optionally with ``w >= 0`` (``positive=True``).
+
+    Parameters
+    ----------
+    alpha : float
+        Non-negative regularisation strength.
+    positive : bool, default=False
+        Constrain ``w >= 0``.
+    """
 
     def __init__(self, alpha, positive=False):
         self.alpha = _check_scalar(alpha, "alpha", low=0.0)
@@ -227,7 +241,17 @@ class L1(SeparablePenalty):
 
 class ElasticNet(SeparablePenalty):
     """``alpha (l1_ratio ||w||_1 + (1 - l1_ratio) / 2 ||w||_2^2)`` (scikit-learn's
-    parametrisation), optionally with ``w >= 0``."""
+    parametrisation), optionally with ``w >= 0``.
+
+    Parameters
+    ----------
+    alpha : float
+        Non-negative regularisation strength.
+    l1_ratio : float, default=0.5
+        Mix in [0, 1]: 1 is the lasso, 0 ridge.
+    positive : bool, default=False
+        Constrain ``w >= 0``.
+    """
 
     def __init__(self, alpha, l1_ratio=0.5, positive=False):
         self.alpha = _check_scalar(alpha, "alpha", low=0.0)
@@ -240,7 +264,15 @@ class ElasticNet(SeparablePenalty):
 
 class Box(SeparablePenalty):
     """Indicator of ``lower <= w <= upper`` (with ``lower <= 0 <= upper``),
-    optionally plus ``l1 |w|``."""
+    optionally plus ``l1 |w|``.
+
+    Parameters
+    ----------
+    lower, upper : float, default=-inf, inf
+        Bounds of every coordinate, ``lower <= 0 <= upper``.
+    l1 : float, default=0
+        Non-negative weight of ``|w|``.
+    """
 
     def __init__(self, lower=-np.inf, upper=np.inf, l1=0.0):
         super().__init__(l1=l1, lower=lower, upper=upper)
@@ -248,7 +280,13 @@ class Box(SeparablePenalty):
 
 class NonNegative(Box):
     """Indicator of ``w >= 0`` (non-negative least squares and friends),
-    optionally plus ``l1 |w|`` (the paper's NNLS + L1 problem)."""
+    optionally plus ``l1 |w|`` (the paper's NNLS + L1 problem).
+
+    Parameters
+    ----------
+    l1 : float, default=0
+        Non-negative weight of ``|w|``.
+    """
 
     def __init__(self, l1=0.0):
         super().__init__(lower=0.0, upper=np.inf, l1=l1)

@@ -20,6 +20,11 @@ class Adapter:
     imported whenever adapters are listed. The adapter's real code lives in
     :attr:`module`, imported only by :meth:`load`.
 
+    Parameters
+    ----------
+    name : str, optional
+        The registered name (the entry point's); default: the class name.
+
     Attributes
     ----------
     kind : str

@@ -13,7 +13,9 @@ __all__ = [
     "DSelectKGateAdapter",
     "HashGateAdapter",
     "MoEAdapter",
+    "RecsysAdapter",
     "TopKGateAdapter",
+    "TorchAdapter",
 ]
 
 
@@ -25,6 +27,16 @@ class MoEAdapter(Adapter):
     module = "sparsecore.moe"
     requires = ("torch",)
     install = 'pip install "sparsecore[moe]"'
+
+
+class TorchAdapter(Adapter):
+    """``sparsecore.torch``: N:M, block-sparse and Monarch layers, dynamic sparsifier."""
+
+    kind = "layer"
+    description = "N:M, block-sparse and Monarch nn.Linear layers; dynamic sparse training"
+    module = "sparsecore.torch"
+    requires = ("torch",)
+    install = 'pip install "sparsecore[torch]"'
 
 
 class DaskAdapter(Adapter):
@@ -59,3 +71,13 @@ class COMETGateAdapter(GateAdapter):
     gate_name = "comet"
     gate = "sparsecore.moe._gates:COMETGate"
     description = "COMET k soft binary trees (Ibrahim et al. 2023)"
+
+
+class RecsysAdapter(Adapter):
+    """``sparsecore.recsys``: Dynamic Sparse Learning recommenders and trainer."""
+
+    kind = "trainer"
+    description = "Dynamic Sparse Learning: recommenders under a fixed parameter budget"
+    module = "sparsecore.recsys"
+    requires = ("torch", "sklearn")
+    install = 'pip install "sparsecore[recsys]"'

@@ -30,6 +30,11 @@ __all__ = ["GateAdapter", "create_gate", "get_gate_adapter", "list_gates"]
 class GateAdapter(Adapter):
     """Describe one Mixture-of-Experts gate class.
 
+    Parameters
+    ----------
+    name : str, optional
+        The registered name (the entry point's); default: the class name.
+
     Attributes
     ----------
     gate_name : str
@@ -121,6 +126,15 @@ def list_gates():
 def get_gate_adapter(name):
     """Return the :class:`GateAdapter` registered for gate ``name``.
 
+    Parameters
+    ----------
+    name : str
+        Registered gate name.
+
+    Returns
+    -------
+    GateAdapter
+
     Raises
     ------
     ValueError
@@ -138,6 +152,18 @@ def create_gate(name, *args, **params):
 
     ``name`` may also be a :class:`sparsecore.moe.Gate` subclass, which is
     called directly (handy for gates that are not registered).
+
+    Parameters
+    ----------
+    name : str or type
+        A registered gate name (see :func:`list_gates`), or a
+        :class:`sparsecore.moe.Gate` subclass.
+    *args, **params
+        Passed to the gate's constructor.
+
+    Returns
+    -------
+    sparsecore.moe.Gate
 
     Examples
     --------

@@ -26,7 +26,21 @@ ENTRY_POINT_GROUP = "sparsecore.adapters"
 
 @dataclass(frozen=True)
 class AdapterInfo:
-    """One row of :func:`list_adapters`."""
+    """One row of :func:`list_adapters`.
+
+    Attributes
+    ----------
+    name, kind, description, module : str
+        As in :class:`Adapter`.
+    requires : tuple of str
+        Modules the adapter needs.
+    missing : tuple of str
+        Those of them that are not installed.
+    install : str
+        What to run to install them.
+    distribution : str
+        The distribution that registered the entry point.
+    """
 
     name: str
     kind: str
@@ -39,6 +53,7 @@ class AdapterInfo:
 
     @property
     def available(self):
+        """True when every required module is installed."""
         return not self.missing
 
 
@@ -119,6 +134,15 @@ def list_adapters():
 def get_adapter(name):
     """Return the :class:`Adapter` registered as ``name``.
 
+    Parameters
+    ----------
+    name : str
+        Registered adapter name.
+
+    Returns
+    -------
+    Adapter
+
     Raises
     ------
     ValueError
@@ -135,6 +159,15 @@ def get_adapter(name):
 
 def load_adapter(name):
     """Import and return the module of adapter ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registered adapter name.
+
+    Returns
+    -------
+    module
 
     Raises
     ------

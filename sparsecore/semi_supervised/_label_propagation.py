@@ -65,7 +65,7 @@ class GreedyBCDLabelPropagation(ClassifierMixin, BaseEstimator):
     X_ : {ndarray, sparse matrix}
         Training input, kept for :meth:`predict`.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Examples
     --------

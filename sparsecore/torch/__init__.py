@@ -1,0 +1,37 @@
+"""PyTorch layers and sparsifiers on sparsecore's kernels (needs PyTorch:
+``pip install "sparsecore[torch]"``).
+
+Layers, drop-in replacements for ``torch.nn.Linear`` (forward and backward on
+the CPU through :func:`sparsecore.ops.spmm`, :func:`sparsecore.ops.sddmm` and
+the Monarch kernel; masked dense torch ops on other devices):
+:class:`NMSparseLinear`, :class:`BlockSparseLinear`, :class:`MonarchLinear`,
+and :func:`sparsify` to swap the linear layers of a model by name pattern.
+:class:`DynamicSparsifier` prunes and regrows during training (RigL).
+"""
+from sparsecore.plugins._builtin import TorchAdapter
+
+TorchAdapter("torch").require()
+
+from sparsecore.torch._functional import (  # noqa: E402
+    monarch_linear,
+    monarch_reference,
+    structured_linear,
+)
+from sparsecore.torch._layers import (  # noqa: E402
+    BlockSparseLinear,
+    MonarchLinear,
+    NMSparseLinear,
+    sparsify,
+)
+from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
+
+__all__ = [
+    "BlockSparseLinear",
+    "DynamicSparsifier",
+    "MonarchLinear",
+    "NMSparseLinear",
+    "monarch_linear",
+    "monarch_reference",
+    "sparsify",
+    "structured_linear",
+]

@@ -1,0 +1,162 @@
+"""Autograd functions of the sparse layers.
+
+On CPU the products run in sparsecore's kernels, reading and writing torch
+tensors through zero-copy numpy views: the forward ``y = x @ W.T`` is
+``spmm(W, x.T, out=y.T)``, the input gradient ``dx = dy @ W`` is
+``spmm(W.T, dy.T, out=dx.T)`` (the transposed structure is cached by the
+format), and the weight gradient is ``sddmm(dy.T, x.T, W)``: ``dy.T @ x``
+evaluated only where W stores values. Elsewhere (CUDA, MPS, ...) the same
+layers run masked dense torch ops, which give identical results.
+"""
+import torch
+
+from sparsecore._ext import _monarch
+from sparsecore.ops import sddmm, spmm
+
+__all__ = ["mask_with_dense_grad", "monarch_linear", "monarch_reference", "structured_linear"]
+
+
+def _np(t):
+    """A numpy view of a CPU tensor (no copy, no autograd)."""
+    return t.detach().numpy()
+
+
+def _flatten(x, in_features):
+    lead = x.shape[:-1]
+    return x.reshape(-1, in_features), lead
+
+
+class _StructuredLinear(torch.autograd.Function):
+    """``y = x @ W.T + b`` for a compressed W (BlockSparseMatrix or
+    NMSparseMatrix) whose values are the stored entries of ``weight``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, S, n_threads, dense_grad_sink):
+        B = x.shape[0]
+        y = torch.empty((B, S.shape[0]), dtype=x.dtype)
+        spmm(S, _np(x).T, out=_np(y).T, n_threads=n_threads)
+        if bias is not None:
+            y += bias.detach()
+        ctx.S = S
+        ctx.n_threads = n_threads
+        ctx.sink = dense_grad_sink
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        S = ctx.S
+        nt = ctx.n_threads
+        dy = dy.contiguous()
+        dx = dW = db = None
+        if ctx.needs_input_grad[0]:
+            dx = torch.empty(x.shape, dtype=dy.dtype)
+            spmm(S.T, _np(dy).T, out=_np(dx).T, n_threads=nt)
+        if ctx.needs_input_grad[1]:
+            if ctx.sink is not None and ctx.sink.want_dense_grad:
+                # a growth step of a dynamic sparsifier needs |dL/dW| everywhere
+                full = dy.T @ x
+                ctx.sink.dense_grad = full.detach().clone()
+            G = sddmm(_np(dy).T, _np(x).T, S, n_threads=nt)
+            dW = torch.from_numpy(G.toarray())
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = dy.sum(0)
+        return dx, dW, db, None, None, None
+
+
+def structured_linear(x, weight, bias, S, *, n_threads, sink=None):
+    """``x @ W.T + bias`` with W given compressed as ``S`` (its values taken
+    from ``weight`` at the stored positions), on 2-D CPU tensors."""
+    return _StructuredLinear.apply(x, weight, bias, S, n_threads, sink)
+
+
+class _MonarchLinear(torch.autograd.Function):
+    """``y = x @ M.T + b`` for the Monarch matrix ``M = P L P^T R``."""
+
+    @staticmethod
+    def forward(ctx, x, left, right, bias, n_threads):
+        B = x.shape[0]
+        l, s, _ = left.shape
+        y = torch.empty((B, l * s), dtype=x.dtype)
+        _monarch.matmul(_np(right), _np(left), _np(x).T, _np(y).T, False, n_threads)
+        if bias is not None:
+            y += bias.detach()
+        ctx.n_threads = n_threads
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, left, right)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, left, right = ctx.saved_tensors
+        dy = dy.contiguous()
+        k, q, p = right.shape
+        l, s, r = left.shape
+        B = x.shape[0]
+        dx = dL = dR = db = None
+        if ctx.needs_input_grad[0]:
+            dx = torch.empty(x.shape, dtype=dy.dtype)
+            _monarch.matmul(_np(right), _np(left), _np(dy).T, _np(dx).T, True, ctx.n_threads)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            with torch.no_grad():
+                # batch-major stacked products: x (B, k*p) -> z (B, k*q) -> y (B, l*s)
+                xb = x.reshape(B, k, p).transpose(0, 1)                 # (k, B, p)
+                z = torch.bmm(xb, right.transpose(1, 2))                # (k, B, q)
+                zp = z.transpose(0, 1).reshape(B, r, l).permute(2, 0, 1)  # (l, B, r)
+                g = dy.reshape(B, s, l).permute(2, 0, 1)                # (l, B, s)
+                if ctx.needs_input_grad[1]:
+                    dL = torch.bmm(g.transpose(1, 2), zp)               # (l, s, r)
+                if ctx.needs_input_grad[2]:
+                    dzp = torch.bmm(g, left)                            # (l, B, r)
+                    dz = dzp.permute(1, 2, 0).reshape(B, k, q).transpose(0, 1)  # (k, B, q)
+                    dR = torch.bmm(dz.transpose(1, 2), xb)              # (k, q, p)
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            db = dy.sum(0)
+        return dx, dL, dR, db, None
+
+
+def monarch_linear(x, left, right, bias, *, n_threads):
+    """``x @ M.T + bias`` through the Monarch kernel (2-D CPU tensors)."""
+    return _MonarchLinear.apply(x, left, right, bias, n_threads)
+
+
+def monarch_reference(x, left, right, bias=None):
+    """The same product in plain torch ops (any device; autograd by torch).
+
+    ``x`` has shape (B, k*p); the result (B, l*s).
+    """
+    k, q, p = right.shape
+    l, s, r = left.shape
+    B = x.shape[0]
+    z = torch.bmm(x.reshape(B, k, p).transpose(0, 1), right.transpose(1, 2))   # (k, B, q)
+    zp = z.transpose(0, 1).reshape(B, r, l).permute(2, 0, 1)                  # (l, B, r)
+    u = torch.bmm(zp, left.transpose(1, 2))                                    # (l, B, s)
+    y = u.permute(1, 2, 0).reshape(B, s * l)
+    return y if bias is None else y + bias
+
+
+
+class _MaskGrad(torch.autograd.Function):
+    """``w * mask``; the backward also keeps the dense gradient when asked."""
+
+    @staticmethod
+    def forward(ctx, w, mask, sink):
+        ctx.save_for_backward(mask)
+        ctx.sink = sink
+        return w * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        if ctx.sink is not None and ctx.sink.want_dense_grad:
+            ctx.sink.dense_grad = g.detach().clone()
+        return g * mask, None, None
+
+
+def mask_with_dense_grad(w, mask, sink=None):
+    """``w * mask`` whose backward stores the unmasked gradient in
+    ``sink.dense_grad`` when ``sink.want_dense_grad`` is set (what a growth
+    step of a dynamic sparsifier needs); the gradient of ``w`` is masked."""
+    return _MaskGrad.apply(w, mask, sink)
