@@ -9,6 +9,7 @@ from sparsecore.plugins._gates import GateAdapter
 
 __all__ = [
     "COMETGateAdapter",
+    "ContinualAdapter",
     "DaskAdapter",
     "DSelectKGateAdapter",
     "HashGateAdapter",
@@ -25,6 +26,16 @@ class MoEAdapter(Adapter):
     module = "sparsecore.moe"
     requires = ("torch",)
     install = 'pip install "sparsecore[moe]"'
+
+
+class ContinualAdapter(Adapter):
+    """``sparsecore.continual``: SparCL sparse continual learning (DER++/ER base)."""
+
+    kind = "trainer"
+    description = "SparCL continual learning: TDM, DDR, DGM on DER++/ER, sparse-core linear layers"
+    module = "sparsecore.continual"
+    requires = ("torch",)
+    install = 'pip install "sparsecore[continual]"'
 
 
 class DaskAdapter(Adapter):
