@@ -15,6 +15,7 @@ SUITES = {
     "monarch": "sparsecore._bench.monarch",
     "dask": "sparsecore._bench.dask",
     "semiring": "sparsecore._bench.semiring",
+    "continual": "sparsecore._bench.continual",
 }
 
 

@@ -391,7 +391,7 @@ class SparCL:
     def _tdm_update(self, epoch):
         _, lo, up = self._schedule_row(epoch)
         record = {"task": self.experience, "epoch": epoch, "lower": lo, "upper": up,
-                  "sparsity": {}}
+                  "sparsity": {}, "zeros": {}}
         for name, st in self._states.items():
             if not st.managed:
                 continue
@@ -421,7 +421,9 @@ class SparCL:
                 st.set_grad_mask(old_grad_mask & mask)
             st.mask_t = keep_new.to(w.dtype)
             self._mask_optimizer_state(w, st.mask_t)
-            record["sparsity"][name] = 1.0 - mask.mean()
+            zeros = int(numel - np.count_nonzero(mask))
+            record["zeros"][name] = zeros
+            record["sparsity"][name] = zeros / numel
         self.mask_log_.append(record)
 
     def _mask_optimizer_state(self, param, mask):
