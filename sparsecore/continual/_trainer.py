@@ -223,9 +223,8 @@ class SparCL:
         self.model = model
         if buffer is None and rehearsal is not None:
             buffer = Reservoir(500, seed=None if seed is None else seed + 1)
-        if buffer is not None:
-            buffer.attach(self)
-        self.buffer = buffer
+        if buffer is not None and buffer.owner is not None and buffer.owner is not self:
+            buffer.attach(self)  # raises: the buffer serves another trainer
         if optimizer is None:
             optimizer = torch.optim.SGD(model.parameters(), lr=0.03)
         elif not isinstance(optimizer, torch.optim.Optimizer):
@@ -250,6 +249,9 @@ class SparCL:
             for st in patched:
                 unpatch_linear(st)
             raise
+        if buffer is not None:
+            buffer.attach(self)
+        self.buffer = buffer
         self.tasks_ = {}
         self.mask_log_ = []
         self.removal_log_ = []
