@@ -163,7 +163,8 @@ def test_second_replay_buffer_is_refused():
 def test_weight_sparsity_exact_after_every_mask_update():
     schedule = [(0, 0.8, 0.7), (2, 0.75, 0.72), (3, 0.72, 0.72)]
     model = make_mlp([6, 16, 12, 6], seed=0)
-    sizes = {n: m.weight.numel() for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    sizes = {n: m.weight.numel() for n, m in model.named_modules()
+             if isinstance(m, torch.nn.Linear)}
     cl = trainer(model, mask_schedule=schedule, mask_update_every=1, data_removal=0,
                  grad_sparsity=0)
     cl.fit(small_stream())

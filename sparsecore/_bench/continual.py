@@ -83,7 +83,8 @@ def run(args):
     try:
         import torch
     except ImportError:
-        print('\n## continual: skipped (torch is not installed: pip install "sparsecore[continual]")')
+        print("\n## continual: skipped (torch is not installed: "
+              'pip install "sparsecore[continual]")')
         return
     threads = (args.threads or [1])[0]
     n_seeds = 2 if args.quick else args.rounds

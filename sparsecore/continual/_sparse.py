@@ -273,7 +273,8 @@ def _forward(state, x):
     B = x.numel() // x.shape[-1] if x.shape[-1] else 0
     if state.counter is not None and torch.is_grad_enabled():
         state.counter._add(state.name, "forward", 2 * B * state.nnz())
-    if state.sparse and state._cpu_real() and x.dtype == module.weight.dtype and x.device.type == "cpu":
+    on_cpu = x.device.type == "cpu" and x.dtype == module.weight.dtype
+    if state.sparse and on_cpu and state._cpu_real():
         return SparseLinearFunction.apply(x, module.weight, module.bias, state)
     if state.sparse:
         # not a CPU float tensor: the masked dense product (same values)

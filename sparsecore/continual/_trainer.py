@@ -82,7 +82,8 @@ def default_mask_schedule(sparsity, epochs_per_task):
     step = min(0.01, sparsity / 2, (1 - sparsity) / 2)
     e1 = max(1, epochs_per_task // 10)
     e2 = max(e1 + 1, (9 * epochs_per_task) // 10)
-    return [(0, sparsity, sparsity - step), (e1, sparsity + step, sparsity), (e2, sparsity, sparsity)]
+    return [(0, sparsity, sparsity - step), (e1, sparsity + step, sparsity),
+            (e2, sparsity, sparsity)]
 
 
 class SparCL:
@@ -413,7 +414,8 @@ class SparCL:
                 mask[self._rng.choice(zeros, size=grow, replace=False)] = True
             mask = mask.reshape(w.shape)
             keep_new = torch.from_numpy(mask).to(w.device)
-            was = torch.from_numpy(st.mask).to(w.device) if st.mask is not None else torch.ones_like(keep_new)
+            was = (torch.from_numpy(st.mask).to(w.device) if st.mask is not None
+                   else torch.ones_like(keep_new))
             # pruned weights are zeroed; regrown ones start at 0
             w.mul_((keep_new & was).to(w.dtype))
             old_grad_mask = st.grad_mask
