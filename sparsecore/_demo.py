@@ -406,17 +406,17 @@ def demo_continual(n_threads):
 
     torch.set_num_threads(1)
     print("SparCL continual learning on Split-digits (5 tasks x 2 classes, class-incremental,")
-    print("  MLP 64-256-256-10, 10 epochs/task): 75 % of weights, 30 % of data and 80 % of")
+    print("  MLP 64-256-256-10, 20 epochs/task): 75 % of weights, 30 % of data and 80 % of")
     print("  gradients removed, the sparse layers computed by spmm/sddmm")
     train, test = split_digits(seed=0)
     res = {}
     for name in ("DER++ (dense)", "SparCL"):
         model = make_mlp([64, 256, 256, 10], seed=0)
-        kw = dict(epochs_per_task=10, batch_size=32, seed=0, buffer=Reservoir(200, seed=0),
+        kw = dict(epochs_per_task=20, batch_size=32, seed=0, buffer=Reservoir(200, seed=0),
                   n_threads=n_threads)
         opt = lambda p: torch.optim.SGD(p, lr=0.1)  # noqa: E731
         cl = DERpp(model, opt, **kw) if name.startswith("DER") else SparCL(
-            model, opt, mask_update_every=5, **kw)
+            model, opt, mask_update_every=10, **kw)
         t0 = time.perf_counter()
         cl.fit(train, test)
         res[name] = (cl.accuracy_matrix_, cl.flops_.total, time.perf_counter() - t0)
