@@ -446,11 +446,41 @@ def demo_torch(n_threads):
         res = train_digits(kind, epochs=12, data=data)
         print(f"  {label:22s} test accuracy {100 * res['accuracy']:6.2f} %  "
               f"({time.perf_counter() - t0:.1f} s)")
+def demo_continual(n_threads):
+    try:
+        import torch
+    except ImportError:
+        print('SparCL: skipped (torch is not installed: pip install "sparsecore[continual]")')
+        return
+    from sparsecore.continual import DERpp, Reservoir, SparCL, make_mlp, split_digits
+
+    torch.set_num_threads(1)
+    print("SparCL continual learning on Split-digits (5 tasks x 2 classes, class-incremental,")
+    print("  MLP 64-256-256-10, 20 epochs/task): 75 % of weights, 30 % of data and 80 % of")
+    print("  gradients removed, the sparse layers computed by spmm/sddmm")
+    train, test = split_digits(seed=0)
+    res = {}
+    for name in ("DER++ (dense)", "SparCL"):
+        model = make_mlp([64, 256, 256, 10], seed=0)
+        kw = dict(epochs_per_task=20, batch_size=32, seed=0, buffer=Reservoir(200, seed=0),
+                  n_threads=n_threads)
+        opt = lambda p: torch.optim.SGD(p, lr=0.1)  # noqa: E731
+        cl = DERpp(model, opt, **kw) if name.startswith("DER") else SparCL(
+            model, opt, mask_update_every=10, **kw)
+        t0 = time.perf_counter()
+        cl.fit(train, test)
+        res[name] = (cl.accuracy_matrix_, cl.flops_.total, time.perf_counter() - t0)
+        cl.close()
+    base = res["DER++ (dense)"][1]
+    for name, (R, flops, secs) in res.items():
+        print(f"  {name:<14} class-IL accuracy {R.average_accuracy():5.1f} %, forgetting "
+              f"{R.forgetting():5.1f}, training FLOPs {flops / 1e9:5.2f} G ({flops / base:.2f}x), "
+              f"{secs:.1f} s")
 
 
 # Later capabilities append their sections here.
 SECTIONS = [demo_spgemm, demo_moe, demo_kronecker_sbl, demo_spmm, demo_monarch, demo_bcd,
-            demo_dask, demo_semiring, demo_torch, demo_recsys]
+            demo_dask, demo_semiring, demo_torch, demo_recsys, demo_continual]
 
 
 def run_demo(n_threads=None):

@@ -25,6 +25,7 @@ PUBLIC_MODULES = (
     ("sparsecore.dask", "dask"),
     ("sparsecore.torch", "torch"),
     ("sparsecore.recsys", "torch"),
+    ("sparsecore.continual", "torch"),
     ("sparsecore.plugins", None),
 )
 

@@ -17,6 +17,7 @@ SUITES = {
     "semiring": "sparsecore._bench.semiring",
     "torch": "sparsecore._bench.torch",
     "recsys": "sparsecore._bench.recsys",
+    "continual": "sparsecore._bench.continual",
 }
 
 

@@ -9,6 +9,7 @@ from sparsecore.plugins._gates import GateAdapter
 
 __all__ = [
     "COMETGateAdapter",
+    "ContinualAdapter",
     "DaskAdapter",
     "DSelectKGateAdapter",
     "HashGateAdapter",
@@ -37,6 +38,16 @@ class TorchAdapter(Adapter):
     module = "sparsecore.torch"
     requires = ("torch",)
     install = 'pip install "sparsecore[torch]"'
+
+
+class ContinualAdapter(Adapter):
+    """``sparsecore.continual``: SparCL sparse continual learning (DER++/ER base)."""
+
+    kind = "trainer"
+    description = "SparCL continual learning: TDM, DDR, DGM on DER++/ER, sparse-core linear layers"
+    module = "sparsecore.continual"
+    requires = ("torch",)
+    install = 'pip install "sparsecore[continual]"'
 
 
 class DaskAdapter(Adapter):
