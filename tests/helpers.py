@@ -55,7 +55,11 @@ def interrupt_child(code, *, wait=0.5, timeout=60):
         os.kill(proc.pid, signal.SIGINT)
         line = proc.stdout.readline().split()
         reaction = time.perf_counter() - sent
-        out, err = proc.communicate(timeout=timeout)
+        # read on through the same buffered stream: communicate() would skip
+        # what readline() has already buffered (the "usable" line, often)
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=timeout)
     finally:
         watchdog.cancel()
         proc.kill()
