@@ -511,8 +511,8 @@ def test_spmm_layouts_vectors_and_rechunking(threads):
 
 
 def test_spmm_uses_the_format_matmul_and_the_ops_kernel(monkeypatch, threads):
-    """Structured formats plug in through ``@``, and through
-    sparsecore.ops.spmm once the build has it."""
+    """Structured formats of other libraries plug in through ``@``; scipy and
+    sparsecore formats go through sparsecore.ops.spmm."""
     class Diagonal:  # a minimal structured format
         def __init__(self, d):
             self.d, self.shape, self.dtype = d, (d.size, d.size), d.dtype
@@ -521,17 +521,30 @@ def test_spmm_uses_the_format_matmul_and_the_ops_kernel(monkeypatch, threads):
     rng = np.random.default_rng(9)
     D = Diagonal(rng.standard_normal(30))
     Xn = rng.standard_normal((30, 80))
-    monkeypatch.setattr(_spmm, "_ops_spmm", lambda: None)
     np.testing.assert_allclose(spmm(D, da.from_array(Xn, chunks=(30, 20))).compute(),
                                D.d[:, None] * Xn, rtol=1e-12, atol=1e-12)
+    import sparsecore.ops
     calls = []
     def fake_kernel(S, X, n_threads=None):
         calls.append((type(S).__name__, X.shape, n_threads))
         return S @ X
-    monkeypatch.setattr(_spmm, "_ops_spmm", lambda: fake_kernel)
+    monkeypatch.setattr(sparsecore.ops, "spmm", fake_kernel)
+    S = sp.random_array((30, 30), density=0.2, format="csr", rng=0)
     with dask.config.set(scheduler="sync"):
-        spmm(D, da.from_array(Xn, chunks=(30, 20)), n_threads=1).compute()
-    assert calls == [("Diagonal", (30, 20), 1)] * 4
+        spmm(S, da.from_array(Xn, chunks=(30, 20)), n_threads=1).compute()
+    assert calls == [("csr_array", (30, 20), 1)] * 4
+
+
+def test_spmm_dtypes_follow_the_kernel(threads):
+    S = sp.random_array((5, 4), density=0.5, format="csr", rng=0, dtype=np.int64)
+    X = da.ones((4, 6), chunks=(4, 3), dtype=np.int64)
+    Y = spmm(S, X)
+    assert Y.dtype == Y.compute().dtype == np.float64
+    np.testing.assert_array_equal(Y.compute(), S.toarray() @ np.ones((4, 6)))
+    with pytest.raises(TypeError, match="real values"):
+        spmm(S.astype(np.complex128), X)
+    with pytest.raises(TypeError, match="real values"):
+        spmm(S, X.astype(np.complex64))
 
 
 def test_spmm_errors(threads):

@@ -16,23 +16,21 @@ from sparsecore.dask._resources import task_threads
 __all__ = ["spmm"]
 
 
-def _ops_spmm():
-    """sparsecore.ops.spmm when this build has it (block-sparse, N:M and CSR
-    kernels), else None."""
-    from sparsecore import ops
+def _kernel_operand(S):
+    """True when :func:`sparsecore.ops.spmm` takes S (scipy.sparse or a
+    sparsecore structured format); other matrix-like objects use their ``@``."""
+    from sparsecore.formats import StructuredSparseMatrix
 
-    return getattr(ops, "spmm", None)
+    return sp.issparse(S) or isinstance(S, StructuredSparseMatrix)
 
 
 def local_spmm(S, X, n_threads=1):
-    """``S @ X`` on one machine: :func:`sparsecore.ops.spmm` when available
-    (any format it takes), else scipy's CSR product (single-threaded) or
-    the format's own ``@``."""
-    kernel = _ops_spmm()
-    if kernel is not None:
+    """``S @ X`` on one machine: :func:`sparsecore.ops.spmm` for the formats
+    it takes, else the operand's own ``@``."""
+    if _kernel_operand(S):
+        from sparsecore.ops import spmm as kernel
+
         return kernel(S, X, n_threads=n_threads)
-    if sp.issparse(S):
-        return np.asarray(S.tocsr() @ X)
     return np.asarray(S @ X)
 
 
@@ -50,8 +48,8 @@ def _check_weight(S):
     if sp.issparse(S):
         if S.ndim != 2:
             raise ValueError(f"S must be 2-D, got shape {S.shape}")
-        if S.dtype.kind not in "iufc":
-            raise TypeError(f"S has dtype {S.dtype}; a numeric dtype is needed")
+        if S.dtype.kind not in "biuf":
+            raise TypeError(f"S has dtype {S.dtype}; spmm works on real values")
         return
     shape, dtype = getattr(S, "shape", None), getattr(S, "dtype", None)
     if isinstance(S, np.ndarray) or shape is None or dtype is None or not hasattr(S, "__matmul__") or len(shape) != 2:
@@ -68,10 +66,10 @@ def spmm(S, X, *, n_threads=None):
     Parameters
     ----------
     S : scipy.sparse matrix, or a sparsecore structured sparse matrix
-        Shape (m, k). Any format :func:`sparsecore.ops.spmm` takes
-        (block-sparse, N:M, CSR) once that kernel is in the build; until
-        then scipy formats go through scipy's CSR product and structured
-        formats through their own ``@``. Shipped once to each worker.
+        Shape (m, k), real values. Any format :func:`sparsecore.ops.spmm`
+        takes (block-sparse, N:M, scipy.sparse); another matrix-like object
+        with ``shape``, ``dtype`` and ``@`` is multiplied by its own ``@``.
+        Shipped once to each worker.
     X : dask array, shape (k,) or (k, batch)
         Dense (numpy) chunks. Chunks along the batch axis are kept; X is
         rechunked to one chunk along k if it has several. For activations
@@ -83,8 +81,9 @@ def spmm(S, X, *, n_threads=None):
     Returns
     -------
     dask.array.Array
-        Shape (m,) or (m, batch), chunked like X along the batch, dtype
-        ``numpy.result_type(S.dtype, X.dtype)``.
+        Shape (m,) or (m, batch), chunked like X along the batch; float32
+        or float64 as :func:`sparsecore.ops.spmm` gives (integer-only
+        products in float64).
 
     Examples
     --------
@@ -108,8 +107,8 @@ def spmm(S, X, *, n_threads=None):
             f"X must have dense numpy chunks, got {type(X._meta).__name__}; for a "
             f"sparse X use sparsecore.dask.spgemm"
         )
-    if X.dtype.kind not in "iufc":
-        raise TypeError(f"X has dtype {X.dtype}; a numeric dtype is needed")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X has dtype {X.dtype}; spmm works on real values")
     m, k = S.shape
     if X.shape[0] != k:
         raise ValueError(
@@ -120,7 +119,12 @@ def spmm(S, X, *, n_threads=None):
         task_threads(n_threads)  # validates
     if len(X.chunks[0]) > 1:
         X = X.rechunk({0: -1})
-    dtype = np.result_type(S.dtype, X.dtype)
+    if _kernel_operand(S):
+        from sparsecore.ops._spmm import result_dtype
+
+        dtype = result_dtype(S, X)  # the kernel's rule: integer products in float64
+    else:
+        dtype = np.result_type(S.dtype, X.dtype)
     weight = "spmm-weight-" + tokenize(S)
     name = "spmm-" + tokenize(weight, X.name, n_threads)
     dsk = {weight: S}
