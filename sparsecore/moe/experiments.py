@@ -120,6 +120,12 @@ def make_routing_regression(n_samples=20_000, n_features=10, n_experts=16, depth
     noise : float, default=0.1
         Standard deviation of the additive noise.
     seed : int, default=0
+        Seed of the random generator.
+    k : int, default=2
+        Number of trees for ``structure="trees"`` (at most ``k`` experts per
+        sample); ``"leaf_pairs"`` always mixes two.
+    structure : {"trees", "leaf_pairs"}, default="trees"
+        The routing structure described above.
 
     Returns
     -------
@@ -362,6 +368,7 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
     gates : sequence of str
         Names of :data:`GATES`.
     seeds : sequence of int
+        Data and initialisation seeds, one data set each.
     n_samples, epochs, batch_size : int
         Data size, training epochs, batch size.
     lr : float
@@ -374,6 +381,8 @@ def run_synthetic(gates=GATES, seeds=(0,), *, n_samples=20_000, epochs=60, batch
         Epochs of permutation local search for the ``+`` gates.
     patience : int
         Early-stopping patience in epochs.
+    structure : {"trees", "leaf_pairs"}
+        Generator of :func:`make_routing_regression`.
     log : callable or None
         Called with each result row as it is produced.
 

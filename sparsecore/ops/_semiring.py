@@ -24,6 +24,18 @@ class Semiring:
     Built-ins are obtained by name (``get_semiring("min_plus")``); user
     semirings from :func:`user_semiring`.
 
+    Parameters
+    ----------
+    name, add, multiply, identity
+        Set as the attributes below.
+    code : int
+        The C core's code for the semiring.
+    kind : {"arith", "bool", "count", "user"}
+        Value type: float32/float64, bool, int64 counts of shared entries,
+        or float64 through the user's ``ops``.
+    ops : tuple of two numba cfuncs, optional
+        A user semiring's ``(add, multiply)``.
+
     Attributes
     ----------
     name : str

@@ -262,7 +262,19 @@ def _compile_elementwise(fn, role):
 
 class UserDatafit(Datafit):
     """A datafit ``sum_i h_i loss(y_i, z_i)`` from numba-compiled per-sample
-    functions; build it with :func:`user_datafit`."""
+    functions; build it with :func:`user_datafit`.
+
+    Parameters
+    ----------
+    loss, gradient : numba ufunc
+        Per-sample loss and ``d loss / d z``, as ``(Y, Z) -> array``.
+    hessian : numba ufunc or None
+        Per-sample ``d^2 loss / d z^2``; None uses ``curvature``.
+    curvature : float
+        Upper bound of ``d^2 loss / d z^2``.
+    name : str
+        Shown by ``repr``.
+    """
 
     def __init__(self, loss, gradient, hessian, curvature, name):
         self._loss = loss
@@ -275,12 +287,48 @@ class UserDatafit(Datafit):
         return f"UserDatafit({self.name!r})"
 
     def value(self, Y, Z, h):
+        """Weighted mean loss ``sum_i h_i loss(y_i, z_i)``.
+
+        Parameters
+        ----------
+        Y, Z : ndarray of shape (n, 1)
+            Encoded targets and predictions.
+        h : ndarray of shape (n,)
+            Sample weights (summing to one).
+
+        Returns
+        -------
+        float
+        """
         return float(h @ self._loss(Y, Z).sum(axis=1))
 
     def gradient(self, Y, Z):
+        """Per-sample derivative ``d loss / d z``, unweighted.
+
+        Parameters
+        ----------
+        Y, Z : ndarray of shape (n, 1)
+            Encoded targets and predictions.
+
+        Returns
+        -------
+        ndarray of shape (n, 1)
+        """
         return self._gradient(Y, Z)
 
     def hessian_diag(self, Y, Z):
+        """Per-sample second derivative ``d^2 loss / d z^2`` (Newton
+        weights); ``curvature`` everywhere without a ``hessian``.
+
+        Parameters
+        ----------
+        Y, Z : ndarray of shape (n, 1)
+            Encoded targets and predictions.
+
+        Returns
+        -------
+        ndarray of shape (n, 1)
+        """
         if self._hessian is None:
             return np.full_like(Z, self.curvature)
         return self._hessian(Y, Z)
@@ -289,6 +337,12 @@ class UserDatafit(Datafit):
 def user_datafit(loss, gradient, hessian=None, *, curvature, name="user"):
     """A datafit for :func:`sparsecore.optimize.greedy_bcd` from per-sample
     functions compiled with numba (``pip install "sparsecore[jit]"``).
+
+    Each function is compiled once per process into a float64 numba ufunc
+    and evaluated over all samples at each call of the engine's datafit
+    protocol (value, gradient, Hessian diagonal); single-output targets only.
+    Without a ``dual_direction``, the solver stops on its other criteria
+    (no duality gap).
 
     Parameters
     ----------
@@ -303,16 +357,12 @@ def user_datafit(loss, gradient, hessian=None, *, curvature, name="user"):
         An upper bound of ``d^2 loss / d z^2`` over all ``z`` (the coordinate
         Lipschitz constants and the weights of majorisation updates).
     name : str, default="user"
-
-    Each function is compiled once per process into a float64 numba ufunc
-    and evaluated over all samples at each call of the engine's datafit
-    protocol (value, gradient, Hessian diagonal); single-output targets only.
-    Without a ``dual_direction``, the solver stops on its other criteria
-    (no duality gap).
+        Shown by ``repr``.
 
     Returns
     -------
     UserDatafit
+        The datafit to pass to the solver.
 
     Raises
     ------

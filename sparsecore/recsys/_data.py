@@ -49,6 +49,13 @@ def as_interactions(X, *, n_users=None, n_items=None, name="X"):
     n_users, n_items : int or None
         Shape for (users, items) pairs (default: largest id + 1); checked
         against the matrix shape otherwise.
+    name : str, default="X"
+        Name of ``X`` in error messages.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+        Binary (all stored values 1), sorted indices, no duplicates.
 
     Raises
     ------
@@ -104,6 +111,15 @@ def train_test_split_per_user(X, test_size=0.2, *, random_state=None):
 
     Each user with ``n`` interactions keeps ``n - round(test_size * n)`` for
     training (at least one), the rest for testing.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix/array, dense 2-D array, or tuple (users, items)
+        Interactions, as for :func:`as_interactions`.
+    test_size : float, default=0.2
+        Fraction of each user's interactions to hold out, in (0, 1).
+    random_state : int, numpy.random.Generator or None, default=None
+        Seed of :func:`numpy.random.default_rng`.
 
     Returns
     -------
@@ -184,24 +200,83 @@ def _hits(recommended, truth, users):
 
 def recall_at_k(recommended, truth, users):
     """Mean over ``users`` of |top-k ∩ test| / |test| (users without test
-    items must be left out by the caller)."""
+    items must be left out by the caller).
+
+    Parameters
+    ----------
+    recommended : ndarray of shape (n, k) of int
+        Top-k item ids per user, best first.
+    truth : scipy.sparse matrix/array
+        Held-out user x item interactions.
+    users : array-like of shape (n,) of int
+        Row of ``truth`` for each row of ``recommended``.
+
+    Returns
+    -------
+    float
+    """
     hits, n_true = _hits(recommended, truth, users)
     return float(np.mean(hits.sum(1) / n_true))
 
 
 def precision_at_k(recommended, truth, users):
+    """Mean over ``users`` of |top-k ∩ test| / k.
+
+    Parameters
+    ----------
+    recommended : ndarray of shape (n, k) of int
+        Top-k item ids per user, best first.
+    truth : scipy.sparse matrix/array
+        Held-out user x item interactions.
+    users : array-like of shape (n,) of int
+        Row of ``truth`` for each row of ``recommended``.
+
+    Returns
+    -------
+    float
+    """
     hits, _ = _hits(recommended, truth, users)
     return float(np.mean(hits.sum(1) / recommended.shape[1]))
 
 
 def hit_at_k(recommended, truth, users):
+    """Fraction of ``users`` with at least one test item in their top-k.
+
+    Parameters
+    ----------
+    recommended : ndarray of shape (n, k) of int
+        Top-k item ids per user, best first.
+    truth : scipy.sparse matrix/array
+        Held-out user x item interactions.
+    users : array-like of shape (n,) of int
+        Row of ``truth`` for each row of ``recommended``.
+
+    Returns
+    -------
+    float
+    """
     hits, _ = _hits(recommended, truth, users)
     return float(np.mean(hits.any(1)))
 
 
 def ndcg_at_k(recommended, truth, users):
     """Mean binary-relevance NDCG@k: DCG = sum of 1/log2(rank + 1) over
-    hits, normalised by the DCG of ``min(|test|, k)`` hits at the top."""
+    hits, normalised by the DCG of ``min(|test|, k)`` hits at the top
+    (users without test items must be left out by the caller).
+
+    Parameters
+    ----------
+    recommended : ndarray of shape (n, k) of int
+        Top-k item ids per user, best first.
+    truth : scipy.sparse matrix/array
+        Held-out user x item interactions.
+    users : array-like of shape (n,) of int
+        Row of ``truth`` for each row of ``recommended``.
+
+    Returns
+    -------
+    float
+    """
     hits, n_true = _hits(recommended, truth, users)
     k = recommended.shape[1]
     discount = 1.0 / np.log2(np.arange(2, k + 2))

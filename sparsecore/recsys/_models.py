@@ -41,6 +41,11 @@ def _row_nnz(mask):
 class RecModel(nn.Module):
     """What the estimator needs from a base model.
 
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed to :class:`torch.nn.Module`.
+
     Attributes
     ----------
     sides : dict of str to {"user", "item"}
@@ -56,6 +61,12 @@ class RecModel(nn.Module):
     dot_product = True
 
     def masked_parameters(self):
+        """The masked tables: dict of name (a key of ``sides``) to parameter.
+
+        Returns
+        -------
+        dict of str to torch.nn.Parameter
+        """
         return {name: getattr(self, name) for name in self.sides}
 
     def budget_groups(self, budget):
@@ -70,9 +81,35 @@ class RecModel(nn.Module):
         return [list(self.sides)]
 
     def loss(self, u, i, j, l2, loss="bpr"):
+        """Training loss of a batch of (user, positive item, negative item)
+        triples.
+
+        Parameters
+        ----------
+        u, i, j : torch.Tensor of int64, shape (b,)
+            Users, their positive items and sampled negative items.
+        l2 : float
+            Weight of the L2 penalty: the squared norms of the batch's
+            embedding rows (before any propagation) over ``2 * b``.
+        loss : {"bpr", "bce"}, default="bpr"
+            ``"bpr"``: mean ``-log sigmoid(s_ui - s_uj)``; ``"bce"``: binary
+            cross-entropy with positives labelled 1 and negatives 0.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar.
+        """
         raise NotImplementedError
 
     def scoring_embeddings(self):
+        """User and item vectors whose dot products are the scores (models
+        with ``dot_product = True``).
+
+        Returns
+        -------
+        users, items : torch.Tensor of shape (n_users, d), (n_items, d)
+        """
         raise NotImplementedError
 
     def train_macs(self, u, i, j, masks):
@@ -88,7 +125,21 @@ class RecModel(nn.Module):
 
 
 class BPRMF(RecModel):
-    """Matrix factorisation ``score(u, i) = p_u . q_i`` (no biases)."""
+    """Matrix factorisation ``score(u, i) = p_u . q_i`` (no biases).
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Numbers of users and items.
+    n_factors : int
+        Embedding dimension.
+    init_std : float, default=0.1
+        Standard deviation of the normal initial embeddings.
+    generator : torch.Generator or None, default=None
+        Random generator of the initialisation.
+    dtype : torch.dtype, default=torch.float32
+        Parameter type.
+    """
 
     sides = {"user": "user", "item": "item"}
 
@@ -146,7 +197,26 @@ class LightGCN(RecModel):
     """LightGCN: layer embeddings ``E_{l+1} = A_hat E_l`` averaged over
     layers ``0..L``; ``score(u, i) = e_u . e_i``. One table of users then
     items, as in LightGCN, kept as two parameters so the user and item
-    budgets can be separate or shared."""
+    budgets can be separate or shared.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Numbers of users and items.
+    n_factors : int
+        Embedding dimension.
+    adjacency : scipy.sparse matrix/array
+        ``A_hat``, (n_users + n_items) square, users first (see
+        :func:`normalized_adjacency`).
+    n_layers : int, default=3
+        Number of propagation layers ``L``.
+    init_std : float, default=0.1
+        Standard deviation of the normal initial embeddings.
+    generator : torch.Generator or None, default=None
+        Random generator of the initialisation.
+    dtype : torch.dtype, default=torch.float32
+        Parameter type.
+    """
 
     sides = {"user": "user", "item": "item"}
 
@@ -167,6 +237,12 @@ class LightGCN(RecModel):
         self._layer_nnz = [0] * (n_layers + 1)
 
     def propagate(self):
+        """The layer-averaged embeddings ``mean_l A_hat^l E_0``.
+
+        Returns
+        -------
+        users, items : torch.Tensor of shape (n_users, n_factors), (n_items, n_factors)
+        """
         e = torch.cat([self.user, self.item])
         out = e
         nnz = [int((e != 0).sum(1).double() @ self._degree)] if self.training else []
@@ -216,7 +292,23 @@ class LightGCN(RecModel):
 class NeuMF(RecModel):
     """NeuMF: a GMF branch ``h . (p_u * q_i)`` plus an MLP over the
     concatenated MLP embeddings, fused by a last linear layer. All four
-    embedding tables are masked; the MLP stays dense."""
+    embedding tables are masked; the MLP stays dense.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Numbers of users and items.
+    n_factors : int
+        Embedding dimension.
+    mlp_layers : tuple of int, default=(64, 32, 16)
+        Widths of the MLP layers (its input has ``2 * n_factors``).
+    init_std : float, default=0.1
+        Standard deviation of the normal initial embeddings.
+    generator : torch.Generator or None, default=None
+        Random generator of the initialisation.
+    dtype : torch.dtype, default=torch.float32
+        Parameter type.
+    """
 
     sides = {"gmf_user": "user", "gmf_item": "item", "mlp_user": "user", "mlp_item": "item"}
     dot_product = False
@@ -262,6 +354,17 @@ class NeuMF(RecModel):
         return gmf @ wp[:k] + h @ wp[k:] + self.predict.bias[0]
 
     def pair_scores(self, u, i):
+        """Scores of the (user, item) pairs ``(u[b], i[b])``.
+
+        Parameters
+        ----------
+        u, i : torch.Tensor of int64, shape (b,)
+            Users and items.
+
+        Returns
+        -------
+        torch.Tensor of shape (b,)
+        """
         zu, zi = self._first_layer(self.mlp_user[u], self.mlp_item[i])
         z = zu + zi + self.mlp[0].bias
         return self._head(z, self.gmf_user[u] * self.gmf_item[i])

@@ -596,10 +596,12 @@ class DSLTrainer:
     # ------------------------------------------------------------ reports
     @property
     def masks(self):
+        """Current boolean mask of each managed tensor, by name."""
         return {name: t.mask for name, t in self._tensors.items()}
 
     @property
     def parameters(self):
+        """The managed parameters, by name."""
         return {name: t.param for name, t in self._tensors.items()}
 
     def nnz(self):
