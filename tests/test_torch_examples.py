@@ -12,15 +12,17 @@ from sparsecore.torch.examples import digits_mlp, load_digits_split, train_digit
 @pytest.fixture(scope="module")
 def results():
     data = load_digits_split(0)
-    return {kind: train_digits(kind, epochs=6, data=data) for kind in ("dense", "nm", "block")}
+    return {kind: train_digits(kind, epochs=12, data=data) for kind in ("dense", "nm", "block")}
 
 
 def test_sparse_models_learn_the_digits(results):
     dense = results["dense"]["accuracy"]
     assert dense >= 0.93
-    # reduced training: a looser margin than the full example's 1 point goal
+    # reduced training (12 epochs, one seed): a looser margin than the full
+    # example's 1 point goal (30 epochs: dense 0.979, 2:4 0.979, block 0.971
+    # over seeds 0-2; here dense 0.976, 2:4 0.976, block 0.964)
     for kind in ("nm", "block"):
-        assert results[kind]["accuracy"] >= dense - 0.05, (kind, results[kind]["accuracy"], dense)
+        assert results[kind]["accuracy"] >= dense - 0.03, (kind, results[kind]["accuracy"], dense)
 
 
 def test_sparse_models_keep_their_structure(results):

@@ -68,7 +68,27 @@ class _StructuredLinear(torch.autograd.Function):
 
 def structured_linear(x, weight, bias, S, *, n_threads, sink=None):
     """``x @ W.T + bias`` with W given compressed as ``S`` (its values taken
-    from ``weight`` at the stored positions), on 2-D CPU tensors."""
+    from ``weight`` at the stored positions), on 2-D CPU tensors.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, in_features)
+    weight : Tensor, shape (out_features, in_features)
+        Dense storage of W; its gradient is nonzero only at ``S``'s stored
+        positions.
+    bias : Tensor of shape (out_features,) or None
+    S : BlockSparseMatrix or NMSparseMatrix
+        The compressed W (structure and values).
+    n_threads : int or None
+        Kernel threads.
+    sink : object, optional
+        When ``sink.want_dense_grad`` is set, backward stores the dense
+        weight gradient in ``sink.dense_grad`` (for a dynamic sparsifier).
+
+    Returns
+    -------
+    Tensor, shape (B, out_features)
+    """
     return _StructuredLinear.apply(x, weight, bias, S, n_threads, sink)
 
 
@@ -118,14 +138,41 @@ class _MonarchLinear(torch.autograd.Function):
 
 
 def monarch_linear(x, left, right, bias, *, n_threads):
-    """``x @ M.T + bias`` through the Monarch kernel (2-D CPU tensors)."""
+    """``x @ M.T + bias`` through the Monarch kernel (2-D CPU tensors).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, k*p)
+    left : Tensor, shape (l, s, r)
+        Diagonal blocks of L.
+    right : Tensor, shape (k, q, p)
+        Diagonal blocks of R.
+    bias : Tensor of shape (l*s,) or None
+    n_threads : int or None
+        Kernel threads.
+
+    Returns
+    -------
+    Tensor, shape (B, l*s)
+    """
     return _MonarchLinear.apply(x, left, right, bias, n_threads)
 
 
 def monarch_reference(x, left, right, bias=None):
     """The same product in plain torch ops (any device; autograd by torch).
 
-    ``x`` has shape (B, k*p); the result (B, l*s).
+    Parameters
+    ----------
+    x : Tensor, shape (B, k*p)
+    left : Tensor, shape (l, s, r)
+        Diagonal blocks of L.
+    right : Tensor, shape (k, q, p)
+        Diagonal blocks of R.
+    bias : Tensor of shape (l*s,), optional
+
+    Returns
+    -------
+    Tensor, shape (B, l*s)
     """
     k, q, p = right.shape
     l, s, r = left.shape

@@ -183,6 +183,9 @@ class NMSparseLinear(_MaskedLinear):
         masked dense torch ops elsewhere; "masked": always the latter.
     n_threads : int or None
         Kernel threads (None: ``torch.get_num_threads()``).
+    device, dtype : optional
+        Where and in which floating dtype to allocate the parameters (as for
+        ``torch.nn.Linear``).
 
     Attributes
     ----------
@@ -213,10 +216,12 @@ class NMSparseLinear(_MaskedLinear):
 
     @property
     def n(self):
+        """Weights kept in every group (the ``n`` of the N:M pattern)."""
         return self.pattern.n
 
     @property
     def m(self):
+        """Group size along ``in_features`` (the ``m`` of the N:M pattern)."""
         return self.pattern.m
 
     def _pattern_repr(self):
@@ -232,6 +237,10 @@ class NMSparseLinear(_MaskedLinear):
         linear : torch.nn.Linear
         n, m : int
         score : Tensor of shape (out_features, in_features), optional
+        backend : {"auto", "sparsecore", "masked"}, default="auto"
+            As for the constructor.
+        n_threads : int or None
+            Kernel threads (None: ``torch.get_num_threads()``).
 
         Returns
         -------
@@ -352,6 +361,10 @@ class BlockSparseLinear(_MaskedLinear):
     bias : bool, default=True
     backend : {"auto", "sparsecore", "masked"}, default="auto"
     n_threads : int or None
+        Kernel threads (None: ``torch.get_num_threads()``).
+    device, dtype : optional
+        Where and in which floating dtype to allocate the parameters (as for
+        ``torch.nn.Linear``).
 
     Attributes
     ----------
@@ -469,6 +482,10 @@ class MonarchLinear(_SparseLinearBase):
     backend : {"auto", "sparsecore", "masked"}, default="auto"
         "masked" here means the stacked-matmul torch reference.
     n_threads : int or None
+        Kernel threads (None: ``torch.get_num_threads()``).
+    device, dtype : optional
+        Where and in which floating dtype to allocate the parameters (as for
+        ``torch.nn.Linear``).
 
     Attributes
     ----------

@@ -172,7 +172,9 @@ class DynamicSparsifier(BaseSparsifier):
     Targets are ``nn.Linear`` weights (a mask parametrization, as torch.ao
     does) and sparsecore's :class:`NMSparseLinear` / :class:`BlockSparseLinear`
     (their own mask is updated, their sparse kernels keep running). Regrown
-    weights start at zero. ``config=None`` targets every such layer.
+    weights start at zero, and ``step()`` zeroes the weights outside the masks
+    (which optimizer momentum or weight decay would otherwise move).
+    ``config=None`` targets every such layer.
     """
 
     def __init__(self, sparsity=0.9, nm=None, update_every=100, update_ratio=0.3,
@@ -225,6 +227,15 @@ class DynamicSparsifier(BaseSparsifier):
 
     # ---------------------------------------------------------- preparation
     def make_config_from_model(self, model, SUPPORTED_MODULES=None):
+        """Target every ``nn.Linear``, :class:`NMSparseLinear` and
+        :class:`BlockSparseLinear` weight of ``model`` (``config=None``).
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+        SUPPORTED_MODULES : ignored
+            Kept for the signature of ``BaseSparsifier``.
+        """
         self.config = [{"tensor_fqn": f"{name}.weight"} for name, mod in model.named_modules()
                        if type(mod) in (nn.Linear, NMSparseLinear, BlockSparseLinear)]
 
@@ -313,12 +324,27 @@ class DynamicSparsifier(BaseSparsifier):
             return
         self.step_count += 1
         t = self.step_count
-        if self._is_update(t):
-            ratio = self._ratio(t)
-            with torch.no_grad():
+        with torch.no_grad():
+            if self._is_update(t):
+                ratio = self._ratio(t)
                 for config in self.groups:
                     self.update_mask(ratio=ratio, **config)
+            self._zero_unstored()
         self._request_dense_grads()
+
+    def _zero_unstored(self):
+        """Zero the weights outside the masks. Their gradient is zero, but an
+        optimizer with momentum (Adam, SGD with momentum) or weight decay
+        keeps moving the weights just pruned; without this they drift from
+        zero, and a later regrowth would not start them at zero."""
+        for config in self.groups:
+            module = config["module"]
+            w = module.parametrizations[config["tensor_name"]].original
+            mask = self.state[config["tensor_fqn"]]["mask"]
+            if mask.shape != w.shape:       # BlockSparseLinear: the block mask
+                r, c = config["block_shape"]
+                mask = mask.repeat_interleave(r, 0).repeat_interleave(c, 1)
+            w.mul_(mask.to(w.dtype))
 
     def update_mask(self, module, tensor_name, ratio=0.0, **kwargs):
         """Drop and regrow ``ratio`` of the stored weights of one tensor."""

@@ -29,9 +29,15 @@ def load_digits_split(seed=0, test_size=0.25):
     return f(Xtr), torch.from_numpy(ytr), f(Xte), torch.from_numpy(yte)
 
 
-def digits_mlp(kind="dense", hidden=256, *, n=2, m=4, block_shape=(16, 16), density=0.1):
+def digits_mlp(kind="dense", hidden=256, *, n=2, m=4, block_shape=(8, 8), density=0.1):
     """64 -> hidden -> hidden -> 10; ``kind`` picks the two hidden layers'
-    type (the 10-way head stays dense, as is usual for sparse training)."""
+    type (the 10-way head stays dense, as is usual for sparse training).
+
+    The blocks are 8 x 8 here, not the layers' default 16 x 16: the input
+    layer has only 64 features, and at 10 % density 16-wide blocks leave it
+    about 6 blocks over 4 block columns, so whole 16-pixel strips of the
+    image can end up unconnected (the model then underfits: about 0.95 test
+    accuracy after 30 epochs, against 0.98 for dense)."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
     if kind == "dense":
@@ -54,8 +60,8 @@ def train_digits(kind="dense", *, epochs=30, hidden=256, batch_size=64, lr=3e-3,
     ----------
     kind : {"dense", "nm", "block"}
         Dense layers, 2:4 :class:`NMSparseLinear` (``n``, ``m``) or 90 %
-        block-sparse :class:`BlockSparseLinear` (``block_shape``,
-        ``density``) hidden layers; sparse models prune and regrow their
+        block-sparse :class:`BlockSparseLinear` (``block_shape``, default
+        8 x 8, ``density``) hidden layers; sparse models prune and regrow their
         masks with :class:`DynamicSparsifier` (RigL, cosine-decayed ratio).
     epochs, hidden, batch_size, lr, seed : training settings (Adam).
     data : tuple, optional
@@ -102,7 +108,7 @@ def main(seeds=(0, 1, 2), epochs=30):
     """Print dense vs 2:4 vs 90 % block-sparse test accuracy (mean over seeds)."""
     rows = []
     for kind, label in (("dense", "dense"), ("nm", "2:4 N:M"),
-                        ("block", "block 16x16, 10 % density")):
+                        ("block", "block 8x8, 10 % density")):
         accs = [train_digits(kind, seed=s, epochs=epochs)["accuracy"] for s in seeds]
         rows.append((label, float(np.mean(accs)), accs))
     for label, mean, accs in rows:
