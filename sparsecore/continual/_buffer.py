@@ -43,7 +43,13 @@ class Reservoir:
         self.size = 0
 
     def attach(self, owner):
-        """Bind the buffer to one trainer; a second one is refused."""
+        """Bind the buffer to one trainer; a second one is refused.
+
+        Parameters
+        ----------
+        owner : object
+            The trainer that replays from this buffer.
+        """
         if self.owner is not None and self.owner is not owner:
             raise ValueError(
                 "this Reservoir already serves another trainer; a trainer keeps one replay "
@@ -55,7 +61,20 @@ class Reservoir:
         return self.size
 
     def add(self, x, y, logits=None, task=None):
-        """Offer a batch; each example enters by reservoir sampling."""
+        """Offer a batch; each example enters by reservoir sampling.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (n, ...)
+            Inputs of the batch.
+        y : torch.Tensor, shape (n,)
+            Their labels.
+        logits : torch.Tensor, shape (n, n_outputs), optional
+            The model's logits for ``x`` (DER++); kept only if the first batch
+            offered had logits.
+        task : int, optional
+            Task of the batch (stored as -1 when None).
+        """
         x = x.detach()
         y = y.detach()
         n = x.shape[0]
@@ -85,7 +104,19 @@ class Reservoir:
             self.size = min(self.seen, self.capacity)
 
     def sample(self, batch_size):
-        """Draw up to ``batch_size`` distinct stored examples: (x, y, logits, task)."""
+        """Draw up to ``batch_size`` distinct stored examples.
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of examples wanted (fewer if the buffer holds fewer).
+
+        Returns
+        -------
+        x, y, logits, task : torch.Tensor
+            The examples' inputs, labels, stored logits (None when no logits
+            are kept) and tasks (-1 where unknown).
+        """
         if self.size == 0:
             raise ValueError("the buffer is empty")
         k = min(int(batch_size), self.size)

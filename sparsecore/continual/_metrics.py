@@ -26,7 +26,18 @@ class AccuracyMatrix:
         return self.class_il if setting == "class" else self.task_il
 
     def average_accuracy(self, setting="class"):
-        """Mean accuracy over the tasks trained so far, after the last one."""
+        """Mean accuracy over the tasks trained so far, after the last one.
+
+        Parameters
+        ----------
+        setting : {"class", "task"}, default="class"
+            Class-incremental or task-incremental accuracies.
+
+        Returns
+        -------
+        float
+            In %; NaN when no row has been recorded.
+        """
         R = self._m(setting)
         if R.shape[0] == 0:
             return float("nan")
@@ -34,8 +45,20 @@ class AccuracyMatrix:
         return float(np.nanmean(R[-1, :t]))
 
     def forgetting(self, setting="class"):
-        """Mean over earlier tasks of (best earlier accuracy - final accuracy)
-        (Chaudhry et al., ECCV 2018); NaN with fewer than two trained tasks."""
+        """Mean over earlier tasks of (best earlier accuracy - final accuracy).
+
+        Forgetting as defined by Chaudhry et al. (ECCV 2018).
+
+        Parameters
+        ----------
+        setting : {"class", "task"}, default="class"
+            Class-incremental or task-incremental accuracies.
+
+        Returns
+        -------
+        float
+            In percentage points; NaN with fewer than two trained tasks.
+        """
         R = self._m(setting)
         t = R.shape[0]
         if t < 2:
@@ -44,17 +67,30 @@ class AccuracyMatrix:
         return float(np.nanmean(best - R[-1, : t - 1]))
 
     def learning_accuracy(self, setting="class"):
-        """Mean accuracy on each task right after training it."""
+        """Mean accuracy on each task right after training it.
+
+        Parameters
+        ----------
+        setting : {"class", "task"}, default="class"
+            Class-incremental or task-incremental accuracies.
+
+        Returns
+        -------
+        float
+            In %; NaN when no row has been recorded.
+        """
         R = self._m(setting)
         t = R.shape[0]
         return float(np.nanmean(np.diag(R[:t, :t]))) if t else float("nan")
 
     @property
     def average(self):
+        """Class-incremental average accuracy (``average_accuracy("class")``)."""
         return self.average_accuracy("class")
 
     @property
     def forgetting_(self):
+        """Class-incremental forgetting (``forgetting("class")``)."""
         return self.forgetting("class")
 
     def __repr__(self):

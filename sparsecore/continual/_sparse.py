@@ -47,6 +47,8 @@ class FlopCount:
         Examples forwarded in training (current and replayed).
     removed : int
         Training examples removed by dynamic data removal (they no longer cost).
+    by_layer : dict
+        Layer name -> its FLOPs (forward, input and weight gradients together).
     """
 
     forward: int = 0
@@ -71,6 +73,14 @@ class FlopCount:
         self.by_layer[layer] = self.by_layer.get(layer, 0) + int(value)
 
     def as_dict(self):
+        """The counts as a dict.
+
+        Returns
+        -------
+        dict
+            ``forward``, ``input_grad``, ``weight_grad``, ``backward``,
+            ``total``, ``samples`` and ``removed`` (not ``by_layer``).
+        """
         return {"forward": self.forward, "input_grad": self.input_grad,
                 "weight_grad": self.weight_grad, "backward": self.backward,
                 "total": self.total, "samples": self.samples, "removed": self.removed}
@@ -100,6 +110,7 @@ class LayerState:
     name : str
         The layer's name in the model (used in the FLOP breakdown).
     module : torch.nn.Linear
+        The layer whose weight is masked.
     mask : ndarray of bool, shape (out_features, in_features), optional
         Kept weights; None means the layer is dense.
     n_threads : int, optional
@@ -118,14 +129,22 @@ class LayerState:
 
     @property
     def shape(self):
+        """Shape ``(out_features, in_features)`` of the layer's weight."""
         return tuple(self.module.weight.shape)
 
     @property
     def sparse(self):
+        """Whether the layer has a weight mask (False: dense)."""
         return self.mask is not None
 
     def set_mask(self, mask):
-        """Install a new weight mask (bool array of the weight's shape)."""
+        """Install a new weight mask and rebuild the sparse structures.
+
+        Parameters
+        ----------
+        mask : array_like of bool, shape (out_features, in_features)
+            Kept weights. The gradient pattern is reset to the whole mask.
+        """
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.shape:
             raise ValueError(f"mask of {self.name} has shape {mask.shape}, the weight {self.shape}")
@@ -146,7 +165,13 @@ class LayerState:
         self.set_grad_mask(None)
 
     def set_grad_mask(self, grad_mask):
-        """Restrict the weight gradient to ``grad_mask`` (None: the whole mask)."""
+        """Restrict the weight gradient to ``grad_mask`` (None: the whole mask).
+
+        Parameters
+        ----------
+        grad_mask : array_like of bool, shape (out_features, in_features), or None
+            Gradient entries to compute, intersected with the weight mask.
+        """
         if grad_mask is None:
             self.grad_mask = None
             self.grad_flat = self.flat if self.mask is not None else None
@@ -163,7 +188,14 @@ class LayerState:
         self.pattern.has_sorted_indices = True
 
     def grad_entries(self):
-        """How many weight-gradient entries the backward computes."""
+        """How many weight-gradient entries the backward computes.
+
+        Returns
+        -------
+        int
+            Entries of the gradient mask, else of the weight mask, else every
+            weight.
+        """
         if self.grad_mask is not None:
             return int(self.grad_flat.size)
         if self.mask is not None:
@@ -171,6 +203,13 @@ class LayerState:
         return int(np.prod(self.shape))
 
     def nnz(self):
+        """Number of kept weights (every weight of a dense layer).
+
+        Returns
+        -------
+        int
+            Nonzeros of the mask, or ``out_features * in_features``.
+        """
         return int(self.flat.size) if self.mask is not None else int(np.prod(self.shape))
 
     def _cpu_real(self):
@@ -186,13 +225,31 @@ class LayerState:
         np.take(self.W.data, self.perm, out=self.WT.data)
 
     def count(self, key, value):
+        """Add FLOPs to the attached :class:`FlopCount` (no-op without one).
+
+        Parameters
+        ----------
+        key : {"forward", "input_grad", "weight_grad"}
+            The count to increase; the layer's ``by_layer`` entry grows too.
+        value : int
+            FLOPs to add.
+        """
         if self.counter is not None:
             self.counter._add(self.name, key, value)
 
 
 class SparseLinearFunction(torch.autograd.Function):
-    """``X W^T + b`` over the kept weights of a :class:`LayerState`, by SpMM;
-    the backward by SpMM (input gradient) and SDDMM (weight gradient)."""
+    """Compute ``X W^T + b`` over the kept weights of a :class:`LayerState` by SpMM.
+
+    The backward runs SpMM for the input gradient and SDDMM for the weight
+    gradient. Used as ``SparseLinearFunction.apply(x, weight, bias, state)``;
+    like every ``torch.autograd.Function`` it is not instantiated.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Unused (``torch.autograd.Function`` is not meant to be instantiated).
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias, state):

@@ -75,8 +75,24 @@ def _nonneg(value, name):
 
 
 def default_mask_schedule(sparsity, epochs_per_task):
-    """The official schedule, scaled to ``epochs_per_task`` (50 gives
-    ``[(0, s, s-0.01), (5, s+0.01, s), (45, s, s)]``)."""
+    """Return the official TDM schedule, scaled to ``epochs_per_task``.
+
+    With 50 epochs it is ``[(0, s, s-0.01), (5, s+0.01, s), (45, s, s)]``;
+    the step 0.01 shrinks to ``min(s, 1 - s) / 2`` near 0 and 1.
+
+    Parameters
+    ----------
+    sparsity : float in [0, 1)
+        Target weight sparsity ``s``.
+    epochs_per_task : int
+        Epochs of each task.
+
+    Returns
+    -------
+    list of (epoch, lower, upper)
+        From ``epoch`` on, prune to sparsity ``lower`` and regrow to
+        ``upper``; ``[(0, 0.0, 0.0)]`` when ``sparsity`` is 0.
+    """
     if sparsity == 0:
         return [(0, 0.0, 0.0)]
     step = min(0.01, sparsity / 2, (1 - sparsity) / 2)
@@ -128,7 +144,9 @@ class SparCL:
         Current-task loss over the current task's classes only (logits of the
         other classes set to -inf). Replay losses see every output.
     epochs_per_task : int, default=50
+        Epochs of training on each task.
     batch_size : int, default=32
+        Size of each minibatch of the current task.
     replay_batch_size : int, optional
         Size of each replay minibatch (default ``batch_size``).
     layers : list of str, optional
@@ -290,14 +308,17 @@ class SparCL:
 
     @property
     def tdm(self):
+        """Whether task-aware dynamic masking is on (``sparsity > 0``)."""
         return self.sparsity > 0
 
     @property
     def ddr(self):
+        """Whether dynamic data removal is on (``data_removal > 0``)."""
         return self.data_removal > 0
 
     @property
     def dgm(self):
+        """Whether dynamic gradient masking is on (``grad_sparsity > 0``)."""
         return self.grad_sparsity > 0
 
     def close(self):
@@ -319,7 +340,13 @@ class SparCL:
         return {n: st.mask.copy() for n, st in self._states.items() if st.mask is not None}
 
     def sparsity_report(self):
-        """Layer name -> fraction of zero weights in the mask."""
+        """Layer name -> fraction of zero weights in the mask.
+
+        Returns
+        -------
+        dict
+            One entry per layer that has a mask.
+        """
         return {n: 1.0 - st.mask.mean() for n, st in self._states.items() if st.mask is not None}
 
     def _call(self, event):
@@ -524,7 +551,8 @@ class SparCL:
 
         Returns
         -------
-        self
+        self : SparCL
+            The trained trainer.
         """
         tasks = [self._split_task(t, f"stream[{i}]") for i, t in enumerate(stream)]
         if not tasks:
@@ -554,16 +582,20 @@ class SparCL:
         Parameters
         ----------
         X : array_like or Tensor, shape (n, ...)
+            Examples of the task.
         y : array_like of int, shape (n,)
+            Their labels.
         task_id : hashable, optional
             Default: the next task index.
         classes : array_like of int, optional
             The task's classes (default: the labels in ``y``).
         epochs : int, optional
+            Epochs to train (default ``epochs_per_task``).
 
         Returns
         -------
-        self
+        self : SparCL
+            The trained trainer.
         """
         if task_id is None:
             task_id = len(self.tasks_)
@@ -665,7 +697,20 @@ class SparCL:
     # ------------------------------------------------------------- inference
     @torch.no_grad()
     def decision_function(self, X, batch_size=1024):
-        """Logits of the model for X (evaluation mode)."""
+        """Logits of the model for X (evaluation mode).
+
+        Parameters
+        ----------
+        X : array_like or Tensor, shape (n, ...)
+            Examples.
+        batch_size : int, default=1024
+            Examples per forward pass.
+
+        Returns
+        -------
+        torch.Tensor, shape (n, n_outputs)
+            One row of logits per example.
+        """
         Xt = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
         Xt = Xt.to(self._param_dtype())
         was = self.model.training
@@ -677,12 +722,25 @@ class SparCL:
         return torch.cat(outs) if outs else torch.empty(0, self._n_out or 0)
 
     def predict(self, X):
-        """Class-incremental prediction: arg-max over every output."""
+        """Class-incremental prediction: arg-max over every output.
+
+        Parameters
+        ----------
+        X : array_like or Tensor, shape (n, ...)
+            Examples.
+
+        Returns
+        -------
+        ndarray of int64, shape (n,)
+            Predicted classes.
+        """
         return self.decision_function(X).argmax(1).numpy()
 
     def evaluate(self, test_stream):
-        """Accuracies on every test task now; records them as the row of the
-        tasks trained so far in :attr:`accuracy_matrix_` and returns it.
+        """Evaluate the accuracy on every test task now.
+
+        The accuracies are recorded as the row of the tasks trained so far in
+        :attr:`accuracy_matrix_`, which is returned.
 
         Parameters
         ----------
@@ -693,6 +751,7 @@ class SparCL:
         Returns
         -------
         AccuracyMatrix
+            The updated :attr:`accuracy_matrix_`.
         """
         test_stream = list(test_stream)
         if not test_stream:
@@ -724,7 +783,20 @@ class SparCL:
         return self.accuracy_matrix_
 
     def score(self, X, y):
-        """Class-incremental accuracy (fraction) on X, y."""
+        """Class-incremental accuracy (fraction) on X, y.
+
+        Parameters
+        ----------
+        X : array_like or Tensor, shape (n, ...)
+            Examples.
+        y : array_like of int, shape (n,)
+            Their labels.
+
+        Returns
+        -------
+        float
+            Fraction of examples whose arg-max output is their label.
+        """
         y = np.asarray(y)
         return float((self.predict(X) == y).mean())
 
@@ -736,8 +808,25 @@ class SparCL:
 
 
 def DERpp(model, optimizer=None, **kwargs):
-    """Dense DER++ (Buzzega et al., NeurIPS 2020): :class:`SparCL` with TDM,
-    DDR and DGM off (keeps the task-aware output mask unless told otherwise)."""
+    """Dense DER++ (Buzzega et al., NeurIPS 2020): :class:`SparCL` with TDM, DDR and DGM off.
+
+    The task-aware output mask stays on unless ``task_output_mask=False``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Classifier giving one logit per class (see :class:`SparCL`).
+    optimizer : callable or torch.optim.Optimizer, optional
+        As in :class:`SparCL` (default: SGD, lr 0.03).
+    **kwargs
+        Other keywords of :class:`SparCL`; ``sparsity``, ``data_removal`` and
+        ``grad_sparsity`` default to 0 and ``rehearsal`` to ``"derpp"``.
+
+    Returns
+    -------
+    SparCL
+        The dense trainer.
+    """
     for key in ("sparsity", "data_removal", "grad_sparsity"):
         kwargs.setdefault(key, 0.0)
     kwargs.setdefault("rehearsal", "derpp")
@@ -745,7 +834,24 @@ def DERpp(model, optimizer=None, **kwargs):
 
 
 def naive_finetuning(model, optimizer=None, **kwargs):
-    """Fine-tuning on each task in turn: no replay, dense, no removal."""
+    """Fine-tuning on each task in turn: no replay, dense, no removal.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Classifier giving one logit per class (see :class:`SparCL`).
+    optimizer : callable or torch.optim.Optimizer, optional
+        As in :class:`SparCL` (default: SGD, lr 0.03).
+    **kwargs
+        Other keywords of :class:`SparCL`; ``sparsity``, ``data_removal`` and
+        ``grad_sparsity`` default to 0, and ``rehearsal`` is always None (so
+        ``buffer`` must not be given).
+
+    Returns
+    -------
+    SparCL
+        The dense trainer without replay.
+    """
     for key in ("sparsity", "data_removal", "grad_sparsity"):
         kwargs.setdefault(key, 0.0)
     kwargs["rehearsal"] = None
