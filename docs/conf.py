@@ -91,3 +91,15 @@ def write_api_pages():
 
 
 write_api_pages()
+
+
+def _skip_sklearn_request_methods(app, what, name, obj, skip, options):
+    """scikit-learn adds ``set_{fit,score,...}_request`` to every estimator
+    class; their docstrings point into sklearn's own glossary."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_sklearn_request_methods)

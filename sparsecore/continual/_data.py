@@ -191,7 +191,7 @@ def split_mnist(n_tasks=5, *, test_size=0.2, seed=0, wheel=None, data_home=None)
 
 
 def make_mlp(sizes, *, seed=0, dtype=None):
-    """Build a ReLU MLP ``sizes[0] -> ... -> sizes[-1]`` with a fixed initialisation.
+    """Build a ReLU MLP (``sizes[0]`` to ``sizes[-1]``) with a fixed initialisation.
 
     The weights and biases are drawn from ``nn.Linear``'s default uniform
     ranges with a generator seeded by ``seed``.

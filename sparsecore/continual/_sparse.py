@@ -253,6 +253,7 @@ class SparseLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, state):
+        """``x @ (weight * mask).T + bias`` through :func:`sparsecore.ops.spmm`."""
         state._load_values(weight)
         x2 = x.detach().reshape(-1, x.shape[-1])
         xn = x2.numpy()
@@ -271,6 +272,8 @@ class SparseLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        """Input gradient by the transposed product; weight gradient on the
+        gradient pattern only (:func:`sparsecore.ops.sddmm`)."""
         state = ctx.state
         (x2,) = ctx.saved_tensors
         g = grad_out.reshape(-1, state.shape[0]).contiguous()
@@ -307,6 +310,8 @@ class _DenseCountedFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        """Input gradient by the transposed product; weight gradient on the
+        gradient pattern only (:func:`sparsecore.ops.sddmm`)."""
         state = ctx.state
         x, weight = ctx.saved_tensors
         g2 = grad_out.reshape(-1, grad_out.shape[-1])

@@ -199,7 +199,7 @@ def _hits(recommended, truth, users):
 
 
 def recall_at_k(recommended, truth, users):
-    """Mean over ``users`` of |top-k ∩ test| / |test| (users without test
+    """Mean over ``users`` of ``|top-k ∩ test| / |test|`` (users without test
     items must be left out by the caller).
 
     Parameters
@@ -220,7 +220,7 @@ def recall_at_k(recommended, truth, users):
 
 
 def precision_at_k(recommended, truth, users):
-    """Mean over ``users`` of |top-k ∩ test| / k.
+    """Mean over ``users`` of ``|top-k ∩ test| / k``.
 
     Parameters
     ----------

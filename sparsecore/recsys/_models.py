@@ -125,7 +125,7 @@ class RecModel(nn.Module):
 
 
 class BPRMF(RecModel):
-    """Matrix factorisation ``score(u, i) = p_u . q_i`` (no biases).
+    """Matrix factorisation ``score(u, i) = p_u · q_i`` (no biases).
 
     Parameters
     ----------
@@ -195,7 +195,7 @@ def normalized_adjacency(R):
 
 class LightGCN(RecModel):
     """LightGCN: layer embeddings ``E_{l+1} = A_hat E_l`` averaged over
-    layers ``0..L``; ``score(u, i) = e_u . e_i``. One table of users then
+    layers ``0..L``; ``score(u, i) = e_u · e_i``. One table of users then
     items, as in LightGCN, kept as two parameters so the user and item
     budgets can be separate or shared.
 
@@ -290,7 +290,7 @@ class LightGCN(RecModel):
 
 
 class NeuMF(RecModel):
-    """NeuMF: a GMF branch ``h . (p_u * q_i)`` plus an MLP over the
+    """NeuMF: a GMF branch ``h · (p_u * q_i)`` plus an MLP over the
     concatenated MLP embeddings, fused by a last linear layer. All four
     embedding tables are masked; the MLP stays dense.
 

@@ -392,6 +392,13 @@ class DynamicSparsifier(BaseSparsifier):
 
     # ---------------------------------------------------------------- state
     def state_dict(self):
+        """The masks, the configuration and the step count.
+
+        Returns
+        -------
+        dict
+            torch.ao's sparsifier state with ``step_count`` added.
+        """
         sd = super().state_dict()
         sd["step_count"] = self.step_count
         return sd
