@@ -24,6 +24,13 @@ def make_rmat(scale, edge_factor=16, *, a=0.57, b=0.19, c=0.19, seed=0):
     Returns
     -------
     scipy.sparse.csr_array of shape (2**scale, 2**scale)
+
+    Examples
+    --------
+    >>> from sparsecore.datasets import make_rmat
+    >>> A = make_rmat(8, seed=0)             # 2**8 vertices, about 16 edges each
+    >>> A.shape, A.format
+    ((256, 256), 'csr')
     """
     rng = np.random.default_rng(seed)
     n = 1 << scale

@@ -144,6 +144,20 @@ def lasso_path(X, y, *, eps=1e-3, n_alphas=100, alphas=None, **kwargs):
     -------
     alphas, coefs, dual_gaps[, n_iters][, intercepts]
         As :func:`enet_path`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecore.linear_model import lasso_path
+    >>> X = np.array([[0., 1.], [1., 0.], [2., 2.], [3., 1.]])
+    >>> y = X @ [1., -2.]
+    >>> alphas, coefs = lasso_path(X, y, n_alphas=4)[:2]
+    >>> bool(alphas[0] > alphas[-1])         # from the largest alpha down
+    True
+    >>> (coefs != 0).sum(axis=0)             # nonzero coefficients along the path
+    array([0, 2, 2, 2])
+    >>> coefs[:, -1].round(2)
+    array([ 1., -2.])
     """
     return enet_path(X, y, l1_ratio=1.0, eps=eps, n_alphas=n_alphas, alphas=alphas, **kwargs)
 

@@ -152,7 +152,7 @@ class GreedyBCDElasticNet(_BaseBCDRegressor):
     >>> from sparsecore.linear_model import GreedyBCDElasticNet
     >>> X = np.array([[0., 1.], [1., 0.], [2., 2.], [3., 1.]]); y = X @ [1., -2.] + 1
     >>> GreedyBCDElasticNet(alpha=0.01).fit(X, y).coef_.round(2)
-    array([ 0.97, -1.9 ])
+    array([ 0.98, -1.96])
     """
 
     _parameter_constraints = {

@@ -197,6 +197,17 @@ class MixtureOfExperts(nn.Module):
     ``forward(x, routing_x=None)`` returns ``(y, aux_losses)``; the gate sees
     ``routing_x`` when given (e.g. user ids for a :class:`HashGate`), else
     ``x``. The last gate output is kept in ``last_gate_output``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.moe import MixtureOfExperts, TopKGate
+    >>> _ = torch.manual_seed(0)
+    >>> experts = [torch.nn.Linear(8, 8) for _ in range(4)]
+    >>> moe = MixtureOfExperts(experts, TopKGate(8, 4, k=2))
+    >>> y, aux = moe(torch.randn(10, 8))
+    >>> y.shape
+    torch.Size([10, 8])
     """
 
     _COMBINES = ("sparse", "dense")

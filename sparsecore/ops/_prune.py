@@ -45,6 +45,17 @@ def nm_prune(W, n, m, *, score=None, axis=1, n_threads=None):
     ------
     ValueError
         If the scores contain NaN, or n, m are out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecore.ops import nm_prune
+    >>> W = np.array([[1., -4., 3., 2., 0., 5., -6., 1.]])
+    >>> S = nm_prune(W, 2, 4)                # keep 2 of every 4 consecutive entries
+    >>> S.toarray()
+    array([[ 0., -4.,  3.,  0.,  0.,  5., -6.,  0.]])
+    >>> S.nnz
+    4
     """
     pattern = NMPattern.of(n, m)
     axis = _check_axis(axis)
@@ -101,6 +112,18 @@ def block_prune(W, block_shape, density):
     ------
     ValueError
         If W contains NaN or density is outside [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecore.ops import block_prune
+    >>> W = np.arange(16.0).reshape(4, 4)
+    >>> S = block_prune(W, (2, 2), 0.5)      # keep the 2 blocks of largest norm
+    >>> S.toarray()
+    array([[ 0.,  0.,  0.,  0.],
+           [ 0.,  0.,  0.,  0.],
+           [ 8.,  9., 10., 11.],
+           [12., 13., 14., 15.]])
     """
     bs = BlockShape.of(block_shape)
     if not isinstance(density, numbers.Real) or isinstance(density, bool):

@@ -133,6 +133,24 @@ def spmm(S, X, *, out=None, n_threads=None):
     each group's window of M rows of X from L1 for a strip of rows. Only
     stored entries take part: a NaN or inf in X reaches the rows that store a
     value in its row of X (explicit zeros included), as in scipy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecore.formats import BlockSparseMatrix
+    >>> from sparsecore.ops import spmm
+    >>> W = np.kron(np.eye(2), np.ones((2, 2)))   # two 2 x 2 blocks on the diagonal
+    >>> S = BlockSparseMatrix.from_dense(W, (2, 2))
+    >>> S.nnzb
+    2
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> spmm(S, X)
+    array([[ 2.,  4.],
+           [ 2.,  4.],
+           [10., 12.],
+           [10., 12.]])
+    >>> np.array_equal(spmm(S, X), W @ X)
+    True
     """
     kind = _kind(S, "S")
     X = _dense(X, "X")
@@ -200,6 +218,18 @@ def sddmm(G, X, pattern, *, n_threads=None):
     BlockSparseMatrix, NMSparseMatrix or scipy.sparse.csr_array
         ``pattern``'s format and structure (a scipy input gives a canonical
         csr_array), values of the result dtype of G and X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from sparsecore.ops import sddmm
+    >>> G = np.arange(6.0).reshape(2, 3)     # e.g. the output gradient, (out, batch)
+    >>> X = np.ones((4, 3))                  # the layer input, (in, batch)
+    >>> pattern = sp.csr_array(np.eye(2, 4))    # only these weights exist
+    >>> sddmm(G, X, pattern).toarray()
+    array([[ 3.,  0.,  0.,  0.],
+           [ 0., 12.,  0.,  0.]])
     """
     kind = _kind(pattern, "pattern")
     G = _dense(G, "G")

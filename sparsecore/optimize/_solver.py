@@ -937,6 +937,19 @@ def greedy_bcd(datafit, penalty, X, y, *, sample_weight=None, fit_intercept=Fals
     for ``newton``, ``datafit.hessian_diag``; a duality gap needs
     ``datafit.dual_direction/fenchel_young`` and
     ``penalty.dual_scaling/fenchel_young``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparsecore.optimize import L1, Quadratic, greedy_bcd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 20))
+    >>> y = X[:, :3] @ [2., -1., .5]
+    >>> res = greedy_bcd(Quadratic(), L1(0.01), X, y, tol=1e-10)
+    >>> res.converged, np.flatnonzero(res.coef)
+    (True, array([0, 1, 2]))
+    >>> res.coef[:3].round(2)
+    array([ 1.99, -0.99,  0.48])
     """
     t_start = time.perf_counter()
     if isinstance(datafit, GraphQuadratic):

@@ -201,6 +201,20 @@ class NMSparseLinear(_MaskedLinear):
     offsets) and runs :func:`sparsecore.ops.spmm`; backward gives the input
     gradient by the transposed product and the weight gradient by
     :func:`sparsecore.ops.sddmm`, zero outside the mask.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import NMSparseLinear
+    >>> dense = torch.nn.Linear(16, 4)
+    >>> layer = NMSparseLinear.from_dense(dense, n=2, m=4)   # keep 2 of every 4 weights
+    >>> x = torch.randn(3, 16)
+    >>> layer(x).shape
+    torch.Size([3, 4])
+    >>> layer.nnz, layer.density
+    (32, 0.5)
+    >>> torch.allclose(layer(x), layer.to_dense()(x), atol=1e-6)   # same as its dense twin
+    True
     """
 
     def __init__(self, in_features, out_features, n=2, m=4, bias=True, *, backend="auto",
@@ -372,6 +386,17 @@ class BlockSparseLinear(_MaskedLinear):
         Dense storage; only the stored blocks are used.
     block_mask : bool buffer, shape (out_features / r, in_features / c)
         Which blocks are stored. ``mask`` is its expansion to entries.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import BlockSparseLinear
+    >>> _ = torch.manual_seed(0)
+    >>> layer = BlockSparseLinear(64, 32, block_shape=(8, 8), density=0.25)
+    >>> layer(torch.randn(5, 64)).shape
+    torch.Size([5, 32])
+    >>> layer.density
+    0.25
     """
 
     def __init__(self, in_features, out_features, block_shape=(16, 16), density=0.1,
@@ -493,6 +518,18 @@ class MonarchLinear(_SparseLinearBase):
         Diagonal blocks of L (``out_features = l * s``).
     right : Parameter, shape (k, q, p)
         Diagonal blocks of R (``in_features = k * p``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import MonarchLinear
+    >>> layer = MonarchLinear(256, 256, n_blocks=16)
+    >>> layer(torch.randn(2, 256)).shape
+    torch.Size([2, 256])
+    >>> layer.in_features * layer.out_features    # a dense layer's weights
+    65536
+    >>> sum(p.numel() for p in layer.parameters())  # Monarch factors and bias
+    8448
     """
 
     def __init__(self, in_features, out_features, n_blocks=None, bias=True, *, backend="auto",
@@ -591,6 +628,16 @@ def sparsify(model, kind="nm", *, include="*", exclude=(), **kwargs):
     -------
     dict of str to Module
         The replaced layers by name (empty if no layer matched).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import sparsify
+    >>> model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(),
+    ...                             torch.nn.Linear(64, 10))
+    >>> replaced = sparsify(model, "nm", exclude="2", n=2, m=4)   # leave the head dense
+    >>> sorted(replaced), type(model[0]).__name__
+    (['0'], 'NMSparseLinear')
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
