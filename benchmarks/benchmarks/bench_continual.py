@@ -36,7 +36,8 @@ class TrainEpoch:
         self.cl.partial_fit(*self.train[0][:2], task_id=0)
 
     def teardown(self, method, threads):
-        self.cl.close()
+        if hasattr(self, "cl"):   # setup may have skipped the case
+            self.cl.close()
 
     def time_epoch(self, method, threads):
         self.cl.partial_fit(*self.train[1][:2], task_id=1)

@@ -60,7 +60,7 @@ class MonarchProduct:
                       torch.from_numpy(X))
 
     def teardown(self, n, batch, library, threads):
-        if self._limit is not None:
+        if getattr(self, "_limit", None) is not None:   # setup may have skipped the case
             self._limit.restore_original_limits()
 
     def time_product(self, n, batch, library, threads):
@@ -95,7 +95,8 @@ class MonarchProductSpeedup:
         self._limit = _limits(threads)
 
     def teardown(self, n, batch, threads):
-        self._limit.restore_original_limits()
+        if hasattr(self, "_limit"):   # setup may have skipped the case
+            self._limit.restore_original_limits()
 
     def _ours(self, threads):
         return min(timeit.repeat(lambda: self.M.matmul(self.X, n_threads=threads),
@@ -126,7 +127,8 @@ class MonarchProjection:
         self._limit = _limits(1)
 
     def teardown(self, n, method, threads):
-        self._limit.restore_original_limits()
+        if hasattr(self, "_limit"):   # setup may have skipped the case
+            self._limit.restore_original_limits()
 
     def time_project(self, n, method, threads):
         monarch_project(self.W, method=method, n_threads=threads)
