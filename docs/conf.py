@@ -128,6 +128,8 @@ def write_record_snippets():
                 f"{rec['wall_s']:.0f} s; data ``docs/data/{path.name}``, written by:\n\n"
                 f".. code-block:: bash\n\n   python docs/scripts/record.py {path.stem} -- "
                 f"{rec['command']}\n")
+        if rec.get("threads_note"):
+            meta += f"\n(Threads: {rec['threads_note']}.)\n"
         out = rec["stdout"].rstrip() + "\n"
         _write_if_changed(GENERATED_DIR / f"{path.stem}.meta.txt", meta)
         _write_if_changed(GENERATED_DIR / f"{path.stem}.out.txt", out)

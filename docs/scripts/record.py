@@ -2,7 +2,7 @@
 
 Usage (from the repository root, under the shared CPU lock on a busy box)::
 
-    python docs/scripts/record.py NAME -- python -P -m sparsecore bench SUITE [options]
+    python docs/scripts/record.py NAME [--threads N] -- python -P -m sparsecore bench SUITE [options]
 
 The command is run with ``--json`` added; ``docs/data/NAME.json`` then holds
 the command, the date, the machine (CPU model, CPU count, load average), the
@@ -49,6 +49,10 @@ def _rounded(value, digits=5):
 
 
 def main(argv):
+    given_threads = None
+    if len(argv) > 3 and argv[1] == "--threads":
+        given_threads = [int(argv[2])]
+        argv = [argv[0]] + argv[3:]
     if len(argv) < 3 or argv[1] != "--":
         print(__doc__, file=sys.stderr)
         return 2
@@ -69,7 +73,7 @@ def main(argv):
         "command": " ".join(command),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": env,
-        "threads": result.get("threads"),
+        "threads": result.get("threads", given_threads),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "wall_s": round(wall, 1),
         "stdout": proc.stdout,
