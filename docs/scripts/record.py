@@ -74,13 +74,19 @@ def main(argv):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": env,
         "threads": result.get("threads", given_threads),
+        **({"threads_note": "given to record.py (--threads): the suite runs on that many "
+                            "threads and does not report it"}
+           if "threads" not in result and given_threads else {}),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "wall_s": round(wall, 1),
         "stdout": proc.stdout,
         "result": _rounded(result),
     }
     DATA.mkdir(exist_ok=True)
-    (DATA / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    # the provenance indented, the (long) results on one line
+    head = json.dumps({k: v for k, v in record.items() if k != "result"}, indent=1)
+    text = head[:-2] + ',\n "result": ' + json.dumps(record["result"], separators=(",", ":"))
+    (DATA / f"{name}.json").write_text(text + "\n}\n")
     print(f"wrote {DATA / (name + '.json')} ({wall:.0f} s)")
     return 0
 
