@@ -121,12 +121,13 @@ def write_record_snippets():
         m = rec["machine"]
         before, after = m["load_average_before"][0], m["load_average_after"][0]
         threads = rec["threads"]
+        given = f" --threads {threads[0]}" if rec.get("threads_note") else ""
         threads = ", ".join(map(str, threads)) if isinstance(threads, list) else str(threads)
         meta = (f"Measured {rec['date']} on {m['cpu']}, {m['n_cpus']} CPUs shared with "
                 f"other jobs (1-minute load average {before:.1f} before, {after:.1f} after), "
                 f"sparsecore threads: {threads}, OMP_NUM_THREADS={rec['omp_num_threads']}, "
                 f"{rec['wall_s']:.0f} s; data ``docs/data/{path.name}``, written by:\n\n"
-                f".. code-block:: bash\n\n   python docs/scripts/record.py {path.stem} -- "
+                f".. code-block:: bash\n\n   python docs/scripts/record.py {path.stem}{given} -- "
                 f"{rec['command']}\n")
         if rec.get("threads_note"):
             meta += f"\n(Threads: {rec['threads_note']}.)\n"
