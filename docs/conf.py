@@ -22,9 +22,10 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "matplotlib.sphinxext.plot_directive",
 ]
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "user_guide/data"]
+exclude_patterns = ["_build", "_generated", "data", "plots", "scripts"]
 autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"member-order": "groupwise"}
@@ -34,6 +35,15 @@ html_theme = "pydata_sphinx_theme"
 html_theme_options = {"navigation_with_keys": False}
 html_title = f"sparsecore {release}"
 html_static_path = []
+
+# Figures: ``.. plot:: name.py`` runs docs/plots/name.py at every build and
+# draws the measured data of docs/data/ (never a pasted image).
+plot_basedir = "plots"
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 100)]
+plot_rcparams = {"figure.dpi": 100, "font.size": 9}
 
 HERE = Path(__file__).resolve().parent
 API_DIR = HERE / "api"
@@ -91,6 +101,42 @@ def write_api_pages():
 
 
 write_api_pages()
+
+GENERATED_DIR = HERE / "_generated"
+DATA_DIR = HERE / "data"
+
+
+def write_record_snippets():
+    """For every record ``data/<name>.json`` (written by
+    ``docs/scripts/record.py``), write ``_generated/<name>.out.txt`` (the
+    tables the bench command printed) and ``_generated/<name>.meta.txt`` (a
+    reStructuredText paragraph: command, date, machine, threads), which the
+    pages ``literalinclude`` / ``include``: the tables shown are always those
+    of the data drawn."""
+    import json
+
+    GENERATED_DIR.mkdir(exist_ok=True)
+    for path in sorted(DATA_DIR.glob("*.json")):
+        rec = json.loads(path.read_text())
+        m = rec["machine"]
+        before, after = m["load_average_before"][0], m["load_average_after"][0]
+        threads = rec["threads"]
+        given = f" --threads {threads[0]}" if rec.get("threads_note") else ""
+        threads = ", ".join(map(str, threads)) if isinstance(threads, list) else str(threads)
+        meta = (f"Measured {rec['date']} on {m['cpu']}, {m['n_cpus']} CPUs shared with "
+                f"other jobs (1-minute load average {before:.1f} before, {after:.1f} after), "
+                f"sparsecore threads: {threads}, OMP_NUM_THREADS={rec['omp_num_threads']}, "
+                f"{rec['wall_s']:.0f} s; data ``docs/data/{path.name}``, written by:\n\n"
+                f".. code-block:: bash\n\n   python docs/scripts/record.py {path.stem}{given} -- "
+                f"{rec['command']}\n")
+        if rec.get("threads_note"):
+            meta += f"\n(Threads: {rec['threads_note']}.)\n"
+        out = rec["stdout"].rstrip() + "\n"
+        _write_if_changed(GENERATED_DIR / f"{path.stem}.meta.txt", meta)
+        _write_if_changed(GENERATED_DIR / f"{path.stem}.out.txt", out)
+
+
+write_record_snippets()
 
 
 def _skip_sklearn_request_methods(app, what, name, obj, skip, options):

@@ -1,21 +1,13 @@
-"""Draw the Kronecker SBL figure of the user guide from the CSV data that
-``python -m sparsecore._bench.sbl --out docs/user_guide/data`` writes.
-
-Usage: python docs/user_guide/plot_kronecker_sbl.py   (needs matplotlib)
-"""
+"""Kronecker SBL: NMSE against SNR, drawn at docs build time from the CSV
+data that ``python -m sparsecore._bench.sbl --trials 200 --out docs/data``
+writes (docs/data/krosbl_*.csv)."""
 import csv
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-HERE = Path(__file__).resolve().parent / "data"
+import matplotlib.pyplot as plt
+from _data import DATA
 
 
 def read(name):
-    with open(HERE / name) as f:
+    with open(DATA / name) as f:
         rows = list(csv.DictReader(f))
     return {k: [float(r[k]) for r in rows] for k in rows[0]}
 
@@ -43,8 +35,6 @@ def main():
     right.grid(True, alpha=0.3)
     right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(HERE / "krosbl_nmse_vs_snr.png", dpi=110)
 
 
-if __name__ == "__main__":
-    main()
+main()
