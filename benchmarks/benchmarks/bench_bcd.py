@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 from sparsecore._bench.bcd_problems import (
     alpha_max_lasso,
@@ -197,3 +197,6 @@ def _median_ratio(base, ours, rounds=5):
         t2 = time.perf_counter()
         ratios.append((t1 - t0) / (t2 - t1))
     return float(np.median(ratios))
+
+
+shrink_params(globals())

@@ -1,7 +1,7 @@
 """Continual learning: SparCL against dense DER++ and naive fine-tuning on
 Split-digits (class-incremental): a training epoch's time, the training-FLOP
 ratio, accuracy and forgetting (``track_``)."""
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 with safe_import():
     import torch
@@ -71,3 +71,6 @@ class SplitDigits:
         return cache[method]["flops"] / cache["derpp"]["flops"]
 
     track_flops_vs_derpp.unit = "ratio"
+
+
+shrink_params(globals())

@@ -2,7 +2,7 @@
 and 2 worker processes (one thread each), beside the in-process kernel."""
 import time
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 from sparsecore import datasets, spgemm
 
@@ -113,3 +113,6 @@ class DaskSpGEMMScaling:
     def track_speedup_2_workers_over_kernel_1t(self, name):
         A = self.A
         return self._best(lambda: spgemm(A, A, n_threads=1)) / self._dask(2)
+
+
+shrink_params(globals())

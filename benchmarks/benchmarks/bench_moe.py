@@ -1,6 +1,6 @@
 """Mixture-of-Experts: sparse dispatch against dense evaluation of every
 expert (a loop over expert modules, and stacked batched matmuls)."""
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 with safe_import():
     import torch
@@ -49,3 +49,6 @@ class MoESpeedup:
             ours = min(timeit.repeat(lambda: self.inputs["sparse"](x), number=2, repeat=3))
             dense = min(timeit.repeat(lambda: self.inputs["dense"](x), number=2, repeat=3))
         return dense / ours
+
+
+shrink_params(globals())

@@ -5,7 +5,7 @@ import timeit
 
 import numpy as np
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 from sparsecore.formats import MonarchMatrix
 from sparsecore.ops import monarch_project
@@ -137,3 +137,6 @@ class MonarchProjection:
         return monarch_project(self.W, method=method, n_threads=threads, return_error=True)[1]
 
     track_relative_error.unit = "relative error"
+
+
+shrink_params(globals())

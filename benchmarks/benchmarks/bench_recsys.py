@@ -4,7 +4,7 @@ short Dynamic Sparse Learning fit. Generated data (no download)."""
 import numpy as np
 import scipy.sparse as sp
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 with safe_import():
     import torch
@@ -92,3 +92,6 @@ class DSLFit:
 
     def time_fit(self, method):
         DSLRecommender(**self.kw).fit(self.R)
+
+
+shrink_params(globals())

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 from sparsecore import datasets
 from sparsecore.formats import KroneckerOperator
@@ -126,3 +126,6 @@ class SBLAccuracy:
             err = p.channel_nmse(res.coef) if hasattr(p, "channel_nmse") else p.nmse(res.coef)
             errs.append(err)
         return float(10 * np.log10(np.mean(errs)))
+
+
+shrink_params(globals())

@@ -3,7 +3,7 @@ scipy (full product then mask) and sparse_dot_topn."""
 import numpy as np
 import scipy.sparse as sp
 
-from .common import matrix_dir, safe_import
+from .common import matrix_dir, safe_import, shrink_params
 
 from sparsecore import datasets, spgemm
 from sparsecore.ops import spgemm_topk
@@ -112,3 +112,6 @@ class TopK:
 
     def peakmem_topk(self, library, threads):
         self.time_topk(library, threads)
+
+
+shrink_params(globals())

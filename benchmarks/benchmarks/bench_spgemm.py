@@ -2,7 +2,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from .common import matrix_dir, safe_import
+from .common import matrix_dir, safe_import, shrink_params
 
 from sparsecore import datasets, spgemm
 
@@ -78,3 +78,6 @@ class SpGEMMSpeedup:
         ours = min(timeit.repeat(lambda: spgemm(A, A, n_threads=threads), number=3, repeat=3))
         theirs = min(timeit.repeat(lambda: (A @ A).sort_indices(), number=3, repeat=3))
         return theirs / ours
+
+
+shrink_params(globals())

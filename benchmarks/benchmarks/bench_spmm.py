@@ -4,7 +4,7 @@ import timeit
 
 import numpy as np
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 from sparsecore import datasets
 from sparsecore.ops import nm_prune, sddmm, spmm
@@ -193,3 +193,6 @@ class SpMMSpeedup:
                 ours.append(min(timeit.repeat(lambda: spmm(self.S, self.X, n_threads=1),
                                               number=3, repeat=3)))
         return float(np.median(np.array(dense) / np.array(ours)))
+
+
+shrink_params(globals())

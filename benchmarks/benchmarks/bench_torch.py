@@ -3,7 +3,7 @@ BSR layouts (issue 7): a 4096 x 4096 layer at batch 256 (inference) and a
 BERT-base feed-forward block at 90 % block sparsity (forward, training step)."""
 import timeit
 
-from .common import safe_import
+from .common import safe_import, shrink_params
 
 with safe_import():
     import torch
@@ -118,3 +118,6 @@ class TrackSpeedup:
                 with torch.no_grad():
                     m(x)
         return _best(lambda: run(dense)) / _best(lambda: run(sparse))
+
+
+shrink_params(globals())
