@@ -1,4 +1,6 @@
-"""Coverage-guided fuzzing of sparsecore's Python entry points with atheris.
+"""Coverage-guided fuzzing of sparsecore's Python entry points with atheris:
+spgemm (plus-times, every semiring, masked and complemented), spgemm_topk,
+nm_prune / block_prune, spmm and sddmm.
 
     pip install atheris
     python .ci/fuzz_atheris.py -atheris_runs=100000 [corpus_dir]
@@ -20,6 +22,7 @@ with atheris.instrument_imports():
 
     import sparsecore
     from sparsecore import ops
+    from sparsecore.ops import SEMIRINGS
 
 CLEAR = (ValueError, TypeError, MemoryError)
 ITYPES = [np.int32, np.int64, np.dtype(">i4"), np.uint16]
@@ -151,12 +154,110 @@ def check_dense_ops(fdp):
     assert snapshot(W) == before
 
 
+# add (a reduction with its identity) and multiply of every built-in semiring,
+# on dense float64 arrays: the reference the compiled products are checked against
+SEMIRING_OPS = {
+    "plus_times": (np.add, 0.0, lambda a, b: a * b),
+    "min_plus": (np.minimum, np.inf, lambda a, b: a + b),
+    "max_plus": (np.maximum, -np.inf, lambda a, b: a + b),
+    "max_times": (np.maximum, -np.inf, lambda a, b: a * b),
+    "min_times": (np.minimum, np.inf, lambda a, b: a * b),
+    "lor_land": (np.logical_or, False, lambda a, b: (a != 0) & (b != 0)),
+    "plus_pair": (np.add, 0, lambda a, b: np.ones(np.broadcast(a, b).shape, np.int64)),
+    "plus_first": (np.add, 0.0, lambda a, b: a + 0 * b),
+    "plus_second": (np.add, 0.0, lambda a, b: b + 0 * a),
+}
+
+
+def _pattern_and_values(A):
+    """(present, values) of a well-formed CSR with duplicates summed, float64."""
+    m, n = A.shape
+    present = np.zeros((m, n), bool)
+    vals = np.zeros((m, n))
+    for i in range(m):
+        for p in range(int(A.indptr[i]), int(A.indptr[i + 1])):
+            present[i, int(A.indices[p])] = True
+            vals[i, int(A.indices[p])] += float(np.real(A.data[p]))
+    return present, vals
+
+
+def check_semiring(fdp):
+    """Semiring products, masked or not: the dense evaluation over the stored
+    patterns, or a clear error for malformed operands, masks and dtypes."""
+    m, k, n = (fdp.ConsumeIntInRange(0, 5) for _ in range(3))
+    name = SEMIRINGS[fdp.ConsumeIntInRange(0, len(SEMIRINGS) - 1)]
+    A, va = raw_csr(fdp, m, k)
+    B, vb = raw_csr(fdp, k, n)
+    use_mask = fdp.ConsumeIntInRange(0, 2)     # 0 none, 1 mask, 2 complement
+    M, vm = raw_csr(fdp, max(m + fdp.ConsumeIntInRange(-1, 1), 0), n)   # maybe the wrong shape
+    before = snapshot(A, B, M)
+    kwargs = {} if use_mask == 0 else {"mask": M, "complement": use_mask == 2}
+    try:
+        with np.errstate(all="ignore"):
+            C = sparsecore.spgemm(A, B, semiring=name, n_threads=fdp.ConsumeIntInRange(1, 2),
+                                  **kwargs)
+    except CLEAR:
+        assert snapshot(A, B, M) == before
+        return
+    assert snapshot(A, B, M) == before
+    assert (va or _well_formed(A)) and (vb or _well_formed(B)), "a malformed operand was accepted"
+    if use_mask:
+        assert (vm or _well_formed(M)) and M.shape == (m, n), "a malformed mask was accepted"
+    if name == "plus_times" or not all(x.dtype.kind == "f" for x in (A, B)):
+        return     # plus_times is check_spgemm's; integer/bool inputs are converted
+    PA, Ad = _pattern_and_values(A)
+    PB, Bd = _pattern_and_values(B)
+    add, ident, mul = SEMIRING_OPS[name]
+    with np.errstate(all="ignore"):
+        prod = mul(Ad[:, :, None], Bd[None, :, :])
+    valid = PA[:, :, None] & PB[None, :, :]
+    want = add.reduce(np.where(valid, prod, ident), axis=1, initial=ident)
+    present = valid.any(axis=1)
+    if use_mask:
+        PM, _ = _pattern_and_values(M)
+        present &= ~PM if use_mask == 2 else PM
+    got_present = C.toarray(), np.zeros((m, n), bool)
+    rows = np.repeat(np.arange(m), np.diff(C.indptr))
+    got_present[1][rows, C.indices] = True
+    assert np.array_equal(got_present[1], present), (name, got_present[1], present)
+    got = got_present[0].astype(np.float64)
+    fin = present & np.isfinite(want.astype(np.float64))
+    tol = 1e-3 if C.dtype == np.float32 else 1e-9
+    assert np.allclose(got[fin], want[fin], rtol=tol, atol=tol), (name, got, want)
+
+
+def check_topk(fdp):
+    """spgemm_topk: the k largest stored entries of each row of the product."""
+    m, k, n = (fdp.ConsumeIntInRange(0, 5) for _ in range(3))
+    A, va = raw_csr(fdp, m, k)
+    B, vb = raw_csr(fdp, k, n)
+    top = fdp.ConsumeIntInRange(-1, 4)
+    before = snapshot(A, B)
+    try:
+        with np.errstate(all="ignore"):
+            C = ops.spgemm_topk(A, B, top, n_threads=fdp.ConsumeIntInRange(1, 2))
+    except CLEAR:
+        assert snapshot(A, B) == before
+        return
+    assert snapshot(A, B) == before
+    assert top >= 1, "k <= 0 was accepted"
+    assert (va or _well_formed(A)) and (vb or _well_formed(B)), "a malformed operand was accepted"
+    if not all(x.dtype.kind == "f" for x in (A, B)):
+        return
+    with np.errstate(all="ignore"):
+        full = sp.csr_array(dense_meaning(A).real @ dense_meaning(B).real)
+    for i in range(m):
+        got = np.sort(C.data[C.indptr[i]:C.indptr[i + 1]])[::-1]
+        row = full.data[full.indptr[i]:full.indptr[i + 1]]
+        row = np.sort(row[np.isfinite(row) & (row != 0)])[::-1][:top]
+        if np.all(np.isfinite(got)) and len(row) == len(got):
+            assert np.allclose(got, row, rtol=1e-3, atol=1e-6), (got, row)
+
+
 def test_one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
-    if fdp.ConsumeBool():
-        check_spgemm(fdp)
-    else:
-        check_dense_ops(fdp)
+    which = fdp.ConsumeIntInRange(0, 3)
+    [check_spgemm, check_dense_ops, check_semiring, check_topk][which](fdp)
 
 
 def main():
