@@ -142,7 +142,6 @@ static int DOT(spgemm_masked_dot)(
         for (int t = 0; t < ntasks; t++) {
             if (failed) continue;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
-                if (SC_POLL(&poll, i)) { failed = 2; break; }
                 IDX *SC_RESTRICT oj = Cj + room[i];
                 VAL *SC_RESTRICT ox = Cx + room[i];
                 const IDX a0 = Ap[i], a1 = Ap[i + 1];
@@ -150,6 +149,8 @@ static int DOT(spgemm_masked_dot)(
                 int64_t w = 0;
                 if (a0 < a1) {
                     for (IDX p = Mp[i]; p < m1; p++) {
+                        /* a row can be long work: poll every 256 mask entries */
+                        if (SC_POLL(&poll, p)) { failed = 2; break; }
                         const IDX j = Mj[p];
                         VAL v;
                         if (DOT(sc_dot_entry)(Aj, Ax, a0, a1, Tj, Tx, Tp[j], Tp[j + 1], &v)
@@ -161,6 +162,7 @@ static int DOT(spgemm_masked_dot)(
                     }
                 }
                 Cp[i + 1] = (IDX)w;
+                if (failed) break;
             }
         }
         if (failed) {
