@@ -404,6 +404,8 @@ def test_topk_kernel_in_small_chunks(threshold, monkeypatch):
         pytest.skip("no per-row top-k kernel in this build")
     monkeypatch.setattr(_spgemm_topk, "_CHUNK_MIN_ROWS", 3)
     monkeypatch.setattr(_spgemm_topk, "_CHUNKS", 1000)
+    monkeypatch.setattr(_spgemm_topk, "_CHUNKS_THREADED", 1000)
+    monkeypatch.setattr(_spgemm_topk, "_POST_ROWS", 2)
     A = rand(41, 30, 0.15, 31)
     B = rand(30, 50, 0.15, 32)
     A64 = sp.csr_array((A.data[::-1].copy(), A.indices[::-1].astype(np.int64).copy(),

@@ -16,7 +16,10 @@ _BLOCK_FLOPS = 1 << 22
 # The per-row kernel runs on row chunks of m / _CHUNKS rows (at least
 # _CHUNK_MIN_ROWS): small scratch next to the output, few kernel calls.
 _CHUNKS = 64
+_CHUNKS_THREADED = 8
 _CHUNK_MIN_ROWS = 256
+# rows post-processed together (numpy temporaries of this many rows)
+_POST_ROWS = 512
 
 
 def _per_row_kernel():
@@ -146,7 +149,12 @@ def _topk_by_kernel(A, B, k, threshold, nt, dtype):
         X.sum_duplicates()
         a = as_csr_parts(X, "A")
     b = as_csr_parts(B, "B")
-    itype = index_dtype_for(m, d, n, a.nnz, b.nnz)
+    # keep the operands' index dtype when they share one (int64 indices would
+    # otherwise be copied to int32: more memory than the output here)
+    if a.indptr.dtype == b.indptr.dtype:
+        itype = a.indptr.dtype
+    else:
+        itype = index_dtype_for(m, d, n, a.nnz, b.nnz)
     a = a.with_index_dtype(itype)
     b = b.with_index_dtype(itype)
     ax = np.ascontiguousarray(a.data, dtype=dtype)
@@ -165,42 +173,52 @@ def _topk_by_kernel(A, B, k, threshold, nt, dtype):
     may_miss = threshold is None or threshold < 0
     A_rows = None
     slots = np.arange(k)
-    rows_per_chunk = max(_CHUNK_MIN_ROWS, -(-m // _CHUNKS))
+    # every kernel call is a parallel region ending in a barrier, which costs
+    # a scheduler slice when the machine is busy: fewer, larger chunks on
+    # several threads
+    chunks = _CHUNKS if nt == 1 else _CHUNKS_THREADED
+    rows_per_chunk = max(_CHUNK_MIN_ROWS, -(-m // chunks))
     w = 0
     for r0 in range(0, m, rows_per_chunk):
         r1 = min(m, r0 + rows_per_chunk)
         p0, p1 = int(a.indptr[r0]), int(a.indptr[r1])
-        idx, val = _sparse.topk_product(
+        idx_c, val_c = _sparse.topk_product(
             a.indptr[r0:r1 + 1] - a.indptr[r0], a.indices[p0:p1], ax[p0:p1],
             b.indptr, b.indices, bx, None, None, r1 - r0, d, n, k, blocked, nt)
-        filled = idx >= 0
-        keep = filled & (val != 0)
-        if threshold is not None:
-            keep &= val > threshold
-        counts = keep.sum(axis=1)
-        cols = np.where(keep, idx, n)
-        order = np.argsort(cols, axis=1, kind="stable")  # kept first, by column
-        cols = np.take_along_axis(cols, order, axis=1)
-        vals = np.take_along_axis(val, order, axis=1)
-        if may_miss:
-            redo = np.flatnonzero((filled & (val == 0)).any(axis=1))
-            if redo.size:
-                if A_rows is None:
-                    A_rows = sp.csr_array((ax, a.indices, a.indptr), shape=(m, d))
-                part = _topk_blocked(A_rows[r0 + redo], B, k, threshold, nt, dtype)
-                per_row = np.diff(part.indptr)
-                at = np.repeat(redo, per_row)
-                pos = np.arange(part.indices.shape[0]) - np.repeat(part.indptr[:-1], per_row)
-                counts[redo] = per_row
-                cols[at, pos] = part.indices
-                vals[at, pos] = part.data
-        c = int(counts.sum())
-        sel = slots < counts[:, None]
-        out_idx[w:w + c] = cols[sel]
-        out_val[w:w + c] = vals[sel]
-        np.cumsum(counts, out=indptr[r0 + 1:r1 + 1])
-        indptr[r0 + 1:r1 + 1] += w
-        w += c
+        # post-process a few rows at a time: small temporaries
+        for s0 in range(0, r1 - r0, _POST_ROWS):
+            s1 = min(r1 - r0, s0 + _POST_ROWS)
+            idx, val = idx_c[s0:s1], val_c[s0:s1]
+            filled = idx >= 0
+            keep = filled & (val != 0)
+            if threshold is not None:
+                keep &= val > threshold
+            counts = keep.sum(axis=1)
+            cols = np.where(keep, idx, n)
+            order = np.argsort(cols, axis=1, kind="stable")  # kept first, by column
+            cols = np.take_along_axis(cols, order, axis=1)
+            vals = np.take_along_axis(val, order, axis=1)
+            if may_miss:
+                redo = np.flatnonzero((filled & (val == 0)).any(axis=1))
+                if redo.size:
+                    if A_rows is None:
+                        A_rows = sp.csr_array((ax, a.indices, a.indptr), shape=(m, d))
+                    part = _topk_blocked(A_rows[r0 + s0 + redo], B, k, threshold, nt, dtype)
+                    per_row = np.diff(part.indptr)
+                    at = np.repeat(redo, per_row)
+                    pos = np.arange(part.indices.shape[0]) - np.repeat(part.indptr[:-1], per_row)
+                    counts[redo] = per_row
+                    cols[at, pos] = part.indices
+                    vals[at, pos] = part.data
+            c = int(counts.sum())
+            sel = slots < counts[:, None]
+            out_idx[w:w + c] = cols[sel]
+            out_val[w:w + c] = vals[sel]
+            rows = slice(r0 + s0 + 1, r0 + s1 + 1)
+            np.cumsum(counts, out=indptr[rows])
+            indptr[rows] += w
+            w += c
+        del idx_c, val_c
     out_idx.resize(w, refcheck=False)
     out_val.resize(w, refcheck=False)
     C = sp.csr_array((out_val, out_idx, indptr), shape=(m, n), copy=False)
