@@ -105,7 +105,10 @@ def spgemm(A, B, *, semiring="plus_times", mask=None, complement=False, n_thread
     mask : scipy.sparse array or matrix of shape (m, n) or None
         Structural mask: compute only the entries in the pattern of ``mask``
         (every stored entry counts, whatever its value), without forming the
-        rest of the product.
+        rest of the product: by Gustavson's row-wise method or, when a cost
+        estimate favours it (masks much sparser than the product), by one
+        sorted merge of ``A[i, :]`` and ``B[:, j]`` per mask entry (both
+        give the same result; see the user guide, "Masked products").
     complement : bool, default=False
         Compute only the entries outside the pattern of ``mask`` instead.
     n_threads : int or None, default=None
