@@ -395,6 +395,36 @@ def test_topk_small_blocks_and_dtype(topk_path, monkeypatch):
     np.testing.assert_allclose(C.toarray(), topk_reference(A, A.T, 5, None), rtol=1e-5)
 
 
+@pytest.mark.parametrize("threshold", [None, -0.5, 0.3])
+def test_topk_kernel_in_small_chunks(threshold, monkeypatch):
+    # the per-row kernel path in chunks of 3 rows: rows redone exactly (stored
+    # negatives displaced by unstored zeros) land in later chunks too, unsorted
+    # rows of A, int64 indices in, and the output stays canonical
+    if _spgemm_topk._per_row_kernel() is None:
+        pytest.skip("no per-row top-k kernel in this build")
+    monkeypatch.setattr(_spgemm_topk, "_CHUNK_MIN_ROWS", 3)
+    monkeypatch.setattr(_spgemm_topk, "_CHUNKS", 1000)
+    monkeypatch.setattr(_spgemm_topk, "_CHUNKS_THREADED", 1000)
+    monkeypatch.setattr(_spgemm_topk, "_POST_ROWS", 2)
+    A = rand(41, 30, 0.15, 31)
+    B = rand(30, 50, 0.15, 32)
+    A64 = sp.csr_array((A.data[::-1].copy(), A.indices[::-1].astype(np.int64).copy(),
+                        A.indptr.astype(np.int64)), shape=A.shape)  # rows reversed
+    A64.indptr = A.indptr.astype(np.int64)
+    for i in range(A.shape[0]):
+        s = slice(A.indptr[i], A.indptr[i + 1])
+        A64.indices[s] = A.indices[s][::-1]
+        A64.data[s] = A.data[s][::-1]
+    for k in (1, 4, 60):
+        C = spgemm_topk(A64, B, k, threshold=threshold, n_threads=2)
+        assert C.has_canonical_format
+        C2 = C.copy()
+        C2.has_canonical_format = False
+        C2.sum_duplicates()
+        np.testing.assert_array_equal(C2.indices, C.indices)
+        np.testing.assert_allclose(C.toarray(), topk_reference(A, B, k, threshold), rtol=1e-12)
+
+
 def test_topk_cosine_neighbours_self_first(topk_path):
     X = rand(60, 80, 0.1, 25, negative=False)
     X = sp.csr_array(X.multiply(1 / np.sqrt(X.multiply(X).sum(axis=1))[:, None]))

@@ -63,6 +63,17 @@ cdef extern from "spgemm_semiring.h" nogil:
                          const void *Mp, const void *Mj, int complement,
                          const int64_t *room, int ntasks, const int64_t *bounds,
                          int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+    int64_t sc_spgemm_dot_cost(int itype, int64_t m, int64_t k, int64_t n,
+                               const void *Ap, const void *Bp, const void *Bj,
+                               const void *Mp, const void *Mj,
+                               int64_t *colptr, int64_t *cost)
+    int sc_spgemm_masked_dot(int semiring, int itype, int vtype,
+                             int64_t m, int64_t k, int64_t n,
+                             const void *Ap, const void *Aj, const void *Ax,
+                             const void *Bp, const void *Bj, const void *Bx,
+                             const int64_t *colptr, const void *Mp, const void *Mj,
+                             const int64_t *room, int ntasks, const int64_t *bounds,
+                             int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
 cdef extern from "topk.h" nogil:
     int sc_topk_product(int itype, int vtype, int64_t m, int64_t d, int64_t n, int64_t k,
                         int blocked, const void *Ap, const void *Aj, const void *Ax,

@@ -15,6 +15,7 @@ from sparsecore._ext._kernels cimport (
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
     sc_spgemm_onepass, sc_spgemm_count_ranges, sc_binop_f64, sc_spgemm_set_user_ops,
     sc_spgemm_semiring_numeric, sc_spgemm_semiring_onepass, sc_spgemm_masked,
+    sc_spgemm_dot_cost, sc_spgemm_masked_dot,
     sc_topk_product, sc_topk_product_flops,
 )
 from sparsecore._ext._arrays cimport (
@@ -306,15 +307,22 @@ def spgemm_masked(int semiring, cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
                   cnp.ndarray Mp, cnp.ndarray Mj, bint complement,
                   int64_t m, int64_t k, int64_t n, int n_threads,
                   int64_t flops_per_thread, int tasks_per_thread, int64_t row_cost,
-                  object check_output):
+                  object check_output, int method=0, bint a_sorted=False,
+                  double dot_weight=1.0):
     """C<M> = A (+.*) B (or C<!M>) on validated CSR arrays of one index dtype
     (also the output's), M with sorted rows and no duplicates.
 
+    ``method``: 1 saxpy (Gustavson, scattered mask), 2 dot products (needs
+    ``a_sorted``: rows of A strictly increasing; no complement), 0 choose:
+    dot when ``a_sorted``, no complement and ``dot_weight`` times its
+    estimated steps (merge steps over the mask entries, plus the transpose
+    of B) is below the saxpy's (multiplies plus mask entries).
+
     ``check_output(room)`` is called with the number of output slots the
     kernel needs before they are allocated; it raises MemoryError if they do
-    not fit. Returns (indptr, indices, data, kept nnz), or None when the
-    complement needs more slots than int32 indices can address (the caller
-    retries with int64).
+    not fit. Returns (indptr, indices, data, kept nnz, method used), or None
+    when the complement needs more slots than int32 indices can address (the
+    caller retries with int64).
     """
     cdef object it = Ap.dtype, vt = Ax.dtype
     cdef int itype = INDEX_CODES[it], vtype = VALUE_CODES[vt]
@@ -328,32 +336,61 @@ def spgemm_masked(int semiring, cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef const void *mj = data_ptr(Mj, it, 0)
     cdef cnp.ndarray fp = np.empty(m + 1, dtype=np.int64)
     cdef int64_t *f = <int64_t *>cnp.PyArray_DATA(fp)
-    cdef int64_t lower = 0, flops, kept = 0, total
+    cdef int64_t lower = 0, flops, kept = 0, total, mnnz, bnnz, dot_steps
     cdef int status, nt, ntasks
-    nt = n_threads if Aj.size >= _PARALLEL_SCAN else 1
-    with nogil:
-        flops = sc_spgemm_flops(itype, m, ap, aj, bp, nt, f, &lower)
-    cdef cnp.ndarray mlen = np.diff(Mp).astype(np.int64, copy=False)
-    cdef cnp.ndarray room = np.zeros(m + 1, dtype=np.int64)
+    cdef cnp.ndarray colptr = None, cost, room
     if complement:
-        np.cumsum(np.minimum(np.diff(fp), n - mlen), out=room[1:])
+        method = 1
+    elif method == 0 and not a_sorted:
+        method = 1
+    mnnz = Mp[m]
+    bnnz = Bj.shape[0]
+    nt = n_threads if Aj.size >= _PARALLEL_SCAN else 1
+    if method != 2:
+        with nogil:
+            flops = sc_spgemm_flops(itype, m, ap, aj, bp, nt, f, &lower)
+        # the dot method costs at least one step per mask entry plus the
+        # transpose of B: only then is it worth estimating
+        if method == 0 and dot_weight * (mnnz + bnnz + n) >= flops + mnnz:
+            method = 1
+    if method != 1:
+        colptr = np.empty(n + 1, dtype=np.int64)
+        cost = np.empty(m + 1, dtype=np.int64)
+        with nogil:
+            dot_steps = sc_spgemm_dot_cost(
+                itype, m, k, n, ap, bp, bj, mp, mj,
+                <int64_t *>cnp.PyArray_DATA(colptr), <int64_t *>cnp.PyArray_DATA(cost))
+        if method == 0:
+            method = 2 if dot_weight * (dot_steps + bnnz + n) < flops + mnnz else 1
+    if method == 1 and complement:
+        room = np.empty(m + 1, dtype=np.int64)
+        room[0] = 0
+        np.cumsum(np.minimum(np.diff(fp), n - np.diff(Mp)), out=room[1:])
     else:
-        room[1:] = Mp[1:]
+        # the mask's own row pointers: row i's slots are its mask row's
+        room = Mp.astype(np.int64, copy=False)
     total = room[m]
     if itype == 0 and total > 2147483647:
         return None
-    # the work of a row: its multiplies, plus scattering its mask row
-    cdef cnp.ndarray cost = fp.copy()
-    cost[1:] += np.cumsum(mlen)
-    flops = cost[m]
+    # the work of a row: its multiplies plus scattering its mask row (saxpy),
+    # or its merge steps (dot)
+    flops = flops + mnnz if method == 1 else dot_steps
     nt = <int>max(1, min(n_threads, flops // flops_per_thread))
     ntasks = 1 if nt == 1 else <int>min(m, nt * tasks_per_thread)
     ntasks = max(ntasks, 1)
     cdef cnp.ndarray bounds = np.empty(ntasks + 1, dtype=np.int64)
     cdef int64_t *bd = <int64_t *>cnp.PyArray_DATA(bounds)
-    cdef int64_t *c = <int64_t *>cnp.PyArray_DATA(cost)
-    with nogil:
-        sc_partition(m, c, row_cost, ntasks, bd)
+    cdef int64_t *c
+    if ntasks == 1:
+        bd[0] = 0
+        bd[1] = m
+    else:
+        if method == 1:
+            cost = fp
+            cost[1:] += np.cumsum(np.diff(Mp))
+        c = <int64_t *>cnp.PyArray_DATA(cost)
+        with nogil:
+            sc_partition(m, c, row_cost, ntasks, bd)
     check_output(total)
     cdef cnp.ndarray Cp = np.empty(m + 1, dtype=it)
     cdef cnp.ndarray Cj = np.empty(total, dtype=it)
@@ -362,12 +399,20 @@ def spgemm_masked(int semiring, cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Ax,
     cdef void *cp = cnp.PyArray_DATA(Cp)
     cdef void *cj = cnp.PyArray_DATA(Cj)
     cdef void *cx = cnp.PyArray_DATA(Cx)
-    with nogil:
-        status = sc_spgemm_masked(semiring, itype, vtype, m, n, ap, aj, ax, bp, bj, bx,
-                                  mp, mj, complement, r, ntasks, bd, nt, cp, cj, cx, &kept)
+    cdef const int64_t *cptr = NULL
+    if method == 1:
+        with nogil:
+            status = sc_spgemm_masked(semiring, itype, vtype, m, n, ap, aj, ax, bp, bj, bx,
+                                      mp, mj, complement, r, ntasks, bd, nt, cp, cj, cx, &kept)
+    else:
+        cptr = <const int64_t *>cnp.PyArray_DATA(colptr)
+        with nogil:
+            status = sc_spgemm_masked_dot(semiring, itype, vtype, m, k, n, ap, aj, ax,
+                                          bp, bj, bx, cptr, mp, mj, r, ntasks, bd, nt,
+                                          cp, cj, cx, &kept)
     if status != SC_OK:
         _raise_status(status, "spgemm (masked product)")
-    return Cp, Cj, Cx, kept
+    return Cp, Cj, Cx, kept, method
 
 
 def topk_product_flops(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Bp, int64_t m, int64_t k):

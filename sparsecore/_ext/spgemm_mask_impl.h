@@ -22,6 +22,29 @@
 #define MFN(name, a, b) MFN_(name, a, b)
 #define MSK(name) MFN(name, ISFX, VSFX)
 
+/* Row i holds Cp[i + 1] entries written from room[i]: move them together,
+ * set the row pointers and the total. */
+static void MSK(spgemm_close_rows)(int64_t m, const int64_t *SC_RESTRICT room,
+                                   IDX *SC_RESTRICT Cp, IDX *SC_RESTRICT Cj,
+                                   VAL *SC_RESTRICT Cx, int64_t *nnz_out)
+{
+    int64_t pos_out = 0;
+    Cp[0] = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t len = (int64_t)Cp[i + 1];
+        const int64_t src = room[i];
+        if (src != pos_out) {
+            for (int64_t q = 0; q < len; q++) {
+                Cj[pos_out + q] = Cj[src + q];
+                Cx[pos_out + q] = Cx[src + q];
+            }
+        }
+        pos_out += len;
+        Cp[i + 1] = (IDX)pos_out;
+    }
+    *nnz_out = pos_out;
+}
+
 SC_TARGET_CLONES
 static int MSK(spgemm_masked)(
     int64_t m, int64_t n,
@@ -127,22 +150,7 @@ static int MSK(spgemm_masked)(
     }
     if (status != SC_OK) return status;
 
-    /* Cp[i + 1] holds the entries of row i, written from room[i]: close up */
-    int64_t pos_out = 0;
-    Cp[0] = 0;
-    for (int64_t i = 0; i < m; i++) {
-        const int64_t len = (int64_t)Cp[i + 1];
-        const int64_t src = room[i];
-        if (src != pos_out) {
-            for (int64_t q = 0; q < len; q++) {
-                Cj[pos_out + q] = Cj[src + q];
-                Cx[pos_out + q] = Cx[src + q];
-            }
-        }
-        pos_out += len;
-        Cp[i + 1] = (IDX)pos_out;
-    }
-    *nnz_out = pos_out;
+    MSK(spgemm_close_rows)(m, room, Cp, Cj, Cx, nnz_out);
     return SC_OK;
 }
 

@@ -304,3 +304,102 @@ int sc_spgemm_masked(int semiring, int itype, int vtype, int64_t m, int64_t n,
         return SC_ERR_VALUE;
     }
 }
+
+
+/* ---- masked dot products: cost model and dispatch ---- */
+
+/* Estimated steps of one dot product of lengths la and lb, as the kernel
+ * runs it (spgemm_dot_impl.h): a merge, or binary searches when one side is
+ * more than SC_GALLOP times longer. */
+SC_INLINE int64_t sc_dot_steps(int64_t la, int64_t lb)
+{
+    if (la == 0 || lb == 0) return 1;
+    const int64_t small = la < lb ? la : lb, large = la < lb ? lb : la;
+    if (large > SC_GALLOP * small) {
+        int64_t lg = 1;
+        while (((int64_t)1 << lg) < large) lg++;
+        return small * (lg + 1);
+    }
+    return la + lb;
+}
+
+#define SC_DOT_COST_BODY(IT)                                                  \
+    {                                                                         \
+        const IT *ap = (const IT *)Ap, *bp = (const IT *)Bp;                  \
+        const IT *bj = (const IT *)Bj, *mp = (const IT *)Mp;                  \
+        const IT *mj = (const IT *)Mj;                                        \
+        memset(colptr, 0, (size_t)(n + 1) * sizeof(int64_t));                 \
+        const int64_t bnnz = (int64_t)bp[k];                                  \
+        for (int64_t b = 0; b < bnnz; b++) colptr[bj[b] + 1]++;               \
+        for (int64_t j = 0; j < n; j++) colptr[j + 1] += colptr[j];           \
+        cost[0] = 0;                                                          \
+        for (int64_t i = 0; i < m; i++) {                                     \
+            const int64_t la = (int64_t)(ap[i + 1] - ap[i]);                  \
+            int64_t c = 0;                                                    \
+            if (la > 0) {                                                     \
+                for (IT p = mp[i]; p < mp[i + 1]; p++) {                      \
+                    const IT j = mj[p];                                       \
+                    c += sc_dot_steps(la, colptr[j + 1] - colptr[j]);         \
+                }                                                             \
+            }                                                                 \
+            cost[i + 1] = cost[i] + c;                                        \
+        }                                                                     \
+        return cost[m];                                                       \
+    }
+
+int64_t sc_spgemm_dot_cost(int itype, int64_t m, int64_t k, int64_t n,
+                           const void *Ap, const void *Bp, const void *Bj,
+                           const void *Mp, const void *Mj,
+                           int64_t *colptr, int64_t *cost)
+{
+    if (itype == SC_INT32) SC_DOT_COST_BODY(int32_t)
+    SC_DOT_COST_BODY(int64_t)
+}
+
+#define SR_DOT_CALL(IS, IT, VS, VT)                                           \
+    spgemm_masked_dot_##IS##_##VS(m, k, n, (const IT *)Ap, (const IT *)Aj,    \
+        (const VT *)Ax, (const IT *)Bp, (const IT *)Bj, (const VT *)Bx,       \
+        colptr, (const IT *)Mp, (const IT *)Mj, room, ntasks, bounds,         \
+        n_threads, (IT *)Cp, (IT *)Cj, (VT *)Cx, nnz_out)
+
+#define SR_DOT_BY_INDEX(VS, VT)                                               \
+    if (itype == SC_INT32) return SR_DOT_CALL(i32, int32_t, VS, VT);          \
+    if (itype == SC_INT64) return SR_DOT_CALL(i64, int64_t, VS, VT);          \
+    return SC_ERR_VALUE;
+
+#define SR_DOT_REAL(CODE, NAME)                                               \
+    case CODE:                                                                \
+        if (vtype == SC_FLOAT32) { SR_DOT_BY_INDEX(NAME##_f32, float) }       \
+        if (vtype == SC_FLOAT64) { SR_DOT_BY_INDEX(NAME##_f64, double) }      \
+        return SC_ERR_VALUE;
+
+int sc_spgemm_masked_dot(int semiring, int itype, int vtype,
+                         int64_t m, int64_t k, int64_t n,
+                         const void *Ap, const void *Aj, const void *Ax,
+                         const void *Bp, const void *Bj, const void *Bx,
+                         const int64_t *colptr, const void *Mp, const void *Mj,
+                         const int64_t *room, int ntasks, const int64_t *bounds,
+                         int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out)
+{
+    switch (semiring) {
+    SR_DOT_REAL(SC_SR_PLUS_TIMES, pt)
+    SR_DOT_REAL(SC_SR_MIN_PLUS, minplus)
+    SR_DOT_REAL(SC_SR_MAX_PLUS, maxplus)
+    SR_DOT_REAL(SC_SR_MAX_TIMES, maxtimes)
+    SR_DOT_REAL(SC_SR_MIN_TIMES, mintimes)
+    SR_DOT_REAL(SC_SR_PLUS_FIRST, plusfirst)
+    SR_DOT_REAL(SC_SR_PLUS_SECOND, plussecond)
+    case SC_SR_LOR_LAND:
+        if (vtype == SC_UINT8) { SR_DOT_BY_INDEX(lorland_u8, uint8_t) }
+        return SC_ERR_VALUE;
+    case SC_SR_PLUS_PAIR:
+        if (vtype == SC_UINT64) { SR_DOT_BY_INDEX(pluspair_u64, uint64_t) }
+        return SC_ERR_VALUE;
+    case SC_SR_USER:
+        if (vtype != SC_FLOAT64 || sc_user_add == NULL || sc_user_mul == NULL)
+            return SC_ERR_VALUE;
+        SR_DOT_BY_INDEX(user_f64, double)
+    default:
+        return SC_ERR_VALUE;
+    }
+}

@@ -69,4 +69,25 @@ int sc_spgemm_masked(int semiring, int itype, int vtype, int64_t m, int64_t n,
                      const int64_t *room, int ntasks, const int64_t *bounds,
                      int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out);
 
+/* Masked product by dot products (C<M> only, no complement): C(i, j) for
+ * each mask entry is the merge of row i of A with column j of B. Rows of A
+ * must be strictly increasing; B (k x n) may be unsorted. Call
+ * sc_spgemm_dot_cost first: it fills colptr[0..n] (prefix sums of B's column
+ * counts, which this call uses to build B^T) and cost[0..m] (prefix sums of
+ * each row's estimated merge steps, for sc_partition), and returns the total.
+ * room as for sc_spgemm_masked without complement (the mask's row
+ * pointers). Results are bit-identical to sc_spgemm_masked's. */
+int64_t sc_spgemm_dot_cost(int itype, int64_t m, int64_t k, int64_t n,
+                           const void *Ap, const void *Bp, const void *Bj,
+                           const void *Mp, const void *Mj,
+                           int64_t *colptr, int64_t *cost);
+
+int sc_spgemm_masked_dot(int semiring, int itype, int vtype,
+                         int64_t m, int64_t k, int64_t n,
+                         const void *Ap, const void *Aj, const void *Ax,
+                         const void *Bp, const void *Bj, const void *Bx,
+                         const int64_t *colptr, const void *Mp, const void *Mj,
+                         const int64_t *room, int ntasks, const int64_t *bounds,
+                         int n_threads, void *Cp, void *Cj, void *Cx, int64_t *nnz_out);
+
 #endif

@@ -105,7 +105,10 @@ def spgemm(A, B, *, semiring="plus_times", mask=None, complement=False, n_thread
     mask : scipy.sparse array or matrix of shape (m, n) or None
         Structural mask: compute only the entries in the pattern of ``mask``
         (every stored entry counts, whatever its value), without forming the
-        rest of the product.
+        rest of the product: by Gustavson's row-wise method or, when a cost
+        estimate favours it (masks much sparser than the product), by one
+        sorted merge of ``A[i, :]`` and ``B[:, j]`` per mask entry (both
+        give the same result; see the user guide, "Masked products").
     complement : bool, default=False
         Compute only the entries outside the pattern of ``mask`` instead.
     n_threads : int or None, default=None
@@ -309,7 +312,8 @@ def _spgemm_semiring(A, B, sr, mask, complement, n_threads):
 
     def run():
         if masked:
-            return _masked(a, b, ax, bx, mparts, sr.code, complement, m, k, n, nt, value_size)
+            return _masked(a, b, ax, bx, mparts, sr.code, complement, m, k, n, nt, value_size,
+                           sr._kind, kernel_dtype)
         return _unmasked(a, b, ax, bx, sr.code, m, k, n, nt, value_size)
 
     if sr._kind == "user":
@@ -355,8 +359,33 @@ def _unmasked(a, b, ax, bx, code, m, k, n, nt, value_size):
     )
 
 
-def _masked(a, b, ax, bx, mparts, code, complement, m, k, n, nt, value_size):
+# How a masked product C<M> = A (+.*) B is computed (see the user guide,
+# "Masked products"): "saxpy" scatters each mask row and runs the row's
+# multiplies, dropping those outside the mask (cost: multiplies + nnz(M));
+# "dot" merges row i of A with column j of B for each mask entry (i, j)
+# (cost: sum over the mask of |A(i,:)| + |B(:,j)|, or binary searches when
+# one is much longer, plus a transpose of B). "auto" estimates both and takes
+# the cheaper; _DOT_WEIGHT is the cost of a merge step relative to a saxpy
+# multiply. Complemented masks always use saxpy, and auto takes dot only when
+# A's rows are sorted without duplicates (the dot method needs that; a forced
+# "dot" sorts a copy). Tests set _MASKED_METHOD to force a method.
+_MASKED_METHOD = "auto"
+_METHOD_CODES = {"auto": 0, "saxpy": 1, "dot": 2}
+_DOT_WEIGHT = 1.5
+# the method the last masked product used (for tests and benchmarks)
+_last_masked_method = None
+
+
+def _masked(a, b, ax, bx, mparts, code, complement, m, k, n, nt, value_size, kind, kernel_dtype):
+    global _last_masked_method
     itype = index_dtype_for(m, k, n, a.nnz, b.nnz, mparts.nnz)
+    method = _METHOD_CODES[_MASKED_METHOD]
+    if method == 2 and not complement and not a.sorted:
+        # the dot method merges sorted rows: sort (and sum) a copy of A
+        X = sp.csr_array((a.data, a.indices, a.indptr), shape=a.shape, copy=True)
+        X.sum_duplicates()
+        a = as_csr_parts(X, "A", nt)
+        ax = _semiring_values(a.data, kernel_dtype, kind)
 
     def check_output(room):
         otype = np.dtype(itype)
@@ -372,10 +401,11 @@ def _masked(a, b, ax, bx, mparts, code, complement, m, k, n, nt, value_size):
         result = _sparse.spgemm_masked(
             code, a2.indptr, a2.indices, ax, b2.indptr, b2.indices, bx, m2.indptr, m2.indices,
             complement, m, k, n, nt, _FLOPS_PER_THREAD, _TASKS_PER_THREAD, _ROW_COST,
-            check_output,
+            check_output, method, a.sorted, _DOT_WEIGHT,
         )
         if result is not None:
-            return result
+            _last_masked_method = "dot" if result[4] == 2 else "saxpy"
+            return result[:4]
     raise AssertionError("spgemm: int64 masked product refused")  # pragma: no cover
 
 
@@ -393,7 +423,45 @@ def _check_output_memory(nnz, m, n, value_size):
     return otype
 
 
+def _csr_template():
+    """The attributes scipy gives a canonical csr_array, or None if they are
+    not the ones the fast path of :func:`_canonical_csr` knows how to set."""
+    T = sp.csr_array(
+        (np.zeros(1), np.zeros(1, dtype=np.int32), np.array([0, 1], dtype=np.int32)),
+        shape=(1, 1),
+    )
+    T.has_canonical_format = True
+    known = {"_shape", "maxprint", "indices", "indptr", "data",
+             "_has_canonical_format", "_has_sorted_indices"}
+    if set(vars(T)) != known or T._shape != (1, 1):
+        return None
+    return {key: value for key, value in vars(T).items()
+            if key not in ("_shape", "indices", "indptr", "data")}
+
+
+# scipy's csr_array constructor checks and re-derives the index dtype (about
+# 25 us, as much as a whole product on a small graph). Kernel outputs are
+# valid canonical CSR with index arrays of one dtype, int32 unless a value
+# needs int64 (what scipy would choose), so they are wrapped directly when
+# this scipy's csr_array has the known attributes; otherwise (another scipy
+# layout) through the constructor.
+_CSR_ATTRS = _csr_template()
+
+
 def _canonical_csr(data, indices, indptr, shape):
-    C = sp.csr_array((data, indices, indptr), shape=shape, copy=False)
+    m, n = int(shape[0]), int(shape[1])
+    if (
+        _CSR_ATTRS is not None
+        and indices.dtype == indptr.dtype
+        and (indices.dtype == np.int32
+             or (indices.dtype == np.int64
+                 and max(m, n, indptr[-1] if m > 0 else 0) > INT32_MAX))
+    ):
+        C = sp.csr_array.__new__(sp.csr_array)
+        attrs = vars(C)
+        attrs.update(_CSR_ATTRS)
+        attrs.update(_shape=(m, n), indices=indices, indptr=indptr, data=data)
+        return C
+    C = sp.csr_array((data, indices, indptr), shape=(m, n), copy=False)
     C.has_canonical_format = True
     return C

@@ -5,13 +5,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsecore import _threads
-from sparsecore._validation import as_csr_parts
+from sparsecore._ext import _sparse
+from sparsecore._validation import as_csr_parts, check_allocation, index_dtype_for
 
 __all__ = ["spgemm_topk"]
 
 # Row blocks of the fallback path hold about this many multiplies, so its
 # scratch stays bounded whatever the size of the full product.
 _BLOCK_FLOPS = 1 << 22
+# The per-row kernel runs on row chunks of m / _CHUNKS rows (at least
+# _CHUNK_MIN_ROWS): small scratch next to the output, few kernel calls.
+_CHUNKS = 64
+_CHUNKS_THREADED = 8
+_CHUNK_MIN_ROWS = 256
+# rows post-processed together (numpy temporaries of this many rows)
+_POST_ROWS = 512
 
 
 def _per_row_kernel():
@@ -108,7 +116,7 @@ def spgemm_topk(A, B, k, *, threshold=None, n_threads=None):
     nt = _threads.effective_n_threads(n_threads)
     kernel = _per_row_kernel()
     if kernel is not None and np.all(np.isfinite(A.data)) and np.all(np.isfinite(B.data)):
-        return _topk_by_kernel(kernel, A, B, k, threshold, nt, dtype)
+        return _topk_by_kernel(A, B, k, threshold, nt, dtype)
     return _topk_blocked(A, B, k, threshold, nt, dtype)
 
 
@@ -117,33 +125,105 @@ def _empty(m, n, dtype):
                         shape=(m, n))
 
 
-def _topk_by_kernel(kernel, A, B, k, threshold, nt, dtype):
-    """From ``topk_product``, which also ranks the columns the product does
-    not store (as value 0): keep the stored ones, and redo exactly the rows
-    where unstored columns may have displaced stored negative entries."""
-    m, n = A.shape[0], B.shape[1]
-    idx, val = kernel(A, B, k, n_threads=nt)
-    filled = idx >= 0
-    keep = filled & (val != 0)
-    if threshold is not None:
-        keep &= val > threshold
+def _topk_by_kernel(A, B, k, threshold, nt, dtype):
+    """With the per-row kernel of ``topk_product``, in row chunks written
+    straight into the CSR output.
+
+    The kernel also ranks the columns the product does not store (as value
+    0): only stored entries are kept, and the rows where unstored columns may
+    have displaced stored negative entries are redone exactly. Each chunk of
+    about ``m / _CHUNKS`` rows goes through the kernel into small (rows, k)
+    buffers, then its kept entries, sorted by column, are appended to output
+    arrays with room for ``m * k`` entries (pages past the end are never
+    touched) that are shrunk in place at the end: memory is the output plus a
+    chunk plus the kernel's per-thread workspaces, not a dense (m, k) result
+    and its copies.
+    """
+    from sparsecore.ops import _topk
+
+    m, d = A.shape
+    n = B.shape[1]
+    a = as_csr_parts(A, "A")
+    if not a.sorted:  # the kernel sums each row in column order: canonical A
+        X = sp.csr_array((a.data, a.indices, a.indptr), shape=A.shape, copy=True)
+        X.sum_duplicates()
+        a = as_csr_parts(X, "A")
+    b = as_csr_parts(B, "B")
+    # keep the operands' index dtype when they share one (int64 indices would
+    # otherwise be copied to int32: more memory than the output here)
+    if a.indptr.dtype == b.indptr.dtype:
+        itype = a.indptr.dtype
+    else:
+        itype = index_dtype_for(m, d, n, a.nnz, b.nnz)
+    a = a.with_index_dtype(itype)
+    b = b.with_index_dtype(itype)
+    ax = np.ascontiguousarray(a.data, dtype=dtype)
+    bx = np.ascontiguousarray(b.data, dtype=dtype)
+    flops = _sparse.topk_product_flops(a.indptr, a.indices, b.indptr, m, d)
+    blocked = flops * _topk._BLOCKED_DIV >= m * n
+    nt = _threads.threads_for_work(nt, flops + m * min(n, 64), _topk._FLOPS_PER_THREAD)
+    otype = np.dtype(index_dtype_for(m * k, n))
+    need = m * k * (otype.itemsize + dtype.itemsize) + (m + 1) * otype.itemsize
+    if need >= 1 << 26:
+        check_allocation(need, f"spgemm_topk: room for the ({m}, {k}) best entries")
+    out_idx = np.empty(m * k, dtype=otype)
+    out_val = np.empty(m * k, dtype=dtype)
+    indptr = np.empty(m + 1, dtype=otype)
+    indptr[0] = 0
     may_miss = threshold is None or threshold < 0
-    redo = np.flatnonzero((filled & (val == 0)).any(axis=1)) if may_miss else np.zeros(0, int)
-    rows = np.repeat(np.arange(m), keep.sum(axis=1))
-    cols = idx[keep]
-    vals = val[keep].astype(dtype, copy=False)
-    if redo.size:
-        keep_rows = np.ones(m, bool)
-        keep_rows[redo] = False
-        sel = keep_rows[rows]
-        rows, cols, vals = rows[sel], cols[sel], vals[sel]
-        A_csr = sp.csr_array(A)
-        part = _topk_blocked(A_csr[redo], B, k, threshold, nt, dtype).tocoo()
-        rows = np.concatenate([rows, redo[part.row]])
-        cols = np.concatenate([cols, part.col])
-        vals = np.concatenate([vals, part.data.astype(dtype, copy=False)])
-    order = np.lexsort((cols, rows))
-    return _csr_from_sorted(rows[order], cols[order], vals[order], m, n)
+    A_rows = None
+    slots = np.arange(k)
+    # every kernel call is a parallel region ending in a barrier, which costs
+    # a scheduler slice when the machine is busy: fewer, larger chunks on
+    # several threads
+    chunks = _CHUNKS if nt == 1 else _CHUNKS_THREADED
+    rows_per_chunk = max(_CHUNK_MIN_ROWS, -(-m // chunks))
+    w = 0
+    for r0 in range(0, m, rows_per_chunk):
+        r1 = min(m, r0 + rows_per_chunk)
+        p0, p1 = int(a.indptr[r0]), int(a.indptr[r1])
+        idx_c, val_c = _sparse.topk_product(
+            a.indptr[r0:r1 + 1] - a.indptr[r0], a.indices[p0:p1], ax[p0:p1],
+            b.indptr, b.indices, bx, None, None, r1 - r0, d, n, k, blocked, nt)
+        # post-process a few rows at a time: small temporaries
+        for s0 in range(0, r1 - r0, _POST_ROWS):
+            s1 = min(r1 - r0, s0 + _POST_ROWS)
+            idx, val = idx_c[s0:s1], val_c[s0:s1]
+            filled = idx >= 0
+            keep = filled & (val != 0)
+            if threshold is not None:
+                keep &= val > threshold
+            counts = keep.sum(axis=1)
+            cols = np.where(keep, idx, n)
+            order = np.argsort(cols, axis=1, kind="stable")  # kept first, by column
+            cols = np.take_along_axis(cols, order, axis=1)
+            vals = np.take_along_axis(val, order, axis=1)
+            if may_miss:
+                redo = np.flatnonzero((filled & (val == 0)).any(axis=1))
+                if redo.size:
+                    if A_rows is None:
+                        A_rows = sp.csr_array((ax, a.indices, a.indptr), shape=(m, d))
+                    part = _topk_blocked(A_rows[r0 + s0 + redo], B, k, threshold, nt, dtype)
+                    per_row = np.diff(part.indptr)
+                    at = np.repeat(redo, per_row)
+                    pos = np.arange(part.indices.shape[0]) - np.repeat(part.indptr[:-1], per_row)
+                    counts[redo] = per_row
+                    cols[at, pos] = part.indices
+                    vals[at, pos] = part.data
+            c = int(counts.sum())
+            sel = slots < counts[:, None]
+            out_idx[w:w + c] = cols[sel]
+            out_val[w:w + c] = vals[sel]
+            rows = slice(r0 + s0 + 1, r0 + s1 + 1)
+            np.cumsum(counts, out=indptr[rows])
+            indptr[rows] += w
+            w += c
+        del idx_c, val_c
+    out_idx.resize(w, refcheck=False)
+    out_val.resize(w, refcheck=False)
+    C = sp.csr_array((out_val, out_idx, indptr), shape=(m, n), copy=False)
+    C.has_canonical_format = True
+    return C
 
 
 def _csr_from_sorted(rows, cols, vals, m, n):
