@@ -112,6 +112,8 @@ def spgemm_topk(A, B, k, *, threshold=None, n_threads=None):
         else np.dtype(np.float64)
     k = int(min(k, n)) if n > 0 else 1
     if m == 0 or n == 0 or A.nnz == 0 or B.nnz == 0:
+        as_csr_parts(A, "A")   # a malformed operand is refused even when nothing is computed
+        as_csr_parts(B, "B")
         return _empty(m, n, dtype)
     nt = _threads.effective_n_threads(n_threads)
     kernel = _per_row_kernel()
