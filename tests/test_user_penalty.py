@@ -287,3 +287,25 @@ def test_user_penalty_errors(monkeypatch, user_l1):
     # an existing penalty keeps working without numba (nothing is compiled)
     res = greedy_bcd(Quadratic(), user_l1, X, y, tol=1e-8)
     assert res.converged
+
+
+def _nonneg_value(v):
+    return ALPHA * v if v >= 0 else float("inf")
+
+
+def _nonneg_prox(v, step):
+    return max(v - ALPHA * step, 0.0)
+
+
+@pytest.mark.parametrize("update", ["newton", "gradient"])
+def test_constrained_user_penalty_matches_positive_lasso(update):
+    # the docs' example: value infinite outside the domain (the solver's
+    # extrapolation steps that leave it are rejected)
+    X, y = _problem(9)
+    pen = user_penalty(_nonneg_value, _nonneg_prox, name="nonneg_l1")
+    ours = greedy_bcd(Quadratic(), pen, X, y, tol=1e-10, max_iter=20000, update=update)
+    ref = greedy_bcd(Quadratic(), L1(ALPHA, positive=True), X, y, tol=1e-12, max_iter=20000)
+    assert np.all(ours.coef >= 0)
+    assert abs(ours.primal - ref.primal) <= 1e-7 * ref.primal
+    np.testing.assert_allclose(ours.coef, ref.coef, atol=1e-5)
+    assert pen.value(np.array([1.0, -1.0])) == np.inf
