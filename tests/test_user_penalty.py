@@ -309,3 +309,51 @@ def test_constrained_user_penalty_matches_positive_lasso(update):
     assert abs(ours.primal - ref.primal) <= 1e-7 * ref.primal
     np.testing.assert_allclose(ours.coef, ref.coef, atol=1e-5)
     assert pen.value(np.array([1.0, -1.0])) == np.inf
+
+
+def test_edge_cases(user_l1):
+    # empty designs: nothing to solve, the objective at w = 0
+    for shape in [(0, 5), (5, 0)]:
+        X = np.zeros(shape)
+        res = greedy_bcd(Quadratic(), user_l1, X, np.zeros(shape[0]))
+        assert res.converged and res.coef.shape == (shape[1],)
+        assert np.all(res.coef == 0)
+    # 1 x 1: the soft-thresholded ratio
+    res = greedy_bcd(Quadratic(), user_l1, np.array([[2.0]]), np.array([1.0]), tol=1e-12)
+    assert res.coef[0] == pytest.approx((2.0 * 1.0 - ALPHA) / 4.0, rel=1e-10)
+    # all-zero targets: w = 0 is optimal
+    X, y = _problem(10)
+    assert np.all(greedy_bcd(Quadratic(), user_l1, X, np.zeros_like(y)).coef == 0)
+    # float32, F-order and non-contiguous X, sample weights: as the built-in
+    sw = np.random.default_rng(10).uniform(0.5, 2.0, len(y))
+    for Xv in (X.astype(np.float32), np.asfortranarray(X), X[:, ::1].copy()[:, :30]):
+        kw = dict(sample_weight=sw, tol=1e-10, max_iter=20000, fit_intercept=True)
+        ours = greedy_bcd(Quadratic(), user_l1, Xv, y, **kw)
+        ref = greedy_bcd(Quadratic(), L1(ALPHA), Xv, y, **dict(kw, tol=1e-12))
+        assert abs(ours.primal - ref.primal) <= 1e-7 * ref.primal
+        np.testing.assert_allclose(ours.coef, ref.coef, atol=1e-5)
+    # inputs are not modified
+    X0, y0 = X.copy(), y.copy()
+    greedy_bcd(Quadratic(), user_l1, X, y)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+positive = st.floats(1e-6, 1e6, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(v=st.lists(finite, min_size=1, max_size=20), step=positive, L=positive)
+def test_user_prox_matches_builtin_property(v, step, L):
+    pen = user_penalty(_l1_value, _l1_prox)
+    v = np.array(v)
+    np.testing.assert_array_equal(pen.prox(v, step), L1(ALPHA).prox(v, step))
+    c = v[::-1].copy()
+    np.testing.assert_allclose(pen.coordinate_minimum(v, c, L),
+                               L1(ALPHA).coordinate_minimum(v, c, L),
+                               rtol=1e-12, atol=1e-12 * (1 + np.abs(v).max() + np.abs(c).max() / L))
+    assert pen.value(v) == pytest.approx(ALPHA * np.abs(v).sum(), rel=1e-13)
