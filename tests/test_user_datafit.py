@@ -82,3 +82,43 @@ def test_user_datafit_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)
     with pytest.raises(ImportError, match=r'pip install "sparsecore\[jit\]"'):
         user_datafit(lambda y, z: y, lambda y, z: z, curvature=1.0)
+
+
+def test_user_datafit_accepts_cfunc_and_njit():
+    X, y = _problem(2)
+    loss = numba.cfunc("float64(float64, float64)")(_sq_loss)
+    grad = numba.njit(_sq_grad)
+    user = user_datafit(loss, grad, curvature=1.0)
+    assert user._loss is loss
+    # the njit dispatcher shares the cache entry of its Python function
+    assert user._gradient is user_datafit(_sq_loss, _sq_grad, curvature=1.0)._gradient
+    ours = greedy_bcd(user, L1(0.05), X, y, tol=1e-10, max_iter=5000)
+    ref = greedy_bcd(Quadratic(), L1(0.05), X, y, tol=1e-10, max_iter=5000)
+    np.testing.assert_allclose(ours.coef, ref.coef, atol=1e-4)
+
+
+def test_user_datafit_per_sample_values():
+    # the compiled loop over samples against the Python functions, with
+    # non-contiguous inputs (a column of a 2-column array)
+    rng = np.random.default_rng(3)
+    Y2 = np.where(rng.random((40, 2)) > 0.5, 1.0, -1.0)
+    Z2 = rng.standard_normal((40, 2)) * 3
+    Y, Z = Y2[:, :1], Z2[:, 1:]
+    h = rng.random(40)
+    D = user_datafit(_log_loss, _log_grad, _log_hess, curvature=0.25)
+    expect = np.array([_log_loss(a, b) for a, b in zip(Y[:, 0], Z[:, 0])])
+    assert D.value(Y, Z, h) == pytest.approx(float(h @ expect), rel=1e-14)
+    np.testing.assert_allclose(D.gradient(Y, Z)[:, 0],
+                               [_log_grad(a, b) for a, b in zip(Y[:, 0], Z[:, 0])], rtol=1e-14)
+    np.testing.assert_allclose(D.hessian_diag(Y, Z)[:, 0],
+                               [_log_hess(a, b) for a, b in zip(Y[:, 0], Z[:, 0])], rtol=1e-14)
+    assert D.gradient(Y, Z).shape == (40, 1)
+    np.testing.assert_array_equal(user_datafit(_sq_loss, _sq_grad, curvature=2.0)
+                                  .hessian_diag(Y, Z), 2.0)
+
+
+def test_user_datafit_wrong_cfunc_signature():
+    bad = numba.cfunc("float64(float64)")(lambda z: z)
+    with pytest.raises(TypeError, match=r"user_datafit: the gradient cfunc has signature .*"
+                                        r"must be float64\(float64, float64\)"):
+        user_datafit(_sq_loss, bad, curvature=1.0)

@@ -114,4 +114,79 @@ class TopK:
         self.time_topk(library, threads)
 
 
+def _bcd_user_case(case):
+    """(datafit, penalty, X, y) of the built-in and the numba user variant of
+    one greedy BCD problem (sparse 5000 x 500, L1 1e-3)."""
+    from sparsecore._bench.semiring import _user_functions
+    from sparsecore.optimize import L1, Logistic, Quadratic
+
+    user_sq, user_log, user_l1 = _user_functions()
+    rng = np.random.default_rng(0)
+    X = sp.random_array((5000, 500), density=0.05, format="csc", rng=rng)
+    w = np.zeros(500)
+    w[rng.choice(500, 20, replace=False)] = rng.standard_normal(20)
+    y = X @ w + 0.01 * rng.standard_normal(5000)
+    yb = np.where(y > np.median(y), 1.0, -1.0)
+    return {
+        "datafit squared": ((Quadratic(), L1(1e-3), X, y), (user_sq, L1(1e-3), X, y)),
+        "datafit logistic": ((Logistic(), L1(1e-3), X, yb), (user_log, L1(1e-3), X, yb)),
+        "penalty L1 squared": ((Quadratic(), L1(1e-3), X, y), (Quadratic(), user_l1, X, y)),
+        "penalty L1 logistic": ((Logistic(), L1(1e-3), X, yb), (Logistic(), user_l1, X, yb)),
+    }[case]
+
+
+USER_CASES = ["datafit squared", "datafit logistic", "penalty L1 squared",
+              "penalty L1 logistic"]
+
+
+class UserFunctionsBCD:
+    """Greedy BCD with a numba user datafit or penalty (called through C
+    function pointers) against the built-in one (goal: within 2x)."""
+
+    params = [USER_CASES, ["built-in", "user"], [1, 2]]
+    param_names = ["case", "variant", "threads"]
+
+    def setup(self, case, variant, threads):
+        _require_numba()
+        builtin, user = _bcd_user_case(case)
+        self.args = builtin if variant == "built-in" else user
+
+    def time_greedy_bcd(self, case, variant, threads):
+        from sparsecore.optimize import greedy_bcd
+
+        d, p, X, y = self.args
+        greedy_bcd(d, p, X, y, tol=1e-8, max_iter=2000, n_threads=threads)
+
+
+class UserFunctionsBCDRatio:
+    """time(user) / time(built-in) of the same greedy BCD problem."""
+
+    params = [USER_CASES, [1, 2]]
+    param_names = ["case", "threads"]
+    unit = "ratio"
+
+    def setup(self, case, threads):
+        _require_numba()
+        self.builtin, self.user = _bcd_user_case(case)
+
+    def track_user_over_builtin(self, case, threads):
+        import timeit
+
+        from sparsecore.optimize import greedy_bcd
+
+        def run(args):
+            d, p, X, y = args
+            return min(timeit.repeat(lambda: greedy_bcd(d, p, X, y, tol=1e-8, max_iter=2000,
+                                                        n_threads=threads),
+                                     number=3, repeat=3))
+        return run(self.user) / run(self.builtin)
+
+
+def _require_numba():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        raise NotImplementedError("numba is not installed") from None
+
+
 shrink_params(globals())

@@ -26,7 +26,7 @@ def matrix_dir():
 #: Parameters that choose *what* runs (a peer, a storage format, a method):
 #: smoke mode keeps all of their values so every code path is exercised.
 SMOKE_KEEPS = {"library", "solver", "peer", "method", "format", "semiring",
-               "scheduler", "combine", "conversion"}
+               "scheduler", "combine", "conversion", "variant"}
 
 
 def smoke_mode():

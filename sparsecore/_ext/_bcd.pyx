@@ -200,6 +200,63 @@ cdef inline double _fenchel_young(double v, double tau, double l1, double l2,
 
 
 # ---------------------------------------------------------------------------
+# the penalty of the block solver: the closed form above, or a user penalty
+# given as two C function pointers (numba cfuncs) value(v) and
+# prox(v, step) = argmin_x (x - v)^2 / (2 step) + g(x). The solver is
+# instantiated once per kind (fused type), so the closed form pays nothing
+# for the user path: the choice is made once per call, not per coordinate.
+
+ctypedef double (*unary_fn)(double) noexcept nogil
+ctypedef double (*binary_fn)(double, double) noexcept nogil
+
+ctypedef struct ClosedPen:
+    double l1
+    double l2
+    double lo
+    double hi
+
+ctypedef struct UserPen:
+    unary_fn value
+    binary_fn prox
+
+ctypedef fused pen_t:
+    ClosedPen
+    UserPen
+
+
+cdef inline double _p_l2(pen_t *p) noexcept nogil:
+    """the strong convexity the coordinate model gains from the penalty"""
+    if pen_t is ClosedPen:
+        return p.l2
+    else:
+        return 0.0
+
+
+cdef inline double _p_step(pen_t *p, double w, double c, double L) noexcept nogil:
+    """argmin_v  -c (v - w) + L/2 (v - w)^2 + g(v) = prox_{g/L}(w + c/L)."""
+    if pen_t is ClosedPen:
+        return _coord_min(w, c, L, p.l1, p.l2, p.lo, p.hi)
+    else:
+        return p.prox(w + c / L, 1.0 / L)
+
+
+cdef inline double _p_value(pen_t *p, double v) noexcept nogil:
+    if pen_t is ClosedPen:
+        return _pen(v, p.l1, p.l2)
+    else:
+        return p.value(v)
+
+
+cdef inline double _p_project(pen_t *p, double v) noexcept nogil:
+    """onto the domain where the closed form knows it (the box); a user
+    penalty's value is +inf outside its domain, which rejects the point"""
+    if pen_t is ClosedPen:
+        return _clip(v, p.lo, p.hi)
+    else:
+        return v
+
+
+# ---------------------------------------------------------------------------
 # small dense solve for Anderson extrapolation
 
 
@@ -255,27 +312,18 @@ cdef double _quad(const double *u, const double *inv_h, bint uniform, double h0,
 # the block solver
 
 
-def wls_cd(bint is_sparse,
-           const floating[::1, :] Xd,
-           const floating[::1] Xdata, const index_t[::1] Xind, const index_t[::1] Xptr,
-           const int64_t[::1] ws,
-           double[::1] w, double[::1] u,
-           const double[::1] h, double h0, const double[::1] inv_h, double sum_h,
-           const double[::1] xbar, const double[::1] colsum, double offset,
-           const double[::1] L,
-           double l1, double l2, double lo, double hi,
-           int max_epochs, double tol, int check_every,
-           double[:, ::1] anderson, double[::1] u_tmp, double[::1] cbuf):
-    """Cyclic coordinate descent on the block ``ws`` of the weighted
-    least-squares model, with Anderson extrapolation and a duality-gap stop.
-
-    ``w`` (length p) and ``u`` (length n) are updated in place; ``L[j]`` is
-    the (centred) curvature sum_i h_i (x_ij - xbar_j)^2 and ``colsum[j]`` is
-    sum_i h_i x_ij. ``anderson`` has K + 1 rows (K >= 2 turns extrapolation
-    on) and len(ws) columns. Returns ``(epochs, gap, offset)``: the gap is the
-    duality gap of the block subproblem, or, where the penalty leaves it
-    infinite (no penalty, plain bounds), the summed coordinate progress bound.
-    """
+cdef tuple _wls_cd_impl(pen_t pen, bint is_sparse,
+                       const floating[::1, :] Xd,
+                       const floating[::1] Xdata, const index_t[::1] Xind,
+                       const index_t[::1] Xptr,
+                       const int64_t[::1] ws,
+                       double[::1] w, double[::1] u,
+                       const double[::1] h, double h0, const double[::1] inv_h, double sum_h,
+                       const double[::1] xbar, const double[::1] colsum, double offset,
+                       const double[::1] L,
+                       int max_epochs, double tol, int check_every,
+                       double[:, ::1] anderson, double[::1] u_tmp, double[::1] cbuf):
+    """The body of :func:`wls_cd` for one kind of penalty."""
     cdef const floating *xd = _dptr(Xd)
     cdef const floating *xdata = _vptr(Xdata)
     cdef const index_t *xind = _iptr(Xind)
@@ -298,6 +346,7 @@ def wls_cd(bint is_sparse,
     cdef int a_, b_
     cdef sc_poll_t poll
     cdef int stopped = 0
+    cdef double l2 = _p_l2(&pen)
     if K > 9:
         K = 9
     if nws == 0:
@@ -317,7 +366,7 @@ def wls_cd(bint is_sparse,
                 raw = _col_dot(is_sparse, xd, nrow, xdata, xind, xptr, j, &u[0])
                 cj = raw + off * colsum[j] if center else raw
                 wj = w[j]
-                new = _coord_min(wj, cj, Lj, l1, l2, lo, hi)
+                new = _p_step(&pen, wj, cj, Lj)
                 d = new - wj
                 if d != 0.0:
                     _col_axpy(is_sparse, xd, nrow, xdata, xind, xptr, j, -d, hp, h0,
@@ -364,11 +413,11 @@ def wls_cd(bint is_sparse,
                                 t = 0.0
                                 for a_ in range(K):
                                     t += z[a_] * anderson[a_ + 1, k]
-                                new = _clip(t / zsum, lo, hi)
+                                new = _p_project(&pen, t / zsum)
                                 cbuf[k] = new
                                 j = ws[k]
-                                obj_c += _pen(w[j], l1, l2)
-                                obj_t += _pen(new, l1, l2)
+                                obj_c += _p_value(&pen, w[j])
+                                obj_t += _p_value(&pen, new)
                                 d = new - w[j]
                                 if d != 0.0:
                                     _col_axpy(is_sparse, xd, nrow, xdata, xind, xptr, j, -d,
@@ -391,14 +440,19 @@ def wls_cd(bint is_sparse,
                     raw = _col_dot(is_sparse, xd, nrow, xdata, xind, xptr, j, &u[0])
                     cj = raw + off * colsum[j] if center else raw
                     cbuf[k] = cj
-                    d = _t_max(cj, l1, l2, lo, hi)
+                    if pen_t is ClosedPen:
+                        d = _t_max(cj, pen.l1, pen.l2, pen.lo, pen.hi)
+                    else:
+                        d = 0.0   # no conjugate: the progress bound below
                     if d < t:
                         t = d
                 Q = sum_u2 - off * off * sum_h if center else sum_u2
                 if t > 0.0:
                     gap = 0.5 * (1.0 - t) * (1.0 - t) * Q
-                    for k in range(nws):
-                        gap += _fenchel_young(w[ws[k]], t * cbuf[k], l1, l2, lo, hi)
+                    if pen_t is ClosedPen:
+                        for k in range(nws):
+                            gap += _fenchel_young(w[ws[k]], t * cbuf[k], pen.l1, pen.l2,
+                                                  pen.lo, pen.hi)
                 else:
                     # no finite dual bound: summed progress of exact coordinate steps
                     gap = 0.0
@@ -408,15 +462,60 @@ def wls_cd(bint is_sparse,
                         if Lj + l2 <= 0.0:
                             continue
                         wj = w[j]
-                        new = _coord_min(wj, cbuf[k], Lj, l1, l2, lo, hi)
+                        new = _p_step(&pen, wj, cbuf[k], Lj)
                         d = new - wj
                         gap += (cbuf[k] * d - 0.5 * Lj * d * d
-                                - _pen(new, l1, l2) + _pen(wj, l1, l2))
+                                - _p_value(&pen, new) + _p_value(&pen, wj))
                 if gap <= tol:
                     break
     if stopped:
         raise_interrupt()
     return epochs_done, gap, off
+
+
+def wls_cd(bint is_sparse,
+           const floating[::1, :] Xd,
+           const floating[::1] Xdata, const index_t[::1] Xind, const index_t[::1] Xptr,
+           const int64_t[::1] ws,
+           double[::1] w, double[::1] u,
+           const double[::1] h, double h0, const double[::1] inv_h, double sum_h,
+           const double[::1] xbar, const double[::1] colsum, double offset,
+           const double[::1] L,
+           double l1, double l2, double lo, double hi,
+           int max_epochs, double tol, int check_every,
+           double[:, ::1] anderson, double[::1] u_tmp, double[::1] cbuf,
+           size_t user_value=0, size_t user_prox=0):
+    """Cyclic coordinate descent on the block ``ws`` of the weighted
+    least-squares model, with Anderson extrapolation and a duality-gap stop.
+
+    ``w`` (length p) and ``u`` (length n) are updated in place; ``L[j]`` is
+    the (centred) curvature sum_i h_i (x_ij - xbar_j)^2 and ``colsum[j]`` is
+    sum_i h_i x_ij. ``anderson`` has K + 1 rows (K >= 2 turns extrapolation
+    on) and len(ws) columns. Returns ``(epochs, gap, offset)``: the gap is the
+    duality gap of the block subproblem, or, where the penalty leaves it
+    infinite (no penalty, plain bounds), the summed coordinate progress bound.
+
+    With ``user_value`` and ``user_prox`` (addresses of C functions
+    ``double value(double)`` and ``double prox(double v, double step)``,
+    e.g. numba cfuncs) the penalty is the user's and ``l1, l2, lo, hi`` are
+    ignored: the coordinate step is ``prox(w + c / L, 1 / L)`` and the gap
+    is the summed progress bound (no conjugate is known).
+    """
+    cdef ClosedPen cp
+    cdef UserPen up
+    if user_prox != 0:
+        up.value = <unary_fn> user_value
+        up.prox = <binary_fn> user_prox
+        return _wls_cd_impl(up, is_sparse, Xd, Xdata, Xind, Xptr, ws, w, u, h, h0, inv_h,
+                            sum_h, xbar, colsum, offset, L, max_epochs, tol, check_every,
+                            anderson, u_tmp, cbuf)
+    cp.l1 = l1
+    cp.l2 = l2
+    cp.lo = lo
+    cp.hi = hi
+    return _wls_cd_impl(cp, is_sparse, Xd, Xdata, Xind, Xptr, ws, w, u, h, h0, inv_h,
+                        sum_h, xbar, colsum, offset, L, max_epochs, tol, check_every,
+                        anderson, u_tmp, cbuf)
 
 
 # ---------------------------------------------------------------------------
@@ -700,3 +799,52 @@ def coord_passes(int what, const double[::1, :] W, const int64_t[::1] cols,
     if what == 3:
         return tmin
     return None
+
+
+# ---------------------------------------------------------------------------
+# user functions (numba cfuncs) applied over arrays, without the GIL
+
+
+def user_map(size_t fn, int arity, const double[::1] a, const double[::1] b,
+             double[::1] out):
+    """out[i] = fn(a[i]) (arity 1) or fn(a[i], b[i]) (arity 2), ``fn`` the
+    address of a C function on doubles."""
+    cdef int64_t i, n = out.shape[0]
+    cdef unary_fn f1 = <unary_fn> fn
+    cdef binary_fn f2 = <binary_fn> fn
+    with nogil:
+        if arity == 1:
+            for i in range(n):
+                out[i] = f1(a[i])
+        else:
+            for i in range(n):
+                out[i] = f2(a[i], b[i])
+
+
+def user_sum(size_t fn, int arity, const double[::1] a, const double[::1] b,
+             const double[::1] h):
+    """sum_i h[i] fn(a[i] [, b[i]]) (h empty: weight 1), summed in order."""
+    cdef int64_t i, n = a.shape[0]
+    cdef unary_fn f1 = <unary_fn> fn
+    cdef binary_fn f2 = <binary_fn> fn
+    cdef bint weighted = h.shape[0] > 0
+    cdef double s = 0.0, v
+    with nogil:
+        for i in range(n):
+            v = f1(a[i]) if arity == 1 else f2(a[i], b[i])
+            s += h[i] * v if weighted else v
+    return s
+
+
+def user_coord_min(size_t prox, const double[::1] w, const double[::1] c,
+                   const double[::1] L, double[::1] out):
+    """out[i] = prox(w[i] + c[i] / L[i], 1 / L[i]): the exact coordinate
+    step of a user penalty (w[i] where L[i] <= 0)."""
+    cdef int64_t i, n = out.shape[0]
+    cdef binary_fn f = <binary_fn> prox
+    with nogil:
+        for i in range(n):
+            if L[i] > 0.0:
+                out[i] = f(w[i] + c[i] / L[i], 1.0 / L[i])
+            else:
+                out[i] = w[i]

@@ -102,54 +102,60 @@ def get_semiring(semiring, where="spgemm"):
         ) from None
 
 
-def _numba():
+def _numba(what="user-defined semirings compile their operators"):
     try:
         import numba
     except ImportError as exc:
         raise ImportError(
-            f"user-defined semirings compile their operators with numba, which is not "
-            f"installed: {_JIT_HINT}"
+            f"{what} with numba, which is not installed: {_JIT_HINT}"
         ) from exc
     return numba
 
 
-# Python function -> compiled cfunc, so a function is compiled once per process.
+# Python function -> {signature: compiled cfunc}, so a function is compiled
+# once per process and signature (shared by every user of _as_cfunc).
 _COMPILED = weakref.WeakKeyDictionary()
 _COMPILE_LOCK = threading.Lock()
 
 
-def _as_cfunc(fn, role):
-    numba = _numba()
-    from numba import types
+def _as_cfunc(fn, role, signature=_SIGNATURE, where="user_semiring",
+              what="user-defined semirings compile their operators"):
+    """``fn`` as a numba cfunc with ``signature``: a cfunc is checked, an
+    ``@njit`` function or a plain Python function is compiled (once per
+    process, cached). Raises ImportError without numba (naming the extra)
+    and TypeError for a wrong signature or a function numba cannot type;
+    ``where`` starts the messages, ``role`` names the argument."""
+    numba = _numba(what)
+    from numba.core import sigutils
     from numba.core.ccallback import CFunc
 
+    args, ret = sigutils.normalize_signature(signature)
     if isinstance(fn, CFunc):
         sig = fn._sig
-        if tuple(sig.args) != (types.float64, types.float64) or sig.return_type != types.float64:
+        if tuple(sig.args) != tuple(args) or sig.return_type != ret:
             raise TypeError(
-                f"user_semiring: the {role} cfunc has signature {sig}; it must be "
-                f"{_SIGNATURE}"
+                f"{where}: the {role} cfunc has signature {sig}; it must be {signature}"
             )
         return fn
     py_func = getattr(fn, "py_func", fn)  # an @njit dispatcher: compile its Python source
     if not callable(py_func):
         raise TypeError(
-            f"user_semiring: {role} must be a function or a numba cfunc with signature "
-            f"{_SIGNATURE}, got {type(fn).__name__}"
+            f"{where}: {role} must be a function or a numba cfunc with signature "
+            f"{signature}, got {type(fn).__name__}"
         )
     with _COMPILE_LOCK:
         try:
-            return _COMPILED[py_func]
+            return _COMPILED[py_func][signature]
         except (KeyError, TypeError):
             pass
         try:
-            cf = numba.cfunc(_SIGNATURE, nopython=True)(py_func)
-        except Exception as exc:  # numba typing errors: say which operator failed
+            cf = numba.cfunc(signature, nopython=True)(py_func)
+        except Exception as exc:  # numba typing errors: say which function failed
             raise TypeError(
-                f"user_semiring: numba could not compile {role} as {_SIGNATURE}: {exc}"
+                f"{where}: numba could not compile {role} as {signature}: {exc}"
             ) from exc
         try:
-            _COMPILED[py_func] = cf
+            _COMPILED.setdefault(py_func, {})[signature] = cf
         except TypeError:
             pass
         return cf

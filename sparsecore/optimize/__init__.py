@@ -41,6 +41,7 @@ from sparsecore.optimize._penalties import (
     SeparablePenalty,
 )
 from sparsecore.optimize._solver import SELECTIONS, UPDATES, BCDResult, greedy_bcd
+from sparsecore.optimize._user_penalty import UserPenalty, user_penalty
 
 __all__ = [
     "BCDResult",
@@ -62,6 +63,7 @@ __all__ = [
     "SeparablePenalty",
     "UPDATES",
     "UserDatafit",
+    "UserPenalty",
     "forest_partition",
     "graph_bcd",
     "greedy_bcd",
@@ -69,4 +71,5 @@ __all__ = [
     "make_partition",
     "tree_solve",
     "user_datafit",
+    "user_penalty",
 ]

@@ -220,44 +220,33 @@ class Multinomial(Datafit):
 # ---------------------------------------------------------------------------
 # user-defined datafits compiled with numba
 
-_UFUNCS = None  # WeakKeyDictionary: Python function -> compiled ufunc
+_SAMPLE_SIG = "float64(float64, float64)"
 
 
-def _compile_elementwise(fn, role):
-    """``fn(y, z) -> float`` as a numba ufunc over float64 arrays (compiled
-    once per function and process)."""
-    global _UFUNCS
-    import weakref
+def _compile_per_sample(fn, role):
+    """``fn(y, z) -> float`` as a numba cfunc (compiled once per function and
+    process, by the helper user semirings and penalties share)."""
+    from sparsecore.ops._semiring import _as_cfunc
 
-    try:
-        import numba
-    except ImportError as exc:
-        raise ImportError(
-            'user-defined datafits compile their functions with numba, which is not '
-            'installed: pip install "sparsecore[jit]"'
-        ) from exc
-    if _UFUNCS is None:
-        _UFUNCS = weakref.WeakKeyDictionary()
-    py_func = getattr(fn, "py_func", fn)  # an @njit dispatcher: compile its source
-    if not callable(py_func):
-        raise TypeError(f"user_datafit: {role} must be a function of (y, z), got "
-                        f"{type(fn).__name__}")
-    try:
-        return _UFUNCS[py_func]
-    except (KeyError, TypeError):
-        pass
-    try:
-        uf = numba.vectorize(["float64(float64, float64)"], nopython=True)(py_func)
-        uf(np.zeros(1), np.zeros(1))
-    except Exception as exc:
-        raise TypeError(
-            f"user_datafit: numba could not compile {role} as float64(float64, float64): {exc}"
-        ) from exc
-    try:
-        _UFUNCS[py_func] = uf
-    except TypeError:
-        pass
-    return uf
+    return _as_cfunc(fn, role, _SAMPLE_SIG, where="user_datafit",
+                     what="user-defined datafits compile their functions")
+
+
+def _per_sample(addr, Y, Z):
+    """fn(Y[i], Z[i]) over all samples by the compiled loop (no GIL)."""
+    from sparsecore._ext import _bcd
+
+    out = np.empty(Z.shape)
+    if Z.shape[1] == 1:
+        _bcd.user_map(addr, 2, np.ascontiguousarray(Y[:, 0], dtype=np.float64),
+                      np.ascontiguousarray(Z[:, 0], dtype=np.float64), out[:, 0])
+        return out
+    for k in range(Z.shape[1]):
+        col = np.empty(Z.shape[0])
+        _bcd.user_map(addr, 2, np.ascontiguousarray(Y[:, k], dtype=np.float64),
+                      np.ascontiguousarray(Z[:, k], dtype=np.float64), col)
+        out[:, k] = col
+    return out
 
 
 class UserDatafit(Datafit):
@@ -266,9 +255,10 @@ class UserDatafit(Datafit):
 
     Parameters
     ----------
-    loss, gradient : numba ufunc
-        Per-sample loss and ``d loss / d z``, as ``(Y, Z) -> array``.
-    hessian : numba ufunc or None
+    loss, gradient : numba cfunc
+        Per-sample loss and ``d loss / d z`` with signature
+        ``float64(float64 y, float64 z)``.
+    hessian : numba cfunc or None
         Per-sample ``d^2 loss / d z^2``; None uses ``curvature``.
     curvature : float
         Upper bound of ``d^2 loss / d z^2``.
@@ -300,7 +290,13 @@ class UserDatafit(Datafit):
         -------
         float
         """
-        return float(h @ self._loss(Y, Z).sum(axis=1))
+        from sparsecore._ext import _bcd
+
+        h = np.ascontiguousarray(h, dtype=np.float64)
+        return float(sum(_bcd.user_sum(self._loss.address, 2,
+                                       np.ascontiguousarray(Y[:, k], dtype=np.float64),
+                                       np.ascontiguousarray(Z[:, k], dtype=np.float64), h)
+                         for k in range(Z.shape[1])))
 
     def gradient(self, Y, Z):
         """Per-sample derivative ``d loss / d z``, unweighted.
@@ -314,7 +310,7 @@ class UserDatafit(Datafit):
         -------
         ndarray of shape (n, 1)
         """
-        return self._gradient(Y, Z)
+        return _per_sample(self._gradient.address, Y, Z)
 
     def hessian_diag(self, Y, Z):
         """Per-sample second derivative ``d^2 loss / d z^2`` (Newton
@@ -331,26 +327,29 @@ class UserDatafit(Datafit):
         """
         if self._hessian is None:
             return np.full_like(Z, self.curvature)
-        return self._hessian(Y, Z)
+        return _per_sample(self._hessian.address, Y, Z)
 
 
 def user_datafit(loss, gradient, hessian=None, *, curvature, name="user"):
     """A datafit for :func:`sparsecore.optimize.greedy_bcd` from per-sample
     functions compiled with numba (``pip install "sparsecore[jit]"``).
 
-    Each function is compiled once per process into a float64 numba ufunc
-    and evaluated over all samples at each call of the engine's datafit
-    protocol (value, gradient, Hessian diagonal); single-output targets only.
+    Each function may be a ``numba.cfunc`` with the signature
+    ``float64(float64 y, float64 z)``, a ``numba.njit`` function or a plain
+    Python function (compiled here once per process and cached). A compiled
+    loop calls them through C function pointers over all samples, without
+    the GIL, at each call of the engine's datafit protocol (value, gradient,
+    Hessian diagonal); single-output targets only.
     Without a ``dual_direction``, the solver stops on its other criteria
     (no duality gap).
 
     Parameters
     ----------
-    loss : callable ``(y, z) -> float``
+    loss : callable ``(y, z) -> float`` or numba cfunc
         The loss of one sample with target ``y`` and prediction ``z``.
-    gradient : callable ``(y, z) -> float``
+    gradient : callable ``(y, z) -> float`` or numba cfunc
         ``d loss / d z``.
-    hessian : callable ``(y, z) -> float`` or None
+    hessian : callable ``(y, z) -> float``, numba cfunc or None
         ``d^2 loss / d z^2`` (the weights of Newton updates); None uses
         ``curvature`` everywhere.
     curvature : float
@@ -369,16 +368,17 @@ def user_datafit(loss, gradient, hessian=None, *, curvature, name="user"):
     ImportError
         If numba is not installed.
     TypeError
-        If a function cannot be compiled as ``float64(float64, float64)``.
+        If a cfunc has another signature, or a function cannot be compiled
+        as ``float64(float64, float64)``.
     ValueError
         If ``curvature`` is not positive and finite.
     """
     if not np.isfinite(curvature) or curvature <= 0:
         raise ValueError(f"user_datafit: curvature must be positive and finite, got {curvature}")
     return UserDatafit(
-        _compile_elementwise(loss, "loss"),
-        _compile_elementwise(gradient, "gradient"),
-        None if hessian is None else _compile_elementwise(hessian, "hessian"),
+        _compile_per_sample(loss, "loss"),
+        _compile_per_sample(gradient, "gradient"),
+        None if hessian is None else _compile_per_sample(hessian, "hessian"),
         curvature,
         str(name),
     )

@@ -29,6 +29,7 @@ from sparsecore.optimize._design import Design, as_design
 from sparsecore.optimize._graph import GraphQuadratic, graph_bcd
 from sparsecore.optimize._partitions import PARTITIONS, make_partition
 from sparsecore.optimize._penalties import SeparablePenalty as _SeparablePenalty
+from sparsecore.optimize._user_penalty import UserPenalty
 
 __all__ = ["BCDResult", "greedy_bcd", "SELECTIONS", "UPDATES", "PARTITIONS"]
 
@@ -46,6 +47,9 @@ _PENALTY_NEEDS = {
     "matrix": ("value", "params", "coordinate_minimum", "progress", "subdiff_distance"),
     "newton": ("value", "params", "coordinate_minimum", "progress", "subdiff_distance"),
 }
+# a user penalty (numba cfuncs) replaces the closed form ``params`` in the
+# compiled block solver
+_USER_PENALTY_NEEDS = ("value", "prox", "coordinate_minimum", "progress", "subdiff_distance")
 _GAP_NEEDS = (("dual_direction", "fenchel_young"), ("dual_scaling", "fenchel_young"))
 _KAPPA = 0.05         # inner solves stop at this fraction of the outer gap
 _NEWTON_MAX = 2000    # largest support for a direct active-set Newton solve
@@ -140,6 +144,9 @@ class _State:
         self.curv = float(datafit.curvature)
         l1, l2, lo, hi = penalty.params() if hasattr(penalty, "params") else (0.0, 0.0, -np.inf, np.inf)
         self.l1, self.l2, self.lo, self.hi = l1, l2, lo, hi
+        # a user penalty: the addresses of its value and prox cfuncs for the
+        # compiled block solver (0, 0: the closed form l1, l2, lo, hi)
+        self.pen_addr = penalty.addresses if isinstance(penalty, UserPenalty) else (0, 0)
         # column statistics with the sample weights
         colsum, sqn = design.col_stats(None if self.uniform else h, n_threads=n_threads)
         if self.uniform:
@@ -264,8 +271,9 @@ class _State:
     # -- compiled passes for the built-in penalties ---------------------------
     @property
     def fast_penalty(self):
-        return type(self.penalty).fenchel_young is _SeparablePenalty.fenchel_young and \
-            type(self.penalty).dual_scaling is _SeparablePenalty.dual_scaling
+        cls = type(self.penalty)
+        return getattr(cls, "fenchel_young", None) is _SeparablePenalty.fenchel_young and \
+            getattr(cls, "dual_scaling", None) is _SeparablePenalty.dual_scaling
 
     def _pass(self, what, cols, C, L=None, t=1.0):
         out = np.empty(len(cols)) if what in (0, 1, 4) else np.empty(0)
@@ -309,7 +317,7 @@ class _State:
                 *self.X.kernel_args(), ws, wk, uk, h, self.h0, ih, self.sum_h,
                 xbar, self.colsum, float(self.off[k]), self.Lcol,
                 self.l1, self.l2, self.lo, self.hi,
-                max_epochs, tol / self.K, 5, buf, u_tmp, cbuf)
+                max_epochs, tol / self.K, 5, buf, u_tmp, cbuf, *self.pen_addr)
             self.off[k] = off
             epochs += e
             gaps.append(g)
@@ -385,7 +393,7 @@ class _State:
                 *self.X.kernel_args(), ws, wk, u, hk, 1.0, ihk, sum_hk,
                 xbar_full, colsum_full, 0.0, L_full,
                 self.l1, self.l2, self.lo, self.hi,
-                max_epochs, tol / self.K, 5, buf, u_tmp, cbuf)
+                max_epochs, tol / self.K, 5, buf, u_tmp, cbuf, *self.pen_addr)
             epochs += e
             D[:, k] = wk[ws] - self.W[ws, k]
             if self.fit_intercept:
@@ -528,8 +536,9 @@ class _State:
 def _scores(rule, state, C, cols, Dgersh):
     """Per-coordinate scores (len(cols),) of a greedy rule (summed over outputs)."""
     pen = state.penalty
-    fast = state.fast_penalty and type(pen).subdiff_distance is _SeparablePenalty.subdiff_distance \
-        and type(pen).progress is _SeparablePenalty.progress
+    fast = state.fast_penalty and getattr(type(pen), "subdiff_distance", None) is \
+        _SeparablePenalty.subdiff_distance and getattr(type(pen), "progress", None) is \
+        _SeparablePenalty.progress
     if rule == "gs":
         if fast:
             return state._pass(0, cols, C)
@@ -938,6 +947,12 @@ def greedy_bcd(datafit, penalty, X, y, *, sample_weight=None, fit_intercept=Fals
     ``datafit.dual_direction/fenchel_young`` and
     ``penalty.dual_scaling/fenchel_young``.
 
+    A :func:`~sparsecore.optimize.user_penalty` (numba cfuncs called by the
+    compiled block solver) works with every ``update`` except ``"newton"``
+    with a multi-class ``Multinomial`` datafit (``ValueError``); it has no
+    duality gap, so the solver stops on the ``"kkt"`` criterion, without
+    screening or the active-set phase.
+
     Examples
     --------
     >>> import numpy as np
@@ -962,7 +977,9 @@ def greedy_bcd(datafit, penalty, X, y, *, sample_weight=None, fit_intercept=Fals
     if not (isinstance(block_size, str) and block_size == "auto"):
         block_size = _check_int(block_size, "block_size", 1)
     _check_attrs(datafit, _DATAFIT_NEEDS[update], "datafit", update)
-    _check_attrs(penalty, _PENALTY_NEEDS[update], "penalty", update)
+    user_pen = isinstance(penalty, UserPenalty)
+    _check_attrs(penalty, _USER_PENALTY_NEEDS if user_pen else _PENALTY_NEEDS[update],
+                 "penalty", update)
     if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be a non-negative number, got {tol!r}")
     max_iter = _check_int(max_iter, "max_iter", 1)
@@ -972,6 +989,12 @@ def greedy_bcd(datafit, penalty, X, y, *, sample_weight=None, fit_intercept=Fals
 
     design, Y, h = _prepare_inputs(X, y, sample_weight, datafit)
     n, p = design.shape
+    if user_pen and update == "newton" and Y.shape[1] > 1 and isinstance(datafit, Multinomial):
+        raise ValueError(
+            "update='newton' with a multi-class Multinomial datafit solves the classes "
+            "jointly with the closed-form penalties only; a user penalty "
+            f"({penalty!r}) needs update='matrix' or update='gradient'"
+        )
     state = _State(datafit, penalty, design, Y, h, bool(fit_intercept), n_threads)
     K = state.K
     W0 = None
