@@ -234,6 +234,23 @@ def test_masked_unsorted_mask_with_duplicates():
     np.testing.assert_array_equal(C1.toarray(), C2.toarray())
 
 
+@pytest.mark.parametrize("complement", [False, True])
+def test_unsorted_csr_mask_is_not_modified(complement):
+    # found by the atheris harness: the canonical copy of an unsorted CSR mask
+    # shared the caller's index arrays and sum_duplicates sorted them in place
+    A = rand(12, 9, 0.3, 14)
+    B = rand(9, 11, 0.3, 15)
+    indptr = np.array([0, 3, 6] + [6] * 10, dtype=np.int32)
+    indices = np.array([4, 0, 4, 10, 2, 2], dtype=np.int32)
+    M = sp.csr_array((np.ones(6), indices, indptr), shape=(12, 11))
+    before = (M.indptr.copy(), M.indices.copy(), M.data.copy())
+    C = spgemm(A, B, mask=M, complement=complement, semiring="max_times")
+    for got, want in zip((M.indptr, M.indices, M.data), before):
+        np.testing.assert_array_equal(got, want)
+    vals, present = dense_semiring(A, B, "max_times", mask=M, complement=complement)
+    assert_matches(C, vals, present, "max_times")
+
+
 def triangle_count_scipy(L):
     return int(((L @ L).multiply(L)).sum())
 

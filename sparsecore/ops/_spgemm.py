@@ -276,9 +276,11 @@ def _canonical_mask(M, m, n, nt):
     parts = as_csr_parts(M, "mask", nt)
     if not parts.sorted:
         # sorted rows without duplicates: the pattern of a canonical copy
+        # (copy=True: parts may share the caller's index arrays, which
+        # sum_duplicates would sort in place)
         C = sp.csr_array(
             (np.ones(parts.indices.shape[0], dtype=np.int8), parts.indices, parts.indptr),
-            shape=(m, n),
+            shape=(m, n), copy=True,
         )
         C.sum_duplicates()
         parts = as_csr_parts(C, "mask", nt)
