@@ -182,7 +182,7 @@ def test_spgemm_symbolic_counts_equal_scipy_structure(data):
 
 
 CORRUPTIONS = ["negative index", "index >= n", "indptr decreasing", "indptr[0] != 0",
-               "indptr[-1] > len(indices)", "data too short", "indptr too short"]
+               "indptr[-1] > len(indices)", "data too short", "indptr too short", "no indptr"]
 
 
 MALFORMED_ENTRIES = {
@@ -226,6 +226,8 @@ def test_spgemm_malformed_csr_is_a_clear_error(data, corruption, which, entry):
         dat = dat[:-1]
     elif corruption == "indptr too short":   # with m == 0: no row pointer at all
         indptr = indptr[:-1]
+    elif corruption == "no indptr":
+        indptr = indptr[:0]
     # build the corrupted matrix without scipy's checks
     Y = sp.csr_array((m, n))
     Y.indptr, Y.indices, Y.data = indptr, indices, dat

@@ -111,13 +111,16 @@ def spgemm_topk(A, B, k, *, threshold=None, n_threads=None):
     dtype = np.dtype(np.float32) if (A.dtype == np.float32 and B.dtype == np.float32) \
         else np.dtype(np.float64)
     k = int(min(k, n)) if n > 0 else 1
-    if m == 0 or n == 0 or A.nnz == 0 or B.nnz == 0:
-        as_csr_parts(A, "A")   # a malformed operand is refused even when nothing is computed
-        as_csr_parts(B, "B")
+    # the structure is checked before anything reads it (A.nnz of a CSR
+    # without row pointers would raise an IndexError)
+    a, b = as_csr_parts(A, "A"), as_csr_parts(B, "B")
+    if m == 0 or n == 0 or a.nnz == 0 or b.nnz == 0:
         return _empty(m, n, dtype)
     nt = _threads.effective_n_threads(n_threads)
     kernel = _per_row_kernel()
-    if kernel is not None and np.all(np.isfinite(A.data)) and np.all(np.isfinite(B.data)):
+    finite = bool(np.all(np.isfinite(a.data)) and np.all(np.isfinite(b.data)))
+    del a, b
+    if kernel is not None and finite:
         return _topk_by_kernel(A, B, k, threshold, nt, dtype)
     return _topk_blocked(A, B, k, threshold, nt, dtype)
 
