@@ -60,6 +60,23 @@ def index_dtype_for(*maxvals):
     return np.int32 if max(maxvals, default=0) <= INT32_MAX else np.int64
 
 
+def contiguous(a, dtype=None):
+    """``np.ascontiguousarray`` that also guarantees alignment.
+
+    numpy keeps misaligned views (e.g. arrays unpickled from a byte buffer, as
+    Dask sends them to workers) when they are already contiguous; the kernels
+    read them through typed pointers, which needs aligned data.
+    """
+    out = np.ascontiguousarray(a, dtype=dtype)
+    return out if out.flags.aligned else out.copy()
+
+
+def fortran(a, dtype=None):
+    """``np.asfortranarray`` that also guarantees alignment (see :func:`contiguous`)."""
+    out = np.asfortranarray(a, dtype=dtype)
+    return out if out.flags.aligned else out.copy(order="F")
+
+
 def as_csr_parts(X, name, n_threads=1):
     """Validate a scipy.sparse operand and return its CSR arrays.
 
@@ -111,8 +128,8 @@ def as_csr_parts(X, name, n_threads=1):
     # negatives, which the structure check reports.
     small = all(d.kind == "i" and d.itemsize <= 4 for d in (indptr.dtype, indices.dtype))
     common = np.int32 if small else np.int64
-    indptr = np.ascontiguousarray(indptr, dtype=common)
-    indices = np.ascontiguousarray(indices, dtype=common)
+    indptr = contiguous(indptr, dtype=common)
+    indices = contiguous(indices, dtype=common)
     nt = n_threads if indices.shape[0] >= _sparse.PARALLEL_SCAN else 1
     code, where, is_sorted = _sparse.csr_check(indptr, indices, m, n, nt)
     if code == 2:
@@ -129,8 +146,8 @@ def as_csr_parts(X, name, n_threads=1):
         raise ValueError(f"{name} is not a valid CSR matrix: {_CSR_ERRORS[code]}")
     nnz = int(indptr[-1])
     indices = indices[:nnz]
-    data = np.ascontiguousarray(data[:nnz])
-    return CSRParts(indptr, np.ascontiguousarray(indices), data, (m, n), is_sorted)
+    data = contiguous(data[:nnz])
+    return CSRParts(indptr, contiguous(indices), data, (m, n), is_sorted)
 
 
 def available_memory():

@@ -11,7 +11,7 @@ from sparsecore.formats._base import (
     check_shape,
     readonly,
 )
-from sparsecore._validation import index_dtype_for
+from sparsecore._validation import contiguous, index_dtype_for
 
 __all__ = ["BlockShape", "BlockSparseMatrix"]
 
@@ -276,7 +276,7 @@ class BlockSparseMatrix(StructuredSparseMatrix):
         if P4.shape[1] == 1 and P4.shape[3] == 1:
             blocks = P4[:, 0, :, 0][ib, jb].reshape(nnzb, 1, 1)
         else:
-            blocks = np.ascontiguousarray(P4.transpose(0, 2, 1, 3)[ib, jb])
+            blocks = contiguous(P4.transpose(0, 2, 1, 3)[ib, jb])
         indptr = np.zeros(mb + 1, dtype=itype)
         np.cumsum(np.bincount(ib, minlength=mb), out=indptr[1:])
         return cls._from_trusted(blocks, jb.astype(itype), indptr, shape)
@@ -463,7 +463,7 @@ class BlockSparseMatrix(StructuredSparseMatrix):
             jb = self._indices
             order = np.lexsort((ib, jb))
             itype = index_dtype_for(self.nnzb, mb)
-            blocks = np.ascontiguousarray(self._blocks[order].transpose(0, 2, 1))
+            blocks = contiguous(self._blocks[order].transpose(0, 2, 1))
             indptr = np.zeros(nb + 1, dtype=itype)
             np.cumsum(np.bincount(jb, minlength=nb), out=indptr[1:])
             T = type(self)._from_trusted(blocks, ib[order].astype(itype), indptr, (n, m))

@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from sparsecore._validation import contiguous
+
 __all__ = ["KroneckerOperator", "mode_product_plan"]
 
 # BLAS (scipy.linalg.cython_blas) takes 32-bit sizes.
@@ -167,7 +169,7 @@ class KroneckerOperator(LinearOperator):
         if len(factors) > MAX_MODES:
             raise ValueError(f"at most {MAX_MODES} factors are supported, got {len(factors)}")
         dtype = _working_dtype(np.result_type(*[A.dtype for A in factors]))
-        factors = tuple(np.ascontiguousarray(A, dtype=dtype) for A in factors)
+        factors = tuple(contiguous(A, dtype=dtype) for A in factors)
         self._factors = factors
         self._cache = {dtype: (factors, None)}
         shape = (
@@ -215,9 +217,9 @@ class KroneckerOperator(LinearOperator):
         """Factors (or their conjugate transposes) in ``dtype``, cached."""
         plain, adj = self._cache.get(dtype, (None, None))
         if plain is None:
-            plain = tuple(np.ascontiguousarray(A, dtype=dtype) for A in self._factors)
+            plain = tuple(contiguous(A, dtype=dtype) for A in self._factors)
         if adjoint and adj is None:
-            adj = tuple(np.ascontiguousarray(A.conj().T) for A in plain)
+            adj = tuple(contiguous(A.conj().T) for A in plain)
         self._cache[dtype] = (plain, adj)
         return adj if adjoint else plain
 
@@ -238,7 +240,7 @@ class KroneckerOperator(LinearOperator):
             return np.zeros((out_rows, tail), dtype=dtype)
         _check_blas_sizes(rows, cols, tail, "KroneckerOperator product")
         order, bufsize = mode_product_plan(rows, cols, tail)
-        x = np.ascontiguousarray(X, dtype=dtype).reshape(-1)
+        x = contiguous(X, dtype=dtype).reshape(-1)
         out = _kron.kron_apply(x, list(mats), tuple(cols), tail, order, bufsize)
         return out.reshape(out_rows, tail)
 

@@ -24,6 +24,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from sparsecore import _threads
 from sparsecore._ext import _monarch, _openmp_helpers
+from sparsecore._validation import contiguous
 
 __all__ = ["MonarchMatrix", "MonarchProduct"]
 
@@ -160,8 +161,8 @@ class MonarchMatrix(LinearOperator):
         left = _as_blocks(left, "left", copy)
         right = _as_blocks(right, "right", copy)
         dtype = np.result_type(left.dtype, right.dtype)
-        left = np.ascontiguousarray(left, dtype=dtype)
-        right = np.ascontiguousarray(right, dtype=dtype)
+        left = contiguous(left, dtype=dtype)
+        right = contiguous(right, dtype=dtype)
         k, q, p = right.shape
         l, s, r = left.shape
         if k * q != l * r:
@@ -303,8 +304,8 @@ class MonarchMatrix(LinearOperator):
         products, about 1.5x faster for 32x32 blocks."""
         if dtype not in self._tcast:
             left, right = self._blocks(dtype)
-            self._tcast[dtype] = (np.ascontiguousarray(left.transpose(0, 2, 1)),
-                                  np.ascontiguousarray(right.transpose(0, 2, 1)))
+            self._tcast[dtype] = (contiguous(left.transpose(0, 2, 1)),
+                                  contiguous(right.transpose(0, 2, 1)))
         return self._tcast[dtype]
 
     def _blocks(self, dtype):
@@ -459,7 +460,7 @@ class MonarchMatrix(LinearOperator):
         left, right = self._blocks(Y.dtype)
         if Y.dtype in _KERNEL:
             if any(st % X.itemsize for st in X.strides):
-                X = np.ascontiguousarray(X)
+                X = contiguous(X)
             if not transpose and (X.ndim == 1 or X.shape[1] == 1):
                 left_t, right_t = self._transposed_blocks(Y.dtype)
                 return _monarch.matmul(right, left, X, Y, False, n_threads, right_t, left_t)
@@ -486,7 +487,7 @@ def _as_blocks(a, name, copy):
     if a.dtype.kind not in "biufc":
         raise TypeError(f"{name} has unsupported dtype {a.dtype}")
     dtype = _as_block_dtype(a.dtype, name)
-    return np.ascontiguousarray(a, dtype=dtype)
+    return contiguous(a, dtype=dtype)
 
 
 def _stacked_apply(right, left, X, transpose):

@@ -13,7 +13,7 @@ from sparsecore.formats._base import (
     check_shape,
     readonly,
 )
-from sparsecore._validation import index_dtype_for
+from sparsecore._validation import contiguous, index_dtype_for
 
 __all__ = ["NMPattern", "NMSparseMatrix"]
 
@@ -339,12 +339,12 @@ class NMSparseMatrix(StructuredSparseMatrix):
 
     def toarray(self):
         D = self._core_dense()
-        return np.ascontiguousarray(D if self._axis == 1 else D.T)
+        return contiguous(D if self._axis == 1 else D.T)
 
     def mask(self):
         """Boolean array of the stored positions (explicit zeros included)."""
         D = self._core_dense(fill=True, dtype=bool)
-        return np.ascontiguousarray(D if self._axis == 1 else D.T)
+        return contiguous(D if self._axis == 1 else D.T)
 
     def csr_parts(self):
         """(indptr, indices, data) of this matrix as canonical CSR, cached.
@@ -366,7 +366,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
             C.sum_duplicates()  # none: also sorts the columns of every row
             itype = index_dtype_for(C.nnz, max(self.shape))
             self._csr = tuple(
-                readonly(np.ascontiguousarray(a, dtype=t))
+                readonly(contiguous(a, dtype=t))
                 for a, t in ((C.indptr, itype), (C.indices, itype), (C.data, self.dtype))
             )
         return self._csr
@@ -412,4 +412,4 @@ def _element_strides(a):
     """``a`` itself when its strides are whole elements, else a C copy."""
     if all(s % a.itemsize == 0 for s in a.strides):
         return a
-    return np.ascontiguousarray(a)
+    return contiguous(a)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparsecore._validation import contiguous
 from sparsecore.formats._kronecker import (
     KroneckerOperator,
     _check_blas_sizes,
@@ -221,8 +222,8 @@ class _State:
     """Active factors, hyperparameters and support of one KroSBL run."""
 
     def __init__(self, factors, gammas, coupling):
-        self.A = [np.ascontiguousarray(F) for F in factors]
-        self.g = [np.ascontiguousarray(g, dtype=np.float64) for g in gammas]
+        self.A = [contiguous(F) for F in factors]
+        self.g = [contiguous(g, dtype=np.float64) for g in gammas]
         self.active = [np.arange(F.shape[1]) for F in factors]
         self.C = coupling  # per mode: None or the (pruned) C_beta
 
@@ -238,8 +239,8 @@ class _State:
             keep = g > max(r * g.max(), 0.0)
             if keep.all():
                 continue
-            self.A[i] = np.ascontiguousarray(self.A[i][:, keep])
-            self.g[i] = np.ascontiguousarray(g[keep])
+            self.A[i] = contiguous(self.A[i][:, keep])
+            self.g[i] = contiguous(g[keep])
             self.active[i] = self.active[i][keep]
             if self.C[i] is not None:
                 self.C[i] = self.C[i][np.ix_(keep, keep)]
@@ -449,7 +450,7 @@ def kronecker_sbl(
     M, N = op.shape
     _check_blas_sizes([max(m, n + 1) for m, n in zip(op.out_shape, op.in_shape)],
                       op.out_shape, n_rhs, "kronecker_sbl")
-    y_flat = np.ascontiguousarray(y, dtype=work).reshape(-1)
+    y_flat = contiguous(y, dtype=work).reshape(-1)
 
     init = _check_init(init, op, coupling)
 
@@ -599,7 +600,7 @@ def kronecker_posterior(factors, gammas, noise_var, y):
         raise ValueError("noise_var must be given")
     gs = []
     for i, (g, n) in enumerate(zip(gammas, op.in_shape)):
-        g = np.ascontiguousarray(g, dtype=np.float64)
+        g = contiguous(g, dtype=np.float64)
         if g.shape != (n,) or not np.all(np.isfinite(g)) or np.any(g <= 0):
             raise ValueError(f"gammas[{i}] must be {n} positive finite values")
         gs.append(g)
@@ -608,6 +609,6 @@ def kronecker_posterior(factors, gammas, noise_var, y):
     work = np.complex128 if np.result_type(op.dtype, y.dtype).kind == "c" else np.float64
     n_rhs = 1 if y.ndim == 1 else y.shape[1]
     state = _State([np.asarray(A, dtype=work) for A in op.factors], gs, [None] * op.n_modes)
-    mu, sig, _, _ = _estep(state, np.ascontiguousarray(y, dtype=work).reshape(-1), n_rhs, noise_var)
+    mu, sig, _, _ = _estep(state, contiguous(y, dtype=work).reshape(-1), n_rhs, noise_var)
     mean = mu.reshape(op.shape[1], n_rhs)
     return (mean[:, 0] if y.ndim == 1 else mean), sig

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from sparsecore._validation import contiguous
 from sparsecore.linear_model._base import BCD_PARAMETER_CONSTRAINTS, bcd_kwargs, warn_not_converged
 from sparsecore.optimize import ElasticNet, Logistic, Multinomial, greedy_bcd
 
@@ -165,7 +166,7 @@ class GreedyBCDLogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEs
             self.coef_ = coef.reshape(1, -1).astype(X.dtype, copy=False)
             self.intercept_ = np.array([res.intercept if self.fit_intercept else 0.0], dtype=X.dtype)
         else:
-            self.coef_ = np.ascontiguousarray(coef.T).astype(X.dtype, copy=False)
+            self.coef_ = contiguous(coef.T).astype(X.dtype, copy=False)
             self.intercept_ = (np.asarray(res.intercept, dtype=X.dtype) if self.fit_intercept
                                else np.zeros(k, dtype=X.dtype))
         self.dual_gap_ = res.gap

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg.blas import get_blas_funcs
 
+from sparsecore._validation import fortran
 from sparsecore.linear_model._kronecker_sbl import (
     _INIT_BREADTH,
     _check_int,
@@ -50,7 +51,7 @@ class SBLResult:
 
 def _gram(B, lower):
     """B @ B^H through BLAS syrk/herk (one triangle, as ``lower`` says)."""
-    B = np.asfortranarray(B)
+    B = fortran(B)
     kind = "herk" if np.iscomplexobj(B) else "syrk"
     (fn,) = get_blas_funcs((kind,), (B,))
     return fn(1.0, B, lower=lower)
@@ -117,7 +118,7 @@ def _sbl_em(X, y, noise_var, prune, max_iter, tol, warn=True):
     frob = float(np.vdot(X, X).real)
     g = np.full(N, _INIT_BREADTH * power * M / frob if frob > 0 else 1.0)
     act = np.arange(N)
-    Xa = np.asfortranarray(X)
+    Xa = fortran(X)
     gram = Xy = None
     objective = []
     converged = False
@@ -139,7 +140,7 @@ def _sbl_em(X, y, noise_var, prune, max_iter, tol, warn=True):
         keep = g > max(prune * g.max(), 0.0)
         if not keep.all():
             g, act = g[keep], act[keep]
-            Xa = np.asfortranarray(Xa[:, keep])
+            Xa = fortran(Xa[:, keep])
             if gram is not None:
                 gram, Xy = gram[np.ix_(keep, keep)], Xy[keep]
         mu, sig, (logdet, quad, resid2, trace) = estep()
@@ -156,7 +157,7 @@ def _sbl_em(X, y, noise_var, prune, max_iter, tol, warn=True):
             break
     positive = g > 0
     if not positive.all():
-        g, act, Xa = g[positive], act[positive], np.asfortranarray(Xa[:, positive])
+        g, act, Xa = g[positive], act[positive], fortran(Xa[:, positive])
         if gram is not None:
             gram, Xy = gram[np.ix_(positive, positive)], Xy[positive]
     coef = np.zeros(N, dtype=X.dtype)

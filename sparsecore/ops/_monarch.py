@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from sparsecore import _threads
 from sparsecore._ext import _monarch
-from sparsecore._validation import check_allocation
+from sparsecore._validation import check_allocation, contiguous
 from sparsecore.formats._monarch import MonarchMatrix, _as_block_dtype, monarch_layout
 
 __all__ = ["monarch_project"]
@@ -94,7 +94,7 @@ def monarch_project(W, n_blocks=None, *, method="svd", max_iter=None, tol=None,
     elif dtype.kind == "c":
         w1, w2, err2 = _project_power_numpy(W, k, q, p, l, s, r, int(max_iter), float(tol))
     else:
-        W = np.ascontiguousarray(W)
+        W = contiguous(W)
         w1, w2, err2, _ = _monarch.project_power(W, k, q, p, l, s, r, int(max_iter),
                                                  float(tol), nt)
     M = MonarchMatrix(w2, w1, n_threads=n_threads, copy=False)

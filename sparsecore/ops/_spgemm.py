@@ -9,6 +9,7 @@ from sparsecore._validation import (
     INT32_MAX,
     as_csr_parts,
     check_allocation,
+    contiguous,
     index_dtype_for,
 )
 
@@ -69,8 +70,8 @@ def _kernel_dtype(A, B):
 
 def _as_kernel_values(data, kernel_dtype):
     if kernel_dtype == np.uint64 and data.dtype != np.uint64:
-        return np.ascontiguousarray(data.astype(np.int64, copy=False).view(np.uint64))
-    return np.ascontiguousarray(data, dtype=kernel_dtype)
+        return contiguous(data.astype(np.int64, copy=False).view(np.uint64))
+    return contiguous(data, dtype=kernel_dtype)
 
 
 def spgemm(A, B, *, semiring="plus_times", mask=None, complement=False, n_threads=None):
@@ -248,9 +249,9 @@ def _semiring_values(data, kernel_dtype, kind):
     if kind == "count":
         # never read by the kernel, but it takes an array of 8-byte entries
         if data.dtype.itemsize == 8:
-            return np.ascontiguousarray(data).view(np.uint64)
+            return contiguous(data).view(np.uint64)
         return np.zeros(data.shape[0], dtype=np.uint64)
-    return np.ascontiguousarray(data, dtype=kernel_dtype)
+    return contiguous(data, dtype=kernel_dtype)
 
 
 def _summed(parts, name, nt, sr):

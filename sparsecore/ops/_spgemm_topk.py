@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from sparsecore import _threads
 from sparsecore._ext import _sparse
-from sparsecore._validation import as_csr_parts, check_allocation, index_dtype_for
+from sparsecore._validation import as_csr_parts, check_allocation, contiguous, index_dtype_for
 
 __all__ = ["spgemm_topk"]
 
@@ -162,8 +162,8 @@ def _topk_by_kernel(A, B, k, threshold, nt, dtype):
         itype = index_dtype_for(m, d, n, a.nnz, b.nnz)
     a = a.with_index_dtype(itype)
     b = b.with_index_dtype(itype)
-    ax = np.ascontiguousarray(a.data, dtype=dtype)
-    bx = np.ascontiguousarray(b.data, dtype=dtype)
+    ax = contiguous(a.data, dtype=dtype)
+    bx = contiguous(b.data, dtype=dtype)
     flops = _sparse.topk_product_flops(a.indptr, a.indices, b.indptr, m, d)
     blocked = flops * _topk._BLOCKED_DIV >= m * n
     nt = _threads.threads_for_work(nt, flops + m * min(n, 64), _topk._FLOPS_PER_THREAD)

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 
 from sparsecore import _threads
 from sparsecore._ext import _spmm
-from sparsecore._validation import as_csr_parts
+from sparsecore._validation import as_csr_parts, contiguous
 from sparsecore.formats import BlockSparseMatrix, NMSparseMatrix
 from sparsecore.formats._base import StructuredSparseMatrix
 
@@ -56,7 +56,7 @@ def _as_operand(X, dtype, name):
     if X.dtype != dtype:
         X = X.astype(dtype, order="K")
     if any(s % X.itemsize for s in X.strides):
-        X = np.ascontiguousarray(X)
+        X = contiguous(X)
     return X
 
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from sparsecore import _threads
 from sparsecore._ext import _sparse
-from sparsecore._validation import as_csr_parts, check_allocation, index_dtype_for
+from sparsecore._validation import as_csr_parts, check_allocation, contiguous, index_dtype_for
 
 __all__ = ["topk_product"]
 
@@ -142,8 +142,8 @@ def topk_product(A, B, k, *, exclude=None, n_threads=None):
     itype = index_dtype_for(m, d, n, a.nnz, b.nnz, e.nnz if e is not None else 0)
     a = a.with_index_dtype(itype)
     b = b.with_index_dtype(itype)
-    ax = np.ascontiguousarray(a.data, dtype=dtype)
-    bx = np.ascontiguousarray(b.data, dtype=dtype)
+    ax = contiguous(a.data, dtype=dtype)
+    bx = contiguous(b.data, dtype=dtype)
     ep = ej = None
     if e is not None:
         e = e.with_index_dtype(itype)

@@ -31,6 +31,8 @@ Datafits with ``is_quadratic = True`` are solved by exact block minimisation
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp, xlogy
 
+from sparsecore._validation import contiguous
+
 __all__ = ["Datafit", "Logistic", "Multinomial", "Quadratic", "UserDatafit", "user_datafit"]
 
 
@@ -238,13 +240,13 @@ def _per_sample(addr, Y, Z):
 
     out = np.empty(Z.shape)
     if Z.shape[1] == 1:
-        _bcd.user_map(addr, 2, np.ascontiguousarray(Y[:, 0], dtype=np.float64),
-                      np.ascontiguousarray(Z[:, 0], dtype=np.float64), out[:, 0])
+        _bcd.user_map(addr, 2, contiguous(Y[:, 0], dtype=np.float64),
+                      contiguous(Z[:, 0], dtype=np.float64), out[:, 0])
         return out
     for k in range(Z.shape[1]):
         col = np.empty(Z.shape[0])
-        _bcd.user_map(addr, 2, np.ascontiguousarray(Y[:, k], dtype=np.float64),
-                      np.ascontiguousarray(Z[:, k], dtype=np.float64), col)
+        _bcd.user_map(addr, 2, contiguous(Y[:, k], dtype=np.float64),
+                      contiguous(Z[:, k], dtype=np.float64), col)
         out[:, k] = col
     return out
 
@@ -292,10 +294,10 @@ class UserDatafit(Datafit):
         """
         from sparsecore._ext import _bcd
 
-        h = np.ascontiguousarray(h, dtype=np.float64)
+        h = contiguous(h, dtype=np.float64)
         return float(sum(_bcd.user_sum(self._loss.address, 2,
-                                       np.ascontiguousarray(Y[:, k], dtype=np.float64),
-                                       np.ascontiguousarray(Z[:, k], dtype=np.float64), h)
+                                       contiguous(Y[:, k], dtype=np.float64),
+                                       contiguous(Z[:, k], dtype=np.float64), h)
                          for k in range(Z.shape[1])))
 
     def gradient(self, Y, Z):

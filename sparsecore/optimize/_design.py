@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsecore._ext import _bcd
+from sparsecore._validation import contiguous, fortran
 
 __all__ = ["Design", "as_design"]
 
@@ -26,10 +27,10 @@ class Design:
                 X = X.astype(np.float64)
             # the kernels need neither sorted indices nor unique entries
             # (duplicates add up), so X is used as given, never modified
-            data = np.ascontiguousarray(X.data)
+            data = contiguous(X.data)
             idx_dtype = np.int32 if (X.nnz <= _I32 and max(X.shape) <= _I32) else np.int64
-            self.indices = np.ascontiguousarray(X.indices, dtype=idx_dtype)
-            self.indptr = np.ascontiguousarray(X.indptr, dtype=idx_dtype)
+            self.indices = contiguous(X.indices, dtype=idx_dtype)
+            self.indptr = contiguous(X.indptr, dtype=idx_dtype)
             self.data = data
             self.dense = np.empty((0, 0), dtype=data.dtype, order="F")
             self.is_sparse = True
@@ -40,7 +41,7 @@ class Design:
                 raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
             if X.dtype not in (np.float32, np.float64):
                 X = X.astype(np.float64)
-            X = np.asfortranarray(X)
+            X = fortran(X)
             self.dense = X
             self.data = np.empty(0, dtype=X.dtype)
             self.indices = np.empty(0, dtype=np.int32)
@@ -67,14 +68,14 @@ class Design:
     # -- products -------------------------------------------------------------
     def xt_dot(self, U, cols=None, n_threads=1):
         """X[:, cols]^T U as a (len(cols), K) array; U is (n, K)."""
-        U = np.asfortranarray(U, dtype=np.float64)
+        U = fortran(U, dtype=np.float64)
         full = cols is None or len(cols) == self.shape[1]
         if full and n_threads == 1:
             # every column: scipy's CSR kernel on X^T / BLAS gemv are the fastest
             if self.is_sparse:
-                return np.ascontiguousarray(self.X.T @ U, dtype=np.float64)
+                return contiguous(self.X.T @ U, dtype=np.float64)
             if self.dtype == np.float64:
-                return np.ascontiguousarray(self.dense.T @ U)
+                return contiguous(self.dense.T @ U)
         if cols is None:
             cols = np.arange(self.shape[1], dtype=np.int64)
         out = np.empty((len(cols), U.shape[1]), dtype=np.float64)
@@ -86,14 +87,14 @@ class Design:
         """out (n, K, Fortran) += X[:, cols] @ D."""
         if len(cols):
             _bcd.block_matvec(*self.kernel_args(), np.asarray(cols, dtype=np.int64),
-                              np.ascontiguousarray(D, dtype=np.float64), out)
+                              contiguous(D, dtype=np.float64), out)
         return out
 
     def col_stats(self, h=None, cols=None, n_threads=1):
         """(sum_i h_i x_ij, sum_i h_i x_ij^2) for j in cols (h None: ones).
         Statistics of all columns are cached per weighting (a path reuses them)."""
         if cols is None:
-            key = None if h is None else hash(np.ascontiguousarray(h, dtype=np.float64).tobytes())
+            key = None if h is None else hash(contiguous(h, dtype=np.float64).tobytes())
             if key not in self._stats:
                 self._stats.clear()
                 self._stats[key] = self.col_stats(h, np.arange(self.shape[1], dtype=np.int64), n_threads)
@@ -102,7 +103,7 @@ class Design:
         cols = np.asarray(cols, dtype=np.int64)
         s1 = np.empty(len(cols))
         s2 = np.empty(len(cols))
-        hh = np.empty(0) if h is None else np.ascontiguousarray(h, dtype=np.float64)
+        hh = np.empty(0) if h is None else contiguous(h, dtype=np.float64)
         if len(cols):
             _bcd.col_stats(*self.kernel_args(), cols, hh, s1, s2, n_threads)
         return s1, s2

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsecore._ext import _forest
+from sparsecore._validation import contiguous
 
 __all__ = [
     "GraphQuadratic",
@@ -79,7 +80,7 @@ def _as_rhs(B, n, name="b"):
         raise ValueError(f"{name} must have {n} rows, got shape {B.shape}")
     if not np.all(np.isfinite(B)):
         raise ValueError(f"{name} contains NaN or infinity")
-    return np.ascontiguousarray(B)
+    return contiguous(B)
 
 
 def forest_partition(A, order="degree", random_state=None):
@@ -136,7 +137,7 @@ class _Blocks:
 
     def __init__(self, A, indptr, indices, labels, n_blocks):
         self.A, self.indptr, self.indices = A, indptr, indices
-        self.labels = np.ascontiguousarray(labels, dtype=np.int64)
+        self.labels = contiguous(labels, dtype=np.int64)
         n = A.shape[0]
         counts = np.bincount(self.labels[self.labels >= 0], minlength=n_blocks)
         self.boff = np.zeros(n_blocks + 1, dtype=np.int64)
@@ -149,7 +150,7 @@ class _Blocks:
         members = np.argsort(self.labels, kind="stable")[n - m:] if m < n else np.argsort(self.labels, kind="stable")
         for b in range(n_blocks):
             lo, hi = self.boff[b], self.boff[b + 1]
-            nodes = np.ascontiguousarray(members[lo:hi], dtype=np.int64)
+            nodes = contiguous(members[lo:hi], dtype=np.int64)
             got = _forest.forest_structure(indptr, indices, A.data, self.labels, nodes, b,
                                            self.order[lo:hi], self.ppos[lo:hi], self.edge[lo:hi],
                                            diag[lo:hi])
@@ -175,7 +176,7 @@ class _Blocks:
     def sweep(self, seq, B, X, R):
         _forest.sweep(self.indptr, self.indices, self.A.data, self.labels, self.boff,
                       self.order, self.ppos, self.edge, self.piv,
-                      np.ascontiguousarray(seq, dtype=np.int64), B, X, R)
+                      contiguous(seq, dtype=np.int64), B, X, R)
 
 
 def tree_solve(A, nodes, rhs):
@@ -343,8 +344,8 @@ def graph_bcd(A, b, *, method="cg", selection="cyclic", tol=1e-8, max_iter=1000,
         if fixed.order.size != n:
             raise ValueError("the forest partition must cover every node")
         perm, pip, pix, pdata, fac, ipiv = fixed.permuted()
-        Bp = np.ascontiguousarray(B[perm])
-        Xp = np.ascontiguousarray(X[perm])
+        Bp = contiguous(B[perm])
+        Xp = contiguous(X[perm])
         it, res = _forest.pcg(pip, pix, pdata, fixed.boff, fixed.ppos, fac, fixed.edge, ipiv,
                               seq, Bp, Xp, float(tol), int(max_iter), trace)
         X[perm] = Xp

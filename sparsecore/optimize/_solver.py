@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from sparsecore._ext import _bcd
 from sparsecore._threads import effective_n_threads
+from sparsecore._validation import contiguous, fortran
 from sparsecore.optimize._datafits import Datafit, Multinomial
 from sparsecore.optimize._design import Design, as_design
 from sparsecore.optimize._graph import GraphQuadratic, graph_bcd
@@ -181,7 +182,7 @@ class _State:
             XW = np.zeros((self.n, self.K), order="F")
             nz = np.flatnonzero(np.any(self.W != 0, axis=1))
             self.X.block_matvec(nz, self.W[nz], XW)
-            self._U = np.asfortranarray(self.h[:, None] * (self.Y - ybar - XW))
+            self._U = fortran(self.h[:, None] * (self.Y - ybar - XW))
             self.off = (self.xbar @ self.W) if self.xbar is not None else np.zeros(self.K)
         else:
             self._Zt = np.zeros((self.n, self.K), order="F")
@@ -277,9 +278,9 @@ class _State:
 
     def _pass(self, what, cols, C, L=None, t=1.0):
         out = np.empty(len(cols)) if what in (0, 1, 4) else np.empty(0)
-        Lx = np.empty(0) if L is None else np.ascontiguousarray(L, dtype=np.float64)
-        r = _bcd.coord_passes(what, self.W, np.ascontiguousarray(cols, dtype=np.int64),
-                              np.ascontiguousarray(C, dtype=np.float64), Lx, float(t),
+        Lx = np.empty(0) if L is None else contiguous(L, dtype=np.float64)
+        r = _bcd.coord_passes(what, self.W, contiguous(cols, dtype=np.int64),
+                              contiguous(C, dtype=np.float64), Lx, float(t),
                               self.l1, self.l2, self.lo, self.hi, out)
         return out if what in (0, 1, 4) else r
 
@@ -299,7 +300,7 @@ class _State:
 
     def newton_quadratic(self, ws, tol, max_epochs, anderson=True, curvature_weights=None):
         """Exact (to ``tol``) minimisation over the block by the compiled CD."""
-        ws = np.ascontiguousarray(ws, dtype=np.int64)
+        ws = contiguous(ws, dtype=np.int64)
         nws = len(ws)
         K_and = 5 if (anderson and nws > 1 and 5 * self.X.col_nnz(ws) >= self.n) else 0
         buf = np.empty((K_and + 1 if K_and else 0, nws))
@@ -326,23 +327,23 @@ class _State:
     def softmax_newton_step(self, ws, tol, max_epochs):
         """Proximal-Newton direction of the multinomial loss with its exact
         Hessian (classes coupled), by the compiled CD."""
-        ws = np.ascontiguousarray(ws, dtype=np.int64)
+        ws = contiguous(ws, dtype=np.int64)
         Z = self.Z()
         Pm = self.datafit._proba(Z)
         Gr = Pm - self.Y
-        HP = np.asfortranarray(self.h[:, None] * Pm)
-        G = np.ascontiguousarray(self.X.xt_dot(self.h[:, None] * Gr, ws, self.n_threads))
+        HP = fortran(self.h[:, None] * Pm)
+        G = contiguous(self.X.xt_dot(self.h[:, None] * Gr, ws, self.n_threads))
         # diagonal of the Hessian: sum_i h_i p_ic (1 - p_ic) x_ij^2
         Lc = np.empty((len(ws), self.K))
         for c in range(self.K):
             _, Lc[:, c] = self.X.col_stats(HP[:, c] * (1.0 - Pm[:, c]), ws, self.n_threads)
-        Wb = np.ascontiguousarray(self.W[ws])
+        Wb = contiguous(self.W[ws])
         D = np.zeros((len(ws), self.K))
         Q = np.zeros((self.n, self.K), order="F")
         S = np.zeros(self.n)
-        gb = np.ascontiguousarray((self.h[:, None] * Gr).sum(axis=0))
+        gb = contiguous((self.h[:, None] * Gr).sum(axis=0))
         db = np.zeros(self.K)
-        epochs = _bcd.softmax_cd(*self.X.kernel_args(), ws, Wb, D, G, HP, np.asfortranarray(Pm),
+        epochs = _bcd.softmax_cd(*self.X.kernel_args(), ws, Wb, D, G, HP, fortran(Pm),
                                  Q, S, Lc, self.fit_intercept, gb, db,
                                  self.l1, self.l2, self.lo, self.hi, max_epochs, tol, 1e-4)
         return D, db, Gr, epochs
@@ -351,7 +352,7 @@ class _State:
         """One proximal-Newton (or bound-majorisation) step on the block:
         returns the direction (len(ws), K), intercept direction, and the
         predicted decrease."""
-        ws = np.ascontiguousarray(ws, dtype=np.int64)
+        ws = contiguous(ws, dtype=np.int64)
         nws = len(ws)
         Z = self.Z()
         Gr = self.datafit.gradient(self.Y, Z)
@@ -387,7 +388,7 @@ class _State:
                 L_full[ws] = np.maximum(s2 - s1 * s1 / sum_hk, 0.0)
             else:
                 L_full[ws] = s2
-            u = np.ascontiguousarray(u)
+            u = contiguous(u)
             wk = self.W[:, k].copy()
             e, g, off = _bcd.wls_cd(
                 *self.X.kernel_args(), ws, wk, u, hk, 1.0, ihk, sum_hk,

@@ -13,6 +13,7 @@ prox, selection scores) apply them over arrays in a compiled loop.
 import numpy as np
 
 from sparsecore._ext import _bcd
+from sparsecore._validation import contiguous
 from sparsecore.ops._semiring import _as_cfunc
 
 __all__ = ["UserPenalty", "user_penalty"]
@@ -24,7 +25,7 @@ _EMPTY = np.empty(0)
 
 
 def _flat(x, shape):
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).ravel()
+    return contiguous(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).ravel()
 
 
 class UserPenalty:
