@@ -13,8 +13,13 @@ value, another exception, a crash) stops the run and saves the input.
 See docs/dev/hardening.rst.
 """
 import sys
+from pathlib import Path
 
 import atheris
+
+# the dense semiring reference shared with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import SEMIRING_OPS  # noqa: E402
 
 with atheris.instrument_imports():
     import numpy as np
@@ -161,19 +166,6 @@ def check_dense_ops(fdp):
     assert snapshot(W) == before
 
 
-# add (a reduction with its identity) and multiply of every built-in semiring,
-# on dense float64 arrays: the reference the compiled products are checked against
-SEMIRING_OPS = {
-    "plus_times": (np.add, 0.0, lambda a, b: a * b),
-    "min_plus": (np.minimum, np.inf, lambda a, b: a + b),
-    "max_plus": (np.maximum, -np.inf, lambda a, b: a + b),
-    "max_times": (np.maximum, -np.inf, lambda a, b: a * b),
-    "min_times": (np.minimum, np.inf, lambda a, b: a * b),
-    "lor_land": (np.logical_or, False, lambda a, b: (a != 0) & (b != 0)),
-    "plus_pair": (np.add, 0, lambda a, b: np.ones(np.broadcast(a, b).shape, np.int64)),
-    "plus_first": (np.add, 0.0, lambda a, b: a + 0 * b),
-    "plus_second": (np.add, 0.0, lambda a, b: b + 0 * a),
-}
 
 
 def _pattern_and_values(A):

@@ -2,6 +2,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,3 +67,18 @@ def interrupt_child(code, *, wait=0.5, timeout=60):
     assert line and line[0] == "interrupted", (line, err)
     assert reaction < 1.0, f"took {reaction:.2f} s to stop"
     return out + err
+
+
+#: The built-in semirings on dense arrays, the reference of the semiring tests
+#: and of .ci/fuzz_atheris.py: name -> (add ufunc, identity, multiply(a, b)).
+SEMIRING_OPS = {
+    "plus_times": (np.add, 0.0, lambda a, b: a * b),
+    "min_plus": (np.minimum, np.inf, lambda a, b: a + b),
+    "max_plus": (np.maximum, -np.inf, lambda a, b: a + b),
+    "max_times": (np.maximum, -np.inf, lambda a, b: a * b),
+    "min_times": (np.minimum, np.inf, lambda a, b: a * b),
+    "lor_land": (np.logical_or, False, lambda a, b: (a != 0) & (b != 0)),
+    "plus_pair": (np.add, 0, lambda a, b: np.ones(np.broadcast(a, b).shape, np.int64)),
+    "plus_first": (np.add, 0.0, lambda a, b: a + 0 * b),
+    "plus_second": (np.add, 0.0, lambda a, b: b + 0 * a),
+}

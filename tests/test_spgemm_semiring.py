@@ -15,26 +15,12 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings, strategies as st
 
-from helpers import SHARED, requires_shared
+from helpers import SEMIRING_OPS, SHARED, requires_shared
 from sparsecore import spgemm
 from sparsecore.ops import SEMIRINGS, spgemm_topk, user_semiring
 from sparsecore.ops import _spgemm_topk
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
-
-_OPS = {
-    # name: (add ufunc, identity, multiply(a, b) on dense arrays)
-    "plus_times": (np.add, 0.0, lambda a, b: a * b),
-    "min_plus": (np.minimum, np.inf, lambda a, b: a + b),
-    "max_plus": (np.maximum, -np.inf, lambda a, b: a + b),
-    "max_times": (np.maximum, -np.inf, lambda a, b: a * b),
-    "min_times": (np.minimum, np.inf, lambda a, b: a * b),
-    "lor_land": (np.logical_or, False, lambda a, b: (a != 0) & (b != 0)),
-    "plus_pair": (np.add, 0, lambda a, b: np.ones(np.broadcast(a, b).shape, np.int64)),
-    "plus_first": (np.add, 0.0, lambda a, b: a + 0 * b),
-    "plus_second": (np.add, 0.0, lambda a, b: b + 0 * a),
-}
-
 
 def dense_semiring(A, B, name, mask=None, complement=False):
     """(values, present) of the product over the stored patterns."""
@@ -45,7 +31,7 @@ def dense_semiring(A, B, name, mask=None, complement=False):
     Ad, Bd = A.toarray(), B.toarray()
     PA = sp.csr_array((np.ones(A.nnz, bool), A.indices, A.indptr), shape=A.shape).toarray()
     PB = sp.csr_array((np.ones(B.nnz, bool), B.indices, B.indptr), shape=B.shape).toarray()
-    add, ident, mul = _OPS[name]
+    add, ident, mul = SEMIRING_OPS[name]
     prod = mul(Ad[:, :, None], Bd[None, :, :])
     valid = PA[:, :, None] & PB[None, :, :]
     vals = add.reduce(np.where(valid, prod, ident), axis=1, initial=ident)

@@ -23,16 +23,9 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def machine():
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "n_cpus": os.cpu_count(), "system": platform.platform(),
+    from sparsecore._bench._harness import cpu_name
+
+    return {"cpu": cpu_name(), "n_cpus": os.cpu_count(), "system": platform.platform(),
             "python": platform.python_version(),
             "load_average_before": [round(x, 2) for x in os.getloadavg()]}
 

@@ -15,6 +15,7 @@ from sparsecore._threads import effective_n_threads
 __all__ = [
     "Case",
     "Peer",
+    "cpu_name",
     "environment_line",
     "format_table",
     "geomean",
@@ -97,16 +98,20 @@ def thread_counts(requested):
     return sorted({1, n})
 
 
-def environment_line():
-    cpu = platform.processor() or platform.machine()
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo on Linux), else the platform's."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def environment_line():
+    cpu = cpu_name()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"# {cpu}; {os.cpu_count()} CPUs; load average {load}; "
