@@ -183,7 +183,8 @@ class Quadratic(Datafit):
         Returns
         -------
         float
-            Non-negative share of the duality gap.
+            The loss's share of the duality gap (non-negative up to
+            rounding).
         """
         # (1 / 2h) (h (y - z) + theta)^2, zero weights contribute nothing
         A = h[:, None] * (Y - Z) + Theta
@@ -312,7 +313,8 @@ class Logistic(Datafit):
         Returns
         -------
         float
-            Non-negative share of the duality gap.
+            The loss's share of the duality gap (non-negative up to
+            rounding).
         """
         with np.errstate(divide="ignore", invalid="ignore"):
             V = np.where(h[:, None] > 0, -Theta * Y / h[:, None], 0.0)
@@ -460,7 +462,8 @@ class Multinomial(Datafit):
         Returns
         -------
         float
-            Non-negative share of the duality gap.
+            The loss's share of the duality gap (non-negative up to
+            rounding).
         """
         # theta = h (q - e_y) with q in the simplex:  lse(z) + sum q log q - q.z
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -81,7 +81,8 @@ class RecModel(nn.Module):
         Returns
         -------
         list of list of str
-            Names of the embedding tables sharing each budget.
+            Groups of tensor names (keys of ``self.sides``), one group per
+            budget.
         """
         names = list(self.sides)
         if budget == "per_tensor":
