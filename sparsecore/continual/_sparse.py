@@ -253,7 +253,25 @@ class SparseLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, state):
-        """``x @ (weight * mask).T + bias`` through :func:`sparsecore.ops.spmm`."""
+        """``x @ (weight * mask).T + bias`` through :func:`sparsecore.ops.spmm`.
+
+        Parameters
+        ----------
+        ctx : torch.autograd.function.FunctionCtx
+            Autograd context.
+        x : torch.Tensor of shape (..., in_features)
+            Input (CPU).
+        weight : torch.Tensor of shape (out_features, in_features)
+            Dense weight; only the entries under the mask are used.
+        bias : torch.Tensor of shape (out_features,) or None
+            Bias.
+        state : object
+            The layer's sparse state (pattern, CSR copies of the weight, thread count).
+
+        Returns
+        -------
+        torch.Tensor of shape (..., out_features)
+        """
         state._load_values(weight)
         x2 = x.detach().reshape(-1, x.shape[-1])
         xn = x2.numpy()
@@ -273,7 +291,26 @@ class SparseLinearFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         """Input gradient by the transposed product; weight gradient on the
-        gradient pattern only (:func:`sparsecore.ops.sddmm`)."""
+        gradient pattern only (:func:`sparsecore.ops.sddmm`).
+
+        Parameters
+        ----------
+        ctx : torch.autograd.function.FunctionCtx
+            Context saved by :meth:`forward`.
+        grad_out : torch.Tensor of shape (..., out_features)
+            Gradient of the output.
+
+        Returns
+        -------
+        grad_x : torch.Tensor or None
+            Gradient of ``x`` (shape of ``x``).
+        grad_w : torch.Tensor or None
+            Gradient of ``weight``, nonzero only on the gradient pattern.
+        grad_b : torch.Tensor or None
+            Gradient of ``bias``.
+        None
+            No gradient for ``state``.
+        """
         state = ctx.state
         (x2,) = ctx.saved_tensors
         g = grad_out.reshape(-1, state.shape[0]).contiguous()

@@ -98,7 +98,12 @@ class ClusterResources:
         return int(min(self.worker_memory))
 
     def describe(self):
-        """One line for messages: where the work runs and its memory."""
+        """One line for messages: where the work runs and its memory.
+
+        Returns
+        -------
+        str
+        """
         gib = self.total_memory / 2**30
         if self.kind == "local":
             return f"this machine ({gib:.1f} GiB available)"

@@ -237,7 +237,13 @@ class SpGEMMPlan:
         return int(self.chunk_nnz.sum())
 
     def summary(self):
-        """A few lines for humans."""
+        """A few lines for humans.
+
+        Returns
+        -------
+        str
+            Several lines joined by newlines.
+        """
         kind = "exact" if self.nnz_exact else "upper bound"
         return "\n".join([
             f"spgemm plan: {self.shape[0]}x{self.shape[1]} {self.dtype}, strategy {self.strategy}",

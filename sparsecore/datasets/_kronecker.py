@@ -39,7 +39,17 @@ class KroneckerProblem:
     support: tuple
 
     def nmse(self, coef):
-        """``||coef - x||^2 / ||x||^2``."""
+        """``||coef - x||^2 / ||x||^2``.
+
+        Parameters
+        ----------
+        coef : ndarray
+            Estimate of the true coefficients ``self.coef`` (same shape).
+
+        Returns
+        -------
+        float
+        """
         return float(np.sum(np.abs(coef - self.coef) ** 2) / np.sum(np.abs(self.coef) ** 2))
 
 
@@ -162,7 +172,18 @@ class IRSChannelProblem:
 
     def channel_nmse(self, coef):
         """Mean over the IRS patterns of ``||H_hat_p - H_p||^2 / ||H_p||^2``
-        (the paper's metric), H_hat_p built from the angular estimate."""
+        (the paper's metric), H_hat_p built from the angular estimate.
+
+        Parameters
+        ----------
+        coef : ndarray
+            Estimated angular coefficients (the solution of the problem).
+
+        Returns
+        -------
+        float
+            The mean NMSE over the IRS patterns.
+        """
         from sparsecore.formats import KroneckerOperator
 
         Hp1, A_ms, A_bs = self.channel_factors

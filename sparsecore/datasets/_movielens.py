@@ -69,7 +69,12 @@ class MovieLensRatings:
         return len(self.ratings)
 
     def to_csr(self):
-        """Users x items ``scipy.sparse.csr_array`` of the ratings (canonical)."""
+        """Users x items ``scipy.sparse.csr_array`` of the ratings (canonical).
+
+        Returns
+        -------
+        scipy.sparse.csr_array of shape (n_users, n_items)
+        """
         A = sp.csr_array(
             (self.ratings, (self.users, self.items)), shape=(self.n_users, self.n_items)
         )

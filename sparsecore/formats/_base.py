@@ -88,7 +88,12 @@ class StructuredSparseMatrix:
         raise NotImplementedError
 
     def transpose(self):
-        """The transpose, as :attr:`T`."""
+        """The transpose, as :attr:`T`.
+
+        Returns
+        -------
+        StructuredSparseMatrix
+        """
         return self.T
 
     def toarray(self):
@@ -96,11 +101,23 @@ class StructuredSparseMatrix:
         raise NotImplementedError
 
     def to_scipy(self, format="csr"):
-        """The matrix as a scipy.sparse array."""
+        """The matrix as a scipy.sparse array.
+
+        Parameters
+        ----------
+        format : str, optional
+            A scipy.sparse format name (default ``'csr'``).
+        """
         raise NotImplementedError
 
     def astype(self, dtype):
-        """A copy with values of ``dtype`` (float32 or float64)."""
+        """A copy with values of ``dtype`` (float32 or float64).
+
+        Parameters
+        ----------
+        dtype : dtype
+            Target value dtype.
+        """
         raise NotImplementedError
 
     @property
@@ -149,29 +166,85 @@ class StructuredSparseMatrix:
         return out
 
     def dot(self, other):
-        """``self @ other``."""
+        """``self @ other``.
+
+        Parameters
+        ----------
+        other : array_like or matrix
+            Right operand.
+
+        Returns
+        -------
+        ndarray or matrix
+            As ``self @ other``.
+        """
         return self @ other
 
     # ---- scipy.sparse.linalg.aslinearoperator protocol ----
 
     def matvec(self, x):
-        """``self @ x`` for a vector."""
+        """``self @ x`` for a vector.
+
+        Parameters
+        ----------
+        x : array_like of shape (n,) or (n, 1)
+            Vector (flattened).
+
+        Returns
+        -------
+        ndarray of shape (m,)
+        """
         return self @ np.asarray(x).reshape(-1)
 
     def rmatvec(self, x):
-        """``self.conj().T @ x`` (real values: ``self.T @ x``)."""
+        """``self.conj().T @ x`` (real values: ``self.T @ x``).
+
+        Parameters
+        ----------
+        x : array_like of shape (m,) or (m, 1)
+            Vector (flattened).
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
         return self.T @ np.asarray(x).reshape(-1)
 
     def matmat(self, X):
-        """``self @ X`` for a 2-D X."""
+        """``self @ X`` for a 2-D X.
+
+        Parameters
+        ----------
+        X : array_like of shape (n, B)
+            Right operand.
+
+        Returns
+        -------
+        ndarray of shape (m, B)
+        """
         return self @ np.asarray(X)
 
     def rmatmat(self, X):
-        """``self.conj().T @ X`` for a 2-D X."""
+        """``self.conj().T @ X`` for a 2-D X.
+
+        Parameters
+        ----------
+        X : array_like of shape (m, B)
+            Right operand.
+
+        Returns
+        -------
+        ndarray of shape (n, B)
+        """
         return self.T @ np.asarray(X)
 
     def aslinearoperator(self):
-        """This matrix as a :class:`scipy.sparse.linalg.LinearOperator`."""
+        """This matrix as a :class:`scipy.sparse.linalg.LinearOperator`.
+
+        Returns
+        -------
+        scipy.sparse.linalg.LinearOperator
+        """
         from scipy.sparse.linalg import LinearOperator
 
         return LinearOperator(

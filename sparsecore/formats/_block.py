@@ -46,7 +46,19 @@ class BlockShape:
 
     @classmethod
     def of(cls, spec, name="block_shape"):
-        """A BlockShape from a BlockShape or an (r, c) pair."""
+        """A BlockShape from a BlockShape or an (r, c) pair.
+
+        Parameters
+        ----------
+        spec : BlockShape or (int, int)
+            The block shape.
+        name : str, optional
+            Argument name used in error messages.
+
+        Returns
+        -------
+        BlockShape
+        """
         if isinstance(spec, cls):
             return spec
         try:
@@ -395,7 +407,12 @@ class BlockSparseMatrix(StructuredSparseMatrix):
         return D[:m, :n].copy() if (mb * r, nb * c) != (m, n) else D
 
     def mask(self):
-        """Boolean (m, n) array: True where a stored block covers the entry."""
+        """Boolean (m, n) array: True where a stored block covers the entry.
+
+        Returns
+        -------
+        ndarray of bool, shape (m, n)
+        """
         m, n = self.shape
         r, c = self._block_shape
         mb, nb = _ceil_div(m, r), _ceil_div(n, c)
@@ -410,6 +427,15 @@ class BlockSparseMatrix(StructuredSparseMatrix):
 
         BSR needs the shape to be a multiple of the block shape; CSR keeps
         every stored value, explicit zeros inside stored blocks included.
+
+        Parameters
+        ----------
+        format : str, optional
+            A scipy.sparse format name: ``'bsr'`` (default) or ``'csr'``.
+
+        Returns
+        -------
+        scipy.sparse.bsr_array or scipy.sparse.csr_array
         """
         m, n = self.shape
         r, c = self._block_shape
@@ -436,7 +462,12 @@ class BlockSparseMatrix(StructuredSparseMatrix):
     tobsr = to_scipy
 
     def tocsr(self):
-        """The matrix as a canonical ``scipy.sparse.csr_array``."""
+        """The matrix as a canonical ``scipy.sparse.csr_array``.
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+        """
         return self.to_scipy("csr")
 
     def astype(self, dtype):
@@ -448,7 +479,12 @@ class BlockSparseMatrix(StructuredSparseMatrix):
         )
 
     def copy(self):
-        """A copy with its own arrays."""
+        """A copy with its own arrays.
+
+        Returns
+        -------
+        BlockSparseMatrix
+        """
         return type(self)._from_trusted(
             self._blocks.copy(), self._indices.copy(), self._indptr.copy(), self.shape
         )

@@ -264,7 +264,19 @@ class KroneckerOperator(LinearOperator):
 
     def dot(self, x):
         """``self @ x``; Kronecker operators with matching modes multiply
-        mode by mode and stay Kronecker operators."""
+        mode by mode and stay Kronecker operators.
+
+        Parameters
+        ----------
+        x : array_like, LinearOperator or KroneckerOperator
+            Right operand.
+
+        Returns
+        -------
+        KroneckerOperator, LinearOperator or ndarray
+            A KroneckerOperator for a compatible Kronecker operand, otherwise
+            what ``LinearOperator.dot`` returns.
+        """
         if isinstance(x, KroneckerOperator) and self._compatible(x):
             return KroneckerOperator([A @ B for A, B in zip(self._factors, x.factors)])
         return super().dot(x)
@@ -283,6 +295,10 @@ class KroneckerOperator(LinearOperator):
     def toarray(self):
         """The formed dense matrix ``np.kron(A_1, np.kron(A_2, ...))``.
 
+        Returns
+        -------
+        ndarray of shape ``self.shape``
+
         Raises
         ------
         MemoryError
@@ -298,7 +314,13 @@ class KroneckerOperator(LinearOperator):
 
     def tocsr(self):
         """The formed product as a ``scipy.sparse.csr_array`` (only the
-        nonzeros are stored; useful when the factors are sparse)."""
+        nonzeros are stored; useful when the factors are sparse).
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+            With sorted indices.
+        """
         from sparsecore._validation import check_allocation
 
         nnz = self.nnz

@@ -217,7 +217,21 @@ class MonarchMatrix(LinearOperator):
     @classmethod
     def from_dense(cls, W, n_blocks=None, **kwargs):
         """The Monarch matrix nearest to ``W`` in Frobenius norm; see
-        :func:`sparsecore.ops.monarch_project` for the arguments."""
+        :func:`sparsecore.ops.monarch_project` for the arguments.
+
+        Parameters
+        ----------
+        W : array_like of shape (m, n)
+            Dense matrix.
+        n_blocks : int or tuple of int, optional
+            Number of blocks, passed to :func:`sparsecore.ops.monarch_project`.
+        **kwargs
+            Further arguments of :func:`sparsecore.ops.monarch_project`.
+
+        Returns
+        -------
+        MonarchMatrix
+        """
         from sparsecore.ops import monarch_project
 
         return monarch_project(W, n_blocks, **kwargs)
@@ -282,7 +296,12 @@ class MonarchMatrix(LinearOperator):
         return self._view(not self._transposed, left, right)
 
     def conj(self):
-        """The complex conjugate (``self`` for real matrices)."""
+        """The complex conjugate (``self`` for real matrices).
+
+        Returns
+        -------
+        MonarchMatrix
+        """
         if self.dtype.kind != "c":
             return self
         left, right = np.conj(self._left), np.conj(self._right)
@@ -291,7 +310,18 @@ class MonarchMatrix(LinearOperator):
         return self._view(self._transposed, left, right)
 
     def astype(self, dtype):
-        """This matrix with blocks of ``dtype`` (``self`` if it is already)."""
+        """This matrix with blocks of ``dtype`` (``self`` if it is already).
+
+        Parameters
+        ----------
+        dtype : dtype
+            Block dtype: float32, float64, complex64 or complex128 (integers and
+            bool become float64, float16 float32).
+
+        Returns
+        -------
+        MonarchMatrix
+        """
         dtype = _as_block_dtype(dtype, "dtype")
         if dtype == self.dtype:
             return self
@@ -321,7 +351,12 @@ class MonarchMatrix(LinearOperator):
 
     # ------------------------------------------------------------ products
     def toarray(self):
-        """The dense matrix (``M @ I``, computed by the product kernel)."""
+        """The dense matrix (``M @ I``, computed by the product kernel).
+
+        Returns
+        -------
+        ndarray of shape ``self.shape``
+        """
         m, n = self.shape
         out = np.zeros((m, n), dtype=self.dtype)
         if m and n:
@@ -330,7 +365,12 @@ class MonarchMatrix(LinearOperator):
         return out
 
     def todense(self):
-        """Same as :meth:`toarray`."""
+        """Same as :meth:`toarray`.
+
+        Returns
+        -------
+        ndarray of shape ``self.shape``
+        """
         return self.toarray()
 
     def matmul(self, X, *, n_threads=None):
@@ -556,7 +596,19 @@ class MonarchProduct(LinearOperator):
         return sum(f.n_params for f in self.factors)
 
     def matmul(self, X, *, n_threads=None):
-        """``self @ X`` for an array ``X``, applying the factors right to left."""
+        """``self @ X`` for an array ``X``, applying the factors right to left.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n,) or (n, B)
+            Right operand.
+        n_threads : int or None, optional
+            Threads for each factor's product (None: each factor's own setting).
+
+        Returns
+        -------
+        ndarray of shape (m,) or (m, B)
+        """
         for f in reversed(self.factors):
             X = f.matmul(X, n_threads=n_threads)
         return X
@@ -607,7 +659,12 @@ class MonarchProduct(LinearOperator):
         return MonarchProduct(*[f.H for f in reversed(self.factors)])
 
     def toarray(self):
-        """The dense product (the last factor's dense form times the others)."""
+        """The dense product (the last factor's dense form times the others).
+
+        Returns
+        -------
+        ndarray of shape ``self.shape``
+        """
         m, n = self.shape
         if m == 0 or n == 0:
             return np.zeros((m, n), dtype=self.dtype)

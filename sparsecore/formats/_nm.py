@@ -46,7 +46,19 @@ class NMPattern:
 
     @classmethod
     def of(cls, n, m):
-        """A pattern from ints (numpy integers accepted)."""
+        """A pattern from ints (numpy integers accepted).
+
+        Parameters
+        ----------
+        n : int
+            Stored entries per group.
+        m : int
+            Group size.
+
+        Returns
+        -------
+        NMPattern
+        """
         n = int(n) if isinstance(n, np.integer) else n
         m = int(m) if isinstance(m, np.integer) else m
         return cls(n, m)
@@ -225,6 +237,23 @@ class NMSparseMatrix(StructuredSparseMatrix):
 
         Entries of ``A`` outside the mask are dropped; masked entries are
         stored even when zero.
+
+        Parameters
+        ----------
+        A : array_like, 2-D
+            Dense values.
+        mask : ndarray of bool, same shape as ``A``
+            N:M pattern: the entries to store.
+        n, m : int
+            The pattern: at most ``n`` stored entries in every ``m`` consecutive ones.
+        axis : {0, 1}, optional
+            Axis along which the groups of ``m`` run.
+        n_threads : int or None, optional
+            Threads for the compression.
+
+        Returns
+        -------
+        NMSparseMatrix
         """
         mask = np.asarray(mask)
         if mask.dtype != np.bool_:
@@ -342,7 +371,12 @@ class NMSparseMatrix(StructuredSparseMatrix):
         return contiguous(D if self._axis == 1 else D.T)
 
     def mask(self):
-        """Boolean array of the stored positions (explicit zeros included)."""
+        """Boolean array of the stored positions (explicit zeros included).
+
+        Returns
+        -------
+        ndarray of bool, shape (m, n)
+        """
         D = self._core_dense(fill=True, dtype=bool)
         return contiguous(D if self._axis == 1 else D.T)
 
@@ -351,6 +385,13 @@ class NMSparseMatrix(StructuredSparseMatrix):
 
         The N:M structure along axis 1 is CSR with an implicit row pointer;
         along axis 0 this is the transposed structure the products use.
+
+        Returns
+        -------
+        indptr, indices : ndarray of int
+            CSR structure.
+        data : ndarray
+            Stored values (the cached arrays; do not modify).
         """
         if self._csr is None:
             R, K = self._core_shape
@@ -372,14 +413,30 @@ class NMSparseMatrix(StructuredSparseMatrix):
         return self._csr
 
     def to_scipy(self, format="csr"):
-        """The matrix as a canonical ``scipy.sparse.csr_array`` (explicit zeros kept)."""
+        """The matrix as a canonical ``scipy.sparse.csr_array`` (explicit zeros kept).
+
+        Parameters
+        ----------
+        format : str, optional
+            A scipy.sparse format name (default ``'csr'``); other formats are converted
+            from CSR.
+
+        Returns
+        -------
+        scipy.sparse array
+        """
         if format != "csr":
             return self.to_scipy("csr").asformat(format)
         indptr, indices, data = self.csr_parts()
         return sp.csr_array((data.copy(), indices.copy(), indptr.copy()), shape=self.shape)
 
     def tocsr(self):
-        """The matrix as a ``scipy.sparse.csr_array``."""
+        """The matrix as a ``scipy.sparse.csr_array``.
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+        """
         return self.to_scipy("csr")
 
     def astype(self, dtype):
@@ -391,7 +448,12 @@ class NMSparseMatrix(StructuredSparseMatrix):
         )
 
     def copy(self):
-        """A copy that shares no memory with this matrix."""
+        """A copy that shares no memory with this matrix.
+
+        Returns
+        -------
+        NMSparseMatrix
+        """
         return type(self)._from_trusted(
             self._values.copy(), self._idx.copy(), self._core_shape, self._pattern, self._axis
         )

@@ -138,6 +138,11 @@ class Gate(nn.Module):
         ``parts`` has shape (batch, n_parts, n_experts), is non-negative and
         sums to 1 over its last two axes; ``saturated`` is True when every
         sample has at most ``k`` non-zero weights by construction.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, in_features)
+            Input batch.
         """
         raise NotImplementedError
 
@@ -172,6 +177,10 @@ class Gate(nn.Module):
         x : Tensor or None
             Evaluate on this batch (without gradients); default: the last
             batch the gate routed.
+
+        Returns
+        -------
+        bool
         """
         if x is not None:
             with torch.no_grad():
@@ -188,6 +197,10 @@ class Gate(nn.Module):
         x : Tensor or None
             Evaluate on this batch (without gradients); default: the last
             batch the gate routed.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch,), int64
         """
         if x is not None:
             with torch.no_grad():

@@ -69,7 +69,17 @@ class TopKGate(Gate):
             nn.init.zeros_(self.noise_linear.bias)
 
     def logits(self, x):
-        """The (noisy, in training) logits of shape (batch, n_experts)."""
+        """The (noisy, in training) logits of shape (batch, n_experts).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, in_features)
+            Input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, n_experts)
+        """
         _check_features("x", x, self.in_features)
         if self.training and self.noise == "jitter":
             x = x * torch.empty_like(x).uniform_(1 - 1e-2, 1 + 1e-2)
@@ -133,7 +143,17 @@ class HashGate(Gate):
         self.register_buffer("table", table)
 
     def experts_of(self, keys):
-        """The ``k`` experts of each key, int64 tensor of shape (batch, k)."""
+        """The ``k`` experts of each key, int64 tensor of shape (batch, k).
+
+        Parameters
+        ----------
+        keys : torch.Tensor of shape (batch,), integer
+            Non-negative keys (ids or hashed features).
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, k), int64
+        """
         if not isinstance(keys, torch.Tensor):
             raise TypeError(f"keys must be a torch.Tensor of integers, got {type(keys).__name__}")
         if keys.is_floating_point() or keys.is_complex() or keys.dtype == torch.bool:
@@ -281,7 +301,21 @@ class DSelectKGate(Gate):
 
     def selector_outputs(self, x):
         """``(R, alpha)``: smooth-step outputs (batch, k, m) and selector
-        weights (batch, k)."""
+        weights (batch, k).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input batch, (batch, in_features); a static gate only uses its
+            batch size.
+
+        Returns
+        -------
+        R : torch.Tensor of shape (batch, k, m)
+            Smooth-step outputs.
+        alpha : torch.Tensor of shape (batch, k)
+            Selector weights.
+        """
         if self.static:
             if not isinstance(x, torch.Tensor) or x.ndim < 1:
                 raise TypeError("x must be a tensor whose first axis is the batch (static gate)")
@@ -295,7 +329,17 @@ class DSelectKGate(Gate):
         return smooth_step(z, self.gamma), torch.softmax(w, dim=-1)
 
     def selector_probabilities(self, R):
-        """``q``: (batch, k, codes), codes = n_experts ("mask") or 2**m."""
+        """``q``: (batch, k, codes), codes = n_experts ("mask") or 2**m.
+
+        Parameters
+        ----------
+        R : torch.Tensor of shape (batch, k, m)
+            Smooth-step outputs (:meth:`selector_outputs`).
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, k, codes)
+        """
         # (b, k, 1, m) * (codes, m) -> (b, k, codes, m) -> product over bits
         return (R[:, :, None, :] * self.code_a + self.code_b).prod(-1)
 
@@ -405,13 +449,33 @@ class COMETGate(Gate):
         self.register_buffer("path_b", torch.tensor(B, dtype=dtype), persistent=False)
 
     def split_probabilities(self, x):
-        """``r``: probability of going left, shape (batch, k, n_experts - 1)."""
+        """``r``: probability of going left, shape (batch, k, n_experts - 1).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, in_features)
+            Input batch.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, k, n_experts - 1)
+        """
         _check_features("x", x, self.in_features)
         z = F.linear(x, self.split_weight, self.split_bias)
         return smooth_step(z.view(x.shape[0], self.n_experts - 1, self.k).transpose(1, 2), self.gamma)
 
     def leaf_probabilities(self, r):
-        """``P``: (batch, k, n_experts); each tree's row sums to 1."""
+        """``P``: (batch, k, n_experts); each tree's row sums to 1.
+
+        Parameters
+        ----------
+        r : torch.Tensor of shape (batch, k, n_experts - 1)
+            Split probabilities (:meth:`split_probabilities`).
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, k, n_experts)
+        """
         gathered = r[:, :, self.path_index]  # (b, k, n, depth)
         return (gathered * self.path_a + self.path_b).prod(-1)
 

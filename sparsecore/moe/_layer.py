@@ -71,11 +71,21 @@ class RoutingPlan:
         return int(self.csc_samples.shape[0])
 
     def samples_of(self):
-        """Per-expert sample index tensors (a list of ``n_experts`` tensors)."""
+        """Per-expert sample index tensors (a list of ``n_experts`` tensors).
+
+        Returns
+        -------
+        list of torch.Tensor
+        """
         return list(torch.split(self.csc_samples, self.counts))
 
     def to_scipy(self):
-        """The routing as a canonical ``scipy.sparse.csr_array`` (samples x experts)."""
+        """The routing as a canonical ``scipy.sparse.csr_array`` (samples x experts).
+
+        Returns
+        -------
+        scipy.sparse.csr_array of shape (n_samples, n_experts)
+        """
         n_samples, n_experts = self.shape
         rows = self.csc_samples.cpu().numpy()
         cols = self.csc_experts.cpu().numpy()

@@ -115,12 +115,22 @@ class PermutationLocalSearch(Gate):
         return min(int(self.steps_done), self.search_steps) / max(self.search_steps, 1)
 
     def temperature(self):
-        """Current Sinkhorn temperature (log-linear schedule)."""
+        """Current Sinkhorn temperature (log-linear schedule).
+
+        Returns
+        -------
+        float
+        """
         lo, hi = math.log10(self.tau[0]), math.log10(self.tau[1])
         return 10.0 ** (lo + (hi - lo) * self._progress())
 
     def iterations(self):
-        """Current number of Sinkhorn iterations (linear schedule)."""
+        """Current number of Sinkhorn iterations (linear schedule).
+
+        Returns
+        -------
+        int
+        """
         a, b = self.sinkhorn_iters
         return int(round(a + (b - a) * self._progress()))
 
@@ -130,7 +140,12 @@ class PermutationLocalSearch(Gate):
         return not bool(self.hardened)
 
     def soft_permutation(self):
-        """The relaxed permutations at the current temperature, (n_permutations, n, n)."""
+        """The relaxed permutations at the current temperature, (n_permutations, n, n).
+
+        Returns
+        -------
+        torch.Tensor of shape (n_permutations, n, n)
+        """
         logits = self.logits
         if self.noise > 0 and self.training:
             u = torch.rand_like(logits).clamp(1e-20, 1 - 1e-7)
@@ -138,7 +153,18 @@ class PermutationLocalSearch(Gate):
         return sinkhorn(logits / self.temperature(), self.iterations())
 
     def hard_assignment(self, soft=None):
-        """Hungarian hardening: ``assignment[j, l]`` maximising sum soft[j, l, assignment]."""
+        """Hungarian hardening: ``assignment[j, l]`` maximising sum soft[j, l, assignment].
+
+        Parameters
+        ----------
+        soft : torch.Tensor of shape (n_permutations, n, n), optional
+            Relaxed permutations; default: the last ones computed, else the logits.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_permutations, n), int64
+            One permutation per row.
+        """
         if soft is None:
             soft = self._last_soft if self._last_soft is not None else self.logits.detach()
         out = []

@@ -49,7 +49,17 @@ class SymbolicProduct:
 
     def csr_bytes(self, value_dtype):
         """Bytes of C as CSR with values of ``value_dtype`` and the index
-        dtype :func:`sparsecore.spgemm` would choose."""
+        dtype :func:`sparsecore.spgemm` would choose.
+
+        Parameters
+        ----------
+        value_dtype : dtype
+            Dtype of the values of C.
+
+        Returns
+        -------
+        int
+        """
         return csr_nbytes(self.total_nnz, self.shape, value_dtype)
 
 

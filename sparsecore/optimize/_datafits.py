@@ -46,12 +46,35 @@ class Datafit:
         return f"{type(self).__name__}()"
 
     def encode(self, y):
-        """Targets as an (n, K) float64 array."""
+        """Targets as an (n, K) float64 array.
+
+        Parameters
+        ----------
+        y : array_like of shape (n,) or (n, K)
+            Targets.
+
+        Returns
+        -------
+        ndarray of shape (n, K), float64
+        """
         y = np.asarray(y, dtype=np.float64)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def intercept_init(self, Y, h):
-        """The best constant model (the intercept at w = 0)."""
+        """The best constant model (the intercept at w = 0).
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets.
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+
+        Returns
+        -------
+        ndarray of shape (K,)
+            Initial intercepts (zeros in this base class).
+        """
         return np.zeros(Y.shape[1])
 
 
@@ -62,16 +85,57 @@ class Quadratic(Datafit):
     curvature = 1.0
 
     def value(self, Y, Z, h):
-        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``."""
+        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+
+        Returns
+        -------
+        float
+            The weighted loss.
+        """
         R = Y - Z
         return 0.5 * float(np.einsum("i,ik,ik->", h, R, R))
 
     def gradient(self, Y, Z):
-        """Per-sample derivative ``d l / d z`` (n, K), unweighted."""
+        """Per-sample derivative ``d l / d z`` (n, K), unweighted.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            ``d l / d z`` for each sample and output.
+        """
         return Z - Y
 
     def hessian_diag(self, Y, Z):
-        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights."""
+        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            ``d^2 l / d z^2`` for each sample and output.
+        """
         return np.ones_like(Z)
 
     def intercept_init(self, Y, h):
@@ -80,12 +144,48 @@ class Quadratic(Datafit):
     def dual_direction(self, Y, Z, h, fit_intercept):
         """Dual point ``theta = h * gradient`` (summing to zero when an intercept
         is fitted, where the loss allows) and whether its gap is exact.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+        fit_intercept : bool
+            Whether an intercept is fitted.
+
+        Returns
+        -------
+        Theta : ndarray of shape (n, K)
+            The dual point.
+        exact : bool
+            Whether the duality gap computed at ``Theta`` is the exact gap.
         """
         # theta = h (z - y); with the intercept at its optimum sum(theta) = 0
         return h[:, None] * (Z - Y), True
 
     def fenchel_young(self, Y, Z, h, Theta):
-        """The loss's share of the duality gap at the dual point ``Theta``."""
+        """The loss's share of the duality gap at the dual point ``Theta``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+        Theta : ndarray of shape (n, K)
+            Dual point (from :meth:`dual_direction`).
+
+        Returns
+        -------
+        float
+            The loss's share of the duality gap (non-negative up to
+            rounding).
+        """
         # (1 / 2h) (h (y - z) + theta)^2, zero weights contribute nothing
         A = h[:, None] * (Y - Z) + Theta
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -103,15 +203,56 @@ class Logistic(Datafit):
         return y
 
     def value(self, Y, Z, h):
-        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``."""
+        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+
+        Returns
+        -------
+        float
+            The weighted loss.
+        """
         return float(-(h @ log_expit(Y * Z)).sum())
 
     def gradient(self, Y, Z):
-        """Per-sample derivative ``d l / d z`` (n, K), unweighted."""
+        """Per-sample derivative ``d l / d z`` (n, K), unweighted.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            ``d l / d z`` for each sample and output.
+        """
         return -Y * expit(-Y * Z)
 
     def hessian_diag(self, Y, Z):
-        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights."""
+        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            ``d^2 l / d z^2`` for each sample and output.
+        """
         p = expit(Z)
         return p * (1.0 - p)
 
@@ -123,6 +264,24 @@ class Logistic(Datafit):
     def dual_direction(self, Y, Z, h, fit_intercept):
         """Dual point ``theta = h * gradient`` (summing to zero when an intercept
         is fitted, where the loss allows) and whether its gap is exact.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+        fit_intercept : bool
+            Whether an intercept is fitted.
+
+        Returns
+        -------
+        Theta : ndarray of shape (n, K)
+            The dual point.
+        exact : bool
+            Whether the duality gap computed at ``Theta`` is the exact gap.
         """
         # theta_i = -h_i y_i v_i with v in [0, 1]; an intercept needs
         # sum(theta) = 0, reached by scaling down v on the heavier class
@@ -138,7 +297,25 @@ class Logistic(Datafit):
         return -h[:, None] * Y * V, True
 
     def fenchel_young(self, Y, Z, h, Theta):
-        """The loss's share of the duality gap at the dual point ``Theta``."""
+        """The loss's share of the duality gap at the dual point ``Theta``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+        Theta : ndarray of shape (n, K)
+            Dual point (from :meth:`dual_direction`).
+
+        Returns
+        -------
+        float
+            The loss's share of the duality gap (non-negative up to
+            rounding).
+        """
         with np.errstate(divide="ignore", invalid="ignore"):
             V = np.where(h[:, None] > 0, -Theta * Y / h[:, None], 0.0)
         V = np.clip(V, 0.0, 1.0)
@@ -183,15 +360,56 @@ class Multinomial(Datafit):
         return P
 
     def value(self, Y, Z, h):
-        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``."""
+        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+
+        Returns
+        -------
+        float
+            The weighted loss.
+        """
         return float(h @ (logsumexp(Z, axis=1) - (Y * Z).sum(axis=1)))
 
     def gradient(self, Y, Z):
-        """Per-sample derivative ``d l / d z`` (n, K), unweighted."""
+        """Per-sample derivative ``d l / d z`` (n, K), unweighted.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            ``d l / d z`` for each sample and output.
+        """
         return self._proba(Z) - Y
 
     def hessian_diag(self, Y, Z):
-        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights."""
+        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            ``d^2 l / d z^2`` for each sample and output.
+        """
         P = self._proba(Z)
         return P * (1.0 - P)
 
@@ -203,6 +421,24 @@ class Multinomial(Datafit):
     def dual_direction(self, Y, Z, h, fit_intercept):
         """Dual point ``theta = h * gradient`` (summing to zero when an intercept
         is fitted, where the loss allows) and whether its gap is exact.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+        fit_intercept : bool
+            Whether an intercept is fitted.
+
+        Returns
+        -------
+        Theta : ndarray of shape (n, K)
+            The dual point.
+        exact : bool
+            Whether the duality gap computed at ``Theta`` is the exact gap.
         """
         # theta_i = h_i (p_i - e_{y_i}); with an intercept, sum_i theta_i = 0
         # holds only at the optimal intercepts, so the gap is then the gap of
@@ -210,7 +446,25 @@ class Multinomial(Datafit):
         return h[:, None] * (self._proba(Z) - Y), not fit_intercept
 
     def fenchel_young(self, Y, Z, h, Theta):
-        """The loss's share of the duality gap at the dual point ``Theta``."""
+        """The loss's share of the duality gap at the dual point ``Theta``.
+
+        Parameters
+        ----------
+        Y : ndarray of shape (n, K)
+            Encoded targets (see :meth:`Datafit.encode`).
+        Z : ndarray of shape (n, K)
+            Model outputs (linear predictions).
+        h : ndarray of shape (n,)
+            Non-negative sample weights.
+        Theta : ndarray of shape (n, K)
+            Dual point (from :meth:`dual_direction`).
+
+        Returns
+        -------
+        float
+            The loss's share of the duality gap (non-negative up to
+            rounding).
+        """
         # theta = h (q - e_y) with q in the simplex:  lse(z) + sum q log q - q.z
         with np.errstate(divide="ignore", invalid="ignore"):
             Q = np.where(h[:, None] > 0, Theta / h[:, None], 0.0) + Y

@@ -47,12 +47,41 @@ class GraphQuadratic:
 
     @staticmethod
     def value(A, B, X):
-        """Objective ``sum_k x_k^T A x_k / 2 - b_k^T x_k`` over the columns."""
+        """Objective ``sum_k x_k^T A x_k / 2 - b_k^T x_k`` over the columns.
+
+        Parameters
+        ----------
+        A : sparse matrix or ndarray of shape (n, n)
+            Symmetric matrix of the quadratic.
+        B : ndarray of shape (n, K)
+            Linear terms, one column per problem.
+        X : ndarray of shape (n, K)
+            Current point.
+
+        Returns
+        -------
+        float
+            The objective summed over the columns.
+        """
         return 0.5 * float(np.sum(X * (A @ X))) - float(np.sum(B * X))
 
     @staticmethod
     def gradient(A, B, X):
-        """Gradient ``A X - B``."""
+        """Gradient ``A X - B``.
+
+        Parameters
+        ----------
+        A : sparse matrix or ndarray of shape (n, n)
+            Symmetric matrix of the quadratic.
+        B : ndarray of shape (n, K)
+            Linear terms, one column per problem.
+        X : ndarray of shape (n, K)
+            Current point.
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+        """
         return A @ X - B
 
 

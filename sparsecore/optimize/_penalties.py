@@ -69,7 +69,15 @@ class SeparablePenalty:
 
     # -- what the compiled solvers need --------------------------------------
     def params(self):
-        """``(l1, l2, lower, upper)``: the closed form the kernels evaluate."""
+        """``(l1, l2, lower, upper)``: the closed form the kernels evaluate.
+
+        Returns
+        -------
+        l1, l2 : float
+            Penalty strengths.
+        lower, upper : float
+            Box bounds (possibly infinite).
+        """
         return self.l1, self.l2, self.lower, self.upper
 
     @property
@@ -85,7 +93,18 @@ class SeparablePenalty:
 
     # -- values and operators -------------------------------------------------
     def value(self, w):
-        """sum_j g_j(w_j) (``inf`` if a coefficient leaves the box)."""
+        """sum_j g_j(w_j) (``inf`` if a coefficient leaves the box).
+
+        Parameters
+        ----------
+        w : ndarray
+            Coefficients.
+
+        Returns
+        -------
+        float
+            The penalty, ``inf`` outside the box.
+        """
         w = np.asarray(w, dtype=float)
         if np.any(w < self.lower) or np.any(w > self.upper):
             return np.inf
@@ -93,7 +112,20 @@ class SeparablePenalty:
 
     def prox(self, v, step):
         """argmin_x  (x - v)**2 / (2 step) + g(x), elementwise; ``step`` may
-        be an array broadcasting against ``v``."""
+        be an array broadcasting against ``v``.
+
+        Parameters
+        ----------
+        v : ndarray
+            Points to project.
+        step : float or ndarray
+            Step size(s), broadcasting against ``v``.
+
+        Returns
+        -------
+        ndarray of float64
+            The proximal points, shaped like the broadcast inputs.
+        """
         v = np.asarray(v, dtype=float)
         step = np.asarray(step, dtype=float)
         soft = np.sign(v) * np.maximum(np.abs(v) - step * self.l1, 0.0)
@@ -101,7 +133,22 @@ class SeparablePenalty:
 
     def coordinate_minimum(self, w, c, L):
         """argmin_v  -c (v - w) + L/2 (v - w)**2 + g(v), elementwise (the
-        exact coordinate step for curvature ``L`` and negative gradient ``c``)."""
+        exact coordinate step for curvature ``L`` and negative gradient ``c``).
+
+        Parameters
+        ----------
+        w : ndarray
+            Coefficients.
+        c : ndarray
+            Negative gradient of the smooth part, broadcasting against ``w``.
+        L : float or ndarray
+            Curvature, broadcasting against ``w``.
+
+        Returns
+        -------
+        ndarray of float64
+            The minimisers ``v``, shaped like the broadcast inputs.
+        """
         L = np.asarray(L, dtype=float)
         num = L * w + c
         soft = np.sign(num) * np.maximum(np.abs(num) - self.l1, 0.0)
@@ -111,7 +158,18 @@ class SeparablePenalty:
         return np.clip(x, self.lower, self.upper)
 
     def conjugate(self, tau):
-        """g*(tau) = sup_v tau v - g(v), elementwise (``inf`` outside the domain)."""
+        """g*(tau) = sup_v tau v - g(v), elementwise (``inf`` outside the domain).
+
+        Parameters
+        ----------
+        tau : ndarray
+            Dual values (one per coefficient).
+
+        Returns
+        -------
+        ndarray of float64
+            ``g*(tau)``, shaped like ``tau``.
+        """
         tau = np.asarray(tau, dtype=float)
         l1, l2, lo, hi = self.params()
         if l2 > 0:
@@ -134,7 +192,18 @@ class SeparablePenalty:
         return best
 
     def dual_scaling(self, tau):
-        """Largest t in [0, 1] with g*(t tau) finite for every entry."""
+        """Largest t in [0, 1] with g*(t tau) finite for every entry.
+
+        Parameters
+        ----------
+        tau : ndarray
+            Dual values (one per coefficient).
+
+        Returns
+        -------
+        float
+            The scaling ``t`` in [0, 1].
+        """
         tau = np.asarray(tau, dtype=float)
         l1, l2, lo, hi = self.params()
         if l2 > 0 or tau.size == 0:
@@ -152,7 +221,20 @@ class SeparablePenalty:
 
     def fenchel_young(self, w, tau):
         """g(w) + g*(tau) - w tau >= 0, elementwise (the penalty's share of the
-        duality gap)."""
+        duality gap).
+
+        Parameters
+        ----------
+        w : ndarray
+            Coefficients.
+        tau : ndarray
+            Dual values (one per coefficient).
+
+        Returns
+        -------
+        ndarray of float64
+            Non-negative gap terms, shaped like the broadcast inputs.
+        """
         w = np.asarray(w, dtype=float)
         r = (self.l1 * np.abs(w) + 0.5 * self.l2 * w * w) + self.conjugate(tau) - w * tau
         return np.maximum(r, 0.0)
@@ -160,7 +242,20 @@ class SeparablePenalty:
     def subdiff_distance(self, w, c):
         """Distance from ``c - l2 w`` (``c`` the negative gradient of the smooth
         part) to the subdifferential of ``l1 |.|`` plus the box at ``w``; 0 at a
-        coordinate-wise stationary point. This is the GS score."""
+        coordinate-wise stationary point. This is the GS score.
+
+        Parameters
+        ----------
+        w : ndarray
+            Coefficients.
+        c : ndarray
+            Negative gradient of the smooth part, broadcasting against ``w``.
+
+        Returns
+        -------
+        ndarray of float64
+            The GS scores, shaped like the broadcast inputs.
+        """
         w = np.asarray(w, dtype=float)
         c = np.asarray(c, dtype=float)
         l1, l2, lo, hi = self.params()
@@ -190,13 +285,39 @@ class SeparablePenalty:
         that otherwise; that expression is returned because, unlike the
         difference of model values, it keeps its relative accuracy as the
         steps shrink (the greedy ranking then stays meaningful down to
-        rounding level)."""
+        rounding level).
+
+        Parameters
+        ----------
+        w : ndarray
+            Coefficients.
+        c : ndarray
+            Negative gradient of the smooth part, broadcasting against ``w``.
+        L : float or ndarray
+            Curvature, broadcasting against ``w``.
+
+        Returns
+        -------
+        ndarray of float64
+            The GS-q scores, shaped like the broadcast inputs.
+        """
         w = np.asarray(w, dtype=float)
         d = self.coordinate_minimum(w, c, L) - w
         return 0.5 * (np.asarray(L, dtype=float) + self.l2) * d * d
 
     def generalized_support(self, w):
-        """Mask of the coefficients that are free (nonzero and off the bounds)."""
+        """Mask of the coefficients that are free (nonzero and off the bounds).
+
+        Parameters
+        ----------
+        w : ndarray
+            Coefficients.
+
+        Returns
+        -------
+        ndarray of bool
+            Shaped like ``w``.
+        """
         w = np.asarray(w)
         return (w != 0) & (w != self.lower) & (w != self.upper)
 

@@ -50,11 +50,21 @@ class Adapter:
         self.name = name or type(self).__name__
 
     def missing(self):
-        """Return the required modules that cannot be imported."""
+        """Return the required modules that cannot be imported.
+
+        Returns
+        -------
+        list of str
+        """
         return [mod for mod in self.requires if importlib.util.find_spec(mod) is None]
 
     def available(self):
-        """Return True when every required module is installed."""
+        """Return True when every required module is installed.
+
+        Returns
+        -------
+        bool
+        """
         return not self.missing()
 
     def require(self):
@@ -68,7 +78,12 @@ class Adapter:
             )
 
     def load(self):
-        """Import and return the adapter's module (after :meth:`require`)."""
+        """Import and return the adapter's module (after :meth:`require`).
+
+        Returns
+        -------
+        module
+        """
         self.require()
         if not self.module:
             raise ImportError(f"adapter {self.name!r} declares no module to load")

@@ -62,6 +62,11 @@ class GateAdapter(Adapter):
     def load_gate(self):
         """Import and return the gate class (after :meth:`require`).
 
+        Returns
+        -------
+        type
+            A :class:`sparsecore.moe.Gate` subclass.
+
         Raises
         ------
         ImportError
@@ -88,7 +93,19 @@ class GateAdapter(Adapter):
         return cls
 
     def create(self, *args, **params):
-        """Build a gate: ``load_gate()(*args, **params)``."""
+        """Build a gate: ``load_gate()(*args, **params)``.
+
+        Parameters
+        ----------
+        *args
+            Positional arguments of the gate class.
+        **params
+            Keyword arguments of the gate class.
+
+        Returns
+        -------
+        sparsecore.moe.Gate
+        """
         return self.load_gate()(*args, **params)
 
 

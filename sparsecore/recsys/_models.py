@@ -71,7 +71,19 @@ class RecModel(nn.Module):
 
     def budget_groups(self, budget):
         """``per_tensor``: one budget per table; ``shared_user_item``: user
-        and item tables of the same role share one."""
+        and item tables of the same role share one.
+
+        Parameters
+        ----------
+        budget : {'per_tensor', 'shared_user_item'}
+            How the non-zero budget is shared.
+
+        Returns
+        -------
+        list of list of str
+            Groups of tensor names (keys of ``self.sides``), one group per
+            budget.
+        """
         names = list(self.sides)
         if budget == "per_tensor":
             return [[n] for n in names]
@@ -116,11 +128,34 @@ class RecModel(nn.Module):
         """MACs of one step on the triples: dict with ``fwd_dense``,
         ``fwd``, ``bwd_dense``, ``bwd`` (gradients of active weights only)
         and ``bwd_full`` (gradients of every weight, as gradient growth
-        needs)."""
+        needs).
+
+        Parameters
+        ----------
+        u, i, j : torch.Tensor of int64
+            Users, positive and negative items of the triples.
+        masks : dict of str to torch.Tensor
+            Boolean masks of the embedding tables.
+
+        Returns
+        -------
+        dict of str to int
+        """
         raise NotImplementedError
 
     def inference_macs(self, masks):
-        """MACs of scoring every item for every user: (dense, sparse)."""
+        """MACs of scoring every item for every user: (dense, sparse).
+
+        Parameters
+        ----------
+        masks : dict of str to torch.Tensor
+            Boolean masks of the embedding tables.
+
+        Returns
+        -------
+        dense, sparse : int
+            MACs with dense and with masked tables.
+        """
         raise NotImplementedError
 
 
@@ -378,7 +413,19 @@ class NeuMF(RecModel):
 
     @torch.no_grad()
     def score_users(self, users, item_block=None):
-        """Scores of every item for ``users``: (len(users), n_items)."""
+        """Scores of every item for ``users``: (len(users), n_items).
+
+        Parameters
+        ----------
+        users : torch.Tensor of int64 or sequence of int
+            User indices.
+        item_block : int or None, optional
+            Not used by this model.
+
+        Returns
+        -------
+        torch.Tensor of shape (len(users), n_items)
+        """
         zu, zi = self._first_layer(self.mlp_user[users], self.mlp_item)
         z = zu[:, None, :] + zi[None, :, :] + self.mlp[0].bias
         gmf = self.gmf_user[users][:, None, :] * self.gmf_item[None, :, :]

@@ -401,7 +401,17 @@ class DSLTrainer:
 
     # ------------------------------------------------------------ schedule
     def update_ratio(self, step=None):
-        """The update ratio ``p_t`` at ``step`` (default: the current step)."""
+        """The update ratio ``p_t`` at ``step`` (default: the current step).
+
+        Parameters
+        ----------
+        step : int or None, optional
+            Optimizer step (default: the current one).
+
+        Returns
+        -------
+        float
+        """
         step = self.step_count if step is None else step
         if self.schedule == "constant":
             return self.update_ratio_initial
@@ -409,7 +419,17 @@ class DSLTrainer:
                                    self.update_ratio_min)
 
     def is_update_step(self, step=None):
-        """Whether the masks are updated at the end of optimizer step ``step``."""
+        """Whether the masks are updated at the end of optimizer step ``step``.
+
+        Parameters
+        ----------
+        step : int or None, optional
+            Optimizer step (default: the current one).
+
+        Returns
+        -------
+        bool
+        """
         step = self.step_count if step is None else step
         return (
             self.update_interval is not None
@@ -424,9 +444,15 @@ class DSLTrainer:
         """``optimizer.step()`` on the sparse weights, then a mask update when
         one is due. Call it where you would call ``optimizer.step()``.
 
+        Parameters
+        ----------
+        closure : callable or None, optional
+            Passed to ``optimizer.step``.
+
         Returns
         -------
-        The optimizer's return value (the closure's loss, if any).
+        object
+            The optimizer's return value (the closure's loss, if any).
         """
         self.step_count += 1
         update_now = self.is_update_step()
@@ -605,16 +631,33 @@ class DSLTrainer:
         return {name: t.param for name, t in self._tensors.items()}
 
     def nnz(self):
-        """Non-zeros allowed per tensor (the mask sizes)."""
+        """Non-zeros allowed per tensor (the mask sizes).
+
+        Returns
+        -------
+        dict of str to int
+        """
         return {name: int(t.mask.sum()) for name, t in self._tensors.items()}
 
     def state_dict(self):
-        """Masks, step count and history (for checkpoints)."""
+        """Masks, step count and history (for checkpoints).
+
+        Returns
+        -------
+        dict
+            Keys ``masks`` (dict of bool tensors), ``step_count`` and ``history``.
+        """
         return {"masks": {n: m.clone() for n, m in self.masks.items()},
                 "step_count": self.step_count, "history": list(self.history)}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` saved (and re-apply the masks)."""
+        """Restore what :meth:`state_dict` saved (and re-apply the masks).
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state_dict`.
+        """
         masks = state["masks"]
         if set(masks) != set(self._tensors):
             raise ValueError(f"state has masks for {sorted(masks)}, the trainer for {sorted(self._tensors)}")

@@ -285,7 +285,12 @@ class NMSparseLinear(_MaskedLinear):
 
         The in-group offsets are derived once per mask and cached; the cache
         follows in-place changes of ``mask`` made by ordinary tensor ops (a
-        write through ``mask.data`` needs :meth:`refresh`)."""
+        write through ``mask.data`` needs :meth:`refresh`).
+
+        Returns
+        -------
+        sparsecore.formats.NMSparseMatrix
+        """
         W = self.weight.detach()
         if W.device.type != "cpu" or W.dtype not in _KERNEL_DTYPES:
             W = W.to("cpu", torch.float64 if W.dtype == torch.float64 else torch.float32)
@@ -324,7 +329,15 @@ class NMSparseLinear(_MaskedLinear):
 
     def check_mask(self, mask=None, name="mask"):
         """Raise ValueError unless ``mask`` (default: this layer's) is a valid
-        N:M boolean pattern of the layer's shape."""
+        N:M boolean pattern of the layer's shape.
+
+        Parameters
+        ----------
+        mask : torch.Tensor of bool or None, optional
+            Mask to check (default: ``self.mask``).
+        name : str, optional
+            Argument name used in error messages.
+        """
         mask = self.mask if mask is None else mask
         _check_nm_mask(mask, self.out_features, self.in_features, self.pattern, name)
 
@@ -447,6 +460,19 @@ class BlockSparseLinear(_MaskedLinear):
         """Prune a (trained) ``nn.Linear`` to the blocks of largest Frobenius
         norm (:func:`sparsecore.ops.block_prune`).
 
+        Parameters
+        ----------
+        linear : torch.nn.Linear
+            Layer to prune.
+        block_shape : (int, int), optional
+            Block shape.
+        density : float, optional
+            Fraction of blocks kept.
+        backend : str, optional
+            As for the constructor.
+        n_threads : int or None, optional
+            As for the constructor.
+
         Returns
         -------
         BlockSparseLinear
@@ -470,7 +496,12 @@ class BlockSparseLinear(_MaskedLinear):
 
     def compressed(self):
         """The weight as a :class:`sparsecore.formats.BlockSparseMatrix` (the
-        stored blocks gathered from ``weight``, a copy)."""
+        stored blocks gathered from ``weight``, a copy).
+
+        Returns
+        -------
+        sparsecore.formats.BlockSparseMatrix
+        """
         W = self.weight.detach()
         if W.device.type != "cpu" or W.dtype not in _KERNEL_DTYPES:
             W = W.to("cpu", torch.float64 if W.dtype == torch.float64 else torch.float32)
@@ -567,6 +598,19 @@ class MonarchLinear(_SparseLinearBase):
         """Project a (trained) ``nn.Linear`` onto the nearest Monarch matrix in
         Frobenius norm (:func:`sparsecore.ops.monarch_project`).
 
+        Parameters
+        ----------
+        linear : torch.nn.Linear
+            Layer to project.
+        n_blocks : int or None, optional
+            Number of blocks, as for the constructor.
+        method : str, optional
+            Projection method of :func:`sparsecore.ops.monarch_project`.
+        backend : str, optional
+            As for the constructor.
+        n_threads : int or None, optional
+            As for the constructor.
+
         Returns
         -------
         MonarchLinear
@@ -589,12 +633,22 @@ class MonarchLinear(_SparseLinearBase):
         return layer
 
     def dense_weight(self):
-        """The (out_features, in_features) weight ``P L P^T R`` (differentiable)."""
+        """The (out_features, in_features) weight ``P L P^T R`` (differentiable).
+
+        Returns
+        -------
+        torch.Tensor of shape (out_features, in_features)
+        """
         eye = torch.eye(self.in_features, dtype=self.left.dtype, device=self.left.device)
         return monarch_reference(eye, self.left, self.right).T
 
     def to_dense(self):
-        """An ``nn.Linear`` holding the Monarch weight (a copy)."""
+        """An ``nn.Linear`` holding the Monarch weight (a copy).
+
+        Returns
+        -------
+        torch.nn.Linear
+        """
         lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
                         device=self.left.device, dtype=self.left.dtype)
         with torch.no_grad():

@@ -319,7 +319,13 @@ class DynamicSparsifier(BaseSparsifier):
                 sink.dense_grad = None
 
     def step(self, use_path=True):
-        """Count an optimizer step; update the masks when one is due."""
+        """Count an optimizer step; update the masks when one is due.
+
+        Parameters
+        ----------
+        use_path : bool, optional
+            Unused; kept for the ``BaseSparsifier.step`` signature.
+        """
         if not self.enable_mask_update:
             return
         self.step_count += 1
@@ -347,7 +353,19 @@ class DynamicSparsifier(BaseSparsifier):
             w.mul_(mask.to(w.dtype))
 
     def update_mask(self, module, tensor_name, ratio=0.0, **kwargs):
-        """Drop and regrow ``ratio`` of the stored weights of one tensor."""
+        """Drop and regrow ``ratio`` of the stored weights of one tensor.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            Module holding the tensor.
+        tensor_name : str
+            Name of the parametrized tensor.
+        ratio : float, optional
+            Fraction of the stored weights to drop and regrow.
+        **kwargs
+            The tensor's config (``tensor_fqn``, ``nm``, ``block_shape``, ...).
+        """
         fqn = kwargs["tensor_fqn"]
         sink = self._sink({"module": module, "tensor_name": tensor_name})
         grad = None
@@ -406,7 +424,15 @@ class DynamicSparsifier(BaseSparsifier):
     def load_state_dict(self, state_dict, strict=True):
         """Load masks and step count into a sparsifier prepared on the same
         model; masks are checked (shape, bool, N:M validity) before any is
-        written."""
+        written.
+
+        Parameters
+        ----------
+        state_dict : dict
+            As returned by ``state_dict()``.
+        strict : bool, optional
+            Raise on a tensor missing from the model (otherwise it is skipped).
+        """
         if getattr(self, "model", None) is None:
             raise RuntimeError("call prepare(model, config) before load_state_dict")
         groups = copy.deepcopy(state_dict["groups"])
@@ -448,7 +474,15 @@ class DynamicSparsifier(BaseSparsifier):
 
     def squash_mask(self, *args, **kwargs):
         """Bake the masks into the weights and remove the parametrizations
-        (sparsecore layers keep their own mask)."""
+        (sparsecore layers keep their own mask).
+
+        Parameters
+        ----------
+        *args
+            Passed to ``BaseSparsifier.squash_mask``.
+        **kwargs
+            Passed to ``BaseSparsifier.squash_mask``.
+        """
         for config in self.groups:
             sink = self._sink(config)
             sink.want_dense_grad = False
@@ -456,7 +490,13 @@ class DynamicSparsifier(BaseSparsifier):
         super().squash_mask(*args, **kwargs)
 
     def sparsity_report(self):
-        """Per tensor: stored weights and the fraction of zeros."""
+        """Per tensor: stored weights and the fraction of zeros.
+
+        Returns
+        -------
+        dict
+            Per tensor name: ``{'nnz': int, 'sparsity': float}``.
+        """
         out = {}
         for config in self.groups:
             fqn = config["tensor_fqn"]
