@@ -61,6 +61,11 @@ def test_spmm_and_monarch_with_misaligned_dense_inputs():
     S = BlockSparseMatrix.from_dense(rng.standard_normal((32, 32)), (8, 8))
     X = rng.standard_normal((32, 5))
     np.testing.assert_array_equal(ops.spmm(S, misaligned(X)), ops.spmm(S, X))
+    Y = misaligned(np.zeros((32, 5)))
+    with pytest.raises(ValueError, match="aligned"):
+        ops.spmm(S, X, out=Y)
+    N = ops.nm_prune(rng.standard_normal((32, 32)), 2, 4)
+    np.testing.assert_array_equal(ops.spmm(N, misaligned(X)), ops.spmm(N, X))
     M = MonarchMatrix.random((16, 16), random_state=0)
     np.testing.assert_allclose(M.matmul(misaligned(X[:16])), M.matmul(X[:16]), rtol=1e-14)
 

@@ -499,8 +499,8 @@ class MonarchMatrix(LinearOperator):
         arrays of Y's dtype (any strides)."""
         left, right = self._blocks(Y.dtype)
         if Y.dtype in _KERNEL:
-            if any(st % X.itemsize for st in X.strides):
-                X = contiguous(X)
+            if not X.flags.aligned or any(st % X.itemsize for st in X.strides):
+                X = contiguous(X)   # the kernel reads typed elements at any stride
             if not transpose and (X.ndim == 1 or X.shape[1] == 1):
                 left_t, right_t = self._transposed_blocks(Y.dtype)
                 return _monarch.matmul(right, left, X, Y, False, n_threads, right_t, left_t)

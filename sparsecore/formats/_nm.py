@@ -471,7 +471,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
 
 
 def _element_strides(a):
-    """``a`` itself when its strides are whole elements, else a C copy."""
-    if all(s % a.itemsize == 0 for s in a.strides):
+    """``a`` itself when it is aligned with whole-element strides, else a C copy."""
+    if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
         return a
     return contiguous(a)

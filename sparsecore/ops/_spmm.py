@@ -55,7 +55,7 @@ def _as_operand(X, dtype, name):
     when the dtype or the strides need one; X itself is never modified)."""
     if X.dtype != dtype:
         X = X.astype(dtype, order="K")
-    if any(s % X.itemsize for s in X.strides):
+    if not X.flags.aligned or any(s % X.itemsize for s in X.strides):
         X = contiguous(X)
     return X
 
@@ -69,6 +69,8 @@ def _check_out(out, shape, dtype, inputs):
         raise TypeError(f"out has dtype {out.dtype}; the product has dtype {dtype}")
     if not (out.flags.c_contiguous or out.flags.f_contiguous):
         raise ValueError("out must be C- or F-contiguous (a non-contiguous view was given)")
+    if not out.flags.aligned:
+        raise ValueError("out must be aligned to its dtype (a misaligned view was given)")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
     for name, a in inputs:
