@@ -18,7 +18,7 @@ from pathlib import Path
 import atheris
 
 # the dense semiring reference shared with the tests
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "_support"))
 from helpers import SEMIRING_OPS  # noqa: E402
 
 with atheris.instrument_imports():

@@ -1,7 +1,7 @@
 """The public modules of sparsecore: one list, read by the docs and the tests.
 
 ``docs/conf.py`` writes one API-reference page per entry (the names in each
-module's ``__all__``), and ``tests/test_docstrings.py`` runs numpydoc's
+module's ``__all__``), and ``tests/docs/test_docstrings.py`` runs numpydoc's
 validation over the same objects. A new public module is added here, once.
 """
 import importlib

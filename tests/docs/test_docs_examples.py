@@ -1,7 +1,7 @@
 """Run the ``>>>`` examples of the documentation pages (docs/**/*.rst) as
 doctests, so a page whose example no longer runs or prints something else
-fails the suite (the API docstrings' examples are tests/test_docstrings'
-and tests/test_doctests.py's). Skipped where the docs folder is not beside
+fails the suite (the API docstrings' examples are tests/docs/test_docstrings'
+and tests/docs/test_doctests.py's). Skipped where the docs folder is not beside
 the tests (an installed package without its source tree)."""
 import doctest
 from pathlib import Path
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.rst")
                if "_build" not in p.parts and ">>>" in p.read_text()) if DOCS.is_dir() else []
 

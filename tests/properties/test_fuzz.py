@@ -5,7 +5,7 @@ clear exception (ValueError, TypeError, MemoryError); never a crash, never a
 silently wrong result, and inputs are left byte-identical either way.
 
 The default run keeps the example counts small (the whole module takes a few
-seconds); ``SPARSECORE_FUZZ=1 pytest tests/test_fuzz.py`` runs 50 times as
+seconds); ``SPARSECORE_FUZZ=1 pytest tests/properties/test_fuzz.py`` runs 50 times as
 many examples per property (the ``slow`` fuzzing mode, see
 docs/dev/hardening.rst).
 """

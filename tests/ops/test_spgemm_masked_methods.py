@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from helpers import SHARED, interrupt_child, posix_signals, requires_shared
 from sparsecore import spgemm
 from sparsecore.ops import SEMIRINGS, _spgemm
-from test_spgemm_semiring import assert_matches, dense_semiring, lower_pattern, rand
+from semiring_cases import assert_matches, dense_semiring, lower_pattern, rand
 
 METHODS = ["saxpy", "dot"]
 

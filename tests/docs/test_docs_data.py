@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 pytestmark = pytest.mark.skipif(not (DOCS / "data").is_dir(), reason="no docs/ folder")
 
 RECORDS = sorted((DOCS / "data").glob("*.json")) if (DOCS / "data").is_dir() else []
