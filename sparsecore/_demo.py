@@ -22,7 +22,7 @@ def _median_time(fn, rounds=5):
 
 
 def demo_spgemm(n_threads):
-    from sparsecore import spgemm
+    from sparsecore.ops import spgemm
 
     print("SpGEMM: C = A @ A on SuiteSparse matrices shipped in the package")
     print(f"  {'matrix':<14}{'shape':>12}{'nnz(A)':>9}{'nnz(C)':>10}"
@@ -297,7 +297,7 @@ def demo_dask(n_threads):
     except ImportError:
         print('Dask: skipped (dask is not installed: pip install "sparsecore[dask]")')
         return
-    from sparsecore import spgemm
+    from sparsecore.ops import spgemm
     from sparsecore.dask import from_scipy, plan_spgemm, spmm
     from sparsecore.dask import spgemm as dask_spgemm
 
@@ -363,7 +363,7 @@ def shortest_paths_min_plus(A, source, n_threads=None):
     (inf where unreachable) and the number of products."""
     import scipy.sparse as sp
 
-    from sparsecore import spgemm
+    from sparsecore.ops import spgemm
 
     n = A.shape[0]
     dist = np.full(n, np.inf)
@@ -384,7 +384,7 @@ def demo_semiring(n_threads):
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
 
-    from sparsecore import spgemm
+    from sparsecore.ops import spgemm
     from sparsecore.ops import spgemm_topk
     from sparsecore._bench.semiring import docstring_corpus, lower_triangle, tfidf
 

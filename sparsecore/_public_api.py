@@ -21,7 +21,6 @@ PUBLIC_MODULES = (
     ("sparsecore.optimize", None),
     ("sparsecore.semi_supervised", None),
     ("sparsecore.moe", "torch"),
-    ("sparsecore.moe.experiments", "torch"),
     ("sparsecore.dask", "dask"),
     ("sparsecore.torch", "torch"),
     ("sparsecore.recsys", "torch"),

@@ -24,7 +24,7 @@ from sparsecore._bench._harness import (
 )
 from sparsecore.formats import MonarchMatrix
 from sparsecore.ops import monarch_project
-from sparsecore.ops._monarch import _slices
+from sparsecore.formats._monarch_project import slices
 
 __all__ = ["run", "case_names", "make_case", "stacked_matmul", "ThreadControl"]
 
@@ -282,7 +282,7 @@ def _projection(args, threads, rounds, ctl):
     n = sizes[-1]
     W = rng.standard_normal((n, n)).astype(np.float32)
     b = int(np.sqrt(n))
-    T = np.ascontiguousarray(_slices(W, b, b, b, b))
+    T = np.ascontiguousarray(slices(W, b, b, b, b))
     _, ts = _timed(lambda: np.linalg.svd(T, full_matrices=False), 1)
     print(format_table(header, rows))
     print(f"  (np.linalg.svd of the {b * b} slices alone, n={n}, 1 thread: {ts[0]:.3f} s)")

@@ -120,7 +120,7 @@ def spmm(S, X, *, n_threads=None):
     if len(X.chunks[0]) > 1:
         X = X.rechunk({0: -1})
     if _kernel_operand(S):
-        from sparsecore.ops._spmm import result_dtype
+        from sparsecore.formats._products import result_dtype
 
         dtype = result_dtype(S, X)  # the kernel's rule: integer products in float64
     else:

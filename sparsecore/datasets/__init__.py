@@ -6,6 +6,12 @@ from sparsecore.datasets._generators import (
     make_rmat,
     make_tall_skinny,
 )
+from sparsecore.datasets._tasks import (
+    SYNTHETIC_STRUCTURES,
+    make_block_interactions,
+    make_movielens_multitask,
+    make_routing_regression,
+)
 from sparsecore.datasets._kronecker import (
     IRSChannelProblem,
     KroneckerProblem,
@@ -28,6 +34,7 @@ from sparsecore.datasets._matrices import (
 )
 
 __all__ = [
+    "SYNTHETIC_STRUCTURES",
     "IRSChannelProblem",
     "KroneckerProblem",
     "MovieLensRatings",
@@ -38,11 +45,14 @@ __all__ = [
     "irs_training",
     "list_matrices",
     "load_matrix",
+    "make_block_interactions",
     "make_erdos_renyi",
     "make_irs_channel",
     "make_kronecker_sparse",
     "make_laplacian",
+    "make_movielens_multitask",
     "make_rmat",
+    "make_routing_regression",
     "make_tall_skinny",
     "read_matrix_market",
     "steering_dictionary",

@@ -7,6 +7,7 @@ from sparsecore.formats._base import StructuredSparseMatrix
 from sparsecore.formats._block import BlockShape, BlockSparseMatrix
 from sparsecore.formats._kronecker import KroneckerOperator
 from sparsecore.formats._monarch import MonarchMatrix, MonarchProduct
+from sparsecore.formats._monarch_project import monarch_project
 from sparsecore.formats._nm import NMPattern, NMSparseMatrix
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "NMPattern",
     "NMSparseMatrix",
     "StructuredSparseMatrix",
+    "monarch_project",
 ]

@@ -128,19 +128,37 @@ class StructuredSparseMatrix:
 
     # ---- products ----
 
-    def __matmul__(self, other):
-        from sparsecore.ops import spmm
+    def matmul(self, X, *, out=None, n_threads=None):
+        """``self @ X`` for a dense X, with an output array and a thread count.
 
+        Parameters
+        ----------
+        X : array_like of shape (n,) or (n, B)
+            Dense operand (any layout; see :func:`sparsecore.ops.spmm`).
+        out : ndarray, optional
+            Where to write the result (shape (m,) or (m, B), the result dtype).
+        n_threads : int, optional
+            Threads (None: all OpenMP offers).
+
+        Returns
+        -------
+        ndarray of shape (m,) or (m, B)
+        """
+        from sparsecore.formats._products import sparse_times_dense
+
+        return sparse_times_dense(self, X, out=out, n_threads=n_threads)
+
+    def __matmul__(self, other):
         if sp.issparse(other):
             return self.to_scipy("csr") @ other
         if isinstance(other, StructuredSparseMatrix):
             return self.to_scipy("csr") @ other.to_scipy("csr")
         if np.isscalar(other):
             raise ValueError("matmul: a scalar operand is not allowed; use *")
-        return spmm(self, other)
+        return self.matmul(other)
 
     def __rmatmul__(self, other):
-        from sparsecore.ops import spmm
+        from sparsecore.formats._products import result_dtype
 
         if sp.issparse(other):
             return other @ self.to_scipy("csr")
@@ -148,7 +166,7 @@ class StructuredSparseMatrix:
             raise ValueError("matmul: a scalar operand is not allowed; use *")
         X = np.asarray(other)
         if X.ndim == 1:
-            return spmm(self.T, X)
+            return self.T.matmul(X)
         if X.ndim != 2:
             raise ValueError(
                 f"matmul: the dense operand must be 1-D or 2-D, got shape {X.shape}"
@@ -159,10 +177,8 @@ class StructuredSparseMatrix:
                 f"{self.shape}; X.shape[1] must equal {self.shape[0]}"
             )
         # X @ S = (S.T @ X.T).T, written straight into a C-order result
-        from sparsecore.ops._spmm import result_dtype
-
         out = np.empty((X.shape[0], self.shape[1]), dtype=result_dtype(self, X, "X"))
-        spmm(self.T, X.T, out=out.T)
+        self.T.matmul(X.T, out=out.T)
         return out
 
     def dot(self, other):

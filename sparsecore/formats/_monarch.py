@@ -33,7 +33,7 @@ _SUPPORTED = _KERNEL | {np.dtype(np.complex64), np.dtype(np.complex128)}
 _OPENMP = _openmp_helpers.openmp_enabled()
 
 
-def _as_block_dtype(dtype, what):
+def as_block_dtype(dtype, what):
     """float32/float64/complex64/complex128; integers and bool become float64
     and float16 becomes float32, as numpy would promote them in a product."""
     dtype = np.dtype(dtype)
@@ -204,7 +204,7 @@ class MonarchMatrix(LinearOperator):
         """
         (k, q, p), (l, s, r) = monarch_layout(shape, n_blocks)
         rng = np.random.default_rng(random_state)
-        dtype = _as_block_dtype(dtype, "dtype")
+        dtype = as_block_dtype(dtype, "dtype")
 
         def draw(size, fan_in):
             x = rng.standard_normal(size)
@@ -232,7 +232,7 @@ class MonarchMatrix(LinearOperator):
         -------
         MonarchMatrix
         """
-        from sparsecore.ops import monarch_project
+        from sparsecore.formats._monarch_project import monarch_project
 
         return monarch_project(W, n_blocks, **kwargs)
 
@@ -322,7 +322,7 @@ class MonarchMatrix(LinearOperator):
         -------
         MonarchMatrix
         """
-        dtype = _as_block_dtype(dtype, "dtype")
+        dtype = as_block_dtype(dtype, "dtype")
         if dtype == self.dtype:
             return self
         left, right = self._blocks(dtype)
@@ -447,7 +447,7 @@ class MonarchMatrix(LinearOperator):
         if X.dtype == self.dtype:
             return self.dtype
         dtype = np.result_type(self.dtype, X.dtype)
-        return _as_block_dtype(dtype, "the product")
+        return as_block_dtype(dtype, "the product")
 
     def _matmul_array(self, X, n_threads, name):
         """self @ X for an array X of shape (n,), (n, B) or (..., n, B)."""
@@ -526,7 +526,7 @@ def _as_blocks(a, name, copy):
         )
     if a.dtype.kind not in "biufc":
         raise TypeError(f"{name} has unsupported dtype {a.dtype}")
-    dtype = _as_block_dtype(a.dtype, name)
+    dtype = as_block_dtype(a.dtype, name)
     return contiguous(a, dtype=dtype)
 
 

@@ -76,7 +76,7 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
-def _check_axis(axis):
+def check_axis(axis):
     if axis not in (0, 1) or isinstance(axis, bool):
         raise ValueError(f"axis must be 0 or 1, got {axis!r}")
     return int(axis)
@@ -119,7 +119,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
 
     def __init__(self, arg, shape=None, *, n, m, axis=1, copy=True):
         pattern = NMPattern.of(n, m)
-        axis = _check_axis(axis)
+        axis = check_axis(axis)
         if isinstance(arg, tuple) and len(arg) == 2:
             self._init_parts(arg[0], arg[1], shape, pattern, axis, copy)
             return
@@ -266,7 +266,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
         from sparsecore._threads import effective_n_threads
 
         pattern = NMPattern.of(n, m)
-        axis = _check_axis(axis)
+        axis = check_axis(axis)
         A = np.asarray(A)
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D, got shape {A.shape}")
@@ -281,10 +281,10 @@ class NMSparseMatrix(StructuredSparseMatrix):
         values = np.zeros((R, G * pattern.n), dtype=dtype)
         idx = np.zeros((R, G * pattern.n), dtype=np.uint8)
         if R and K:
-            core = _element_strides(core)
+            core = element_strides(core)
             cmask = None
             if mask is not None:
-                cmask = _element_strides((mask if axis == 1 else mask.T).view(np.uint8))
+                cmask = element_strides((mask if axis == 1 else mask.T).view(np.uint8))
             bad = _spmm.nm_compress(core, cmask, pattern.n, pattern.m, values, idx, nt)
             if bad is not None:
                 i, g = bad
@@ -470,7 +470,7 @@ class NMSparseMatrix(StructuredSparseMatrix):
         return self._T
 
 
-def _element_strides(a):
+def element_strides(a):
     """``a`` itself when it is aligned with whole-element strides, else a C copy."""
     if a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides):
         return a

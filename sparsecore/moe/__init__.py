@@ -9,39 +9,48 @@ losses): :class:`TopKGate`, :class:`HashGate`, :class:`DSelectKGate`,
 Gates are registered as ``sparsecore.adapters`` entry points of kind
 ``"gate"`` (:func:`list_gates`, :func:`create_gate`), so third-party gates
 plug in the same way.
+
+The registry (:class:`GateAdapter`, :func:`list_gates`,
+:func:`get_gate_adapter`, :func:`create_gate`) imports no torch; the gates,
+the layer and the local search import torch on first use, and say which
+extra to install when it is missing.
 """
-from sparsecore.plugins._builtin import MoEAdapter
+import importlib
 
-MoEAdapter("moe").require()
+from sparsecore.moe._registry import GateAdapter, create_gate, get_gate_adapter, list_gates
 
-from sparsecore.moe._base import Gate, GateOutput, smooth_step  # noqa: E402
-from sparsecore.moe._gates import COMETGate, DSelectKGate, HashGate, TopKGate  # noqa: E402
-from sparsecore.moe._layer import (  # noqa: E402
-    MixtureOfExperts,
-    RoutingPlan,
-    load_balancing_loss,
-    routing_matrix,
-    to_dispatch,
-)
-from sparsecore.moe._local_search import PermutationLocalSearch, sinkhorn  # noqa: E402
-from sparsecore.plugins._gates import create_gate, get_gate_adapter, list_gates  # noqa: E402
+# public name -> the module that defines it (imported with torch on first use)
+_NEEDS_TORCH = {
+    "Gate": "sparsecore.moe._base",
+    "GateOutput": "sparsecore.moe._base",
+    "smooth_step": "sparsecore.moe._base",
+    "COMETGate": "sparsecore.moe._gates",
+    "DSelectKGate": "sparsecore.moe._gates",
+    "HashGate": "sparsecore.moe._gates",
+    "TopKGate": "sparsecore.moe._gates",
+    "MixtureOfExperts": "sparsecore.moe._layer",
+    "RoutingPlan": "sparsecore.moe._layer",
+    "load_balancing_loss": "sparsecore.moe._layer",
+    "routing_matrix": "sparsecore.moe._layer",
+    "to_dispatch": "sparsecore.moe._layer",
+    "PermutationLocalSearch": "sparsecore.moe._local_search",
+    "sinkhorn": "sparsecore.moe._local_search",
+    "routing_f1": "sparsecore.moe._metrics",
+}
 
-__all__ = [
-    "COMETGate",
-    "DSelectKGate",
-    "Gate",
-    "GateOutput",
-    "HashGate",
-    "MixtureOfExperts",
-    "PermutationLocalSearch",
-    "RoutingPlan",
-    "TopKGate",
-    "create_gate",
-    "get_gate_adapter",
-    "list_gates",
-    "load_balancing_loss",
-    "routing_matrix",
-    "sinkhorn",
-    "smooth_step",
-    "to_dispatch",
-]
+__all__ = sorted(["GateAdapter", "create_gate", "get_gate_adapter", "list_gates", *_NEEDS_TORCH])
+
+
+def __getattr__(name):
+    if name not in _NEEDS_TORCH:
+        raise AttributeError(f"module 'sparsecore.moe' has no attribute {name!r}")
+    from sparsecore.plugins._builtin import MoEAdapter
+
+    MoEAdapter("moe").require()
+    value = getattr(importlib.import_module(_NEEDS_TORCH[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -114,7 +114,7 @@ class Gate(nn.Module):
     :class:`~sparsecore.moe.PermutationLocalSearch`.
 
     Third-party gates subclass this and register a
-    :class:`sparsecore.plugins.GateAdapter` entry point.
+    :class:`sparsecore.moe.GateAdapter` entry point.
 
     Parameters
     ----------

@@ -4,7 +4,7 @@ Each takes scipy.sparse or structured-format operands and numpy arrays,
 validates them once, and calls a kernel with the GIL released.
 """
 from sparsecore.ops._prune import block_prune, nm_prune
-from sparsecore.ops._monarch import monarch_project
+from sparsecore.formats._monarch_project import monarch_project
 from sparsecore.ops._semiring import SEMIRINGS, Semiring, user_semiring
 from sparsecore.ops._spgemm import spgemm
 from sparsecore.ops._spgemm_topk import spgemm_topk

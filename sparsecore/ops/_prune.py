@@ -7,7 +7,7 @@ from sparsecore import _threads
 from sparsecore._ext import _spmm
 from sparsecore.formats import BlockShape, BlockSparseMatrix, NMPattern, NMSparseMatrix
 from sparsecore.formats._base import as_value_dtype
-from sparsecore.formats._nm import _check_axis, _element_strides
+from sparsecore.formats._nm import check_axis, element_strides
 
 __all__ = ["block_prune", "nm_prune"]
 
@@ -58,7 +58,7 @@ def nm_prune(W, n, m, *, score=None, axis=1, n_threads=None):
     4
     """
     pattern = NMPattern.of(n, m)
-    axis = _check_axis(axis)
+    axis = check_axis(axis)
     W = _dense_2d(W, "W")
     dtype = as_value_dtype(W.dtype, "W")
     W = np.asarray(W, dtype=dtype)
@@ -85,8 +85,8 @@ def nm_prune(W, n, m, *, score=None, axis=1, n_threads=None):
     if R and K:
         cscore = None
         if score is not None:
-            cscore = _element_strides(score if axis == 1 else score.T)
-        _spmm.nm_prune(_element_strides(core), cscore, pattern.n, pattern.m, values, idx, nt)
+            cscore = element_strides(score if axis == 1 else score.T)
+        _spmm.nm_prune(element_strides(core), cscore, pattern.n, pattern.m, values, idx, nt)
     return NMSparseMatrix._from_trusted(values, idx, (R, K), pattern, axis)
 
 

@@ -1,14 +1,14 @@
 """Semirings for :func:`sparsecore.spgemm`: the built-ins compiled into the C
 core, and user-defined ones whose operators are numba ``cfunc``\\ s."""
 import threading
-import weakref
 
 import numpy as np
 
+from sparsecore._ext import _sparse
+from sparsecore._jit import as_cfunc
+
 __all__ = ["SEMIRINGS", "Semiring", "get_semiring", "user_semiring"]
 
-_JIT_HINT = 'pip install "sparsecore[jit]"'
-_SIGNATURE = "float64(float64, float64)"
 
 
 class Semiring:
@@ -62,26 +62,33 @@ class Semiring:
         return f"Semiring({self.name!r}: add={self.add}, multiply={self.multiply})"
 
 
+# name: (add, multiply, identity of add, kind); the C core's codes are read
+# from the extension, which lists every semiring it was compiled with.
 _BUILTIN = {
-    # name: (add, multiply, identity of add, C code, kind)
-    "plus_times": ("plus", "times", 0.0, 0, "arith"),
-    "min_plus": ("min", "plus", np.inf, 1, "arith"),
-    "max_plus": ("max", "plus", -np.inf, 2, "arith"),
-    "max_times": ("max", "times", -np.inf, 3, "arith"),
-    "min_times": ("min", "times", np.inf, 4, "arith"),
-    "lor_land": ("lor", "land", False, 5, "bool"),
-    "plus_pair": ("plus", "pair", 0, 6, "count"),
-    "plus_first": ("plus", "first", 0.0, 7, "arith"),
-    "plus_second": ("plus", "second", 0.0, 8, "arith"),
+    "plus_times": ("plus", "times", 0.0, "arith"),
+    "min_plus": ("min", "plus", np.inf, "arith"),
+    "max_plus": ("max", "plus", -np.inf, "arith"),
+    "max_times": ("max", "times", -np.inf, "arith"),
+    "min_times": ("min", "times", np.inf, "arith"),
+    "lor_land": ("lor", "land", False, "bool"),
+    "plus_pair": ("plus", "pair", 0, "count"),
+    "plus_first": ("plus", "first", 0.0, "arith"),
+    "plus_second": ("plus", "second", 0.0, "arith"),
 }
-_USER_CODE = 9
+_CODES = _sparse.semiring_codes()
+if set(_CODES) != set(_BUILTIN) | {"user"}:
+    raise ImportError(
+        f"sparsecore's compiled core has the semirings {sorted(_CODES)}, the Python "
+        f"layer {sorted(_BUILTIN)} and 'user': the build is out of date (reinstall)"
+    )
+_USER_CODE = _CODES["user"]
 
 #: Names of the built-in semirings.
 SEMIRINGS = tuple(_BUILTIN)
 
 _BUILTIN_OBJECTS = {
-    name: Semiring(name, add, mul, ident, code, kind)
-    for name, (add, mul, ident, code, kind) in _BUILTIN.items()
+    name: Semiring(name, add, mul, ident, _CODES[name], kind)
+    for name, (add, mul, ident, kind) in _BUILTIN.items()
 }
 
 
@@ -100,65 +107,6 @@ def get_semiring(semiring, where="spgemm"):
         raise ValueError(
             f"{where}: unknown semiring {semiring!r}; the built-ins are {', '.join(SEMIRINGS)}"
         ) from None
-
-
-def _numba(what="user-defined semirings compile their operators"):
-    try:
-        import numba
-    except ImportError as exc:
-        raise ImportError(
-            f"{what} with numba, which is not installed: {_JIT_HINT}"
-        ) from exc
-    return numba
-
-
-# Python function -> {signature: compiled cfunc}, so a function is compiled
-# once per process and signature (shared by every user of _as_cfunc).
-_COMPILED = weakref.WeakKeyDictionary()
-_COMPILE_LOCK = threading.Lock()
-
-
-def _as_cfunc(fn, role, signature=_SIGNATURE, where="user_semiring",
-              what="user-defined semirings compile their operators"):
-    """``fn`` as a numba cfunc with ``signature``: a cfunc is checked, an
-    ``@njit`` function or a plain Python function is compiled (once per
-    process, cached). Raises ImportError without numba (naming the extra)
-    and TypeError for a wrong signature or a function numba cannot type;
-    ``where`` starts the messages, ``role`` names the argument."""
-    numba = _numba(what)
-    from numba.core import sigutils
-    from numba.core.ccallback import CFunc
-
-    args, ret = sigutils.normalize_signature(signature)
-    if isinstance(fn, CFunc):
-        sig = fn._sig
-        if tuple(sig.args) != tuple(args) or sig.return_type != ret:
-            raise TypeError(
-                f"{where}: the {role} cfunc has signature {sig}; it must be {signature}"
-            )
-        return fn
-    py_func = getattr(fn, "py_func", fn)  # an @njit dispatcher: compile its Python source
-    if not callable(py_func):
-        raise TypeError(
-            f"{where}: {role} must be a function or a numba cfunc with signature "
-            f"{signature}, got {type(fn).__name__}"
-        )
-    with _COMPILE_LOCK:
-        try:
-            return _COMPILED[py_func][signature]
-        except (KeyError, TypeError):
-            pass
-        try:
-            cf = numba.cfunc(signature, nopython=True)(py_func)
-        except Exception as exc:  # numba typing errors: say which function failed
-            raise TypeError(
-                f"{where}: numba could not compile {role} as {signature}: {exc}"
-            ) from exc
-        try:
-            _COMPILED.setdefault(py_func, {})[signature] = cf
-        except TypeError:
-            pass
-        return cf
 
 
 def user_semiring(add, multiply, *, name="user", identity=None):
@@ -199,8 +147,8 @@ def user_semiring(add, multiply, *, name="user", identity=None):
     >>> from sparsecore.ops import user_semiring
     >>> widest = user_semiring(max, min, name="max_min")   # doctest: +SKIP
     """
-    add_cf = _as_cfunc(add, "add")
-    mul_cf = _as_cfunc(multiply, "multiply")
+    add_cf = as_cfunc(add, "add")
+    mul_cf = as_cfunc(multiply, "multiply")
     add_name = getattr(add, "__name__", "add")
     mul_name = getattr(multiply, "__name__", "multiply")
     return Semiring(str(name), add_name, mul_name, identity, _USER_CODE, "user",

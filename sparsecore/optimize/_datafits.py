@@ -482,9 +482,9 @@ _SAMPLE_SIG = "float64(float64, float64)"
 def _compile_per_sample(fn, role):
     """``fn(y, z) -> float`` as a numba cfunc (compiled once per function and
     process, by the helper user semirings and penalties share)."""
-    from sparsecore.ops._semiring import _as_cfunc
+    from sparsecore._jit import as_cfunc
 
-    return _as_cfunc(fn, role, _SAMPLE_SIG, where="user_datafit",
+    return as_cfunc(fn, role, _SAMPLE_SIG, where="user_datafit",
                      what="user-defined datafits compile their functions")
 
 

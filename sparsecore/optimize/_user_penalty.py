@@ -14,7 +14,7 @@ import numpy as np
 
 from sparsecore._ext import _bcd
 from sparsecore._validation import contiguous
-from sparsecore.ops._semiring import _as_cfunc
+from sparsecore._jit import as_cfunc
 
 __all__ = ["UserPenalty", "user_penalty"]
 
@@ -226,6 +226,6 @@ def user_penalty(value, prox, *, name="user"):
     >>> np.flatnonzero(res.coef).tolist()               # doctest: +SKIP
     [0, 3]
     """
-    value_cf = _as_cfunc(value, "value", _VALUE_SIG, where="user_penalty", what=_WHAT)
-    prox_cf = _as_cfunc(prox, "prox", _PROX_SIG, where="user_penalty", what=_WHAT)
+    value_cf = as_cfunc(value, "value", _VALUE_SIG, where="user_penalty", what=_WHAT)
+    prox_cf = as_cfunc(prox, "prox", _PROX_SIG, where="user_penalty", what=_WHAT)
     return UserPenalty(value_cf, prox_cf, str(name))

@@ -5,17 +5,12 @@ The adapter packages call ``<Adapter>().require()`` before importing theirs, so
 a missing dependency gives an ImportError that names the extra to install.
 """
 from sparsecore.plugins._base import Adapter
-from sparsecore.plugins._gates import GateAdapter
 
 __all__ = [
-    "COMETGateAdapter",
     "ContinualAdapter",
     "DaskAdapter",
-    "DSelectKGateAdapter",
-    "HashGateAdapter",
     "MoEAdapter",
     "RecsysAdapter",
-    "TopKGateAdapter",
     "TorchAdapter",
 ]
 
@@ -58,30 +53,6 @@ class DaskAdapter(Adapter):
     module = "sparsecore.dask"
     requires = ("dask",)
     install = 'pip install "sparsecore[dask]"'
-
-
-class TopKGateAdapter(GateAdapter):
-    gate_name = "topk"
-    gate = "sparsecore.moe._gates:TopKGate"
-    description = "Top-k softmax gate, optionally noisy (Shazeer et al. 2017)"
-
-
-class HashGateAdapter(GateAdapter):
-    gate_name = "hash"
-    gate = "sparsecore.moe._gates:HashGate"
-    description = "fixed random hash routing of integer keys (Roller et al. 2021)"
-
-
-class DSelectKGateAdapter(GateAdapter):
-    gate_name = "dselect_k"
-    gate = "sparsecore.moe._gates:DSelectKGate"
-    description = "DSelect-k binary-encoding gate (Hazimeh et al. 2021)"
-
-
-class COMETGateAdapter(GateAdapter):
-    gate_name = "comet"
-    gate = "sparsecore.moe._gates:COMETGate"
-    description = "COMET k soft binary trees (Ibrahim et al. 2023)"
 
 
 class RecsysAdapter(Adapter):

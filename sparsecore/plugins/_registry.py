@@ -98,13 +98,14 @@ def adapters_from_entry_points(eps):
 
 
 @functools.lru_cache(maxsize=1)
-def _adapters():
+def registered_adapters():
+    """``{entry-point name: (adapter, entry-point value, distribution)}``, cached."""
     return adapters_from_entry_points(entry_points(group=ENTRY_POINT_GROUP))
 
 
 def refresh_adapters():
     """Forget the cached entry points (after installing a plugin)."""
-    _adapters.cache_clear()
+    registered_adapters.cache_clear()
 
 
 def list_adapters():
@@ -117,7 +118,7 @@ def list_adapters():
         dependencies are installed and ``info.install`` how to get them.
     """
     rows = {}
-    for name, (adapter, _, dist) in sorted(_adapters().items()):
+    for name, (adapter, _, dist) in sorted(registered_adapters().items()):
         rows[name] = AdapterInfo(
             name=name,
             kind=adapter.kind,
@@ -148,7 +149,7 @@ def get_adapter(name):
     ValueError
         If no adapter has that name; the message lists the registered ones.
     """
-    adapters = _adapters()
+    adapters = registered_adapters()
     if name not in adapters:
         known = ", ".join(sorted(adapters)) or "none"
         raise ValueError(

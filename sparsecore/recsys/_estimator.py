@@ -429,7 +429,7 @@ class DSLRecommender(BaseEstimator):
     def _propagate_sparse(self, nt):
         """LightGCN's layer average with sparse-core products:
         ``E_{l+1} = A_hat @ E_l`` (spgemm), mean over layers."""
-        from sparsecore import spgemm
+        from sparsecore.ops import spgemm
 
         model = self.model_
         A = sp.csr_array(model.adjacency, dtype=np.float32)

@@ -7,7 +7,7 @@ entry-point group, by a :class:`GateAdapter` subclass (kind ``"gate"``)::
     "mypkg.mygate" = "mypkg._sparsecore:MyGateAdapter"
 
     # mypkg/_sparsecore.py (imports nothing heavy)
-    from sparsecore.plugins import GateAdapter
+    from sparsecore.moe import GateAdapter
 
     class MyGateAdapter(GateAdapter):
         gate_name = "mygate"
@@ -21,10 +21,19 @@ module (and torch) is imported by :func:`create_gate` / :meth:`GateAdapter.load_
 import importlib
 import warnings
 
-from sparsecore.plugins._base import Adapter
-from sparsecore.plugins import _registry
+from sparsecore.plugins import Adapter
+from sparsecore.plugins._registry import registered_adapters
 
-__all__ = ["GateAdapter", "create_gate", "get_gate_adapter", "list_gates"]
+__all__ = [
+    "COMETGateAdapter",
+    "DSelectKGateAdapter",
+    "GateAdapter",
+    "HashGateAdapter",
+    "TopKGateAdapter",
+    "create_gate",
+    "get_gate_adapter",
+    "list_gates",
+]
 
 
 class GateAdapter(Adapter):
@@ -83,7 +92,7 @@ class GateAdapter(Adapter):
                 f"got {self.gate!r}"
             )
         cls = getattr(importlib.import_module(module_name), attr)
-        from sparsecore.moe import Gate
+        from sparsecore.moe._base import Gate
 
         if not (isinstance(cls, type) and issubclass(cls, Gate)):
             raise TypeError(
@@ -112,7 +121,7 @@ class GateAdapter(Adapter):
 def _gate_adapters():
     """``{gate name: GateAdapter}`` from the registry, first one kept on a clash."""
     gates = {}
-    for name, (adapter, value, _) in sorted(_registry._adapters().items()):
+    for name, (adapter, value, _) in sorted(registered_adapters().items()):
         if not isinstance(adapter, GateAdapter):
             continue
         key = adapter.key
@@ -184,11 +193,11 @@ def create_gate(name, *args, **params):
 
     Examples
     --------
-    >>> from sparsecore.plugins import create_gate  # doctest: +SKIP
+    >>> from sparsecore.moe import create_gate  # doctest: +SKIP
     >>> gate = create_gate("comet", 8, n_experts=16, k=2)  # doctest: +SKIP
     """
     if isinstance(name, type):
-        from sparsecore.moe import Gate
+        from sparsecore.moe._base import Gate
 
         if not issubclass(name, Gate):
             raise TypeError(f"name must be a gate name or a sparsecore.moe.Gate subclass, got {name!r}")
@@ -196,3 +205,29 @@ def create_gate(name, *args, **params):
     if not isinstance(name, str):
         raise TypeError(f"name must be a str or a Gate subclass, got {type(name).__name__}")
     return get_gate_adapter(name).create(*args, **params)
+
+
+# sparsecore's own gates, registered by its pyproject.toml as a third party would
+
+class TopKGateAdapter(GateAdapter):
+    gate_name = "topk"
+    gate = "sparsecore.moe._gates:TopKGate"
+    description = "Top-k softmax gate, optionally noisy (Shazeer et al. 2017)"
+
+
+class HashGateAdapter(GateAdapter):
+    gate_name = "hash"
+    gate = "sparsecore.moe._gates:HashGate"
+    description = "fixed random hash routing of integer keys (Roller et al. 2021)"
+
+
+class DSelectKGateAdapter(GateAdapter):
+    gate_name = "dselect_k"
+    gate = "sparsecore.moe._gates:DSelectKGate"
+    description = "DSelect-k binary-encoding gate (Hazimeh et al. 2021)"
+
+
+class COMETGateAdapter(GateAdapter):
+    gate_name = "comet"
+    gate = "sparsecore.moe._gates:COMETGate"
+    description = "COMET k soft binary trees (Ibrahim et al. 2023)"

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from sparsecore import _threads
 from sparsecore._ext import _monarch
 from sparsecore._validation import check_allocation, contiguous
-from sparsecore.formats._monarch import MonarchMatrix, _as_block_dtype, monarch_layout
+from sparsecore.formats._monarch import MonarchMatrix, as_block_dtype, monarch_layout
 
 __all__ = ["monarch_project"]
 
@@ -114,7 +114,7 @@ def _as_matrix(W):
         raise ValueError(f"W must be a 2-D matrix, got {W.ndim}-D with shape {W.shape}")
     if W.dtype.kind not in "biufc":
         raise TypeError(f"W has unsupported dtype {W.dtype}; numeric dtypes only")
-    dtype = _as_block_dtype(W.dtype, "W")
+    dtype = as_block_dtype(W.dtype, "W")
     if W.dtype != dtype:
         W = W.astype(dtype)
     return W
@@ -149,7 +149,7 @@ def _slice_ranks(k, q, l):
     return t
 
 
-def _slices(W, k, p, l, s):
+def slices(W, k, p, l, s):
     """The (l*k, s, p) stack of slices T[i*k + kk] = W[i::l, kk*p:(kk+1)*p]."""
     return W.reshape(s, l, k, p).transpose(1, 2, 0, 3).reshape(l * k, s, p)
 
@@ -173,7 +173,7 @@ def _scatter_terms(U, S, Vh, k, q, p, l, s, r, dtype):
 
 
 def _project_svd(W, k, q, p, l, s, r):
-    T = _slices(W, k, p, l, s)
+    T = slices(W, k, p, l, s)
     U, S, Vh = np.linalg.svd(T, full_matrices=False)
     t = _slice_ranks(k, q, l).reshape(-1)
     dropped = np.arange(S.shape[1])[None, :] >= t[:, None]
@@ -185,7 +185,7 @@ def _project_svd(W, k, q, p, l, s, r):
 def _project_power_numpy(W, k, q, p, l, s, r, max_iter, tol):
     """Batched power iteration with deflation (the complex path; the same
     algorithm as the compiled kernel)."""
-    T = np.array(_slices(W, k, p, l, s))  # a copy: deflated in place
+    T = np.array(slices(W, k, p, l, s))  # a copy: deflated in place
     t = _slice_ranks(k, q, l).reshape(-1)
     nsl, c = T.shape[0], min(s, p)
     tmax = int(min(t.max(initial=0), c))
