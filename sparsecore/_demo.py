@@ -50,7 +50,7 @@ def demo_moe(n_threads):
         return
     from sparsecore._bench.moe import make_case
     from sparsecore.moe import COMETGate, PermutationLocalSearch
-    from sparsecore.moe.experiments import make_routing_regression
+    from sparsecore.datasets import make_routing_regression
 
     torch.set_num_threads(effective_n_threads(n_threads))
     print("MoE gates: COMET (2 soft trees over 16 experts) + permutation local search on")
@@ -329,7 +329,7 @@ def demo_recsys(n_threads):
         print('Recsys: skipped (torch is not installed: pip install "sparsecore[recsys]")')
         return
     from sparsecore.recsys import DSLRecommender, train_test_split_per_user
-    from sparsecore.recsys.experiments import make_block_interactions
+    from sparsecore.datasets import make_block_interactions
 
     print("Recsys: BPR-MF with 20% of its embedding weights (Dynamic Sparse Learning) on")
     print("  generated feedback (600 users x 400 items, 8 taste groups), per-user 80/20 split")
@@ -435,7 +435,7 @@ def demo_torch(n_threads):
     except ImportError:
         print('torch layers: skipped (torch is not installed: pip install "sparsecore[torch]")')
         return
-    from sparsecore.torch.examples import load_digits_split, train_digits
+    from sparsecore._bench.torch_digits import load_digits_split, train_digits
 
     torch.set_num_threads(effective_n_threads(n_threads))
     print("torch layers: an MLP 64-256-256-10 on scikit-learn's digits, hidden layers dense,")

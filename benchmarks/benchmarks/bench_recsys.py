@@ -10,7 +10,7 @@ with safe_import():
     import torch
     from sparsecore.ops import topk_product
     from sparsecore.recsys import DSLRecommender
-    from sparsecore.recsys.experiments import dense_topk, make_block_interactions
+    from sparsecore._bench.recsys_experiments import dense_topk, make_block_interactions
 
 N_USERS, N_ITEMS, DIM = 6000, 4000, 64
 

@@ -21,7 +21,7 @@ import json
 import os
 
 from sparsecore import datasets
-from sparsecore.moe import experiments as ex
+from sparsecore._bench import moe_experiments as ex
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ through the median of the samples at each node), leaf l of every tree is
 expert assignment[l], and the weights are a softmax of linear leaf logits
 over the chosen experts (two trees picking the same expert add up, so ~4%
 of samples have one expert). It lies exactly in COMET's model class
-(``experiments.comet_from_truth``) and its routing is identifiable.
+(``moe_experiments.comet_from_truth``) and its routing is identifiable.
 ``--structure leaf_pairs`` is the first reading (one tree, a fixed expert
 pair with constant weights per leaf); there one expert per leaf fits the
 target to the noise floor, so the true pairs are not identifiable and F1
@@ -34,7 +34,7 @@ import argparse
 import json
 import os
 
-from sparsecore.moe import experiments as ex
+from sparsecore._bench import moe_experiments as ex
 
 
 def main(argv=None):

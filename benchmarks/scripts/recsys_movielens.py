@@ -1,6 +1,6 @@
 """The DSL goal table on MovieLens-100K (issue 9), resumable.
 
-Protocol: see ``sparsecore.recsys.experiments``. Each method's L2 penalty is
+Protocol: see ``sparsecore._bench.recsys_experiments``. Each method's L2 penalty is
 chosen from L2_GRID on a tuning split (validation Recall@20), then every
 (method, density) is trained on the 80/20 split of each seed and scored on
 its test part (full ranking, training items excluded). Every finished run
@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from sparsecore import datasets
-from sparsecore.recsys import experiments as ex
+from sparsecore._bench import recsys_experiments as ex
 from sparsecore.recsys import train_test_split_per_user
 
 

@@ -21,12 +21,11 @@ import time
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from sparsecore.datasets import SYNTHETIC_STRUCTURES, make_movielens_multitask, make_routing_regression
 from sparsecore.moe import (COMETGate, DSelectKGate, Gate, HashGate, MixtureOfExperts,
-                            PermutationLocalSearch, TopKGate, routing_f1, routing_matrix)
+                            PermutationLocalSearch, TopKGate, routing_f1)
 
 __all__ = [
     "FixedRoutingGate",

@@ -2,7 +2,7 @@
 BPR-MF and a fixed random mask on MovieLens-100K, and top-20 for every user
 through the sparse core against the dense model's BLAS product + topk.
 
-A reduced run of the issue-9 protocol (``sparsecore.recsys.experiments``):
+A reduced run of the MovieLens protocol (``sparsecore._bench.recsys_experiments``):
 all ratings as implicit interactions, per-user random 80/20 split, full
 ranking with training items excluded, BPR-MF backbone with 64 factors. The
 goal table asks for 5 seeds and 40 epochs; this suite runs ``SEEDS`` seeds
@@ -50,7 +50,7 @@ def _load(args):
 def _fit_all(R, seeds, densities, epochs, n_threads):
     """One row per (method, density, seed) with metrics and costs; the
     fitted DSL models at density 0.2 (for the timing) by seed."""
-    from sparsecore.recsys import experiments as ex
+    from sparsecore._bench import recsys_experiments as ex
     from sparsecore.recsys import train_test_split_per_user
 
     rows, keep = [], {}
@@ -71,7 +71,7 @@ def _fit_all(R, seeds, densities, epochs, n_threads):
 
 
 def _topk_case(keep):
-    from sparsecore.recsys import experiments as ex
+    from sparsecore._bench import recsys_experiments as ex
 
     dense, train = keep["dense"]
     dsl, _ = keep["dsl"]
@@ -116,7 +116,7 @@ def run(args):
     except OSError as exc:
         print(f"\n## recsys: skipped (MovieLens-100K is not available: {exc})")
         return
-    from sparsecore.recsys import experiments as ex
+    from sparsecore._bench import recsys_experiments as ex
 
     threads = thread_counts(args.threads)
     fit_threads = max(threads)

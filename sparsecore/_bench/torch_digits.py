@@ -2,7 +2,7 @@
 scikit-learn, no download), dense, with 2:4 N:M layers and with 90 %
 block-sparse layers, the sparse ones trained with :class:`DynamicSparsifier`.
 
-Run ``python -m sparsecore.torch.examples`` for the full comparison.
+Run ``python -m sparsecore._bench.torch_digits`` for the full comparison.
 """
 import numpy as np
 import torch

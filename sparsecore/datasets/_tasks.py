@@ -201,6 +201,17 @@ def make_block_interactions(n_users=600, n_items=400, n_groups=8, p_in=0.15, p_o
     their group with probability ``p_in``, with any other with ``p_out``.
     Every user and item gets at least one interaction.
 
+    Parameters
+    ----------
+    n_users, n_items : int, default=600, 400
+        Matrix shape.
+    n_groups : int, default=8
+        Number of taste groups.
+    p_in, p_out : float, default=0.15, 0.005
+        Interaction probability inside and outside a user's group.
+    random_state : int, default=0
+        Seed of numpy's generator.
+
     Returns
     -------
     scipy.sparse.csr_array of float32, shape (n_users, n_items)

@@ -17,7 +17,12 @@ extra to install when it is missing.
 """
 import importlib
 
-from sparsecore.moe._registry import GateAdapter, create_gate, get_gate_adapter, list_gates
+from sparsecore.moe._registry import (  # noqa: F401 (listed in __all__ below)
+    GateAdapter,
+    create_gate,
+    get_gate_adapter,
+    list_gates,
+)
 
 # public name -> the module that defines it (imported with torch on first use)
 _NEEDS_TORCH = {

@@ -5,6 +5,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from sparsecore._validation import check_scalar
+
 __all__ = ["Gate", "GateOutput", "smooth_step"]
 
 
@@ -65,26 +67,9 @@ def _check_gamma(gamma):
     return gamma
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_nonneg(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float >= 0, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return value
-
-
 def _check_n_k(n_experts, k):
-    n_experts = _check_int("n_experts", n_experts, 1)
-    k = _check_int("k", k, 1)
+    n_experts = check_scalar(n_experts, "n_experts", int, min_val=1)
+    k = check_scalar(k, "k", int, min_val=1)
     if k > n_experts:
         raise ValueError(
             f"k must be <= n_experts: a gate cannot select k={k} of {n_experts} experts"

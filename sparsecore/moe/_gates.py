@@ -6,12 +6,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sparsecore._validation import check_scalar
 from sparsecore.moe._base import (
     Gate,
     _check_features,
     _check_gamma,
-    _check_int,
-    _check_nonneg,
     smooth_step,
 )
 
@@ -56,11 +55,11 @@ class TopKGate(Gate):
 
     def __init__(self, in_features, n_experts, k=2, *, noise="none", load_balance=0.0):
         super().__init__(n_experts, k)
-        self.in_features = _check_int("in_features", in_features, 1)
+        self.in_features = check_scalar(in_features, "in_features", int, min_val=1)
         if noise not in self._NOISES:
             raise ValueError(f"noise must be one of {self._NOISES}, got {noise!r}")
         self.noise = noise
-        self.load_balance = _check_nonneg("load_balance", load_balance)
+        self.load_balance = check_scalar(load_balance, "load_balance", float, min_val=0)
         self.linear = nn.Linear(self.in_features, self.n_experts)
         self.noise_linear = None
         if noise == "shazeer":
@@ -133,8 +132,8 @@ class HashGate(Gate):
 
     def __init__(self, n_experts, k=1, *, n_keys=None, seed=0):
         super().__init__(n_experts, k)
-        self.n_keys = None if n_keys is None else _check_int("n_keys", n_keys, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.n_keys = None if n_keys is None else check_scalar(n_keys, "n_keys", int, min_val=1)
+        self.seed = check_scalar(seed, "seed", int, min_val=0)
         table = torch.empty(0, self.k, dtype=torch.long)
         if self.n_keys is not None:
             gen = torch.Generator().manual_seed(self.seed)
@@ -271,9 +270,9 @@ class DSelectKGate(Gate):
     def __init__(self, in_features, n_experts, k=2, *, gamma=1.0, entropy_reg=1e-6,
                  unreachable="mask"):
         super().__init__(n_experts, k)
-        self.in_features = None if in_features is None else _check_int("in_features", in_features, 1)
+        self.in_features = None if in_features is None else check_scalar(in_features, "in_features", int, min_val=1)
         self.gamma = _check_gamma(gamma)
-        self.entropy_reg = _check_nonneg("entropy_reg", entropy_reg)
+        self.entropy_reg = check_scalar(entropy_reg, "entropy_reg", float, min_val=0)
         if unreachable not in self._UNREACHABLE:
             raise ValueError(f"unreachable must be one of {self._UNREACHABLE}, got {unreachable!r}")
         self.unreachable = unreachable
@@ -432,9 +431,9 @@ class COMETGate(Gate):
     def __init__(self, in_features, n_experts, k=2, *, gamma=1.0, entropy_reg=0.1,
                  split_bias=True):
         super().__init__(n_experts, k)
-        self.in_features = _check_int("in_features", in_features, 1)
+        self.in_features = check_scalar(in_features, "in_features", int, min_val=1)
         self.gamma = _check_gamma(gamma)
-        self.entropy_reg = _check_nonneg("entropy_reg", entropy_reg)
+        self.entropy_reg = check_scalar(entropy_reg, "entropy_reg", float, min_val=0)
         self.n_parts = self.k
         n, p, g = self.n_experts, self.in_features, self.gamma / 100.0
         self.split_weight = nn.Parameter(torch.empty((n - 1) * self.k, p).uniform_(-g, g))

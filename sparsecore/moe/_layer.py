@@ -7,7 +7,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from sparsecore.moe._base import Gate, _check_nonneg
+from sparsecore._validation import check_scalar
+from sparsecore.moe._base import Gate
 
 __all__ = [
     "MixtureOfExperts",
@@ -242,7 +243,7 @@ class MixtureOfExperts(nn.Module):
         self.experts = nn.ModuleList(experts)
         self.gate = gate
         self.combine = combine
-        self.load_balance = _check_nonneg("load_balance", load_balance)
+        self.load_balance = check_scalar(load_balance, "load_balance", float, min_val=0)
         self.last_gate_output = None
 
     def forward(self, x, routing_x=None):

@@ -7,7 +7,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from sparsecore.moe._base import Gate, _check_int, _check_nonneg
+from sparsecore._validation import check_scalar
+from sparsecore.moe._base import Gate
 
 __all__ = ["PermutationLocalSearch", "sinkhorn"]
 
@@ -88,10 +89,10 @@ class PermutationLocalSearch(Gate):
             raise TypeError(f"gate must be a sparsecore.moe.Gate, got {type(gate).__name__}")
         super().__init__(gate.n_experts, gate.k)
         self.gate = gate
-        self.search_steps = _check_int("search_steps", search_steps, 0)
+        self.search_steps = check_scalar(search_steps, "search_steps", int, min_val=0)
         if n_permutations is None:
             n_permutations = gate.n_parts
-        n_permutations = _check_int("n_permutations", n_permutations, 1)
+        n_permutations = check_scalar(n_permutations, "n_permutations", int, min_val=1)
         if n_permutations not in (1, gate.n_parts):
             raise ValueError(
                 f"n_permutations must be 1 or gate.n_parts={gate.n_parts}, got {n_permutations}"
@@ -100,8 +101,8 @@ class PermutationLocalSearch(Gate):
         self.tau = _check_pair("tau", tau, positive=True)
         iters = _check_pair("sinkhorn_iters", sinkhorn_iters, positive=True)
         self.sinkhorn_iters = (int(iters[0]), int(iters[1]))
-        self.entropy_reg = _check_nonneg("entropy_reg", entropy_reg)
-        self.noise = _check_nonneg("noise", noise)
+        self.entropy_reg = check_scalar(entropy_reg, "entropy_reg", float, min_val=0)
+        self.noise = check_scalar(noise, "noise", float, min_val=0)
         n = self.n_experts
         self.logits = nn.Parameter(torch.empty(n_permutations, n, n).uniform_(-0.05, 0.05))
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))

@@ -1,4 +1,6 @@
-"""Deprecated: the MoE experiment drivers moved to ``sparsecore._bench.moe_experiments`` (the benchmark side); the data generators to ``sparsecore.datasets``, ``routing_f1`` to ``sparsecore.moe``.
+"""Deprecated: the MoE experiment drivers moved to
+``sparsecore._bench.moe_experiments`` (the benchmark side); the data
+generators to ``sparsecore.datasets``, ``routing_f1`` to ``sparsecore.moe``.
 
 Importing a name from here still works, with a DeprecationWarning that names
 its new place.

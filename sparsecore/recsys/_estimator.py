@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from sparsecore import _threads
+from sparsecore._validation import check_choice, check_scalar
 from sparsecore.ops import topk_product
 from sparsecore.recsys import _data
 from sparsecore.recsys._models import BPRMF, LightGCN, NeuMF, RecModel, normalized_adjacency
@@ -23,8 +24,6 @@ from sparsecore.recsys._trainer import (
     _SCHEDULES,
     _SUPPORTS,
     DSLTrainer,
-    _check_choice,
-    _check_number,
 )
 
 __all__ = ["DSLRecommender"]
@@ -217,27 +216,26 @@ class DSLRecommender(BaseEstimator):
 
     # ------------------------------------------------------------ checks
     def _check_params(self):
-        _check_choice(self.model, "model", _MODELS)
-        _check_number(self.n_factors, "n_factors", 0, None, low_open=True, integer=True)
-        _check_number(self.density, "density", 0, 1, low_open=True)
+        check_choice(self.model, "model", _MODELS)
+        check_scalar(self.n_factors, "n_factors", int, min_val=0, include_boundaries="neither")
+        check_scalar(self.density, "density", float, min_val=0, max_val=1, include_boundaries="right")
         if self.update_interval is not None:
-            _check_number(self.update_interval, "update_interval", 0, None, low_open=True,
-                          integer=True)
-        _check_number(self.update_ratio, "update_ratio", 0, 1)
-        _check_number(self.update_ratio_min, "update_ratio_min", 0, 1)
-        _check_choice(self.schedule, "schedule", _SCHEDULES)
-        _check_choice(self.prune, "prune", _PRUNE)
-        _check_choice(self.grow, "grow", _GROW)
-        _check_choice(self.budget, "budget", _BUDGETS)
-        _check_choice(self.support, "support", _SUPPORTS)
-        _check_choice(self.sparse_init, "sparse_init", _INITS)
-        _check_choice(self.loss, "loss", _LOSSES)
-        _check_number(self.epochs, "epochs", 0, None, low_open=True, integer=True)
-        _check_number(self.batch_size, "batch_size", 0, None, low_open=True, integer=True)
-        _check_number(self.lr, "lr", 0, None, low_open=True)
-        _check_number(self.l2, "l2", 0, None)
-        _check_number(self.n_layers, "n_layers", 0, None, integer=True)
-        _check_number(self.init_std, "init_std", 0, None, low_open=True)
+            check_scalar(self.update_interval, "update_interval", int, min_val=0, include_boundaries="neither")
+        check_scalar(self.update_ratio, "update_ratio", float, min_val=0, max_val=1)
+        check_scalar(self.update_ratio_min, "update_ratio_min", float, min_val=0, max_val=1)
+        check_choice(self.schedule, "schedule", _SCHEDULES)
+        check_choice(self.prune, "prune", _PRUNE)
+        check_choice(self.grow, "grow", _GROW)
+        check_choice(self.budget, "budget", _BUDGETS)
+        check_choice(self.support, "support", _SUPPORTS)
+        check_choice(self.sparse_init, "sparse_init", _INITS)
+        check_choice(self.loss, "loss", _LOSSES)
+        check_scalar(self.epochs, "epochs", int, min_val=0, include_boundaries="neither")
+        check_scalar(self.batch_size, "batch_size", int, min_val=0, include_boundaries="neither")
+        check_scalar(self.lr, "lr", float, min_val=0, include_boundaries="neither")
+        check_scalar(self.l2, "l2", float, min_val=0)
+        check_scalar(self.n_layers, "n_layers", int, min_val=0)
+        check_scalar(self.init_std, "init_std", float, min_val=0, include_boundaries="neither")
         try:
             layers = tuple(self.mlp_layers)
         except TypeError:
@@ -245,11 +243,11 @@ class DSLRecommender(BaseEstimator):
         if not layers:
             raise ValueError("mlp_layers must name at least one layer width")
         for w in layers:
-            _check_number(w, "mlp_layers[i]", 0, None, low_open=True, integer=True)
+            check_scalar(w, "mlp_layers[i]", int, min_val=0, include_boundaries="neither")
         if self.model == "neumf" and self.support == "aligned" and self.budget == "shared_user_item":
             pass  # allowed: GMF and MLP pairs each share a budget
-        _check_choice(self.on_empty, "on_empty", ("raise", "warn", "ignore"))
-        _check_number(self.verbose, "verbose", 0, None, integer=True)
+        check_choice(self.on_empty, "on_empty", ("raise", "warn", "ignore"))
+        check_scalar(self.verbose, "verbose", int, min_val=0)
         _threads.effective_n_threads(self.n_threads)
 
     # ------------------------------------------------------------ fit

@@ -1,4 +1,6 @@
-"""Deprecated: the MovieLens protocol and its tuned constants moved to ``sparsecore._bench.recsys_experiments`` (the benchmark side); ``make_block_interactions`` to ``sparsecore.datasets``.
+"""Deprecated: the MovieLens protocol and its tuned constants moved to
+``sparsecore._bench.recsys_experiments`` (the benchmark side);
+``make_block_interactions`` to ``sparsecore.datasets``.
 
 Importing a name from here still works, with a DeprecationWarning that names
 its new place.

@@ -1,4 +1,6 @@
-"""Deprecated: the digits MLP example moved to ``sparsecore._bench.torch_digits`` (run it with ``python -m sparsecore._bench.torch_digits``).
+"""Deprecated: the digits MLP example moved to
+``sparsecore._bench.torch_digits`` (run it with ``python -m
+sparsecore._bench.torch_digits``).
 
 Importing a name from here still works, with a DeprecationWarning that names
 its new place.

@@ -627,7 +627,7 @@ def test_routing_matrix_is_canonical_csr():
 
 # -------------------------------------------------------------- experiments
 def test_synthetic_routing_data():
-    from sparsecore.moe import experiments as ex
+    from sparsecore._bench import moe_experiments as ex
 
     d = ex.make_routing_regression(n_samples=4000, seed=1)
     W = d["weights"]
@@ -650,7 +650,7 @@ def test_synthetic_routing_data():
 def test_synthetic_routing_is_in_comets_model_class():
     """COMET with the generator's hyperplanes and leaf logits reproduces the
     true routing (float32 tolerance), so the experiment can be solved."""
-    from sparsecore.moe import experiments as ex
+    from sparsecore._bench import moe_experiments as ex
 
     d = ex.make_routing_regression(n_samples=3000, seed=4)
     gate = ex.comet_from_truth(d).eval()
@@ -668,7 +668,7 @@ def test_synthetic_leaf_pairs_is_not_identifiable():
     """The first reading (one tree, a fixed pair per leaf): each leaf's target
     is one linear function, so one expert per leaf fits it to the noise floor
     and the true pairs cannot be recovered from (x, y)."""
-    from sparsecore.moe import experiments as ex
+    from sparsecore._bench import moe_experiments as ex
 
     d = ex.make_routing_regression(n_samples=4000, seed=1, structure="leaf_pairs")
     assert ((d["weights"] > 0).sum(1) == 2).all()
@@ -685,7 +685,7 @@ def test_synthetic_leaf_pairs_is_not_identifiable():
 
 
 def test_routing_f1_is_label_invariant():
-    from sparsecore.moe import experiments as ex
+    from sparsecore._bench import moe_experiments as ex
 
     d = ex.make_routing_regression(n_samples=500, seed=2)
     W = torch.from_numpy(d["weights"])
@@ -699,7 +699,7 @@ def test_routing_f1_is_label_invariant():
 
 
 def test_run_synthetic_smoke():
-    from sparsecore.moe import experiments as ex
+    from sparsecore._bench import moe_experiments as ex
 
     rows = ex.run_synthetic(gates=("oracle", "topk", "comet+"), n_samples=1000, epochs=2,
                             search_epochs=1)
@@ -709,7 +709,7 @@ def test_run_synthetic_smoke():
 
 
 def test_run_synthetic_from_the_true_routing():
-    from sparsecore.moe import experiments as ex
+    from sparsecore._bench import moe_experiments as ex
 
     rows = ex.run_synthetic(gates=("oracle", "comet@truth"), n_samples=1000, epochs=2)
     assert [r["gate"] for r in rows] == ["oracle", "comet@truth"]

@@ -1,12 +1,12 @@
 """The digits training example of sparsecore.torch, in reduced form (fewer
-epochs than ``python -m sparsecore.torch.examples``)."""
+epochs than ``python -m sparsecore._bench.torch_digits``)."""
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from sparsecore.torch import BlockSparseLinear, NMSparseLinear  # noqa: E402
-from sparsecore.torch.examples import digits_mlp, load_digits_split, train_digits  # noqa: E402
+from sparsecore._bench.torch_digits import digits_mlp, load_digits_split, train_digits  # noqa: E402
 
 
 @pytest.fixture(scope="module")
