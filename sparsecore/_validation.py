@@ -4,6 +4,8 @@ Everything here runs before any kernel does: a bad input gets an exception
 naming the argument, what was expected and what was given, and inputs are never
 modified (conversions copy).
 """
+import math
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -16,6 +18,8 @@ __all__ = [
     "CSRParts",
     "as_csr_parts",
     "check_allocation",
+    "check_choice",
+    "check_scalar",
     "index_dtype_for",
     "INT32_MAX",
 ]
@@ -173,3 +177,101 @@ def check_allocation(nbytes, what):
             f"{what} needs {nbytes:,} bytes ({nbytes / 2**30:.1f} GiB) but only "
             f"{avail:,} bytes ({avail / 2**30:.1f} GiB) of memory are available"
         )
+
+
+_TYPE_WORDS = {int: "an int", float: "a real number", numbers.Integral: "an int",
+               numbers.Real: "a real number"}
+
+
+def check_scalar(value, name, target_type, *, min_val=None, max_val=None,
+                 include_boundaries="both", finite=True):
+    """Check a scalar parameter's type and range, as scikit-learn's
+    ``check_scalar`` does: TypeError for a wrong type, ValueError out of range.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        The parameter's name, for the messages.
+    target_type : {int, float}
+        ``int``: any integer (numpy's too), never a bool. ``float``: any real
+        number (ints included), never a bool; returned as a Python float.
+    min_val, max_val : float, optional
+        Bounds; None means unbounded on that side.
+    include_boundaries : {"both", "left", "right", "neither"}, default="both"
+        Which bounds are allowed values.
+    finite : bool, default=True
+        Reject NaN and infinities (a float target only).
+
+    Returns
+    -------
+    int or float
+        ``value`` as a Python int or float.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not of ``target_type``.
+    ValueError
+        If ``value`` is out of range (the message states the allowed range).
+    """
+    abstract = numbers.Integral if target_type is int else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, abstract):
+        raise TypeError(
+            f"{name} must be {_TYPE_WORDS[target_type]}, got {type(value).__name__} {value!r}"
+        )
+    value = int(value) if target_type is int else float(value)
+    low_ok = include_boundaries in ("both", "left")
+    high_ok = include_boundaries in ("both", "right")
+    bad = math.isnan(value) or (finite and math.isinf(value))
+    if min_val is not None:
+        bad = bad or (value < min_val if low_ok else value <= min_val)
+    if max_val is not None:
+        bad = bad or (value > max_val if high_ok else value >= max_val)
+    if bad:
+        low = None if min_val is None else (">=" if low_ok else ">") + f" {min_val}"
+        high = None if max_val is None else ("<=" if high_ok else "<") + f" {max_val}"
+        if low and high:
+            lo, hi = ("[" if low_ok else "("), ("]" if high_ok else ")")
+            rule = f"in {lo}{min_val}, {max_val}{hi}"
+        else:
+            rule = low or high or "finite"
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices`` (strings or other hashables).
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        The parameter's name, for the message.
+    choices : sequence
+        The allowed values.
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not one of ``choices`` (the message lists them).
+    """
+    # equality, except that a bool never stands for 1 or 0 (nor they for it)
+    is_bool = isinstance(value, (bool, np.bool_))
+    try:
+        ok = any(bool(c == value) and isinstance(c, (bool, np.bool_)) == is_bool
+                 for c in choices)
+    except (TypeError, ValueError):  # arrays and other values without a plain ==
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}"
+        )
+    return value

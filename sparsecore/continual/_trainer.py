@@ -31,6 +31,7 @@ from torch import nn
 from sparsecore.continual._buffer import Reservoir
 from sparsecore.continual._metrics import AccuracyMatrix
 from sparsecore.continual._sparse import FlopCount, LayerState, patch_linear, unpatch_linear
+from sparsecore._validation import check_scalar
 
 __all__ = ["CALLBACKS", "DERpp", "SparCL", "naive_finetuning"]
 
@@ -47,31 +48,6 @@ CALLBACKS = (
     "after_training_epoch",
     "after_training_exp",
 )
-
-
-def _fraction(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1), got {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value < 1.0 or math.isnan(value):
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _nonneg(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return float(value)
 
 
 def default_mask_schedule(sparsity, epochs_per_task):
@@ -185,26 +161,26 @@ class SparCL:
                             f"{type(buffer).__name__}")
         if rehearsal is None and buffer is not None:
             raise ValueError("rehearsal=None trains without replay; do not pass a buffer")
-        self.epochs_per_task = _positive_int(epochs_per_task, "epochs_per_task")
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.epochs_per_task = check_scalar(epochs_per_task, "epochs_per_task", int, min_val=1)
+        self.batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
         self.replay_batch_size = (self.batch_size if replay_batch_size is None
-                                  else _positive_int(replay_batch_size, "replay_batch_size"))
-        self.sparsity = _fraction(sparsity, "sparsity")
-        self.data_removal = _fraction(data_removal, "data_removal")
-        self.grad_sparsity = _fraction(grad_sparsity, "grad_sparsity")
-        self.alpha = _nonneg(alpha, "alpha")
-        self.beta = _nonneg(beta, "beta")
-        self.importance_lambda = _nonneg(importance_lambda, "importance_lambda")
-        self.grad_mask_every = _positive_int(grad_mask_every, "grad_mask_every")
+                                  else check_scalar(replay_batch_size, "replay_batch_size", int, min_val=1))
+        self.sparsity = check_scalar(sparsity, "sparsity", float, min_val=0, max_val=1, include_boundaries="left")
+        self.data_removal = check_scalar(data_removal, "data_removal", float, min_val=0, max_val=1, include_boundaries="left")
+        self.grad_sparsity = check_scalar(grad_sparsity, "grad_sparsity", float, min_val=0, max_val=1, include_boundaries="left")
+        self.alpha = check_scalar(alpha, "alpha", float, min_val=0)
+        self.beta = check_scalar(beta, "beta", float, min_val=0)
+        self.importance_lambda = check_scalar(importance_lambda, "importance_lambda", float, min_val=0)
+        self.grad_mask_every = check_scalar(grad_mask_every, "grad_mask_every", int, min_val=1)
         E = self.epochs_per_task
         self.mask_update_every = (max(1, E // 10) if mask_update_every is None
-                                  else _positive_int(mask_update_every, "mask_update_every"))
+                                  else check_scalar(mask_update_every, "mask_update_every", int, min_val=1))
         self.mask_schedule = self._check_schedule(
             default_mask_schedule(self.sparsity, E) if mask_schedule is None else mask_schedule)
-        until = max(1, round(0.4 * E)) if removal_until is None else _positive_int(
-            removal_until, "removal_until")
-        every = max(1, until // 4) if removal_every is None else _positive_int(
-            removal_every, "removal_every")
+        until = max(1, round(0.4 * E)) if removal_until is None else check_scalar(
+            removal_until, "removal_until", int, min_val=1)
+        every = max(1, until // 4) if removal_every is None else check_scalar(
+            removal_every, "removal_every", int, min_val=1)
         self.removal_until, self.removal_every = until, every
         self._removal_epochs = [e for e in range(every, until + 1, every) if e < E]
         if self.data_removal > 0 and not self._removal_epochs:
@@ -294,9 +270,9 @@ class SparCL:
         for r in rows:
             if len(r) != 3:
                 raise ValueError(f"mask_schedule rows are (epoch, lower, upper), got {r}")
-            e = _positive_int(r[0], "mask_schedule epoch", minimum=0)
-            lo = _fraction(r[1], "mask_schedule lower sparsity")
-            up = _fraction(r[2], "mask_schedule upper sparsity")
+            e = check_scalar(r[0], "mask_schedule epoch", int, min_val=0)
+            lo = check_scalar(r[1], "mask_schedule lower sparsity", float, min_val=0, max_val=1, include_boundaries="left")
+            up = check_scalar(r[2], "mask_schedule upper sparsity", float, min_val=0, max_val=1, include_boundaries="left")
             if lo < up:
                 raise ValueError(f"mask_schedule row {r}: prune-to sparsity {lo} must be >= "
                                  f"grow-to sparsity {up}")
@@ -599,7 +575,7 @@ class SparCL:
         """
         if task_id is None:
             task_id = len(self.tasks_)
-        epochs = self.epochs_per_task if epochs is None else _positive_int(epochs, "epochs")
+        epochs = self.epochs_per_task if epochs is None else check_scalar(epochs, "epochs", int, min_val=1)
         if self.ddr and epochs != self.epochs_per_task:
             if not [e for e in self._removal_epochs if e < epochs]:
                 raise ValueError(f"epochs={epochs} leaves no removal epoch for data_removal")

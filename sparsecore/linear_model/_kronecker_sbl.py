@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparsecore._validation import check_scalar
 from sparsecore._validation import contiguous
 from sparsecore.formats._kronecker import (
     KroneckerOperator,
@@ -105,20 +106,6 @@ def _per_mode(value, n_modes, name, low, high, low_open=False, high_open=False):
             hi = ")" if high_open else "]"
             raise ValueError(f"{name} values must lie in {lo}{low}, {high}{hi}, got {value!r}")
     return values
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_nonneg(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-        math.isfinite(value) and value >= 0
-    ):
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return float(value)
 
 
 def check_noise_var(noise_var):
@@ -414,9 +401,9 @@ def kronecker_sbl(
     if prune is None:
         prune = 1e-2 if block == "pattern_coupled" else 1e-3
     prune = _per_mode(prune, n_modes, "prune", 0.0, 1.0, high_open=True)
-    max_iter = _check_int(max_iter, "max_iter", 1)
-    tol = _check_nonneg(tol, "tol")
-    inner_tol = _check_nonneg(inner_tol, "inner_tol")
+    max_iter = check_scalar(max_iter, "max_iter", int, min_val=1)
+    tol = check_scalar(tol, "tol", float, min_val=0)
+    inner_tol = check_scalar(inner_tol, "inner_tol", float, min_val=0)
     if block == "pattern_coupled":
         betas = _per_mode(beta, n_modes, "beta", 0.0, 1.0)
         if method != "am":
@@ -431,7 +418,7 @@ def kronecker_sbl(
         default_inner = 100
     if max_inner_iter is None:
         max_inner_iter = default_inner
-    max_inner_iter = _check_int(max_inner_iter, "max_inner_iter", 1)
+    max_inner_iter = check_scalar(max_inner_iter, "max_inner_iter", int, min_val=1)
     if n_threads is not None:
         from sparsecore._threads import effective_n_threads
 

@@ -9,11 +9,9 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg.blas import get_blas_funcs
 
-from sparsecore._validation import fortran
+from sparsecore._validation import check_scalar, fortran
 from sparsecore.linear_model._kronecker_sbl import (
     _INIT_BREADTH,
-    _check_int,
-    _check_nonneg,
     blas_threads,
     check_noise_var,
 )
@@ -235,8 +233,8 @@ def sbl(X, y, *, noise_var=None, prune=1e-3, max_iter=300, tol=1e-4, n_threads=N
     noise_var = check_noise_var(noise_var)
     if isinstance(prune, bool) or not isinstance(prune, (int, float, np.floating)) or not 0 <= prune < 1:
         raise ValueError(f"prune must be a float in [0, 1), got {prune!r}")
-    max_iter = _check_int(max_iter, "max_iter", 1)
-    tol = _check_nonneg(tol, "tol")
+    max_iter = check_scalar(max_iter, "max_iter", int, min_val=1)
+    tol = check_scalar(tol, "tol", float, min_val=0)
     work = np.complex128 if np.result_type(X.dtype, y.dtype).kind == "c" else np.float64
     with blas_threads(n_threads):
         return _sbl_em(np.asarray(X, dtype=work), np.asarray(y, dtype=work),

@@ -6,9 +6,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sparsecore._validation import check_scalar
 from sparsecore.formats._kronecker import KroneckerOperator
 from sparsecore.linear_model._kronecker_sbl import check_noise_var, kronecker_sbl
-from sparsecore.linear_model._sbl import _check_int, _check_nonneg, _sbl_em, blas_threads
+from sparsecore.linear_model._sbl import _sbl_em, blas_threads
 
 __all__ = ["KroneckerSBL", "SBLRegressor"]
 
@@ -24,8 +25,8 @@ def _fit_dense(estimator, X, y, fit_intercept, prune):
     X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32], y_numeric=True)
     noise_var = check_noise_var(estimator.noise_var)
     prune = _check_prune(prune)
-    max_iter = _check_int(estimator.max_iter, "max_iter", 1)
-    tol = _check_nonneg(estimator.tol, "tol")
+    max_iter = check_scalar(estimator.max_iter, "max_iter", int, min_val=1)
+    tol = check_scalar(estimator.tol, "tol", float, min_val=0)
     Xw = np.asarray(X, dtype=np.float64)
     yw = np.asarray(y, dtype=np.float64)
     if fit_intercept:

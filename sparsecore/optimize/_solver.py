@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from sparsecore._ext import _bcd
 from sparsecore._threads import effective_n_threads
-from sparsecore._validation import contiguous, fortran
+from sparsecore._validation import check_choice, check_scalar, contiguous, fortran
 from sparsecore.optimize._datafits import Datafit, Multinomial
 from sparsecore.optimize._design import Design, as_design
 from sparsecore.optimize._graph import GraphQuadratic, graph_bcd
@@ -105,20 +105,6 @@ def _check_attrs(obj, names, what, mode):
             f"{type(obj).__name__} cannot be used with update={mode!r}: the {what} "
             f"lacks {', '.join(missing)} (see sparsecore.optimize for the protocol)"
         )
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
-
-
-def _check_int(value, name, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------
@@ -972,19 +958,19 @@ def greedy_bcd(datafit, penalty, X, y, *, sample_weight=None, fit_intercept=Fals
         return _graph_problem(penalty, X, y, selection, tol, max_iter, random_state, history)
     if not isinstance(datafit, Datafit) and not hasattr(datafit, "encode"):
         raise TypeError(f"datafit must be a Datafit, got {type(datafit).__name__}")
-    update = _check_choice(update, "update", UPDATES)
-    selection = _check_choice(selection, "selection", SELECTIONS)
-    partition = _check_choice(partition, "partition", PARTITIONS)
+    update = check_choice(update, "update", UPDATES)
+    selection = check_choice(selection, "selection", SELECTIONS)
+    partition = check_choice(partition, "partition", PARTITIONS)
     if not (isinstance(block_size, str) and block_size == "auto"):
-        block_size = _check_int(block_size, "block_size", 1)
+        block_size = check_scalar(block_size, "block_size", int, min_val=1)
     _check_attrs(datafit, _DATAFIT_NEEDS[update], "datafit", update)
     user_pen = isinstance(penalty, UserPenalty)
     _check_attrs(penalty, _USER_PENALTY_NEEDS if user_pen else _PENALTY_NEEDS[update],
                  "penalty", update)
     if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise ValueError(f"tol must be a non-negative number, got {tol!r}")
-    max_iter = _check_int(max_iter, "max_iter", 1)
-    max_epochs = _check_int(max_epochs, "max_epochs", 1)
+    max_iter = check_scalar(max_iter, "max_iter", int, min_val=1)
+    max_epochs = check_scalar(max_epochs, "max_epochs", int, min_val=1)
     n_threads = effective_n_threads(n_threads)
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
 

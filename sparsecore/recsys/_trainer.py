@@ -12,6 +12,8 @@ import numbers
 import numpy as np
 import torch
 
+from sparsecore._validation import check_choice, check_scalar
+
 __all__ = ["DSLTrainer", "cosine_update_ratio"]
 
 _PRUNE = ("magnitude",)
@@ -43,29 +45,6 @@ def cosine_update_ratio(step, total_steps, initial=0.5, final=0.005):
     t = np.minimum(np.asarray(step, dtype=np.float64), total_steps)
     out = final + 0.5 * (initial - final) * (1.0 + np.cos(np.pi * t / total_steps))
     return float(out) if np.ndim(out) == 0 else out
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def _check_number(value, name, low, high, *, low_open=False, high_open=False, integer=False):
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(
-            f"{name} must be {'an int' if integer else 'a real number'}, "
-            f"got {type(value).__name__} {value!r}"
-        )
-    bad = (
-        not math.isfinite(value)
-        or (value <= low if low_open else value < low)
-        or (high is not None and (value >= high if high_open else value > high))
-    )
-    if bad:
-        lo = f"{'(' if low_open else '['}{low}"
-        hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
-        raise ValueError(f"{name} must be in {lo}, {hi}, got {value!r}")
 
 
 def _generator(random_state):
@@ -223,21 +202,21 @@ class DSLTrainer:
             raise TypeError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
-        _check_number(density, "density", 0, 1, low_open=True)
-        _check_number(total_steps, "total_steps", 0, None, low_open=True, integer=True)
+        check_scalar(density, "density", float, min_val=0, max_val=1, include_boundaries="right")
+        check_scalar(total_steps, "total_steps", int, min_val=0, include_boundaries="neither")
         if update_interval is not None:
-            _check_number(update_interval, "update_interval", 0, None, low_open=True, integer=True)
-        _check_number(update_ratio, "update_ratio", 0, 1)
-        _check_number(update_ratio_min, "update_ratio_min", 0, 1)
+            check_scalar(update_interval, "update_interval", int, min_val=0, include_boundaries="neither")
+        check_scalar(update_ratio, "update_ratio", float, min_val=0, max_val=1)
+        check_scalar(update_ratio_min, "update_ratio_min", float, min_val=0, max_val=1)
         if update_ratio_min > update_ratio:
             raise ValueError(
                 f"update_ratio_min ({update_ratio_min}) must not exceed update_ratio ({update_ratio})"
             )
-        _check_choice(schedule, "schedule", _SCHEDULES)
-        _check_choice(prune, "prune", _PRUNE)
-        _check_choice(grow, "grow", _GROW)
-        _check_choice(support, "support", _SUPPORTS)
-        _check_choice(sparse_init, "sparse_init", _INITS)
+        check_choice(schedule, "schedule", _SCHEDULES)
+        check_choice(prune, "prune", _PRUNE)
+        check_choice(grow, "grow", _GROW)
+        check_choice(support, "support", _SUPPORTS)
+        check_choice(sparse_init, "sparse_init", _INITS)
         self.optimizer = optimizer
         self.density = float(density)
         self.total_steps = int(total_steps)
@@ -319,7 +298,7 @@ class DSLTrainer:
     def _budgets(self, budget):
         names = list(self._tensors)
         if isinstance(budget, str):
-            _check_choice(budget, "budget", ("per_tensor", "shared"))
+            check_choice(budget, "budget", ("per_tensor", "shared"))
             return [[n] for n in names] if budget == "per_tensor" else [names]
         try:
             groups = [[str(n) for n in g] for g in budget]

@@ -280,10 +280,12 @@ def test_bad_input():
         kronecker_sbl(F, y, prune=(0.1, 0.1, 0.1))
     with pytest.raises(ValueError, match="prune values must lie in"):
         kronecker_sbl(F, y, prune=1.0)
-    with pytest.raises(ValueError, match="max_iter must be an integer >= 1"):
+    with pytest.raises(ValueError, match="max_iter must be >= 1"):
         kronecker_sbl(F, y, max_iter=0)
-    with pytest.raises(ValueError, match="tol must be a finite float"):
+    with pytest.raises(ValueError, match="tol must be >= 0"):
         kronecker_sbl(F, y, tol=-1)
+    with pytest.raises(TypeError, match="max_iter must be an int"):
+        kronecker_sbl(F, y, max_iter=2.5)
     with pytest.raises(ValueError, match=r"init\[0\] must be 8"):
         kronecker_sbl(F, y, init=[np.ones(7), np.ones(8)])
     with pytest.raises(ValueError, match="init must be a positive float"):
