@@ -41,6 +41,11 @@ cdef extern from "spgemm.h" nogil:
                                int nranges, const int64_t *ranges, int64_t *counts)
 
 cdef extern from "spgemm_semiring.h" nogil:
+    ctypedef struct sc_semiring_info:
+        const char *name
+        int code
+    const sc_semiring_info sc_semiring_table[]
+    const int sc_semiring_count
     ctypedef double (*sc_binop_f64)(double, double)
     void sc_spgemm_set_user_ops(sc_binop_f64 add, sc_binop_f64 mul)
     int sc_spgemm_semiring_numeric(int semiring, int itype, int otype, int vtype,

@@ -15,7 +15,7 @@ from sparsecore._ext._kernels cimport (
     sc_partition, sc_spgemm_symbolic, sc_spgemm_numeric,
     sc_spgemm_onepass, sc_spgemm_count_ranges, sc_binop_f64, sc_spgemm_set_user_ops,
     sc_spgemm_semiring_numeric, sc_spgemm_semiring_onepass, sc_spgemm_masked,
-    sc_spgemm_dot_cost, sc_spgemm_masked_dot,
+    sc_spgemm_dot_cost, sc_spgemm_masked_dot, sc_semiring_table, sc_semiring_count,
     sc_topk_product, sc_topk_product_flops,
 )
 from sparsecore._ext._arrays cimport (
@@ -293,6 +293,13 @@ def spgemm_symbolic(cnp.ndarray Ap, cnp.ndarray Aj, cnp.ndarray Bp, cnp.ndarray 
     if status != SC_OK:
         _raise_status(status, "spgemm_symbolic")
     return fp, cs
+
+
+def semiring_codes():
+    """``{name: code}`` of the semirings compiled into the core (the table
+    SC_SEMIRINGS of spgemm_semirings.h)."""
+    return {sc_semiring_table[i].name.decode(): sc_semiring_table[i].code
+            for i in range(sc_semiring_count)}
 
 
 def set_user_ops(uintptr_t add_address, uintptr_t mul_address):

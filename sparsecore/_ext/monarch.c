@@ -15,8 +15,6 @@
 
 #include "monarch.h"
 
-#define SC_MCAT2(a, b) a##_##b
-#define SC_MCAT(a, b) SC_MCAT2(a, b)
 
 /* register tile of the block products: SC_MR rows x SC_NV vectors */
 #ifndef SC_MR

@@ -11,7 +11,7 @@
  * nothing cloned contains an OpenMP region (outlined OpenMP bodies would
  * lose the target attribute).
  */
-#define FN(name) SC_MCAT(name, SFX)
+#define FN(name) SC_NAME2(name, SFX)
 
 SC_INLINE VT FN(vload)(const T *p) { return *(const VTU *)p; }
 SC_INLINE void FN(vstore)(T *p, VT v) { *(VTU *)p = v; }

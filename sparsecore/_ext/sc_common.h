@@ -35,6 +35,15 @@ enum sc_value_type {
 typedef struct { float re, im; } sc_complex64;
 typedef struct { double re, im; } sc_complex128;
 
+/* Names of template instances: SC_NAME3(spgemm_masked, i32, f64) is
+ * spgemm_masked_i32_f64, after the arguments are expanded (so they may be
+ * the macros a template is instantiated with: ISFX, VSFX, ...). */
+#define SC_CAT_(a, b) a##b
+#define SC_CAT(a, b) SC_CAT_(a, b)
+#define SC_NAME2(a, b) SC_CAT(a, SC_CAT(_, b))
+#define SC_NAME3(a, b, c) SC_NAME2(SC_NAME2(a, b), c)
+#define SC_NAME4(a, b, c, d) SC_NAME2(SC_NAME3(a, b, c), d)
+
 #if defined(__GNUC__) || defined(__clang__)
 #define SC_RESTRICT __restrict__
 #define SC_INLINE static inline __attribute__((always_inline))

@@ -5,10 +5,8 @@
  * (median-of-three quicksort that falls back to heapsort past 2*log2(n)
  * levels, so the worst case stays O(n log n)).
  */
-#define SC_SORT_FN_(name, suffix) name##_##suffix
-#define SC_SORT_FN(name, suffix) SC_SORT_FN_(name, suffix)
 
-static inline void SC_SORT_FN(SC_SORT_NAME, insertion)(SC_SORT_T *a, int64_t n)
+static inline void SC_NAME2(SC_SORT_NAME, insertion)(SC_SORT_T *a, int64_t n)
 {
     for (int64_t i = 1; i < n; i++) {
         SC_SORT_T key = a[i];
@@ -21,7 +19,7 @@ static inline void SC_SORT_FN(SC_SORT_NAME, insertion)(SC_SORT_T *a, int64_t n)
     }
 }
 
-static void SC_SORT_FN(SC_SORT_NAME, sift)(SC_SORT_T *a, int64_t root, int64_t n)
+static void SC_NAME2(SC_SORT_NAME, sift)(SC_SORT_T *a, int64_t root, int64_t n)
 {
     SC_SORT_T v = a[root];
     for (;;) {
@@ -35,20 +33,20 @@ static void SC_SORT_FN(SC_SORT_NAME, sift)(SC_SORT_T *a, int64_t root, int64_t n
     a[root] = v;
 }
 
-static void SC_SORT_FN(SC_SORT_NAME, heapsort)(SC_SORT_T *a, int64_t n)
+static void SC_NAME2(SC_SORT_NAME, heapsort)(SC_SORT_T *a, int64_t n)
 {
-    for (int64_t i = n / 2 - 1; i >= 0; i--) SC_SORT_FN(SC_SORT_NAME, sift)(a, i, n);
+    for (int64_t i = n / 2 - 1; i >= 0; i--) SC_NAME2(SC_SORT_NAME, sift)(a, i, n);
     for (int64_t end = n - 1; end > 0; end--) {
         SC_SORT_T t = a[0]; a[0] = a[end]; a[end] = t;
-        SC_SORT_FN(SC_SORT_NAME, sift)(a, 0, end);
+        SC_NAME2(SC_SORT_NAME, sift)(a, 0, end);
     }
 }
 
-static void SC_SORT_FN(SC_SORT_NAME, intro)(SC_SORT_T *a, int64_t n, int depth)
+static void SC_NAME2(SC_SORT_NAME, intro)(SC_SORT_T *a, int64_t n, int depth)
 {
     while (n > 24) {
         if (depth-- == 0) {
-            SC_SORT_FN(SC_SORT_NAME, heapsort)(a, n);
+            SC_NAME2(SC_SORT_NAME, heapsort)(a, n);
             return;
         }
         /* median of three to a[0], pivot a[0] */
@@ -69,14 +67,14 @@ static void SC_SORT_FN(SC_SORT_NAME, intro)(SC_SORT_T *a, int64_t n, int depth)
         /* a[0..j] <= pivot <= a[j+1..n-1]; recurse on the smaller side */
         int64_t left = j + 1, right = n - j - 1;
         if (left < right) {
-            SC_SORT_FN(SC_SORT_NAME, intro)(a, left, depth);
+            SC_NAME2(SC_SORT_NAME, intro)(a, left, depth);
             a += left; n = right;
         } else {
-            SC_SORT_FN(SC_SORT_NAME, intro)(a + left, right, depth);
+            SC_NAME2(SC_SORT_NAME, intro)(a + left, right, depth);
             n = left;
         }
     }
-    SC_SORT_FN(SC_SORT_NAME, insertion)(a, n);
+    SC_NAME2(SC_SORT_NAME, insertion)(a, n);
 }
 
 /* Distinct keys only: each key's final place is the number of smaller keys.
@@ -84,7 +82,7 @@ static void SC_SORT_FN(SC_SORT_NAME, intro)(SC_SORT_T *a, int64_t n, int depth)
  * with the largest value to a multiple of 8, so the inner loop has no scalar
  * tail), which beats comparison sorts on short rows whose order the CPU
  * cannot predict. */
-static inline void SC_SORT_FN(SC_SORT_NAME, rank)(SC_SORT_T *a, int64_t n)
+static inline void SC_NAME2(SC_SORT_NAME, rank)(SC_SORT_T *a, int64_t n)
 {
     SC_SORT_T keys[SC_RANK_SORT_MAX], out[SC_RANK_SORT_MAX];
     const int npad = (int)((n + 7) & ~(int64_t)7);
@@ -103,16 +101,14 @@ static inline void SC_SORT_FN(SC_SORT_NAME, rank)(SC_SORT_T *a, int64_t n)
 static inline void SC_SORT_NAME(SC_SORT_T *a, int64_t n)
 {
     if (n <= SC_RANK_SORT_MAX) {
-        SC_SORT_FN(SC_SORT_NAME, rank)(a, n);
+        SC_NAME2(SC_SORT_NAME, rank)(a, n);
         return;
     }
     int depth = 0;
     for (int64_t k = n; k > 1; k >>= 1) depth += 2;
-    SC_SORT_FN(SC_SORT_NAME, intro)(a, n, depth);
+    SC_NAME2(SC_SORT_NAME, intro)(a, n, depth);
 }
 
-#undef SC_SORT_FN_
-#undef SC_SORT_FN
 #undef SC_SORT_T
 #undef SC_SORT_NAME
 #undef SC_SORT_MAXVAL

@@ -13,17 +13,13 @@
 #include "spgemm_internal.h"
 
 /* ---- index-type templates ---- */
-#define IDX int32_t
-#define ISFX i32
+#include "sc_index_i32.h"
 #include "spgemm_sym_impl.h"
-#undef IDX
-#undef ISFX
+#include "sc_index_end.h"
 
-#define IDX int64_t
-#define ISFX i64
+#include "sc_index_i64.h"
 #include "spgemm_sym_impl.h"
-#undef IDX
-#undef ISFX
+#include "sc_index_end.h"
 
 /* ---- value arithmetic ---- */
 #define REAL_MUL(a, b) ((a) * (b))
@@ -58,7 +54,7 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 #define V_MUL REAL_MUL
 #define V_ADD REAL_ADD
 #define V_IS_ZERO REAL_IS_ZERO
-#include "spgemm_num_all_idx.h"
+#include "spgemm_num_instances.h"
 #undef VAL
 #undef VSFX
 #undef V_MUL
@@ -70,7 +66,7 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 #define V_MUL REAL_MUL
 #define V_ADD REAL_ADD
 #define V_IS_ZERO REAL_IS_ZERO
-#include "spgemm_num_all_idx.h"
+#include "spgemm_num_instances.h"
 #undef VAL
 #undef VSFX
 #undef V_MUL
@@ -82,7 +78,7 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 #define V_MUL c64_mul
 #define V_ADD c64_add
 #define V_IS_ZERO CPLX_IS_ZERO
-#include "spgemm_num_all_idx.h"
+#include "spgemm_num_instances.h"
 #undef VAL
 #undef VSFX
 #undef V_MUL
@@ -94,7 +90,7 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 #define V_MUL c128_mul
 #define V_ADD c128_add
 #define V_IS_ZERO CPLX_IS_ZERO
-#include "spgemm_num_all_idx.h"
+#include "spgemm_num_instances.h"
 #undef VAL
 #undef VSFX
 #undef V_MUL
@@ -106,7 +102,7 @@ SC_INLINE sc_complex128 c128_add(sc_complex128 a, sc_complex128 b)
 #define V_MUL REAL_MUL
 #define V_ADD REAL_ADD
 #define V_IS_ZERO REAL_IS_ZERO
-#include "spgemm_num_all_idx.h"
+#include "spgemm_num_instances.h"
 #undef VAL
 #undef VSFX
 #undef V_MUL

@@ -16,15 +16,9 @@
  * products of C(i, j) are added in increasing k, in the same order as the
  * saxpy method: both methods give bit-identical results.
  */
-#define DFN_(name, a, b) name##_##a##_##b
-#define DFN(name, a, b) DFN_(name, a, b)
-#define DOT(name) DFN(name, ISFX, VSFX)
+#define DOT(name) SC_NAME3(name, ISFX, VSFX)
 
-/* One side more than SC_GALLOP times longer than the other: look the short
- * side's indices up by binary search instead of merging. */
-#ifndef SC_GALLOP
-#define SC_GALLOP 16
-#endif
+/* SC_GALLOP (spgemm_internal.h) chooses between merging and binary search. */
 
 /* C(i, j) from A's row [a, a1) and B^T's row [b, b1): 1 and *out if some
  * index is shared, else 0. */
@@ -174,10 +168,8 @@ static int DOT(spgemm_masked_dot)(
     free(Tj);
     free(Tx);
     if (status != SC_OK) return status;
-    DFN(spgemm_close_rows, ISFX, VSFX)(m, room, Cp, Cj, Cx, nnz_out);
+    SC_NAME3(spgemm_close_rows, ISFX, VSFX)(m, room, Cp, Cj, Cx, nnz_out);
     return SC_OK;
 }
 
 #undef DOT
-#undef DFN_
-#undef DFN

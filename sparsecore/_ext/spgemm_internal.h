@@ -79,6 +79,12 @@ SC_INLINE int sc_table_bits(int64_t len)
 #define SC_PREFETCH(p) ((void)0)
 #endif
 
+/* One side more than SC_GALLOP times longer than the other: look the short
+ * side's indices up by binary search instead of merging. */
+#ifndef SC_GALLOP
+#define SC_GALLOP 16
+#endif
+
 /* Fibonacci hashing: every bit of the key reaches the slot. */
 SC_INLINE uint64_t sc_hash(int64_t key, int bits)
 {
@@ -86,16 +92,12 @@ SC_INLINE uint64_t sc_hash(int64_t key, int bits)
 }
 
 /* ---- row span, per index type ---- */
-#define IDX int32_t
-#define ISFX i32
+#include "sc_index_i32.h"
 #include "spgemm_span_impl.h"
-#undef IDX
-#undef ISFX
+#include "sc_index_end.h"
 
-#define IDX int64_t
-#define ISFX i64
+#include "sc_index_i64.h"
 #include "spgemm_span_impl.h"
-#undef IDX
-#undef ISFX
+#include "sc_index_end.h"
 
 #endif

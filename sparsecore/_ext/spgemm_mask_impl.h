@@ -18,9 +18,7 @@
  * Markers are stamps 2i (column in the mask row) and 2i + 1 (column already
  * holds a sum), so nothing is cleared between rows.
  */
-#define MFN_(name, a, b) name##_##a##_##b
-#define MFN(name, a, b) MFN_(name, a, b)
-#define MSK(name) MFN(name, ISFX, VSFX)
+#define MSK(name) SC_NAME3(name, ISFX, VSFX)
 
 /* Row i holds Cp[i + 1] entries written from room[i]: move them together,
  * set the row pointers and the total. */
@@ -155,5 +153,3 @@ static int MSK(spgemm_masked)(
 }
 
 #undef MSK
-#undef MFN_
-#undef MFN

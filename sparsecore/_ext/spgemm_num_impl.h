@@ -17,11 +17,7 @@
  *          values (the fallback when the columns crowd into a few slots).
  * A row's path depends only on the row, never on the thread.
  */
-#define FN_(name, a, b, c) name##_##a##_##b##_##c
-#define FN(name, a, b, c) FN_(name, a, b, c)
-#define NUM(name) FN(name, ISFX, OSFX, VSFX)
-#define SPAN_FN_(s) row_span_##s
-#define SPAN_FN(s) SPAN_FN_(s)
+#define NUM(name) SC_NAME4(name, ISFX, OSFX, VSFX)
 
 /* Remove entries whose sum is exactly zero (as scipy does); return the
  * number kept. Cancellation is rare, so the branch predicts well. */
@@ -399,7 +395,7 @@ static int NUM(spgemm_numeric)(
                 }
                 const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 int64_t lo, hi;
-                const int64_t flops = SPAN_FN(ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+                const int64_t flops = SC_NAME2(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
                 const int64_t w = NUM(row)(&ws, a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, b_sorted,
                                            n, window, cnt, flops, lo, hi,
                                            Cj + Cs[i], Cx + Cs[i]);
@@ -475,7 +471,7 @@ static int NUM(spgemm_onepass)(
                 if (SC_POLL(&poll, i)) { failed = 2; break; }
                 const IDX a0 = Ap[i], a1 = Ap[i + 1];
                 int64_t lo, hi;
-                const int64_t flops = SPAN_FN(ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+                const int64_t flops = SC_NAME2(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
                 const int64_t room = flops < n ? flops : n;
                 int64_t w = 0;
                 if (room > 0) {
@@ -509,7 +505,3 @@ static int NUM(spgemm_onepass)(
 }
 
 #undef NUM
-#undef SPAN_FN_
-#undef SPAN_FN
-#undef FN_
-#undef FN

@@ -19,25 +19,26 @@
 #define SPARSECORE_SPGEMM_SEMIRING_H
 
 #include "sc_common.h"
+#include "spgemm_semirings.h"
 
-enum sc_semiring {
-    SC_SR_PLUS_TIMES = 0,   /* masked products only; see spgemm.h otherwise */
-    SC_SR_MIN_PLUS = 1,
-    SC_SR_MAX_PLUS = 2,
-    SC_SR_MAX_TIMES = 3,
-    SC_SR_MIN_TIMES = 4,
-    SC_SR_LOR_LAND = 5,
-    SC_SR_PLUS_PAIR = 6,
-    SC_SR_PLUS_FIRST = 7,
-    SC_SR_PLUS_SECOND = 8,
-    SC_SR_USER = 9
-};
+/* SC_SR_plus_times = 0, SC_SR_min_plus = 1, ...: the codes of SC_SEMIRINGS. */
+#define SC_SR_ENUM(name, code, add, mul, values, zeros) SC_NAME2(SC_SR, name) = code,
+enum sc_semiring { SC_SEMIRINGS(SC_SR_ENUM) };
+#undef SC_SR_ENUM
+
+/* Every semiring by name and code, for the bindings. */
+typedef struct { const char *name; int code; } sc_semiring_info;
+extern const sc_semiring_info sc_semiring_table[];
+extern const int sc_semiring_count;
 
 typedef double (*sc_binop_f64)(double, double);
 
-/* Set the operators of SC_SR_USER (process-wide: the caller serialises the
- * user-semiring calls). */
+/* Set the operators of the user semiring (process-wide: the caller
+ * serialises the user-semiring calls). */
 void sc_spgemm_set_user_ops(sc_binop_f64 add, sc_binop_f64 mul);
+extern sc_binop_f64 sc_spgemm_user_add, sc_spgemm_user_mul;
+
+SC_SEMIRINGS(SC_SR_DECLARE)
 
 int sc_spgemm_semiring_numeric(int semiring, int itype, int otype, int vtype,
                                int64_t m, int64_t n,

@@ -2,13 +2,11 @@
  * Template over the index type: the multiplies of a row of C = A @ B and the
  * column range it can reach. Define IDX and ISFX.
  */
-#define SPAN_NAME_(s) row_span_##s
-#define SPAN_NAME(s) SPAN_NAME_(s)
 
 /* Multiplies of row i, and (when B rows are sorted) the first and last
  * column it can reach: the first and last entries of the B rows it draws on.
  * Without sorted B rows the range is the whole width. */
-SC_INLINE int64_t SPAN_NAME(ISFX)(
+SC_INLINE int64_t SC_NAME2(row_span, ISFX)(
     IDX a0, IDX a1, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
     const IDX *SC_RESTRICT Bj, int b_sorted, int64_t n, int64_t *lo, int64_t *hi)
 {
@@ -34,5 +32,3 @@ SC_INLINE int64_t SPAN_NAME(ISFX)(
     return flops;
 }
 
-#undef SPAN_NAME_
-#undef SPAN_NAME

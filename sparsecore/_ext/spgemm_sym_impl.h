@@ -2,10 +2,8 @@
  * Template over the index type: structure checks, flop counts and the
  * symbolic pass. Define IDX (int32_t or int64_t) and ISFX (i32 or i64).
  */
-#define FN_(name, sfx) name##_##sfx
-#define FN(name, sfx) FN_(name, sfx)
 
-static int FN(csr_check, ISFX)(int64_t m, int64_t n, int64_t nnz,
+static int SC_NAME2(csr_check, ISFX)(int64_t m, int64_t n, int64_t nnz,
                                const IDX *Ap, const IDX *Aj, int nt, int64_t *where,
                                int *sorted)
 {
@@ -40,7 +38,7 @@ static int FN(csr_check, ISFX)(int64_t m, int64_t n, int64_t nnz,
     return SC_OK;
 }
 
-static int64_t FN(spgemm_flops, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj,
+static int64_t SC_NAME2(spgemm_flops, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj,
                                       const IDX *Bp, int nt, int64_t *fp,
                                       int64_t *lower)
 {
@@ -65,7 +63,7 @@ static int64_t FN(spgemm_flops, ISFX)(int64_t m, const IDX *Ap, const IDX *Aj,
 
 /* Distinct columns among at most SC_TINY_MAX products: each column counts
  * once, at its first occurrence. */
-SC_INLINE int64_t FN(sym_row_tiny, ISFX)(
+SC_INLINE int64_t SC_NAME2(sym_row_tiny, ISFX)(
     IDX a0, IDX a1, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
     const IDX *SC_RESTRICT Bj)
 {
@@ -86,7 +84,7 @@ SC_INLINE int64_t FN(sym_row_tiny, ISFX)(
 
 /* Distinct columns with a marker array: marks[j - base] == stamp once row
  * `stamp` has column j. Stamps are row numbers, so no clearing is needed. */
-SC_INLINE int64_t FN(sym_row_marks, ISFX)(
+SC_INLINE int64_t SC_NAME2(sym_row_marks, ISFX)(
     IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
     const IDX *SC_RESTRICT Bj, IDX stamp, IDX *SC_RESTRICT marks, int64_t base)
 {
@@ -104,7 +102,7 @@ SC_INLINE int64_t FN(sym_row_marks, ISFX)(
 }
 
 /* Distinct columns with a hash set of 2**bits slots (left empty). */
-SC_INLINE int64_t FN(sym_row_hash, ISFX)(
+SC_INLINE int64_t SC_NAME2(sym_row_hash, ISFX)(
     IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const IDX *SC_RESTRICT Bp,
     const IDX *SC_RESTRICT Bj, IDX *SC_RESTRICT table, int bits)
 {
@@ -129,7 +127,7 @@ SC_INLINE int64_t FN(sym_row_hash, ISFX)(
 }
 
 /* A marker array of `len` entries, all "never stamped" (-1). */
-SC_INLINE IDX *FN(new_marks, ISFX)(int64_t len)
+SC_INLINE IDX *SC_NAME2(new_marks, ISFX)(int64_t len)
 {
     IDX *marks = (IDX *)malloc((size_t)len * sizeof(IDX));
     if (marks != NULL) memset(marks, 0xff, (size_t)len * sizeof(IDX));
@@ -142,9 +140,9 @@ typedef struct {
     IDX *all_marks;   /* marks over all n columns (dense rows) */
     IDX *table;       /* hash set: keys, SC_EMPTY when free */
     int64_t table_size;
-} FN(sym_workspace, ISFX);
+} SC_NAME2(sym_workspace, ISFX);
 
-static void FN(sym_workspace_free, ISFX)(FN(sym_workspace, ISFX) *ws)
+static void SC_NAME2(sym_workspace_free, ISFX)(SC_NAME2(sym_workspace, ISFX) *ws)
 {
     free(ws->win_marks);
     free(ws->all_marks);
@@ -153,8 +151,8 @@ static void FN(sym_workspace_free, ISFX)(FN(sym_workspace, ISFX) *ws)
 
 /* Distinct columns of row i (the same accumulator choice as the numeric
  * pass), or -1 when a workspace cannot be allocated. */
-SC_INLINE int64_t FN(sym_row, ISFX)(
-    FN(sym_workspace, ISFX) *ws, int64_t i, IDX a_lim,
+SC_INLINE int64_t SC_NAME2(sym_row, ISFX)(
+    SC_NAME2(sym_workspace, ISFX) *ws, int64_t i, IDX a_lim,
     const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
     const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
     int b_sorted, int64_t n, int64_t window)
@@ -165,31 +163,31 @@ SC_INLINE int64_t FN(sym_row, ISFX)(
         return (int64_t)(Bp[k + 1] - Bp[k]);
     }
     int64_t lo, hi;
-    const int64_t flops = FN(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
+    const int64_t flops = SC_NAME2(row_span, ISFX)(a0, a1, Aj, Bp, Bj, b_sorted, n, &lo, &hi);
     if (flops <= 1) return flops;
-    if (flops <= SC_TINY_MAX) return FN(sym_row_tiny, ISFX)(a0, a1, Aj, Bp, Bj);
+    if (flops <= SC_TINY_MAX) return SC_NAME2(sym_row_tiny, ISFX)(a0, a1, Aj, Bp, Bj);
     if (hi - lo < window) {
-        if (ws->win_marks == NULL && (ws->win_marks = FN(new_marks, ISFX)(window)) == NULL)
+        if (ws->win_marks == NULL && (ws->win_marks = SC_NAME2(new_marks, ISFX)(window)) == NULL)
             return -1;
-        return FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, ws->win_marks, lo);
+        return SC_NAME2(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, ws->win_marks, lo);
     }
     if (flops * 16 > n) {
-        if (ws->all_marks == NULL && (ws->all_marks = FN(new_marks, ISFX)(n)) == NULL)
+        if (ws->all_marks == NULL && (ws->all_marks = SC_NAME2(new_marks, ISFX)(n)) == NULL)
             return -1;
-        return FN(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, ws->all_marks, 0);
+        return SC_NAME2(sym_row_marks, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, (IDX)i, ws->all_marks, 0);
     }
     const int bits = sc_table_bits(flops);
     const int64_t size = (int64_t)1 << bits;
     if (size > ws->table_size) {
         free(ws->table);
-        ws->table = FN(new_marks, ISFX)(size);
+        ws->table = SC_NAME2(new_marks, ISFX)(size);
         ws->table_size = ws->table ? size : 0;
         if (ws->table == NULL) return -1;
     }
-    return FN(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, ws->table, bits);
+    return SC_NAME2(sym_row_hash, ISFX)(a0, a1, a_lim, Aj, Bp, Bj, ws->table, bits);
 }
 
-static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
+static int SC_NAME2(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
                                      const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
                                      const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
                                      int b_sorted, int prefetch, int ntasks,
@@ -201,7 +199,7 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
     sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        FN(sym_workspace, ISFX) ws = {0};
+        SC_NAME2(sym_workspace, ISFX) ws = {0};
         int failed = 0;
 
         #pragma omp for schedule(dynamic, 1)
@@ -211,13 +209,13 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
             const IDX a_lim = prefetch ? Ap[bounds[t + 1]] : 0;
             for (int64_t i = bounds[t]; i < bounds[t + 1]; i++) {
                 if (SC_POLL(&poll, i)) { failed = 2; break; }
-                const int64_t count = FN(sym_row, ISFX)(&ws, i, a_lim, Ap, Aj, Bp, Bj,
+                const int64_t count = SC_NAME2(sym_row, ISFX)(&ws, i, a_lim, Ap, Aj, Bp, Bj,
                                                         b_sorted, n, window);
                 if (count < 0) { failed = 1; break; }
                 Cs[i + 1] = count;
             }
         }
-        FN(sym_workspace_free, ISFX)(&ws);
+        SC_NAME2(sym_workspace_free, ISFX)(&ws);
         if (failed) {
             #pragma omp critical(sc_spgemm_status)
             if (status == SC_OK) status = failed == 2 ? SC_ERR_INTERRUPTED : SC_ERR_NOMEM;
@@ -231,27 +229,26 @@ static int FN(spgemm_symbolic, ISFX)(int64_t m, int64_t n,
 
 /* Structural nnz of the rows in each [ranges[2r], ranges[2r + 1]), one
  * thread: a cheap sample to estimate how much the rows compress. */
-static int FN(spgemm_count_ranges, ISFX)(int64_t n,
+static int SC_NAME2(spgemm_count_ranges, ISFX)(int64_t n,
                                          const IDX *SC_RESTRICT Ap, const IDX *SC_RESTRICT Aj,
                                          const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj,
                                          int b_sorted, int nranges, const int64_t *ranges,
                                          int64_t *counts)
 {
     const int64_t window = n < SC_SYM_WINDOW ? n : SC_SYM_WINDOW;
-    FN(sym_workspace, ISFX) ws = {0};
+    SC_NAME2(sym_workspace, ISFX) ws = {0};
     int status = SC_OK;
     for (int r = 0; r < nranges && status == SC_OK; r++) {
         int64_t total = 0;
         for (int64_t i = ranges[2 * r]; i < ranges[2 * r + 1]; i++) {
-            const int64_t count = FN(sym_row, ISFX)(&ws, i, 0, Ap, Aj, Bp, Bj, b_sorted, n, window);
+            const int64_t count = SC_NAME2(sym_row, ISFX)(&ws, i, 0, Ap, Aj, Bp, Bj, b_sorted, n, window);
             if (count < 0) { status = SC_ERR_NOMEM; break; }
             total += count;
         }
         counts[r] = total;
     }
-    FN(sym_workspace_free, ISFX)(&ws);
+    SC_NAME2(sym_workspace_free, ISFX)(&ws);
     return status;
 }
 
-#undef FN_
 #undef FN

@@ -25,8 +25,6 @@
 #include "spmm.h"
 #include "sc_simd.h"
 
-#define SC_CAT_(a, b) a##b
-#define SC_CAT(a, b) SC_CAT_(a, b)
 #define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SC_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define SC_ROUND_UP(x, q) ((((x) + (q) - 1) / (q)) * (q))
@@ -210,75 +208,25 @@ SC_INLINE float sc_hsum_f32(sc_vf32 v)
 SC_INLINE double sc_hsum_f64(sc_vf64 v) { return (v.l[0] + v.l[1]) + (v.l[2] + v.l[3]); }
 #endif
 
-#define T float
-#define SFX f32
-#define VEC sc_vf32
-#define VL SC_VL_F32
-#define VLOAD sc_load_f32
-#define VSTORE sc_store_f32
-#define VZERO sc_zero_f32
-#define VFMA sc_fma_f32
-#define VFMAV sc_fmav_f32
-#define VADD sc_add_f32
-#define VHSUM sc_hsum_f32
-#include "spmm_val_impl.h"
-#define IDX int32_t
-#define ISFX i32
-#include "spmm_idx_impl.h"
-#undef IDX
-#undef ISFX
-#define IDX int64_t
-#define ISFX i64
-#include "spmm_idx_impl.h"
-#undef IDX
-#undef ISFX
-#undef T
-#undef SFX
-#undef VEC
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VZERO
-#undef VFMA
-#undef VFMAV
-#undef VADD
-#undef VHSUM
-#undef FNV
+#include "spmm_f32.h"
+#include "spmm_nm_impl.h"
+#include "sc_index_i32.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "sc_index_i64.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "spmm_type_end.h"
 
-#define T double
-#define SFX f64
-#define VEC sc_vf64
-#define VL SC_VL_F64
-#define VLOAD sc_load_f64
-#define VSTORE sc_store_f64
-#define VZERO sc_zero_f64
-#define VFMA sc_fma_f64
-#define VFMAV sc_fmav_f64
-#define VADD sc_add_f64
-#define VHSUM sc_hsum_f64
-#include "spmm_val_impl.h"
-#define IDX int32_t
-#define ISFX i32
-#include "spmm_idx_impl.h"
-#undef IDX
-#undef ISFX
-#define IDX int64_t
-#define ISFX i64
-#include "spmm_idx_impl.h"
-#undef IDX
-#undef ISFX
-#undef T
-#undef SFX
-#undef VEC
-#undef VL
-#undef VLOAD
-#undef VSTORE
-#undef VZERO
-#undef VFMA
-#undef VFMAV
-#undef VADD
-#undef VHSUM
-#undef FNV
+#include "spmm_f64.h"
+#include "spmm_nm_impl.h"
+#include "sc_index_i32.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "sc_index_i64.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "spmm_type_end.h"
 
 /* ---- entry points ---- */
 

@@ -1,10 +1,10 @@
 /*
- * spmm_idx_impl.h -- block-sparse (BSR; CSR is 1 x 1) SpMM, GEMV and SDDMM
+ * spmm_bsr_impl.h -- block-sparse (BSR; CSR is 1 x 1) SpMM, GEMV and SDDMM
  * for one value type and one index type. Included by spmm.c with T, SFX,
  * VEC, VL, the vector operations, IDX and ISFX defined.
  */
 
-#define FNI(name) SC_CAT(SC_CAT(name##_, SFX), SC_CAT(_, ISFX))
+#define FNI(name) SC_NAME3(name, SFX, ISFX)
 
 /*
  * Register-blocked micro-kernel: an R x (V*VL) tile of Y (R rows of one block

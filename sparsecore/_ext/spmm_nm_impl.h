@@ -1,11 +1,11 @@
 /*
- * spmm_val_impl.h -- the parts of the SpMM kernels that depend on the value
+ * spmm_nm_impl.h -- the parts of the SpMM kernels that depend on the value
  * type only: tile stores, packing of the dense operand, the N:M kernels and
  * N:M compression/pruning. Included once per value type by spmm.c with
  * T, SFX, VEC, VL and the vector operations of sc_simd.h defined.
  */
 
-#define FNV(name) SC_CAT(SC_CAT(name, _), SFX)
+#define FNV(name) SC_NAME2(name, SFX)
 
 /* ---- storing an R x (V*VL) accumulator tile ---- */
 

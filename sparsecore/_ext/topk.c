@@ -178,8 +178,7 @@ SC_INLINE int64_t sc_heapify(sc_cand *buf, int64_t nb, int64_t k)
     return nb;
 }
 
-#define IDX int32_t
-#define ISFX i32
+#include "sc_index_i32.h"
 #define VAL float
 #define VINT int32_t
 #define VSFX f32
@@ -194,11 +193,9 @@ SC_INLINE int64_t sc_heapify(sc_cand *buf, int64_t nb, int64_t k)
 #undef VAL
 #undef VINT
 #undef VSFX
-#undef IDX
-#undef ISFX
+#include "sc_index_end.h"
 
-#define IDX int64_t
-#define ISFX i64
+#include "sc_index_i64.h"
 #define VAL float
 #define VINT int32_t
 #define VSFX f32
@@ -213,8 +210,7 @@ SC_INLINE int64_t sc_heapify(sc_cand *buf, int64_t nb, int64_t k)
 #undef VAL
 #undef VINT
 #undef VSFX
-#undef IDX
-#undef ISFX
+#include "sc_index_end.h"
 
 int sc_topk_product(int itype, int vtype, int64_t m, int64_t d, int64_t n, int64_t k,
                     int blocked, const void *Ap, const void *Aj, const void *Ax,

@@ -3,17 +3,15 @@
  * included by topk.c with IDX/ISFX and VAL/VSFX/VINT (the integer type of
  * VAL's size) defined.
  */
-#define SC_TK_CAT_(a, b, c) a##_##b##_##c
-#define SC_TK_CAT(a, b, c) SC_TK_CAT_(a, b, c)
-#define SC_TK_FN SC_TK_CAT(sc_topk, ISFX, VSFX)
-#define SC_TK_ROW SC_TK_CAT(sc_topk_row, ISFX, VSFX)
-#define SC_TK_BLOCK SC_TK_CAT(sc_topk_block, ISFX, VSFX)
-#define SC_TK_SCATTER SC_TK_CAT(sc_topk_scatter, ISFX, VSFX)
-#define SC_TK_SCAN SC_TK_CAT(sc_topk_scan, ISFX, VSFX)
-#define SC_TK_CANDIDATES SC_TK_CAT(sc_topk_candidates, ISFX, VSFX)
+#define SC_TK_FN SC_NAME3(sc_topk, ISFX, VSFX)
+#define SC_TK_ROW SC_NAME3(sc_topk_row, ISFX, VSFX)
+#define SC_TK_BLOCK SC_NAME3(sc_topk_block, ISFX, VSFX)
+#define SC_TK_SCATTER SC_NAME3(sc_topk_scatter, ISFX, VSFX)
+#define SC_TK_SCAN SC_NAME3(sc_topk_scan, ISFX, VSFX)
+#define SC_TK_CANDIDATES SC_NAME3(sc_topk_candidates, ISFX, VSFX)
 
 /* Write the (at most k) entries of a heap, best first, padding with -1/-inf. */
-static void SC_TK_CAT(sc_topk_emit, ISFX, VSFX)(sc_cand *heap, int64_t len, int64_t k,
+static void SC_NAME3(sc_topk_emit, ISFX, VSFX)(sc_cand *heap, int64_t len, int64_t k,
                                                 int64_t *oi, VAL *ov)
 {
     for (int64_t c = len; c < k; c++) {
@@ -106,7 +104,7 @@ static void SC_TK_ROW(int64_t r, int64_t n, int64_t k, int64_t cap,
             }
         }
     }
-    SC_TK_CAT(sc_topk_emit, ISFX, VSFX)(heap, len, k, oi, ov);
+    SC_NAME3(sc_topk_emit, ISFX, VSFX)(heap, len, k, oi, ov);
 }
 
 /* acc[i][0..L) += b * u[0..L) over B's row j: SC_TOPK_LANES rows of C at
@@ -259,7 +257,7 @@ static void SC_TK_BLOCK(int64_t r0, int w, int64_t n, int64_t k, int64_t cap,
     for (int l = 0; l < w; l++) {
         sc_cand *heap = heaps + l * cap;
         const int64_t len = sc_heapify(heap, nb[l], k);
-        SC_TK_CAT(sc_topk_emit, ISFX, VSFX)(heap, len, k, out_idx + (r0 + l) * k,
+        SC_NAME3(sc_topk_emit, ISFX, VSFX)(heap, len, k, out_idx + (r0 + l) * k,
                                             out_val + (r0 + l) * k);
     }
 }
@@ -351,5 +349,3 @@ static int SC_TK_FN(int64_t m, int64_t d, int64_t n, int64_t k, int blocked,
 #undef SC_TK_SCATTER
 #undef SC_TK_SCAN
 #undef SC_TK_CANDIDATES
-#undef SC_TK_CAT
-#undef SC_TK_CAT_
