@@ -78,12 +78,6 @@ class Datafit:
         return np.zeros(Y.shape[1])
 
 
-class Quadratic(Datafit):
-    """Least squares: ``sum_i h_i (y_i - z_i)**2 / 2``."""
-
-    is_quadratic = True
-    curvature = 1.0
-
     def value(self, Y, Z, h):
         """Weighted mean loss ``sum_i h_i l(y_i, z_i)``.
 
@@ -101,8 +95,7 @@ class Quadratic(Datafit):
         float
             The weighted loss.
         """
-        R = Y - Z
-        return 0.5 * float(np.einsum("i,ik,ik->", h, R, R))
+        raise NotImplementedError
 
     def gradient(self, Y, Z):
         """Per-sample derivative ``d l / d z`` (n, K), unweighted.
@@ -119,7 +112,7 @@ class Quadratic(Datafit):
         ndarray of shape (n, K)
             ``d l / d z`` for each sample and output.
         """
-        return Z - Y
+        raise NotImplementedError
 
     def hessian_diag(self, Y, Z):
         """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights.
@@ -136,10 +129,13 @@ class Quadratic(Datafit):
         ndarray of shape (n, K)
             ``d^2 l / d z^2`` for each sample and output.
         """
-        return np.ones_like(Z)
+        raise NotImplementedError
 
-    def intercept_init(self, Y, h):
-        return h @ Y / h.sum()
+
+class _DualGapDatafit(Datafit):
+    """A datafit with a dual point and its Fenchel-Young term: the solver
+    reports the duality gap (a user datafit without them stops on the
+    coefficients' change instead)."""
 
     def dual_direction(self, Y, Z, h, fit_intercept):
         """Dual point ``theta = h * gradient`` (summing to zero when an intercept
@@ -163,8 +159,7 @@ class Quadratic(Datafit):
         exact : bool
             Whether the duality gap computed at ``Theta`` is the exact gap.
         """
-        # theta = h (z - y); with the intercept at its optimum sum(theta) = 0
-        return h[:, None] * (Z - Y), True
+        raise NotImplementedError
 
     def fenchel_young(self, Y, Z, h, Theta):
         """The loss's share of the duality gap at the dual point ``Theta``.
@@ -186,6 +181,33 @@ class Quadratic(Datafit):
             The loss's share of the duality gap (non-negative up to
             rounding).
         """
+        raise NotImplementedError
+
+
+class Quadratic(_DualGapDatafit):
+    """Least squares: ``sum_i h_i (y_i - z_i)**2 / 2``."""
+
+    is_quadratic = True
+    curvature = 1.0
+
+    def value(self, Y, Z, h):
+        R = Y - Z
+        return 0.5 * float(np.einsum("i,ik,ik->", h, R, R))
+
+    def gradient(self, Y, Z):
+        return Z - Y
+
+    def hessian_diag(self, Y, Z):
+        return np.ones_like(Z)
+
+    def intercept_init(self, Y, h):
+        return h @ Y / h.sum()
+
+    def dual_direction(self, Y, Z, h, fit_intercept):
+        # theta = h (z - y); with the intercept at its optimum sum(theta) = 0
+        return h[:, None] * (Z - Y), True
+
+    def fenchel_young(self, Y, Z, h, Theta):
         # (1 / 2h) (h (y - z) + theta)^2, zero weights contribute nothing
         A = h[:, None] * (Y - Z) + Theta
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -193,7 +215,7 @@ class Quadratic(Datafit):
         return float(terms.sum())
 
 
-class Logistic(Datafit):
+class Logistic(_DualGapDatafit):
     """Binary logistic loss ``sum_i h_i log(1 + exp(-y_i z_i))``, y in {-1, 1}."""
 
     curvature = 0.25
@@ -203,56 +225,12 @@ class Logistic(Datafit):
         return y
 
     def value(self, Y, Z, h):
-        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-        h : ndarray of shape (n,)
-            Non-negative sample weights.
-
-        Returns
-        -------
-        float
-            The weighted loss.
-        """
         return float(-(h @ log_expit(Y * Z)).sum())
 
     def gradient(self, Y, Z):
-        """Per-sample derivative ``d l / d z`` (n, K), unweighted.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-
-        Returns
-        -------
-        ndarray of shape (n, K)
-            ``d l / d z`` for each sample and output.
-        """
         return -Y * expit(-Y * Z)
 
     def hessian_diag(self, Y, Z):
-        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-
-        Returns
-        -------
-        ndarray of shape (n, K)
-            ``d^2 l / d z^2`` for each sample and output.
-        """
         p = expit(Z)
         return p * (1.0 - p)
 
@@ -262,27 +240,6 @@ class Logistic(Datafit):
         return np.array([np.log(pos / (1 - pos))])
 
     def dual_direction(self, Y, Z, h, fit_intercept):
-        """Dual point ``theta = h * gradient`` (summing to zero when an intercept
-        is fitted, where the loss allows) and whether its gap is exact.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-        h : ndarray of shape (n,)
-            Non-negative sample weights.
-        fit_intercept : bool
-            Whether an intercept is fitted.
-
-        Returns
-        -------
-        Theta : ndarray of shape (n, K)
-            The dual point.
-        exact : bool
-            Whether the duality gap computed at ``Theta`` is the exact gap.
-        """
         # theta_i = -h_i y_i v_i with v in [0, 1]; an intercept needs
         # sum(theta) = 0, reached by scaling down v on the heavier class
         V = expit(-Y * Z)
@@ -297,25 +254,6 @@ class Logistic(Datafit):
         return -h[:, None] * Y * V, True
 
     def fenchel_young(self, Y, Z, h, Theta):
-        """The loss's share of the duality gap at the dual point ``Theta``.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-        h : ndarray of shape (n,)
-            Non-negative sample weights.
-        Theta : ndarray of shape (n, K)
-            Dual point (from :meth:`dual_direction`).
-
-        Returns
-        -------
-        float
-            The loss's share of the duality gap (non-negative up to
-            rounding).
-        """
         with np.errstate(divide="ignore", invalid="ignore"):
             V = np.where(h[:, None] > 0, -Theta * Y / h[:, None], 0.0)
         V = np.clip(V, 0.0, 1.0)
@@ -324,7 +262,7 @@ class Logistic(Datafit):
         return float(h @ terms.sum(axis=1))
 
 
-class Multinomial(Datafit):
+class Multinomial(_DualGapDatafit):
     """Softmax cross-entropy ``sum_i h_i (logsumexp(z_i) - z_{i, y_i})`` with
     one coefficient vector per class (scikit-learn's symmetric
     parametrisation); targets are class indices 0..K-1.
@@ -360,56 +298,12 @@ class Multinomial(Datafit):
         return P
 
     def value(self, Y, Z, h):
-        """Weighted mean loss ``sum_i h_i l(y_i, z_i)``.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-        h : ndarray of shape (n,)
-            Non-negative sample weights.
-
-        Returns
-        -------
-        float
-            The weighted loss.
-        """
         return float(h @ (logsumexp(Z, axis=1) - (Y * Z).sum(axis=1)))
 
     def gradient(self, Y, Z):
-        """Per-sample derivative ``d l / d z`` (n, K), unweighted.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-
-        Returns
-        -------
-        ndarray of shape (n, K)
-            ``d l / d z`` for each sample and output.
-        """
         return self._proba(Z) - Y
 
     def hessian_diag(self, Y, Z):
-        """Per-sample second derivative ``d^2 l / d z^2`` (n, K): Newton weights.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-
-        Returns
-        -------
-        ndarray of shape (n, K)
-            ``d^2 l / d z^2`` for each sample and output.
-        """
         P = self._proba(Z)
         return P * (1.0 - P)
 
@@ -419,52 +313,12 @@ class Multinomial(Datafit):
         return b - b.mean()
 
     def dual_direction(self, Y, Z, h, fit_intercept):
-        """Dual point ``theta = h * gradient`` (summing to zero when an intercept
-        is fitted, where the loss allows) and whether its gap is exact.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-        h : ndarray of shape (n,)
-            Non-negative sample weights.
-        fit_intercept : bool
-            Whether an intercept is fitted.
-
-        Returns
-        -------
-        Theta : ndarray of shape (n, K)
-            The dual point.
-        exact : bool
-            Whether the duality gap computed at ``Theta`` is the exact gap.
-        """
         # theta_i = h_i (p_i - e_{y_i}); with an intercept, sum_i theta_i = 0
         # holds only at the optimal intercepts, so the gap is then the gap of
         # the problem with the intercepts held (documented in greedy_bcd)
         return h[:, None] * (self._proba(Z) - Y), not fit_intercept
 
     def fenchel_young(self, Y, Z, h, Theta):
-        """The loss's share of the duality gap at the dual point ``Theta``.
-
-        Parameters
-        ----------
-        Y : ndarray of shape (n, K)
-            Encoded targets (see :meth:`Datafit.encode`).
-        Z : ndarray of shape (n, K)
-            Model outputs (linear predictions).
-        h : ndarray of shape (n,)
-            Non-negative sample weights.
-        Theta : ndarray of shape (n, K)
-            Dual point (from :meth:`dual_direction`).
-
-        Returns
-        -------
-        float
-            The loss's share of the duality gap (non-negative up to
-            rounding).
-        """
         # theta = h (q - e_y) with q in the simplex:  lse(z) + sum q log q - q.z
         with np.errstate(divide="ignore", invalid="ignore"):
             Q = np.where(h[:, None] > 0, Theta / h[:, None], 0.0) + Y
@@ -533,19 +387,6 @@ class UserDatafit(Datafit):
         return f"UserDatafit({self.name!r})"
 
     def value(self, Y, Z, h):
-        """Weighted mean loss ``sum_i h_i loss(y_i, z_i)``.
-
-        Parameters
-        ----------
-        Y, Z : ndarray of shape (n, 1)
-            Encoded targets and predictions.
-        h : ndarray of shape (n,)
-            Sample weights (summing to one).
-
-        Returns
-        -------
-        float
-        """
         from sparsecore._ext import _bcd
 
         h = contiguous(h, dtype=np.float64)
@@ -555,32 +396,9 @@ class UserDatafit(Datafit):
                          for k in range(Z.shape[1])))
 
     def gradient(self, Y, Z):
-        """Per-sample derivative ``d loss / d z``, unweighted.
-
-        Parameters
-        ----------
-        Y, Z : ndarray of shape (n, 1)
-            Encoded targets and predictions.
-
-        Returns
-        -------
-        ndarray of shape (n, 1)
-        """
         return _per_sample(self._gradient.address, Y, Z)
 
     def hessian_diag(self, Y, Z):
-        """Per-sample second derivative ``d^2 loss / d z^2`` (Newton
-        weights); ``curvature`` everywhere without a ``hessian``.
-
-        Parameters
-        ----------
-        Y, Z : ndarray of shape (n, 1)
-            Encoded targets and predictions.
-
-        Returns
-        -------
-        ndarray of shape (n, 1)
-        """
         if self._hessian is None:
             return np.full_like(Z, self.curvature)
         return _per_sample(self._hessian.address, Y, Z)
