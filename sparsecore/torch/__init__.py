@@ -12,6 +12,8 @@ from sparsecore.plugins._builtin import TorchAdapter
 
 TorchAdapter("torch").require()
 
+from sparsecore.torch import _ops  # noqa: E402,F401  (registers torch.ops.sparsecore.*)
+
 from sparsecore.torch._functional import (  # noqa: E402
     monarch_linear,
     monarch_reference,
@@ -19,17 +21,23 @@ from sparsecore.torch._functional import (  # noqa: E402
 )
 from sparsecore.torch._layers import (  # noqa: E402
     BlockSparseLinear,
+    CompactBlockLinear,
+    CompactNMLinear,
     MonarchLinear,
     NMSparseLinear,
+    compact,
     sparsify,
 )
 from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
 
 __all__ = [
     "BlockSparseLinear",
+    "CompactBlockLinear",
+    "CompactNMLinear",
     "DynamicSparsifier",
     "MonarchLinear",
     "NMSparseLinear",
+    "compact",
     "monarch_linear",
     "monarch_reference",
     "sparsify",
