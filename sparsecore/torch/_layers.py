@@ -645,6 +645,21 @@ class _CompactLinear(_SparseLinearBase):
                 lin.bias.copy_(self.bias)
         return lin
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        # the format first (a state_dict of another pattern or shape), then
+        # the structure, before anything is copied
+        try:
+            key = prefix + "_extra_state"
+            if key in state_dict:
+                self.set_extra_state(state_dict[key])
+            self._prepare_load(state_dict, prefix)
+        except (TypeError, ValueError) as exc:
+            error_msgs.append(str(exc))
+            return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+
     def _copy_bias(self, bias):
         if bias is not None:
             with torch.no_grad():
@@ -877,18 +892,11 @@ class CompactNMLinear(_CompactLinear):
             raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
                              f"{want!r}")
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
-                              missing_keys, unexpected_keys, error_msgs):
+    def _prepare_load(self, state_dict, prefix):
         key = prefix + "offsets"
         if key in state_dict:
-            off = state_dict[key]
-            try:
-                _check_offsets(off, tuple(self.offsets.shape), self.n, self.m, f"state_dict[{key!r}]")
-            except (TypeError, ValueError) as exc:
-                error_msgs.append(str(exc))
-                return
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
-                                      missing_keys, unexpected_keys, error_msgs)
+            _check_offsets(state_dict[key], tuple(self.offsets.shape), self.n, self.m,
+                           f"state_dict[{key!r}]")
 
 
 def _check_offsets(off, shape, n, m, name):
@@ -1068,7 +1076,7 @@ class CompactBlockLinear(_CompactLinear):
         return self.blocks.numel()
 
     def _block_rows(self):
-        mb = self.out_features // self.block_shape[0]
+        mb = self.out_features // self.block_shape.rows
         return torch.repeat_interleave(torch.arange(mb, device=self.indptr.device),
                                        self.indptr.diff().long())
 
@@ -1148,24 +1156,17 @@ class CompactBlockLinear(_CompactLinear):
             raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
                              f"{want!r}")
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
-                              missing_keys, unexpected_keys, error_msgs):
+    def _prepare_load(self, state_dict, prefix):
         keys = [prefix + k for k in ("blocks", "indices", "indptr")]
         if all(k in state_dict for k in keys):
             blocks, indices, indptr = (state_dict[k] for k in keys)
-            try:
-                self._check_structure(blocks, indices, indptr, keys)
-            except (TypeError, ValueError) as exc:
-                error_msgs.append(str(exc))
-                return
+            self._check_structure(blocks, indices, indptr, keys)
             if blocks.shape != self.blocks.shape or indices.dtype != self.indices.dtype:
                 # a different number of stored blocks: resize before the copy
                 self.blocks = nn.Parameter(self.blocks.new_empty(blocks.shape),
                                            requires_grad=self.blocks.requires_grad)
                 self.indices = self.indices.new_empty(indices.shape, dtype=indices.dtype)
                 self.indptr = self.indptr.new_empty(indptr.shape, dtype=indptr.dtype)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
-                                      missing_keys, unexpected_keys, error_msgs)
 
     def _check_structure(self, blocks, indices, indptr, names):
         r, c = self.block_shape
