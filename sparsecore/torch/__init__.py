@@ -7,6 +7,14 @@ the Monarch kernel; masked dense torch ops on other devices):
 :class:`NMSparseLinear`, :class:`BlockSparseLinear`, :class:`MonarchLinear`,
 and :func:`sparsify` to swap the linear layers of a model by name pattern.
 :class:`DynamicSparsifier` prunes and regrows during training (RigL).
+
+The kernels are ``torch.library`` custom operators (``torch.ops.sparsecore.*``),
+so ``torch.compile(fullgraph=True)`` and ``torch.export`` trace the layers.
+Inference layers store only the compact format: :class:`CompactNMLinear`,
+:class:`CompactBlockLinear` (and :class:`MonarchLinear`'s two factors);
+:func:`compact` converts a trained model's sparse layers to them, and
+:func:`prune` prunes a trained model's ``nn.Linear`` layers after training
+(magnitude, Wanda, SparseGPT) into them.
 """
 from sparsecore.plugins._builtin import TorchAdapter
 
@@ -28,6 +36,7 @@ from sparsecore.torch._layers import (  # noqa: E402
     compact,
     sparsify,
 )
+from sparsecore.torch._prune import prune  # noqa: E402
 from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
 
 __all__ = [
@@ -40,6 +49,7 @@ __all__ = [
     "compact",
     "monarch_linear",
     "monarch_reference",
+    "prune",
     "sparsify",
     "structured_linear",
 ]
