@@ -155,7 +155,7 @@ class _MaskedLinear(_SparseLinearBase):
             # masked dense product gives it (same values, dense backward)
             return self._masked_forward(x2)
         y = self._op_forward(x2)
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y.add_(self.bias)
 
     @torch.no_grad()
     def apply_mask(self):
@@ -627,7 +627,8 @@ class _CompactLinear(_SparseLinearBase):
 
     def _kernel_forward(self, x2):
         y = self._op_forward(x2)
-        return y if self.bias is None else y + self.bias
+        # in place: the operator's output is fresh and its backward does not need it
+        return y if self.bias is None else y.add_(self.bias)
 
     def to_dense(self):
         """An ``nn.Linear`` holding the dense weight (a copy).
@@ -1262,7 +1263,7 @@ class MonarchLinear(_SparseLinearBase):
 
     def _kernel_forward(self, x2):
         y = torch.ops.sparsecore.monarch_linear(x2, self.left, self.right, self._op_threads())
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y.add_(self.bias)
 
     def _masked_forward(self, x2):
         return monarch_reference(x2, self.left, self.right, self.bias)

@@ -407,6 +407,7 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     try:
         order = _call_order(model, names, batches, forward)
         groups = _groups(model, names, order)
+        pruned = {}
         progress = _Progress(len(groups), verbose)
         try:
             for gi, (gname, members) in enumerate(groups, 1):
@@ -414,12 +415,18 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
                          if batches is not None else None)
                 for name in members:
                     lin = model.get_submodule(name)
-                    new = _prune_layer(lin, None if stats is None else stats[name], kind, sp,
-                                       method, blocksize, percdamp)
-                    _set_module(model, name, new)
+                    pruned[name] = _prune_layer(lin, None if stats is None else stats[name],
+                                                kind, sp, method, blocksize, percdamp)
+                    # later groups are measured through a dense Linear holding
+                    # the pruned weight (BLAS is quicker than re-dispatching
+                    # each calibration batch to the sparse kernel here)
+                    _set_module(model, name, pruned[name][0])
                 progress.update(gi, gname, len(members))
         finally:
             progress.close()
+        for name, (src, keep, bm) in pruned.items():
+            _set_module(model, name, _compact_layer(src, kind, keep, bm).to(
+                src.weight.device))
     finally:
         model.train(was_training)
     return model
@@ -508,13 +515,15 @@ def _prune_layer(lin, stats, kind, sp, method, blocksize, percdamp):
         src.weight.copy_(Wn.to(W.dtype))
         if lin.bias is not None:
             src.bias.copy_(lin.bias.detach().cpu())
+    return src.to(lin.weight.device), keep, bm
+
+
+def _compact_layer(src, kind, keep, bm):
     if kind[0] == "nm":
-        new = CompactNMLinear.from_dense(src, kind[1], kind[2], mask=keep)
-    elif kind[0] == "block":
-        new = CompactBlockLinear.from_dense(src, (kind[1], kind[2]), mask=bm)
-    else:
-        new = CompactBlockLinear.from_dense(src, (1, 1), mask=keep)
-    return new.to(lin.weight.device)
+        return CompactNMLinear.from_dense(src, kind[1], kind[2], mask=keep)
+    if kind[0] == "block":
+        return CompactBlockLinear.from_dense(src, (kind[1], kind[2]), mask=bm)
+    return CompactBlockLinear.from_dense(src, (1, 1), mask=keep)
 
 
 def _set_module(model, name, new):
