@@ -24,7 +24,7 @@ from sparsecore.torch._layers import CompactBlockLinear, CompactNMLinear
 
 __all__ = ["prune"]
 
-_METHODS = ("magnitude", "wanda", "sparsegpt")
+_METHODS = ("magnitude", "wanda", "sparsegpt", "dsnot")
 _DEFAULT_EXCLUDE = ("*classifier*", "*pooler*", "*lm_head*")
 
 
@@ -180,6 +180,59 @@ def _sparsegpt(W, H, kind, sparsity, blocksize=128, percdamp=0.01):
     return W * keep, keep
 
 
+def _dsnot(W, keep, stats, kind, max_cycles=50, gamma=1.0):
+    """DSnoT (Zhang et al., "Dynamic Sparse No Training: Training-Free
+    Fine-tuning for Sparse LLMs", ICLR 2024): starting from ``keep``, swap a
+    pruned and a kept weight of the same row (of the same group of M for
+    N:M) while it shrinks the row's expected reconstruction error
+    ``eps_i = sum_{j pruned} W_ij E[x_j]``. The regrown weight is the pruned
+    one whose ``W_ij E[x_j] / Var(x_j)^gamma`` pulls ``eps_i`` most towards
+    zero; the weight pruned in exchange has the sign that also pulls it
+    towards zero (any sign for N:M) and the lowest Wanda score. Weights are
+    not changed. A row stops when no swap lowers ``|eps_i|`` (the papers stop
+    at a fixed threshold in their units instead) or after ``max_cycles``."""
+    W = W.double()
+    keep = keep.clone()
+    R, K = W.shape
+    mean = stats.sum / max(stats.tokens, 1)
+    var = (stats.sq / max(stats.tokens, 1) - mean ** 2).clamp_min(1e-12)
+    c = W * mean[None, :]
+    grow_score = c / var[None, :] ** gamma
+    wanda = W.abs() * stats.sq.sqrt()[None, :]
+    eps = (c * ~keep).sum(1)
+    active = eps != 0
+    rows = torch.arange(R)
+    inf = torch.tensor(math.inf, dtype=torch.float64)
+    for _ in range(max_cycles):
+        if not bool(active.any()):
+            break
+        sgn = torch.sign(eps)
+        gs = torch.where(keep, -inf, grow_score * sgn[:, None])
+        g_val, j_grow = gs.max(dim=1)
+        if kind[0] == "nm":
+            m = kind[2]
+            start = j_grow // m * m
+            cols = start[:, None] + torch.arange(m)[None, :]
+            ws = torch.where(keep[rows[:, None], cols], wanda[rows[:, None], cols], inf)
+            j_prune = start + ws.argmin(dim=1)
+            p_ok = torch.isfinite(ws.min(dim=1).values)
+        else:
+            cand = keep & (c * sgn[:, None] < 0)
+            ws = torch.where(cand, wanda, inf)
+            p_val, j_prune = ws.min(dim=1)
+            p_ok = torch.isfinite(p_val)
+        new_eps = eps - c[rows, j_grow] + c[rows, j_prune]
+        ok = active & (g_val > 0) & p_ok & (new_eps.abs() < eps.abs())
+        if kind[0] == "nm":
+            ok &= torch.sign(new_eps) == sgn     # a swap may not flip the error's sign
+        active &= ok
+        idx = rows[ok]
+        keep[idx, j_grow[ok]] = True
+        keep[idx, j_prune[ok]] = False
+        eps = torch.where(ok, new_eps, eps)
+    return keep
+
+
 # ----------------------------------------------------------- the driver ----
 
 class _Stats:
@@ -187,6 +240,7 @@ class _Stats:
 
     def __init__(self, in_features, gram):
         self.sq = torch.zeros(in_features, dtype=torch.float64)
+        self.sum = torch.zeros(in_features, dtype=torch.float64)
         self.H = torch.zeros(in_features, in_features, dtype=torch.float64) if gram else None
         self.tokens = 0
 
@@ -195,6 +249,7 @@ class _Stats:
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
         self.sq += (x * x).sum(0).double()
+        self.sum += x.sum(0).double()
         if self.H is not None:
             self.H += (x.T @ x).double()
         self.tokens += x.shape[0]
@@ -296,7 +351,7 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         and SparseGPT code bases write the number *pruned* first, which
         agrees for 2:4 and 4:8 only). "RxC": R x C blocks (each of 1, 2, 4,
         8, 16, 32). "unstructured".
-    method : {"wanda", "sparsegpt", "magnitude"}, default="wanda"
+    method : {"wanda", "sparsegpt", "magnitude", "dsnot"}, default="wanda"
         "magnitude": keep the largest |W| (per group of M for N:M, per layer
         otherwise; no calibration). "wanda" (Sun, Liu, Bair and Kolter, "A
         Simple and Effective Pruning Approach for Large Language Models",
@@ -304,7 +359,11 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         weight update. "sparsegpt" (Frantar and Alistarh, "SparseGPT: Massive
         Language Models Can Be Accurately Pruned in One-Shot", ICML 2023):
         OBS mask selection and reconstruction of the kept weights from the
-        Cholesky factor of the damped inverse Hessian ``X^T X``.
+        Cholesky factor of the damped inverse Hessian ``X^T X``. "dsnot"
+        (Zhang et al., "Dynamic Sparse No Training", ICLR 2024): the Wanda
+        mask, then swaps of pruned and kept weights within each row (each
+        group of M for N:M) that shrink the row's expected output error, no
+        weight update; "N:M" and "unstructured" only.
     sparsity : float in (0, 1), optional
         Fraction of weights removed; required for "RxC" and "unstructured",
         implied by "N:M" (given, it must equal ``1 - N/M``).
@@ -361,6 +420,9 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     kind, sp = _parse_pattern(pattern, sparsity)
+    if method == "dsnot" and kind[0] == "block":
+        raise ValueError("method='dsnot' swaps single weights; it does not combine with a "
+                         "block pattern (use 'N:M' or 'unstructured')")
     if not isinstance(blocksize, numbers.Integral) or blocksize < 1:
         raise ValueError(f"blocksize must be a positive int, got {blocksize!r}")
     if not isinstance(percdamp, numbers.Real) or not percdamp > 0:
@@ -508,6 +570,8 @@ def _prune_layer(lin, stats, kind, sp, method, blocksize, percdamp):
         else:
             score = Wd.abs() * stats.sq.sqrt()[None, :]
         keep, bm = _score_mask(Wd, score, kind, sp, layer_wide=(method == "magnitude"))
+        if method == "dsnot":
+            keep = _dsnot(Wd, keep, stats, kind)
         Wn = Wd * keep
     src = nn.Linear(lin.in_features, lin.out_features, bias=lin.bias is not None,
                     dtype=W.dtype)

@@ -262,3 +262,26 @@ def test_errors_before_work():
     with pytest.raises(TypeError, match="model"):
         prune("net", data)
     assert type(net.layers[0].fc1) is nn.Linear
+
+
+@pytest.mark.parametrize("pattern, sparsity", [("2:4", None), ("unstructured", 0.5)])
+def test_dsnot_keeps_counts_and_shrinks_expected_error(pattern, sparsity):
+    model = single(32, 12)
+    data = [d + 0.5 for d in calib(32)]       # a nonzero input mean
+    X = torch.cat(data)
+    W = model[0].weight.detach()
+    wanda = prune(model, data, pattern, "wanda", sparsity=sparsity, verbose=0)[0]
+    dsnot = prune(model, data, pattern, "dsnot", sparsity=sparsity, verbose=0)[0]
+    assert torch.equal(dsnot.mask.sum(1), wanda.mask.sum(1))      # same count per row
+    if pattern == "2:4":
+        assert bool((dsnot.mask.reshape(12, 8, 4).sum(-1) == 2).all())
+    mean = X.mean(0)
+    err_w = ((W * ~wanda.mask) @ mean).abs()
+    err_d = ((W * ~dsnot.mask) @ mean).abs()
+    assert bool((err_d <= err_w + 1e-12).all()) and float(err_d.sum()) < float(err_w.sum())
+    assert torch.equal(dsnot.dense_weight(), W * dsnot.mask)      # no weight update
+
+
+def test_dsnot_rejects_blocks():
+    with pytest.raises(ValueError, match="dsnot"):
+        prune(single(), calib(), "4x4", "dsnot", sparsity=0.5)
