@@ -24,7 +24,7 @@ from sparsecore._bench._harness import fmt_ms, format_table, write_json
 
 __all__ = ["case_names", "load_texts", "run"]
 
-METHODS = ("magnitude", "wanda", "sparsegpt")
+METHODS = ("magnitude", "wanda", "sparsegpt", "dsnot")
 
 
 def case_names():

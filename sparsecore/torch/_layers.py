@@ -960,7 +960,7 @@ class CompactBlockLinear(_CompactLinear):
     >>> _ = torch.manual_seed(0)
     >>> layer = CompactBlockLinear(64, 32, block_shape=(8, 8), density=0.25)
     >>> layer.blocks.shape, layer.indptr.tolist()
-    (torch.Size([8, 8, 8]), [0, 2, 4, 6, 8])
+    (torch.Size([8, 8, 8]), [0, 3, 4, 7, 8])
     >>> layer(torch.randn(5, 64)).shape
     torch.Size([5, 32])
     """
