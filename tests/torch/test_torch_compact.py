@@ -235,3 +235,19 @@ def test_construction_errors():
         CompactNMLinear.from_dense(nn.Linear(8, 4), mask=torch.ones(4, 8, dtype=torch.bool))
     with pytest.raises(TypeError, match="dtype"):
         CompactNMLinear(8, 4)(torch.randn(2, 8, dtype=torch.float64))
+
+
+def test_thread_count_bit_identical():
+    torch.manual_seed(5)
+    for layer in (CompactNMLinear(64, 64), CompactBlockLinear(64, 64, (8, 8), 0.5)):
+        x = torch.randn(33, 64, requires_grad=True)
+        outs = []
+        for nt in (1, 2):
+            layer.n_threads = nt
+            layer.zero_grad()
+            x.grad = None
+            y = layer(x)
+            y.sum().backward()
+            outs.append((y.detach(), x.grad.clone(), next(layer.parameters()).grad.clone()))
+        for a, b in zip(*outs):
+            assert torch.equal(a, b)
