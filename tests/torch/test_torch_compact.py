@@ -189,7 +189,7 @@ def test_training_the_compact_values():
             loss = ((layer(x) - target) ** 2).mean()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         assert losses[-1] < losses[0]
         assert all(torch.equal(a, b) for a, b in zip(structure, layer.buffers()))
 
