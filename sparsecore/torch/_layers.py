@@ -577,11 +577,12 @@ class BlockSparseLinear(_MaskedLinear):
         ib = torch.from_numpy(np.repeat(np.arange(keep.shape[0]), np.diff(S.indptr)))
         jb = torch.from_numpy(S.indices.astype(np.int64))
         r, c = self.block_shape
-        # flat index of every stored entry, block by block (index_select's
-        # backward is an index_add, quicker than advanced indexing's)
-        rows = ib[:, None, None] * r + torch.arange(r)[None, :, None]
-        cols = jb[:, None, None] * c + torch.arange(c)[None, None, :]
-        flat = (rows * self.in_features + cols).reshape(-1).to(bm.device)
+        # the weight as (out_features * in_features / c) rows of c entries:
+        # the index of each stored block row there, block by block
+        # (index_select's backward is an index_add, quicker than that of
+        # advanced indexing)
+        rows = ib[:, None] * r + torch.arange(r)[None, :]
+        flat = (rows * (self.in_features // c) + jb[:, None]).reshape(-1).to(bm.device)
         layout = (flat, torch.from_numpy(np.array(S.indices)), torch.from_numpy(np.array(S.indptr)))
         self._layout = (key, layout)
         return layout
@@ -593,7 +594,7 @@ class BlockSparseLinear(_MaskedLinear):
             return F.linear(x2, self.masked_weight())
         flat, indices, indptr = self._block_layout()
         r, c = self.block_shape
-        blocks = torch.index_select(self.weight.reshape(-1), 0, flat).view(-1, r, c)
+        blocks = torch.index_select(self.weight.reshape(-1, c), 0, flat).view(-1, r, c)
         return torch.ops.sparsecore.block_linear(x2, blocks, indices, indptr,
                                                  self.out_features, self._op_threads())
 
