@@ -86,6 +86,12 @@ def _peers(torch, threads, case):
         return run
 
     run_of = step if train else infer
+    # the compact inference form (values + indices only) of the same layers
+    small = None
+    if not case.name.startswith("monarch"):
+        from sparsecore.torch import compact
+
+        small = compact(layer)
     for t in threads:
         def with_threads(fn, t=t):
             def run(d):
@@ -104,6 +110,8 @@ def _peers(torch, threads, case):
                     return monarch_reference(d["x"], layer.left, layer.right, layer.bias)
             peers.append(Peer("torch bmm", t, with_threads(bmm)))
         peers.append(Peer("sparsecore", t, with_threads(run_of(layer))))
+        if small is not None:
+            peers.append(Peer("sparsecore compact", t, with_threads(run_of(small))))
     return peers
 
 

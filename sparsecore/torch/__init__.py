@@ -7,10 +7,20 @@ the Monarch kernel; masked dense torch ops on other devices):
 :class:`NMSparseLinear`, :class:`BlockSparseLinear`, :class:`MonarchLinear`,
 and :func:`sparsify` to swap the linear layers of a model by name pattern.
 :class:`DynamicSparsifier` prunes and regrows during training (RigL).
+
+The kernels are ``torch.library`` custom operators (``torch.ops.sparsecore.*``),
+so ``torch.compile(fullgraph=True)`` and ``torch.export`` trace the layers.
+Inference layers store only the compact format: :class:`CompactNMLinear`,
+:class:`CompactBlockLinear` (and :class:`MonarchLinear`'s two factors);
+:func:`compact` converts a trained model's sparse layers to them, and
+:func:`prune` prunes a trained model's ``nn.Linear`` layers after training
+(magnitude, Wanda, SparseGPT) into them.
 """
 from sparsecore.plugins._builtin import TorchAdapter
 
 TorchAdapter("torch").require()
+
+from sparsecore.torch import _ops  # noqa: E402,F401  (registers torch.ops.sparsecore.*)
 
 from sparsecore.torch._functional import (  # noqa: E402
     monarch_linear,
@@ -19,19 +29,27 @@ from sparsecore.torch._functional import (  # noqa: E402
 )
 from sparsecore.torch._layers import (  # noqa: E402
     BlockSparseLinear,
+    CompactBlockLinear,
+    CompactNMLinear,
     MonarchLinear,
     NMSparseLinear,
+    compact,
     sparsify,
 )
+from sparsecore.torch._prune import prune  # noqa: E402
 from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
 
 __all__ = [
     "BlockSparseLinear",
+    "CompactBlockLinear",
+    "CompactNMLinear",
     "DynamicSparsifier",
     "MonarchLinear",
     "NMSparseLinear",
+    "compact",
     "monarch_linear",
     "monarch_reference",
+    "prune",
     "sparsify",
     "structured_linear",
 ]

@@ -10,7 +10,6 @@ layers run masked dense torch ops, which give identical results.
 """
 import torch
 
-from sparsecore._ext import _monarch
 from sparsecore.ops import sddmm, spmm
 
 __all__ = ["mask_with_dense_grad", "monarch_linear", "monarch_reference", "structured_linear"]
@@ -92,51 +91,6 @@ def structured_linear(x, weight, bias, S, *, n_threads, sink=None):
     return _StructuredLinear.apply(x, weight, bias, S, n_threads, sink)
 
 
-class _MonarchLinear(torch.autograd.Function):
-    """``y = x @ M.T + b`` for the Monarch matrix ``M = P L P^T R``."""
-
-    @staticmethod
-    def forward(ctx, x, left, right, bias, n_threads):
-        B = x.shape[0]
-        l, s, _ = left.shape
-        y = torch.empty((B, l * s), dtype=x.dtype)
-        _monarch.matmul(_np(right), _np(left), _np(x).T, _np(y).T, False, n_threads)
-        if bias is not None:
-            y += bias.detach()
-        ctx.n_threads = n_threads
-        ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, left, right)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, left, right = ctx.saved_tensors
-        dy = dy.contiguous()
-        k, q, p = right.shape
-        l, s, r = left.shape
-        B = x.shape[0]
-        dx = dL = dR = db = None
-        if ctx.needs_input_grad[0]:
-            dx = torch.empty(x.shape, dtype=dy.dtype)
-            _monarch.matmul(_np(right), _np(left), _np(dy).T, _np(dx).T, True, ctx.n_threads)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            with torch.no_grad():
-                # batch-major stacked products: x (B, k*p) -> z (B, k*q) -> y (B, l*s)
-                xb = x.reshape(B, k, p).transpose(0, 1)                 # (k, B, p)
-                z = torch.bmm(xb, right.transpose(1, 2))                # (k, B, q)
-                zp = z.transpose(0, 1).reshape(B, r, l).permute(2, 0, 1)  # (l, B, r)
-                g = dy.reshape(B, s, l).permute(2, 0, 1)                # (l, B, s)
-                if ctx.needs_input_grad[1]:
-                    dL = torch.bmm(g.transpose(1, 2), zp)               # (l, s, r)
-                if ctx.needs_input_grad[2]:
-                    dzp = torch.bmm(g, left)                            # (l, B, r)
-                    dz = dzp.permute(1, 2, 0).reshape(B, k, q).transpose(0, 1)  # (k, B, q)
-                    dR = torch.bmm(dz.transpose(1, 2), xb)              # (k, q, p)
-        if ctx.has_bias and ctx.needs_input_grad[3]:
-            db = dy.sum(0)
-        return dx, dL, dR, db, None
-
-
 def monarch_linear(x, left, right, bias, *, n_threads):
     """``x @ M.T + bias`` through the Monarch kernel (2-D CPU tensors).
 
@@ -149,13 +103,22 @@ def monarch_linear(x, left, right, bias, *, n_threads):
         Diagonal blocks of R.
     bias : Tensor of shape (l*s,) or None
     n_threads : int or None
-        Kernel threads.
+        Kernel threads (None: ``torch.get_num_threads()`` when it runs).
 
     Returns
     -------
     Tensor, shape (B, l*s)
+
+    Notes
+    -----
+    Runs the ``torch.ops.sparsecore.monarch_linear`` operator, which
+    ``torch.compile`` and ``torch.export`` trace as one node.
     """
-    return _MonarchLinear.apply(x, left, right, bias, n_threads)
+    from sparsecore.torch import _ops  # noqa: F401  (registers the operators)
+
+    nt = 0 if n_threads is None else int(n_threads)
+    y = torch.ops.sparsecore.monarch_linear(x, left, right, nt)
+    return y if bias is None else y + bias
 
 
 def monarch_reference(x, left, right, bias=None):

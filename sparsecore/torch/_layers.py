@@ -1,4 +1,5 @@
 """Sparse drop-in replacements for ``torch.nn.Linear``."""
+import copy
 import fnmatch
 import math
 import numbers
@@ -7,18 +8,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from sparsecore.formats import BlockShape, BlockSparseMatrix, NMPattern, NMSparseMatrix
 from sparsecore.formats._monarch import monarch_layout
 from sparsecore.ops import block_prune, monarch_project, nm_prune
-from sparsecore.torch._functional import (
-    mask_with_dense_grad,
-    monarch_linear,
-    monarch_reference,
-    structured_linear,
-)
+from sparsecore.torch import _ops  # noqa: F401  (registers torch.ops.sparsecore.*)
+from sparsecore.torch._functional import mask_with_dense_grad, monarch_reference
 
-__all__ = ["BlockSparseLinear", "MonarchLinear", "NMSparseLinear", "sparsify"]
+__all__ = ["BlockSparseLinear", "CompactBlockLinear", "CompactNMLinear", "MonarchLinear",
+           "NMSparseLinear", "compact", "sparsify"]
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _BACKENDS = ("auto", "sparsecore", "masked")
@@ -69,6 +68,11 @@ class _SparseLinearBase(nn.Module):
 
     def _threads(self):
         return torch.get_num_threads() if self.n_threads is None else self.n_threads
+
+    def _op_threads(self):
+        # 0: the operator reads torch.get_num_threads() when it runs, so a
+        # compiled or exported graph follows later thread settings
+        return 0 if self.n_threads is None else int(self.n_threads)
 
     def _check_input(self, x):
         if not isinstance(x, torch.Tensor):
@@ -146,9 +150,12 @@ class _MaskedLinear(_SparseLinearBase):
         return F.linear(x2, self.masked_weight(), self.bias)
 
     def _kernel_forward(self, x2):
-        S = self.compressed()
-        return structured_linear(x2, self.weight, self.bias, S, n_threads=self._threads(),
-                                 sink=self)
+        if self.want_dense_grad:
+            # a growth step of a dynamic sparsifier needs dL/dW everywhere: the
+            # masked dense product gives it (same values, dense backward)
+            return self._masked_forward(x2)
+        y = self._op_forward(x2)
+        return y if self.bias is None else y.add_(self.bias)
 
     @torch.no_grad()
     def apply_mask(self):
@@ -306,6 +313,35 @@ class NMSparseLinear(_MaskedLinear):
         """Forget the cached offsets of ``mask`` (after writing it through ``.data``)."""
         self._layout = None
 
+    def _op_forward(self, x2):
+        if torch.compiler.is_compiling():
+            cols, offsets, valid = _nm_layout_torch(self.mask, self.n, self.m)
+        else:
+            cols, _, valid = self._nm_layout()
+            offsets = self._offsets
+        values = torch.gather(self.weight, 1, cols)
+        if valid is not None:
+            values = values * valid
+        return torch.ops.sparsecore.nm_linear(x2, values, offsets, self.n, self.m,
+                                              self.in_features, self._op_threads())
+
+    def compact(self):
+        """This layer in compact inference form: a :class:`CompactNMLinear`
+        holding only the kept values and their in-group offsets (copies).
+
+        Groups whose mask keeps fewer than ``n`` entries store explicit zeros,
+        which become trainable weights of the compact layer.
+
+        Returns
+        -------
+        CompactNMLinear
+        """
+        S = self.compressed()
+        return CompactNMLinear._from_parts(
+            torch.from_numpy(np.array(S.values)).to(self.weight.dtype),
+            torch.from_numpy(np.array(S.indices)), self.in_features, self.n, self.m,
+            self.bias, backend=self.backend, n_threads=self.n_threads)
+
     def _nm_layout(self):
         mask = self.mask
         key = (mask._version, mask.data_ptr(), mask.device)
@@ -325,6 +361,7 @@ class NMSparseLinear(_MaskedLinear):
         valid = inside & torch.gather(mcpu, 1, cols)
         layout = (cols, idx, None if bool(valid.all()) else valid)
         self._layout = (key, layout)
+        self._offsets = torch.from_numpy(np.array(idx))
         return layout
 
     def check_mask(self, mask=None, name="mask"):
@@ -348,6 +385,21 @@ class NMSparseLinear(_MaskedLinear):
             self.check_mask(state_dict[key], f"state_dict[{key!r}]")
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
+
+
+def _nm_layout_torch(mask, n, m):
+    """Columns, in-group offsets (uint8) and validity of the ``n`` slots of
+    every group of ``mask``, in torch ops (traceable; no data pointers)."""
+    R, K = mask.shape
+    G = -(-K // m)
+    mk = F.pad(mask.to(torch.int16), (0, G * m - K)).reshape(R, G, m)
+    pos = torch.arange(m, device=mask.device, dtype=torch.int16)
+    # True entries first (in increasing position), then the False ones
+    score = mk * (2 * m) - pos
+    off = torch.topk(score, n, dim=-1).indices.sort(dim=-1).values
+    valid = torch.gather(mk, 2, off).bool().reshape(R, G * n)
+    cols = (off + (torch.arange(G, device=mask.device) * m)[None, :, None]).reshape(R, G * n)
+    return cols.clamp(max=K - 1), off.to(torch.uint8).reshape(R, G * n), valid
 
 
 def _check_nm_mask(mask, rows, cols, pattern, name):
@@ -512,6 +564,55 @@ class BlockSparseLinear(_MaskedLinear):
         return BlockSparseMatrix._from_pattern(P4, keep, (self.out_features, self.in_features),
                                                self.block_shape)
 
+    def _block_layout(self):
+        bm = self.block_mask
+        key = (bm._version, bm.data_ptr(), bm.device)
+        cached = getattr(self, "_layout", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        keep = bm.detach().cpu().numpy()
+        S = BlockSparseMatrix._from_pattern(np.zeros((keep.shape[0], 1, keep.shape[1], 1)),
+                                            keep, (self.out_features, self.in_features),
+                                            self.block_shape)
+        ib = torch.from_numpy(np.repeat(np.arange(keep.shape[0]), np.diff(S.indptr)))
+        jb = torch.from_numpy(S.indices.astype(np.int64))
+        r, c = self.block_shape
+        # the weight as (out_features * in_features / c) rows of c entries:
+        # the index of each stored block row there, block by block
+        # (index_select's backward is an index_add, quicker than that of
+        # advanced indexing)
+        rows = ib[:, None] * r + torch.arange(r)[None, :]
+        flat = (rows * (self.in_features // c) + jb[:, None]).reshape(-1).to(bm.device)
+        layout = (flat, torch.from_numpy(np.array(S.indices)), torch.from_numpy(np.array(S.indptr)))
+        self._layout = (key, layout)
+        return layout
+
+    def _op_forward(self, x2):
+        if torch.compiler.is_compiling():
+            # the number of stored blocks depends on the mask's data, which a
+            # traced graph cannot size: run the equivalent masked product
+            return F.linear(x2, self.masked_weight())
+        flat, indices, indptr = self._block_layout()
+        r, c = self.block_shape
+        blocks = torch.index_select(self.weight.reshape(-1, c), 0, flat).view(-1, r, c)
+        return torch.ops.sparsecore.block_linear(x2, blocks, indices, indptr,
+                                                 self.out_features, self._op_threads())
+
+    def compact(self):
+        """This layer in compact inference form: a :class:`CompactBlockLinear`
+        holding only the stored blocks and their block-CSR structure (copies).
+
+        Returns
+        -------
+        CompactBlockLinear
+        """
+        S = self.compressed()
+        return CompactBlockLinear._from_parts(
+            torch.from_numpy(np.array(S.blocks)).to(self.weight.dtype),
+            torch.from_numpy(np.array(S.indices)), torch.from_numpy(np.array(S.indptr)),
+            self.in_features, self.out_features, self.bias, backend=self.backend,
+            n_threads=self.n_threads)
+
 
 def _block_keep(S):
     """(mb, nb) boolean map of the stored blocks of a BlockSparseMatrix."""
@@ -521,6 +622,585 @@ def _block_keep(S):
     ib = np.repeat(np.arange(keep.shape[0]), np.diff(S.indptr))
     keep[ib, S.indices] = True
     return keep
+
+
+class _CompactLinear(_SparseLinearBase):
+    """Shared parts of the compact layers: forward through a custom operator
+    on the CPU, through the dense weight rebuilt by torch ops elsewhere."""
+
+    def _masked_forward(self, x2):
+        return F.linear(x2, self.dense_weight(), self.bias)
+
+    def _kernel_forward(self, x2):
+        y = self._op_forward(x2)
+        # in place: the operator's output is fresh and its backward does not need it
+        return y if self.bias is None else y.add_(self.bias)
+
+    def to_dense(self):
+        """An ``nn.Linear`` holding the dense weight (a copy).
+
+        Returns
+        -------
+        torch.nn.Linear
+        """
+        W = self._reference_param()
+        lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                        device=W.device, dtype=W.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(self.dense_weight())
+            if self.bias is not None:
+                lin.bias.copy_(self.bias)
+        return lin
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        # the format first (a state_dict of another pattern or shape), then
+        # the structure, before anything is copied
+        try:
+            key = prefix + "_extra_state"
+            if key in state_dict:
+                self.set_extra_state(state_dict[key])
+            self._prepare_load(state_dict, prefix)
+        except (TypeError, ValueError) as exc:
+            error_msgs.append(str(exc))
+            return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+
+    def _copy_bias(self, bias):
+        if bias is not None:
+            with torch.no_grad():
+                self.bias.copy_(bias)
+
+
+class CompactNMLinear(_CompactLinear):
+    """A linear layer stored N:M: only the ``n`` kept weights of every group of
+    ``m`` consecutive inputs, with their in-group offsets (the compact
+    inference form of :class:`NMSparseLinear`; N:M sparsity as in Mishra et
+    al. 2021, arXiv 2104.08378).
+
+    The stored values are trainable (their gradient is the SDDMM
+    ``dy.T @ x`` at the kept positions); the positions are fixed. A 2:4
+    float32 layer stores 2.5 bytes per dense weight (4 bytes of value and 1
+    byte of offset for half of them), 0.625 of ``nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    n, m : int, default 2, 4
+        The pattern, ``n`` kept of every ``m``, ``1 <= n < m <= 16``.
+        ``in_features`` need not be a multiple of ``m``.
+    bias : bool, default=True
+    backend : {"auto", "sparsecore", "masked"}, default="auto"
+        "auto": the ``torch.ops.sparsecore.nm_linear`` operator for
+        float32/float64 on the CPU, a dense product of the rebuilt weight
+        elsewhere; "masked": always the latter.
+    n_threads : int or None
+        Kernel threads (None: ``torch.get_num_threads()`` when the layer runs).
+    device, dtype : optional
+        Where and in which floating dtype to allocate the parameters.
+
+    Attributes
+    ----------
+    values : Parameter, shape (out_features, G * n)
+        The kept weights of every row, G = ceil(in_features / m) groups of
+        ``n``, in increasing column order.
+    offsets : uint8 buffer, shape (out_features, G * n)
+        Offset of each value inside its group (increasing within a group).
+        Slots of a partial last group that point past ``in_features`` hold
+        zero values.
+
+    See Also
+    --------
+    NMSparseLinear : the training form (a dense weight and a mask, whose
+        mask a :class:`DynamicSparsifier` can change); ``.compact()`` converts.
+    compact : convert every sparse layer of a model.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import CompactNMLinear
+    >>> dense = torch.nn.Linear(16, 4)
+    >>> layer = CompactNMLinear.from_dense(dense, n=2, m=4)
+    >>> sorted(layer.state_dict())
+    ['_extra_state', 'bias', 'offsets', 'values']
+    >>> layer.values.shape, layer.offsets.dtype
+    (torch.Size([4, 8]), torch.uint8)
+    >>> x = torch.randn(3, 16)
+    >>> torch.allclose(layer(x), layer.to_dense()(x), atol=1e-6)
+    True
+    """
+
+    def __init__(self, in_features, out_features, n=2, m=4, bias=True, *, backend="auto",
+                 n_threads=None, device=None, dtype=None):
+        super().__init__()
+        self.pattern = NMPattern.of(n, m)
+        self._init_common(in_features, out_features, bias, backend, n_threads, device, dtype)
+        G = -(-self.in_features // self.m)
+        factory = {"device": device, "dtype": dtype}
+        W = torch.empty(self.out_features, self.in_features, **factory)
+        nn.init.kaiming_uniform_(W, a=math.sqrt(5))
+        self._reset_bias(self.in_features)
+        S = nm_prune(W.detach().cpu().double().numpy(), self.n, self.m)
+        self.values = nn.Parameter(torch.empty(self.out_features, G * self.n, **factory))
+        self.register_buffer("offsets", torch.from_numpy(np.array(S.indices)).to(device))
+        with torch.no_grad():
+            self.values.copy_(torch.from_numpy(np.array(S.values)))
+
+    @property
+    def n(self):
+        """Weights kept in every group."""
+        return self.pattern.n
+
+    @property
+    def m(self):
+        """Group size along ``in_features``."""
+        return self.pattern.m
+
+    def _reference_param(self):
+        return self.values
+
+    def _pattern_repr(self):
+        return f"pattern={self.pattern}, compact"
+
+    @classmethod
+    def _from_parts(cls, values, offsets, in_features, n, m, bias, *, backend="auto",
+                    n_threads=None):
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer.pattern = NMPattern.of(n, m)
+        layer._init_common(in_features, values.shape[0], bias is not None, backend, n_threads,
+                           values.device, values.dtype)
+        layer.values = nn.Parameter(values.detach().clone())
+        layer.register_buffer("offsets", offsets.detach().to(torch.uint8).clone())
+        layer._copy_bias(bias)
+        return layer
+
+    @classmethod
+    def from_dense(cls, linear, n=2, m=4, *, score=None, mask=None, backend="auto",
+                   n_threads=None):
+        """Prune an ``nn.Linear`` to N:M and keep only the compact parts.
+
+        Parameters
+        ----------
+        linear : torch.nn.Linear
+        n, m : int
+            The pattern: ``n`` kept of every ``m`` along ``in_features``.
+        score : Tensor of shape (out_features, in_features), optional
+            Keep the ``n`` entries of largest score in each group (default:
+            largest magnitude).
+        mask : bool Tensor of shape (out_features, in_features), optional
+            Keep exactly these entries (at most ``n`` per group); excludes
+            ``score``.
+        backend : {"auto", "sparsecore", "masked"}, default="auto"
+        n_threads : int or None
+
+        Returns
+        -------
+        CompactNMLinear
+        """
+        _check_linear(linear)
+        pattern = NMPattern.of(n, m)
+        if score is not None and mask is not None:
+            raise ValueError("give score or mask, not both")
+        W = linear.weight.detach()
+        Wc = W.cpu()
+        if Wc.dtype not in _KERNEL_DTYPES:
+            Wc = Wc.float()
+        if mask is not None:
+            _check_nm_mask(mask, linear.out_features, linear.in_features, pattern, "mask")
+            S = NMSparseMatrix.from_mask(Wc.numpy(), mask.detach().cpu().numpy(), n, m)
+        else:
+            sc = None if score is None else _check_score(score, W.shape)
+            S = nm_prune(Wc.numpy(), n, m, score=sc)
+        values = torch.from_numpy(np.array(S.values)).to(W.device, W.dtype)
+        offsets = torch.from_numpy(np.array(S.indices)).to(W.device)
+        return cls._from_parts(values, offsets, linear.in_features, n, m, linear.bias,
+                               backend=backend, n_threads=n_threads)
+
+    def _columns(self):
+        G = self.values.shape[1] // self.n
+        base = torch.arange(G, device=self.offsets.device).repeat_interleave(self.n) * self.m
+        return base + self.offsets.long()
+
+    def dense_weight(self):
+        """The (out_features, in_features) weight with zeros outside the
+        pattern (differentiable with respect to ``values``).
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        G = self.values.shape[1] // self.n
+        W = self.values.new_zeros(self.out_features, G * self.m)
+        return W.scatter(1, self._columns(), self.values)[:, :self.in_features]
+
+    @property
+    def mask(self):
+        """Boolean (out_features, in_features): True at the stored positions."""
+        G = self.values.shape[1] // self.n
+        M = torch.zeros(self.out_features, G * self.m, dtype=torch.bool,
+                        device=self.offsets.device)
+        M.scatter_(1, self._columns(), True)
+        return M[:, :self.in_features]
+
+    @property
+    def nnz(self):
+        """Number of stored weights (slots inside the shape)."""
+        return int(self.mask.sum())
+
+    @property
+    def density(self):
+        """Stored weights over ``in_features * out_features``."""
+        return self.nnz / (self.in_features * self.out_features)
+
+    def _op_forward(self, x2):
+        return torch.ops.sparsecore.nm_linear(x2, self.values, self.offsets, self.n, self.m,
+                                              self.in_features, self._op_threads())
+
+    def to_masked(self):
+        """The training form: an :class:`NMSparseLinear` with a dense weight
+        and mask (for :class:`DynamicSparsifier`); a copy.
+
+        Returns
+        -------
+        NMSparseLinear
+        """
+        layer = NMSparseLinear(self.in_features, self.out_features, self.n, self.m,
+                               bias=self.bias is not None, backend=self.backend,
+                               n_threads=self.n_threads, device=self.values.device,
+                               dtype=self.values.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(self.dense_weight())
+            layer.mask.copy_(self.mask)
+            if self.bias is not None:
+                layer.bias.copy_(self.bias)
+        return layer
+
+    def get_extra_state(self):
+        """The pattern and in_features (checked when a state_dict is loaded).
+
+        Returns
+        -------
+        dict
+        """
+        return {"format": "nm", "n": self.n, "m": self.m, "in_features": self.in_features}
+
+    def set_extra_state(self, state):
+        """Check that a loaded state_dict was saved by a layer of this pattern.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`get_extra_state` returned.
+        """
+        want = self.get_extra_state()
+        if not isinstance(state, dict) or any(state.get(k) != v for k, v in want.items()):
+            raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
+                             f"{want!r}")
+
+    def _prepare_load(self, state_dict, prefix):
+        key = prefix + "offsets"
+        if key in state_dict:
+            _check_offsets(state_dict[key], tuple(self.offsets.shape), self.n, self.m,
+                           f"state_dict[{key!r}]")
+
+
+def _check_offsets(off, shape, n, m, name):
+    if not isinstance(off, torch.Tensor) or off.dtype != torch.uint8:
+        raise TypeError(f"{name} must be a uint8 tensor, got "
+                        f"{getattr(off, 'dtype', type(off).__name__)}")
+    if tuple(off.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(off.shape)}")
+    o = off.reshape(shape[0], -1, n).to(torch.int16)
+    if off.numel() and (bool((o >= m).any()) or bool((o.diff(dim=-1) <= 0).any())):
+        raise ValueError(f"{name} must hold offsets in 0..{m - 1}, increasing within each "
+                         f"group of {n}")
+
+
+def _check_score(score, shape):
+    sc = torch.as_tensor(score).detach().cpu()
+    if tuple(sc.shape) != tuple(shape):
+        raise ValueError(f"score must have shape {tuple(shape)}, got {tuple(sc.shape)}")
+    return sc.double().numpy()
+
+
+class CompactBlockLinear(_CompactLinear):
+    """A linear layer stored as dense ``r x c`` blocks in block-CSR form: only
+    the stored blocks and their block-column indices and row pointers (the
+    compact inference form of :class:`BlockSparseLinear`; block sparsity as
+    in Gray, Radford and Kingma, "GPU Kernels for Block-Sparse Weights", 2017).
+
+    The blocks are trainable (gradient: the block SDDMM ``dy.T @ x`` at the
+    stored blocks); the structure is fixed.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Multiples of the block columns and rows.
+    block_shape : (int, int), default=(16, 16)
+    density : float in (0, 1], default=0.1
+        Fraction of blocks stored (chosen by the norm of a random init).
+    bias : bool, default=True
+    backend : {"auto", "sparsecore", "masked"}, default="auto"
+    n_threads : int or None
+    device, dtype : optional
+
+    Attributes
+    ----------
+    blocks : Parameter, shape (nnzb, r, c)
+    indices : int32/int64 buffer, shape (nnzb,)
+        Block column of each block, increasing within a block row.
+    indptr : buffer of the same dtype, shape (out_features / r + 1,)
+
+    Notes
+    -----
+    Loading a state_dict whose number of blocks differs from the layer's
+    replaces ``blocks`` by a new Parameter of the loaded size (an optimizer
+    built before then still refers to the old one).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import CompactBlockLinear
+    >>> _ = torch.manual_seed(0)
+    >>> layer = CompactBlockLinear(64, 32, block_shape=(8, 8), density=0.25)
+    >>> layer.blocks.shape, layer.indptr.tolist()
+    (torch.Size([8, 8, 8]), [0, 3, 4, 7, 8])
+    >>> layer(torch.randn(5, 64)).shape
+    torch.Size([5, 32])
+    """
+
+    def __init__(self, in_features, out_features, block_shape=(16, 16), density=0.1,
+                 bias=True, *, backend="auto", n_threads=None, device=None, dtype=None):
+        super().__init__()
+        src = BlockSparseLinear(in_features, out_features, block_shape, density, bias,
+                                backend=backend, n_threads=n_threads, device=device,
+                                dtype=dtype)
+        S = src.compressed()
+        self._setup(in_features, out_features, src.bias, backend, n_threads,
+                    torch.from_numpy(np.array(S.blocks)).to(src.weight.device,
+                                                           src.weight.dtype),
+                    torch.from_numpy(np.array(S.indices)).to(src.weight.device),
+                    torch.from_numpy(np.array(S.indptr)).to(src.weight.device))
+
+    def _setup(self, in_features, out_features, bias, backend, n_threads, blocks, indices,
+               indptr):
+        self._init_common(in_features, out_features, bias is not None, backend, n_threads,
+                          blocks.device, blocks.dtype)
+        self.block_shape = BlockShape.of((blocks.shape[1], blocks.shape[2]))
+        self.blocks = nn.Parameter(blocks.detach().clone())
+        self.register_buffer("indices", indices.detach().clone())
+        self.register_buffer("indptr", indptr.detach().clone())
+        self._copy_bias(bias)
+
+    @classmethod
+    def _from_parts(cls, blocks, indices, indptr, in_features, out_features, bias, *,
+                    backend="auto", n_threads=None):
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer._setup(in_features, out_features, bias, backend, n_threads, blocks, indices,
+                     indptr)
+        return layer
+
+    @classmethod
+    def from_dense(cls, linear, block_shape=(16, 16), density=0.1, *, score=None, mask=None,
+                   backend="auto", n_threads=None):
+        """Prune an ``nn.Linear`` to its blocks of largest Frobenius norm (or
+        ``score``, summed over each block; or exactly ``mask``).
+
+        Parameters
+        ----------
+        linear : torch.nn.Linear
+        block_shape : (int, int), default=(16, 16)
+        density : float in (0, 1], default=0.1
+            Fraction of blocks kept (ignored with ``mask``).
+        score : Tensor of shape (out_features, in_features), optional
+            Keep the blocks of largest summed score.
+        mask : bool Tensor of shape (out_features / r, in_features / c), optional
+            The blocks to keep.
+        backend : {"auto", "sparsecore", "masked"}, default="auto"
+        n_threads : int or None
+
+        Returns
+        -------
+        CompactBlockLinear
+        """
+        _check_linear(linear)
+        bs = BlockShape.of(block_shape)
+        r, c = bs
+        out_f, in_f = linear.out_features, linear.in_features
+        if out_f % r or in_f % c:
+            raise ValueError(f"block_shape {(r, c)} does not divide the weight shape "
+                             f"{(out_f, in_f)}")
+        W = linear.weight.detach()
+        Wc = W.cpu()
+        if Wc.dtype not in _KERNEL_DTYPES:
+            Wc = Wc.float()
+        if mask is not None:
+            if score is not None:
+                raise ValueError("give score or mask, not both")
+            keep = torch.as_tensor(mask).detach().cpu()
+            if keep.dtype != torch.bool or tuple(keep.shape) != (out_f // r, in_f // c):
+                raise ValueError(f"mask must be a bool tensor of shape {(out_f // r, in_f // c)}"
+                                 f", got {keep.dtype} {tuple(keep.shape)}")
+            keep = keep.numpy()
+        else:
+            if not isinstance(density, numbers.Real) or not 0 < density <= 1:
+                raise ValueError(f"density must be in (0, 1], got {density!r}")
+            if score is None:
+                keep = _block_keep(block_prune(Wc.numpy(), bs, density))
+            else:
+                sc = torch.from_numpy(_check_score(score, W.shape))
+                norms = sc.reshape(out_f // r, r, in_f // c, c).sum(dim=(1, 3))
+                k = max(1, int(round(density * norms.numel())))
+                flat = torch.zeros(norms.numel(), dtype=torch.bool)
+                flat[torch.topk(norms.flatten(), k).indices] = True
+                keep = flat.reshape(norms.shape).numpy()
+        S = BlockSparseMatrix._from_pattern(Wc.numpy().reshape(out_f // r, r, in_f // c, c),
+                                            keep, (out_f, in_f), bs)
+        return cls._from_parts(torch.from_numpy(np.array(S.blocks)).to(W.device, W.dtype),
+                               torch.from_numpy(np.array(S.indices)).to(W.device),
+                               torch.from_numpy(np.array(S.indptr)).to(W.device),
+                               in_f, out_f, linear.bias, backend=backend, n_threads=n_threads)
+
+    def _reference_param(self):
+        return self.blocks
+
+    def _pattern_repr(self):
+        r, c = self.block_shape
+        return f"block_shape=({r}, {c}), density={self.density:.3g}, compact"
+
+    @property
+    def density(self):
+        """Fraction of blocks stored."""
+        r, c = self.block_shape
+        return self.blocks.shape[0] / ((self.out_features // r) * (self.in_features // c))
+
+    @property
+    def nnz(self):
+        """Number of stored weights."""
+        return self.blocks.numel()
+
+    def _block_rows(self):
+        mb = self.out_features // self.block_shape.rows
+        return torch.repeat_interleave(torch.arange(mb, device=self.indptr.device),
+                                       self.indptr.diff().long())
+
+    @property
+    def block_mask(self):
+        """Boolean (out_features / r, in_features / c): the stored blocks."""
+        r, c = self.block_shape
+        keep = torch.zeros(self.out_features // r, self.in_features // c, dtype=torch.bool,
+                           device=self.indptr.device)
+        keep[self._block_rows(), self.indices.long()] = True
+        return keep
+
+    @property
+    def mask(self):
+        """Boolean (out_features, in_features): True inside stored blocks."""
+        r, c = self.block_shape
+        return self.block_mask.repeat_interleave(r, 0).repeat_interleave(c, 1)
+
+    def dense_weight(self):
+        """The (out_features, in_features) weight with zeros outside the stored
+        blocks (differentiable with respect to ``blocks``).
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        r, c = self.block_shape
+        mb, nb = self.out_features // r, self.in_features // c
+        W4 = self.blocks.new_zeros(mb, nb, r, c)
+        W4 = W4.index_put((self._block_rows(), self.indices.long()), self.blocks)
+        return W4.transpose(1, 2).reshape(self.out_features, self.in_features)
+
+    def _op_forward(self, x2):
+        return torch.ops.sparsecore.block_linear(x2, self.blocks, self.indices, self.indptr,
+                                                 self.out_features, self._op_threads())
+
+    def to_masked(self):
+        """The training form: a :class:`BlockSparseLinear` with a dense weight
+        and block mask (for :class:`DynamicSparsifier`); a copy.
+
+        Returns
+        -------
+        BlockSparseLinear
+        """
+        layer = BlockSparseLinear(self.in_features, self.out_features, tuple(self.block_shape),
+                                  1.0, bias=self.bias is not None, backend=self.backend,
+                                  n_threads=self.n_threads, device=self.blocks.device,
+                                  dtype=self.blocks.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(self.dense_weight())
+            layer.block_mask.copy_(self.block_mask)
+            if self.bias is not None:
+                layer.bias.copy_(self.bias)
+        return layer
+
+    def get_extra_state(self):
+        """Block shape and features (checked when a state_dict is loaded).
+
+        Returns
+        -------
+        dict
+        """
+        r, c = self.block_shape
+        return {"format": "block", "block_shape": [r, c], "in_features": self.in_features,
+                "out_features": self.out_features}
+
+    def set_extra_state(self, state):
+        """Check that a loaded state_dict was saved by a layer of this shape.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`get_extra_state` returned.
+        """
+        want = self.get_extra_state()
+        if not isinstance(state, dict) or any(state.get(k) != v for k, v in want.items()):
+            raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
+                             f"{want!r}")
+
+    def _prepare_load(self, state_dict, prefix):
+        keys = [prefix + k for k in ("blocks", "indices", "indptr")]
+        if all(k in state_dict for k in keys):
+            blocks, indices, indptr = (state_dict[k] for k in keys)
+            self._check_structure(blocks, indices, indptr, keys)
+            if blocks.shape != self.blocks.shape or indices.dtype != self.indices.dtype:
+                # a different number of stored blocks: resize before the copy
+                self.blocks = nn.Parameter(self.blocks.new_empty(blocks.shape),
+                                           requires_grad=self.blocks.requires_grad)
+                self.indices = self.indices.new_empty(indices.shape, dtype=indices.dtype)
+                self.indptr = self.indptr.new_empty(indptr.shape, dtype=indptr.dtype)
+
+    def _check_structure(self, blocks, indices, indptr, names):
+        r, c = self.block_shape
+        mb, nb = self.out_features // r, self.in_features // c
+        for t, name in zip((blocks, indices, indptr), names):
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"state_dict[{name!r}] must be a tensor")
+        if blocks.dim() != 3 or tuple(blocks.shape[1:]) != (r, c):
+            raise ValueError(f"state_dict[{names[0]!r}] must have shape (nnzb, {r}, {c}), got "
+                             f"{tuple(blocks.shape)}")
+        if indices.dtype not in (torch.int32, torch.int64) or indptr.dtype != indices.dtype:
+            raise TypeError(f"state_dict[{names[1]!r}] and [{names[2]!r}] must share an int32 "
+                            f"or int64 dtype, got {indices.dtype} and {indptr.dtype}")
+        if tuple(indices.shape) != (blocks.shape[0],) or tuple(indptr.shape) != (mb + 1,):
+            raise ValueError(f"state_dict[{names[1]!r}] must have shape ({blocks.shape[0]},) and "
+                             f"[{names[2]!r}] ({mb + 1},); got {tuple(indices.shape)} and "
+                             f"{tuple(indptr.shape)}")
+        p = indptr.long()
+        if int(p[0]) != 0 or int(p[-1]) != blocks.shape[0] or bool((p.diff() < 0).any()):
+            raise ValueError(f"state_dict[{names[2]!r}] must rise from 0 to {blocks.shape[0]}")
+        j = indices.long()
+        if j.numel() and (int(j.min()) < 0 or int(j.max()) >= nb):
+            raise ValueError(f"state_dict[{names[1]!r}] must hold block columns in 0..{nb - 1}")
+        rows = torch.repeat_interleave(torch.arange(mb), p.diff())
+        key = rows * nb + j
+        if key.numel() > 1 and bool((key.diff() <= 0).any()):
+            raise ValueError(f"state_dict[{names[1]!r}] must increase within each block row")
 
 
 class MonarchLinear(_SparseLinearBase):
@@ -588,7 +1268,8 @@ class MonarchLinear(_SparseLinearBase):
         return self.left.numel() + self.right.numel()
 
     def _kernel_forward(self, x2):
-        return monarch_linear(x2, self.left, self.right, self.bias, n_threads=self._threads())
+        y = torch.ops.sparsecore.monarch_linear(x2, self.left, self.right, self._op_threads())
+        return y if self.bias is None else y.add_(self.bias)
 
     def _masked_forward(self, x2):
         return monarch_reference(x2, self.left, self.right, self.bias)
@@ -659,6 +1340,7 @@ class MonarchLinear(_SparseLinearBase):
 
 
 _KINDS = {"nm": NMSparseLinear, "block": BlockSparseLinear, "monarch": MonarchLinear}
+_COMPACT_KINDS = {"nm": CompactNMLinear, "block": CompactBlockLinear}
 
 
 def sparsify(model, kind="nm", *, include="*", exclude=(), **kwargs):
@@ -715,3 +1397,56 @@ def sparsify(model, kind="nm", *, include="*", exclude=(), **kwargs):
         setattr(parent, child, new)
         replaced[name] = new
     return replaced
+
+
+def compact(model, *, inplace=False):
+    """Convert the training-form sparse layers of ``model`` to their compact
+    inference form (:class:`NMSparseLinear` to :class:`CompactNMLinear`,
+    :class:`BlockSparseLinear` to :class:`CompactBlockLinear`); other modules,
+    :class:`MonarchLinear` included (already compact), are kept.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model, or a single layer. A :class:`DynamicSparsifier` must have
+        squashed its masks first (``sparsifier.squash_mask()``).
+    inplace : bool, default=False
+        Convert ``model`` itself; otherwise a deep copy is converted and
+        ``model`` is left as it was (as ``torch.ao.quantization.convert``).
+
+    Returns
+    -------
+    torch.nn.Module
+        The converted model (``model`` itself when ``inplace``). A single
+        layer given as ``model`` is returned converted.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sparsecore.torch import NMSparseLinear, compact
+    >>> model = torch.nn.Sequential(NMSparseLinear(16, 8), torch.nn.ReLU())
+    >>> small = compact(model)
+    >>> type(small[0]).__name__, type(model[0]).__name__
+    ('CompactNMLinear', 'NMSparseLinear')
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, (NMSparseLinear, BlockSparseLinear)):
+        return model.compact()
+    for name, mod in model.named_modules():
+        if parametrize.is_parametrized(mod):
+            raise ValueError(f"module {name!r} still has parametrizations (a sparsifier's "
+                             f"masks?); call sparsifier.squash_mask() before compact()")
+    if not inplace:
+        model = copy.deepcopy(model)
+    targets = [(name, mod) for name, mod in model.named_modules()
+               if isinstance(mod, (NMSparseLinear, BlockSparseLinear))]
+    for name, mod in targets:
+        _set_module(model, name, mod.compact())
+    return model
+
+
+def _set_module(model, name, new):
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)

@@ -1,0 +1,411 @@
+"""sparsecore's kernels as ``torch.library`` custom operators.
+
+Each product is one functional operator in the ``sparsecore`` namespace
+(``torch.ops.sparsecore.<name>``) with a fake (meta) implementation, so that
+``torch.compile(fullgraph=True)`` and ``torch.export`` trace the operator
+instead of the kernel's data pointers, and an autograd formula whose backward
+calls the other operators:
+
+==========================  ===============================================
+operator                    product (x: (B, in), dy: (B, out))
+==========================  ===============================================
+``nm_linear``               ``y = x @ W.T``, W stored N:M (values, offsets)
+``nm_linear_grad_input``    ``dx = dy @ W``
+``nm_linear_grad_values``   ``dW = dy.T @ x`` at W's stored entries (SDDMM)
+``block_linear``            ``y = x @ W.T``, W stored as r x c blocks (BSR)
+``block_linear_grad_input`` ``dx = dy @ W``
+``block_linear_grad_blocks`` ``dW`` at W's stored blocks (SDDMM)
+``monarch_linear``          ``y = x @ M.T``, ``M = P L P^T R``
+``monarch_linear_grad_input`` ``dx = dy @ M``
+==========================  ===============================================
+
+The bodies read and write CPU tensors through zero-copy numpy views (no
+autograd inside) and always return fresh C-contiguous tensors, which is what
+the fake implementations promise. ``n_threads`` 0 means the thread count of
+``torch.get_num_threads()``, read when the operator runs (not when it is
+traced). Inputs are trusted: the layers validate them once, at construction.
+
+The operator names are a serialised API: an exported program refers to
+``torch.ops.sparsecore.nm_linear.default`` and can be loaded once
+``sparsecore.torch`` has been imported.
+"""
+import torch
+from torch import Tensor
+
+from sparsecore._ext import _monarch, _spmm
+from sparsecore.formats import BlockSparseMatrix, NMPattern, NMSparseMatrix
+from sparsecore.ops import spmm
+
+__all__ = [
+    "block_linear",
+    "block_linear_grad_blocks",
+    "block_linear_grad_input",
+    "monarch_linear",
+    "monarch_linear_grad_input",
+    "nm_linear",
+    "nm_linear_grad_input",
+    "nm_linear_grad_values",
+]
+
+
+def _threads(n_threads):
+    return torch.get_num_threads() if n_threads <= 0 else n_threads
+
+
+def _np(t):
+    """A numpy view of a CPU tensor (no copy unless its conj/neg bits are set)."""
+    return t.detach().resolve_conj().resolve_neg().numpy()
+
+
+def _check_2d(x, name):
+    if x.dim() != 2:
+        raise ValueError(f"sparsecore: {name} must be 2-D, got shape {tuple(x.shape)}")
+
+
+# ---------------------------------------------------------------- N:M ----
+
+def _nm_matrix(values, offsets, n, m, in_features):
+    return NMSparseMatrix._from_trusted(
+        _np(values.contiguous()), _np(offsets.contiguous()),
+        (values.shape[0], in_features), NMPattern.of(n, m), 1)
+
+
+@torch.library.custom_op("sparsecore::nm_linear", mutates_args=(), device_types="cpu")
+def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_features: int,
+              n_threads: int = 0) -> Tensor:
+    """``x @ W.T`` for W of shape (out, in_features) stored N:M along its rows.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, in_features)
+    values : Tensor, shape (out, G * n)
+        The kept values of each row, G = ceil(in_features / m) groups.
+    offsets : uint8 Tensor, shape (out, G * n)
+        In-group offset of each value (increasing within a group).
+    n, m : int
+        The pattern: ``n`` kept of every ``m``.
+    in_features : int
+    n_threads : int, default=0
+        Kernel threads (0: ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    Tensor, shape (B, out), C-contiguous
+    """
+    _check_2d(x, "x")
+    S = _nm_matrix(values, offsets, n, m, in_features)
+    y = torch.empty((x.shape[0], values.shape[0]), dtype=x.dtype)
+    spmm(S, _np(x).T, out=_np(y).T, n_threads=_threads(n_threads))
+    return y
+
+
+@nm_linear.register_fake
+def _(x, values, offsets, n, m, in_features, n_threads=0):
+    return x.new_empty((x.shape[0], values.shape[0]))
+
+
+@torch.library.custom_op("sparsecore::nm_linear_grad_input", mutates_args=(),
+                         device_types="cpu")
+def nm_linear_grad_input(dy: Tensor, values: Tensor, offsets: Tensor, n: int, m: int,
+                         in_features: int, n_threads: int = 0) -> Tensor:
+    """``dy @ W`` (the input gradient of :func:`nm_linear`), shape (B, in_features).
+
+    Parameters
+    ----------
+    dy : Tensor, shape (B, out)
+    values, offsets, n, m, in_features, n_threads
+        As for :func:`nm_linear`.
+
+    Returns
+    -------
+    Tensor, shape (B, in_features), C-contiguous
+    """
+    _check_2d(dy, "dy")
+    S = _nm_matrix(values, offsets, n, m, in_features)
+    dx = torch.empty((dy.shape[0], in_features), dtype=dy.dtype)
+    spmm(S.T, _np(dy).T, out=_np(dx).T, n_threads=_threads(n_threads))
+    return dx
+
+
+@nm_linear_grad_input.register_fake
+def _(dy, values, offsets, n, m, in_features, n_threads=0):
+    return dy.new_empty((dy.shape[0], in_features))
+
+
+@torch.library.custom_op("sparsecore::nm_linear_grad_values", mutates_args=(),
+                         device_types="cpu")
+def nm_linear_grad_values(dy: Tensor, x: Tensor, offsets: Tensor, n: int, m: int,
+                          n_threads: int = 0) -> Tensor:
+    """``dy.T @ x`` at the stored entries of an N:M weight (SDDMM): the
+    gradient of :func:`nm_linear` with respect to ``values``.
+
+    Parameters
+    ----------
+    dy : Tensor, shape (B, out)
+    x : Tensor, shape (B, in_features)
+    offsets : uint8 Tensor, shape (out, G * n)
+    n, m : int
+    n_threads : int, default=0
+
+    Returns
+    -------
+    Tensor, shape (out, G * n), C-contiguous
+    """
+    _check_2d(dy, "dy")
+    _check_2d(x, "x")
+    out = torch.zeros(tuple(offsets.shape), dtype=dy.dtype)
+    R, K = offsets.shape[0], x.shape[1]
+    if dy.shape[0] and R and K and out.numel():
+        _spmm.sddmm_nm(_np(offsets.contiguous()), R, K, n, m, _np(dy).T, _np(x).T,
+                       _np(out), _threads(n_threads))
+    return out
+
+
+@nm_linear_grad_values.register_fake
+def _(dy, x, offsets, n, m, n_threads=0):
+    return dy.new_empty(tuple(offsets.shape))
+
+
+def _nm_setup(ctx, inputs, output):
+    x, values, offsets, n, m, in_features, n_threads = inputs
+    ctx.save_for_backward(x, values, offsets)
+    ctx.args = (n, m, in_features, n_threads)
+
+
+def _nm_backward(ctx, dy):
+    x, values, offsets = ctx.saved_tensors
+    n, m, in_features, nt = ctx.args
+    dy = dy.contiguous()
+    dx = dv = None
+    if ctx.needs_input_grad[0]:
+        dx = torch.ops.sparsecore.nm_linear_grad_input(dy, values, offsets, n, m,
+                                                       in_features, nt)
+    if ctx.needs_input_grad[1]:
+        dv = torch.ops.sparsecore.nm_linear_grad_values(dy, x, offsets, n, m, nt)
+    return dx, dv, None, None, None, None, None
+
+
+nm_linear.register_autograd(_nm_backward, setup_context=_nm_setup)
+
+
+# ---------------------------------------------------------- r x c blocks ----
+
+def _block_matrix(blocks, indices, indptr, out_features, in_features):
+    return BlockSparseMatrix._from_trusted(
+        _np(blocks.contiguous()), _np(indices.contiguous()), _np(indptr.contiguous()),
+        (out_features, in_features))
+
+
+@torch.library.custom_op("sparsecore::block_linear", mutates_args=(), device_types="cpu")
+def block_linear(x: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
+                 out_features: int, n_threads: int = 0) -> Tensor:
+    """``x @ W.T`` for W stored as dense ``r x c`` blocks in block-CSR form.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, in_features)
+    blocks : Tensor, shape (nnzb, r, c)
+    indices : int32/int64 Tensor, shape (nnzb,)
+        Block column of each block, sorted within a block row.
+    indptr : Tensor of the same dtype, shape (out_features / r + 1,)
+    out_features : int
+    n_threads : int, default=0
+
+    Returns
+    -------
+    Tensor, shape (B, out_features), C-contiguous
+    """
+    _check_2d(x, "x")
+    S = _block_matrix(blocks, indices, indptr, out_features, x.shape[1])
+    y = torch.empty((x.shape[0], out_features), dtype=x.dtype)
+    spmm(S, _np(x).T, out=_np(y).T, n_threads=_threads(n_threads))
+    return y
+
+
+@block_linear.register_fake
+def _(x, blocks, indices, indptr, out_features, n_threads=0):
+    return x.new_empty((x.shape[0], out_features))
+
+
+@torch.library.custom_op("sparsecore::block_linear_grad_input", mutates_args=(),
+                         device_types="cpu")
+def block_linear_grad_input(dy: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
+                            in_features: int, n_threads: int = 0) -> Tensor:
+    """``dy @ W`` (the input gradient of :func:`block_linear`).
+
+    Parameters
+    ----------
+    dy : Tensor, shape (B, out_features)
+    blocks, indices, indptr, n_threads
+        As for :func:`block_linear`.
+    in_features : int
+
+    Returns
+    -------
+    Tensor, shape (B, in_features), C-contiguous
+    """
+    _check_2d(dy, "dy")
+    S = _block_matrix(blocks, indices, indptr, dy.shape[1], in_features)
+    dx = torch.empty((dy.shape[0], in_features), dtype=dy.dtype)
+    spmm(S.T, _np(dy).T, out=_np(dx).T, n_threads=_threads(n_threads))
+    return dx
+
+
+@block_linear_grad_input.register_fake
+def _(dy, blocks, indices, indptr, in_features, n_threads=0):
+    return dy.new_empty((dy.shape[0], in_features))
+
+
+@torch.library.custom_op("sparsecore::block_linear_grad_blocks", mutates_args=(),
+                         device_types="cpu")
+def block_linear_grad_blocks(dy: Tensor, x: Tensor, indices: Tensor, indptr: Tensor,
+                             r: int, c: int, n_threads: int = 0) -> Tensor:
+    """``dy.T @ x`` at the stored blocks (SDDMM): the gradient of
+    :func:`block_linear` with respect to ``blocks``.
+
+    Parameters
+    ----------
+    dy : Tensor, shape (B, out_features)
+    x : Tensor, shape (B, in_features)
+    indices, indptr : Tensor
+        The block structure, as for :func:`block_linear`.
+    r, c : int
+        Block shape.
+    n_threads : int, default=0
+
+    Returns
+    -------
+    Tensor, shape (nnzb, r, c), C-contiguous
+    """
+    _check_2d(dy, "dy")
+    _check_2d(x, "x")
+    out = torch.zeros((indices.shape[0], r, c), dtype=dy.dtype)
+    M, K = dy.shape[1], x.shape[1]
+    if dy.shape[0] and M and K and out.numel():
+        _spmm.sddmm_bsr(_np(indptr.contiguous()), _np(indices.contiguous()), M, K, r, c,
+                        _np(dy).T, _np(x).T, _np(out), _threads(n_threads))
+    return out
+
+
+@block_linear_grad_blocks.register_fake
+def _(dy, x, indices, indptr, r, c, n_threads=0):
+    return dy.new_empty((indices.shape[0], r, c))
+
+
+def _block_setup(ctx, inputs, output):
+    x, blocks, indices, indptr, out_features, n_threads = inputs
+    ctx.save_for_backward(x, blocks, indices, indptr)
+    ctx.args = (x.shape[1], blocks.shape[1], blocks.shape[2], n_threads)
+
+
+def _block_backward(ctx, dy):
+    x, blocks, indices, indptr = ctx.saved_tensors
+    in_features, r, c, nt = ctx.args
+    dy = dy.contiguous()
+    dx = db = None
+    if ctx.needs_input_grad[0]:
+        dx = torch.ops.sparsecore.block_linear_grad_input(dy, blocks, indices, indptr,
+                                                          in_features, nt)
+    if ctx.needs_input_grad[1]:
+        db = torch.ops.sparsecore.block_linear_grad_blocks(dy, x, indices, indptr, r, c, nt)
+    return dx, db, None, None, None, None
+
+
+block_linear.register_autograd(_block_backward, setup_context=_block_setup)
+
+
+# ------------------------------------------------------------- Monarch ----
+
+def _monarch_product(x, left, right, transpose, n_threads):
+    k, q, p = right.shape
+    l, s, r = left.shape
+    n_out = k * p if transpose else l * s
+    y = torch.empty((x.shape[0], n_out), dtype=x.dtype)
+    if x.shape[0] and n_out:
+        _monarch.matmul(_np(right.contiguous()), _np(left.contiguous()), _np(x).T, _np(y).T,
+                        transpose, _threads(n_threads))
+    return y
+
+
+@torch.library.custom_op("sparsecore::monarch_linear", mutates_args=(), device_types="cpu")
+def monarch_linear(x: Tensor, left: Tensor, right: Tensor, n_threads: int = 0) -> Tensor:
+    """``x @ M.T`` for the Monarch matrix ``M = P L P^T R`` (Dao et al., ICML 2022).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, k * p)
+    left : Tensor, shape (l, s, r)
+        Diagonal blocks of L (``l * r == k * q``).
+    right : Tensor, shape (k, q, p)
+        Diagonal blocks of R.
+    n_threads : int, default=0
+
+    Returns
+    -------
+    Tensor, shape (B, l * s), C-contiguous
+    """
+    _check_2d(x, "x")
+    return _monarch_product(x, left, right, False, n_threads)
+
+
+@monarch_linear.register_fake
+def _(x, left, right, n_threads=0):
+    return x.new_empty((x.shape[0], left.shape[0] * left.shape[1]))
+
+
+@torch.library.custom_op("sparsecore::monarch_linear_grad_input", mutates_args=(),
+                         device_types="cpu")
+def monarch_linear_grad_input(dy: Tensor, left: Tensor, right: Tensor,
+                              n_threads: int = 0) -> Tensor:
+    """``dy @ M`` (the input gradient of :func:`monarch_linear`).
+
+    Parameters
+    ----------
+    dy : Tensor, shape (B, l * s)
+    left, right, n_threads
+        As for :func:`monarch_linear`.
+
+    Returns
+    -------
+    Tensor, shape (B, k * p), C-contiguous
+    """
+    _check_2d(dy, "dy")
+    return _monarch_product(dy, left, right, True, n_threads)
+
+
+@monarch_linear_grad_input.register_fake
+def _(dy, left, right, n_threads=0):
+    return dy.new_empty((dy.shape[0], right.shape[0] * right.shape[2]))
+
+
+def _monarch_setup(ctx, inputs, output):
+    x, left, right, n_threads = inputs
+    ctx.save_for_backward(x, left, right)
+    ctx.n_threads = n_threads
+
+
+def _monarch_backward(ctx, dy):
+    x, left, right = ctx.saved_tensors
+    dy = dy.contiguous()
+    k, q, p = right.shape
+    l, s, r = left.shape
+    B = x.shape[0]
+    dx = dL = dR = None
+    if ctx.needs_input_grad[0]:
+        dx = torch.ops.sparsecore.monarch_linear_grad_input(dy, left, right, ctx.n_threads)
+    if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+        # batched products of the factors: x (B, k*p) -> z (B, k*q) -> y (B, l*s)
+        xb = x.reshape(B, k, p).transpose(0, 1)                    # (k, B, p)
+        z = torch.bmm(xb, right.transpose(1, 2))                   # (k, B, q)
+        zp = z.transpose(0, 1).reshape(B, r, l).permute(2, 0, 1)   # (l, B, r)
+        g = dy.reshape(B, s, l).permute(2, 0, 1)                   # (l, B, s)
+        if ctx.needs_input_grad[1]:
+            dL = torch.bmm(g.transpose(1, 2), zp)                  # (l, s, r)
+        if ctx.needs_input_grad[2]:
+            dzp = torch.bmm(g, left)                               # (l, B, r)
+            dz = dzp.permute(1, 2, 0).reshape(B, k, q).transpose(0, 1)  # (k, B, q)
+            dR = torch.bmm(dz.transpose(1, 2), xb)                 # (k, q, p)
+    return dx, dL, dR, None
+
+
+monarch_linear.register_autograd(_monarch_backward, setup_context=_monarch_setup)
