@@ -1,0 +1,419 @@
+"""``sparsecore.accelerate()``: products of unchanged scipy.sparse code on
+sparsecore's multithreaded kernels.
+
+scipy routes every product syntax (``A @ B``, ``X @ A``, ``A.dot(B)``, spmatrix
+``A * B``, ``A.T @ B``, and scipy's own callers such as LinearOperator and
+scikit-learn's ``safe_sparse_dot``) through ``_spbase._matmul_dispatch``, which
+ends in one of three leaf methods of ``scipy.sparse._compressed._cs_matrix``
+for CSR and CSC operands: ``_matmul_vector``, ``_matmul_multivector`` and
+``_matmul_sparse``. Those three are wrapped here, and nothing else: scipy keeps
+its shape checks, ``np.matrix`` wrapping, transposes and format conversions,
+and the saved originals run every product the wrappers do not take.
+"""
+import threading
+import warnings
+
+import numpy as np
+import scipy
+import scipy.sparse as sp
+
+from sparsecore import _threads
+from sparsecore.ops import spgemm, spmm
+
+__all__ = ["AccelerateWarning", "accelerate"]
+
+# scipy versions whose leaf methods were read and tested: the three methods
+# have had the same names, signature and contract from 1.13 to 1.17 (their
+# bodies changed: 1-D operands in 1.14, kernels imported by name in 1.16).
+_SCIPY_MIN = (1, 13)
+_SCIPY_MAX = (1, 17)
+
+_METHODS = ("_matmul_vector", "_matmul_multivector", "_matmul_sparse")
+_FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Work thresholds in floating-point operations (2 per multiply-add), below
+# which a product stays on scipy's own path. Measured on this development
+# machine (Intel Xeon, Sapphire Rapids, 2 cores, KVM, shared) with
+# `python -m sparsecore bench accelerate` and a sweep of random CSR products
+# at 1 and 2 threads: sparse @ sparse through sparsecore matches scipy from
+# about 2e5 flops on 2 threads (scipy's product pays for a symbolic pass and a
+# constructor; sparsecore's for validating both operands) and from about 1e6
+# on one thread. Products with a dense operand are memory-bound and scipy's
+# loops are tight: sparsecore's SpMM must first check the operand's structure
+# (one more pass over its index arrays), so it wins only with several
+# threads and a wide dense operand; on one thread they stay on scipy.
+# ``accelerate(min_flops=0)`` routes every eligible product (tests).
+_MIN_FLOPS = {
+    # (kind, more than one thread?) -> flops
+    ("sparse", False): 2_000_000,
+    ("sparse", True): 400_000,
+    ("vector", False): float("inf"),
+    ("vector", True): 8_000_000,
+    ("multivector", False): float("inf"),
+    ("multivector", True): 4_000_000,
+}
+# A CSC operand times a dense matrix is converted to CSR first (scipy's
+# csc_tocsr, about one pass over the matrix): worth it only when the dense
+# operand has at least this many columns.
+_CSC_MIN_COLUMNS = 8
+
+
+class AccelerateWarning(RuntimeWarning):
+    """Warned when :func:`accelerate` cannot patch this scipy (nothing patched)."""
+
+
+_lock = threading.RLock()
+_originals = None       # {name: function} saved at the first patch
+_state = {"enabled": False, "n_threads": None, "min_flops": None}
+# how many products each path took (read by the pytest plugin and the tests)
+_counts = {"sparse": 0, "vector": 0, "multivector": 0, "fallback": 0}
+
+
+def stats():
+    """Counts of products sparsecore computed, by kind, and of products
+    handed back to scipy ("fallback") while the accelerator was on."""
+    return dict(_counts)
+
+
+def reset_stats():
+    """Zero the counters of :func:`stats`."""
+    for key in _counts:
+        _counts[key] = 0
+
+
+def _compressed_module():
+    from scipy.sparse import _compressed
+
+    return _compressed
+
+
+def _unsupported_reason():
+    """Why this scipy cannot be patched, or None when it can."""
+    try:
+        version = tuple(int(p) for p in scipy.__version__.split(".")[:2])
+    except ValueError:
+        return f"cannot read scipy's version {scipy.__version__!r}"
+    if not _SCIPY_MIN <= version <= _SCIPY_MAX:
+        return (
+            f"scipy {scipy.__version__} is outside the versions sparsecore.accelerate "
+            f"was tested with ({_SCIPY_MIN[0]}.{_SCIPY_MIN[1]} to "
+            f"{_SCIPY_MAX[0]}.{_SCIPY_MAX[1]})"
+        )
+    try:
+        cs = _compressed_module()._cs_matrix
+    except (ImportError, AttributeError):
+        return "scipy.sparse._compressed._cs_matrix is missing"
+    for name in _METHODS:
+        if not callable(cs.__dict__.get(name)):
+            return f"scipy.sparse._compressed._cs_matrix.{name} is missing"
+    from scipy.sparse._base import _spbase
+
+    for name in ("_matmul_dispatch", "_get_index_dtype", "_shape_as_2d"):
+        if not hasattr(_spbase, name):
+            return f"scipy.sparse._base._spbase.{name} is missing"
+    for cls in (sp.csr_array, sp.csc_array, sp.csr_matrix, sp.csc_matrix):
+        if not issubclass(cls, cs):
+            return f"scipy.sparse.{cls.__name__} does not derive from _cs_matrix"
+    return None
+
+
+def _threshold(kind, nt):
+    floor = _state["min_flops"]
+    if floor is not None:
+        return floor
+    return _MIN_FLOPS[(kind, nt > 1)]
+
+
+def _eligible_operand(A):
+    return A.ndim == 2 and A.format in ("csr", "csc") and A.dtype in _FLOAT
+
+
+# -- the three wrappers --------------------------------------------------------
+
+
+def _matmul_sparse(self, other):
+    orig = _originals["_matmul_sparse"]
+    if not (_state["enabled"] and self.ndim == 2 and other.ndim == 2
+            and self.format in ("csr", "csc") and self.dtype in _FLOAT
+            and other.dtype in _FLOAT):
+        return _fallback(orig, self, other)
+    if other.format != self.format:
+        other = self.__class__(other)   # scipy's own conversion, as it does
+    if not _eligible_operand(other):
+        return _fallback(orig, self, other)
+    M, N = self.shape[0], other.shape[1]
+    # In CSR terms the product is L @ R: (self, other) for CSR; for CSC,
+    # C.T = other.T @ self.T, exactly the operands scipy hands csr_matmat.
+    if self.format == "csr":
+        L, R = self, other
+    else:
+        L, R = other.T, self.T
+    nnz_l, nnz_r = int(L.indptr[-1]), int(R.indptr[-1])
+    nt = _threads.effective_n_threads(_state["n_threads"])
+    need = _threshold("sparse", nt)
+    # cheap upper bounds on the multiplies before the exact count
+    if 2 * min(nnz_l * R.shape[1], nnz_r * L.shape[0], nnz_l * nnz_r) < need:
+        return _fallback(orig, self, other)
+    row_len = np.diff(R.indptr)
+    mults = int(row_len[L.indices[:nnz_l]].sum(dtype=np.int64))
+    if mults == 0 or 2 * mults < need:
+        return _fallback(orig, self, other)
+    # scipy sizes its index arrays by the structural nnz of the product,
+    # which lies between the entries we keep and the multiplies; when that
+    # range does not decide the dtype (an int32 limit crossed, or scipy's
+    # tests lowering it), scipy's own path decides.
+    index_arrays = (self.indptr, self.indices, other.indptr, other.indices)
+    idx = self._get_index_dtype(index_arrays)
+    if self._get_index_dtype(index_arrays, maxval=min(mults, M * N)) != idx:
+        return _fallback(orig, self, other)
+    C = spgemm(L, R, n_threads=nt)
+    if C.nnz == 0:
+        # scipy returns a structurally different empty result (its index
+        # dtype follows from the shape alone when nothing was reached)
+        return _fallback(orig, self, other)
+    indptr = C.indptr.astype(idx, copy=False)
+    indices = C.indices.astype(idx, copy=False)
+    res = self.__class__((C.data, indices, indptr), shape=(M, N))
+    # sparsecore's output rows are sorted and duplicate-free
+    res.has_canonical_format = True
+    _counts["sparse"] += 1
+    return res
+
+
+def _dense_ok(self, other):
+    return (_state["enabled"] and self.ndim == 2 and self.format in ("csr", "csc")
+            and self.dtype in _FLOAT and type(other) is np.ndarray
+            and other.dtype in _FLOAT)
+
+
+def _matmul_vector(self, other):
+    orig = _originals["_matmul_vector"]
+    if not (_dense_ok(self, other) and other.ndim == 1 and self.format == "csr"):
+        return _fallback(orig, self, other)
+    nt = _threads.effective_n_threads(_state["n_threads"])
+    if 2 * int(self.indptr[-1]) < _threshold("vector", nt):
+        return _fallback(orig, self, other)
+    _counts["vector"] += 1
+    return spmm(self, other, n_threads=nt)
+
+
+def _matmul_multivector(self, other):
+    orig = _originals["_matmul_multivector"]
+    if not (_dense_ok(self, other) and other.ndim == 2):
+        return _fallback(orig, self, other)
+    k = other.shape[1]
+    nt = _threads.effective_n_threads(_state["n_threads"])
+    if 2 * int(self.indptr[-1]) * k < _threshold("multivector", nt):
+        return _fallback(orig, self, other)
+    S = self
+    if self.format == "csc":
+        if k < _CSC_MIN_COLUMNS and _state["min_flops"] is None:
+            return _fallback(orig, self, other)
+        S = self.tocsr()
+    _counts["multivector"] += 1
+    return spmm(S, other, n_threads=nt)
+
+
+def _fallback(orig, self, other):
+    if _state["enabled"]:
+        _counts["fallback"] += 1
+    return orig(self, other)
+
+
+_WRAPPERS = {
+    "_matmul_vector": _matmul_vector,
+    "_matmul_multivector": _matmul_multivector,
+    "_matmul_sparse": _matmul_sparse,
+}
+for _name, _fn in _WRAPPERS.items():
+    _fn.__qualname__ = f"sparsecore.accelerate.{_name}"
+del _name, _fn
+
+
+# -- switching -------------------------------------------------------------------
+
+
+def _patch():
+    global _originals
+    cs = _compressed_module()._cs_matrix
+    current = {name: cs.__dict__[name] for name in _METHODS}
+    if any(current[name] is not _WRAPPERS[name] for name in _METHODS):
+        # not patched now: what is there is what to restore (scipy's methods,
+        # or whatever another tool put there before us)
+        _originals = {name: current[name] for name in _METHODS}
+    for name in _METHODS:
+        setattr(cs, name, _WRAPPERS[name])
+
+
+def _unpatch():
+    if _originals is None:
+        return
+    cs = _compressed_module()._cs_matrix
+    for name in _METHODS:
+        setattr(cs, name, _originals[name])
+
+
+def _apply(enabled, n_threads, min_flops):
+    """Set the state (under the lock); return whether it took effect."""
+    if enabled:
+        reason = _unsupported_reason()
+        if reason is not None:
+            warnings.warn(
+                f"sparsecore.accelerate: {reason}; scipy products are left as they "
+                f"are (nothing patched)",
+                AccelerateWarning,
+                stacklevel=4,
+            )
+            return False
+        _patch()
+    else:
+        _unpatch()
+    _state.update(enabled=bool(enabled), n_threads=n_threads, min_flops=min_flops)
+    return True
+
+
+class _Accelerate:
+    """The previous state, restored on leaving a ``with`` block."""
+
+    def __init__(self, previous, enabled):
+        self._previous = previous
+        self.enabled = enabled
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.restore()
+        return False
+
+    def restore(self):
+        """Put back the state from before this call (idempotent)."""
+        with _lock:
+            if self._previous is not None:
+                prev, self._previous = self._previous, None
+                _apply(prev["enabled"], prev["n_threads"], prev["min_flops"])
+
+    def __repr__(self):
+        return f"<sparsecore.accelerate enabled={self.enabled}>"
+
+
+def accelerate(enable=True, *, n_threads=None, min_flops=None):
+    """Run unchanged scipy.sparse products on sparsecore's multithreaded kernels.
+
+    While on, products of scipy CSR and CSC arrays and matrices (``A @ B``,
+    ``A @ x``, ``X @ A``, ``A.dot(B)``, spmatrix ``A * B``, ``A.T @ B``, and
+    every library function that multiplies through them, such as
+    ``scipy.sparse.linalg`` operators and scikit-learn) are computed by
+    :func:`sparsecore.ops.spgemm` (sparse @ sparse) and
+    :func:`sparsecore.ops.spmm` (sparse @ dense, with CSR left operands) when
+    the product is big enough to gain. The three leaf methods of scipy's
+    ``_cs_matrix`` (``_matmul_vector``, ``_matmul_multivector``,
+    ``_matmul_sparse``) are wrapped; everything else, and every product the
+    wrappers do not take, runs scipy's original code.
+
+    The call applies at once and returns an object that is also a context
+    manager: ``sparsecore.accelerate()`` turns it on for the process,
+    ``sparsecore.accelerate(False)`` off, and ``with sparsecore.accelerate():``
+    only inside the block (the state from before the call is restored on
+    exit, as ``threadpoolctl.threadpool_limits`` does). Blocks nest. The state
+    is global to the process (all threads see it); switching is serialised by
+    a lock, and a product running while another thread switches finishes on
+    the path it started on.
+
+    Parameters
+    ----------
+    enable : bool, default=True
+        Turn the accelerator on (True) or off (False).
+    n_threads : int or None, default=None
+        Threads for the accelerated products: None follows
+        ``threadpoolctl``/``OMP_NUM_THREADS`` (all cores otherwise), read at
+        each product, as everywhere in sparsecore.
+    min_flops : int or None, default=None
+        Floating-point operations (two per multiply-add) below which a
+        product stays on scipy's path. None uses thresholds measured on the
+        development machine (see Notes); 0 routes every eligible product
+        through sparsecore (for testing).
+
+    Returns
+    -------
+    state : context manager
+        Entering returns it; leaving (or calling its ``restore()``) puts back
+        the state from before the call. Its ``enabled`` attribute says
+        whether the accelerator is on after the call.
+
+    Warns
+    -----
+    AccelerateWarning
+        A RuntimeWarning, when this scipy's internals are not the ones that
+        were tested (version outside 1.13 to 1.17, or one of the patched
+        methods missing): nothing is patched and products stay on scipy.
+
+    Notes
+    -----
+    **What is accelerated.** Both operands float32 or float64 and 2-D:
+
+    - CSR or CSC @ sparse: sparsecore's Gustavson SpGEMM with hash
+      accumulators. The other operand is first converted to the left
+      operand's format, as scipy does (COO, LIL, DOK reach here converted to
+      CSR by scipy itself). A CSC left operand is handled as scipy handles
+      it, as the transposed product of the CSR views (``A.T @ B`` with CSR
+      ``A`` and ``B`` costs one conversion of ``B``, as in scipy, and no
+      transpose of ``A``).
+    - CSR @ dense vector or matrix, and CSC @ dense matrix with at least
+      8 columns (converted to CSR first): sparsecore's SpMM, which reads F-
+      ordered and strided operands without the copy scipy makes. ``X @ A``
+      for dense ``X`` and CSR ``A`` is scipy's ``(A.T @ X.T).T``, a CSC
+      product.
+
+    bool, integer, complex and longdouble values, 1-D sparse arrays, BSR and
+    DIA products, and products below the threshold run scipy's code.
+
+    **Results are what scipy returns**: the left operand's class (array or
+    matrix) and format (CSC when it is CSC), shape, dtype, and index dtype
+    chosen by scipy's own ``_get_index_dtype``; exact zeros are dropped.
+    Sparse products additionally have sorted indices, and
+    ``has_canonical_format`` is set True (scipy leaves rows in an
+    unspecified order). Sparse @ sparse values are bit-identical to scipy's:
+    every output entry is summed in the order scipy's ``csr_matmat`` sums it
+    (the order of the left row's stored entries), for any thread count.
+    Sparse @ dense values agree with scipy's within rounding (the SpMM
+    kernel may use fused multiply-adds and blocked accumulation), and are
+    identical for every thread count.
+
+    **Threshold.** Measured on a 2-core Intel Xeon (Sapphire Rapids) with
+    ``python -m sparsecore bench accelerate``: sparse @ sparse moves to
+    sparsecore from 4e5 flops on two or more threads (2e6 on one); sparse @
+    dense from 8e6 flops (vector) and 4e6 (matrix) on two or more threads,
+    never on one thread (scipy's loops are as fast there and sparsecore
+    validates the operand's structure first).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import sparsecore
+    >>> A = sp.random_array((300, 300), density=0.05, format="csr", rng=0)
+    >>> with sparsecore.accelerate(min_flops=0):
+    ...     C = A @ A
+    >>> type(C).__name__, C.has_canonical_format
+    ('csr_array', True)
+    >>> D = A @ A
+    >>> D.sort_indices()
+    >>> bool(np.array_equal(C.data, D.data))
+    True
+    """
+    if n_threads is not None:
+        _threads.effective_n_threads(n_threads)   # validates: TypeError, ValueError
+    if min_flops is not None:
+        if isinstance(min_flops, bool) or not isinstance(min_flops, (int, np.integer)):
+            raise TypeError(
+                f"min_flops must be an int or None, got {type(min_flops).__name__} "
+                f"{min_flops!r}"
+            )
+        if min_flops < 0:
+            raise ValueError(f"min_flops must be non-negative, got {min_flops}")
+    with _lock:
+        previous = dict(_state)
+        applied = _apply(bool(enable), n_threads,
+                         None if min_flops is None else int(min_flops))
+        return _Accelerate(previous if applied else None, _state["enabled"])
