@@ -18,6 +18,7 @@ SUITES = {
     "torch": "sparsecore._bench.torch",
     "recsys": "sparsecore._bench.recsys",
     "continual": "sparsecore._bench.continual",
+    "accelerate": "sparsecore._bench.accelerate",
 }
 
 

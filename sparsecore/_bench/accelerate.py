@@ -1,0 +1,256 @@
+"""sparsecore.accelerate() suite: unchanged scipy and scikit-learn code, timed
+with the accelerator off (plain scipy) and on, at 1 and 2 threads.
+
+Workloads (real data): TF-IDF cosine similarity of the numpy/scipy docstrings
+and Python's pydoc topics (``X @ X.T`` and scikit-learn's
+``cosine_similarity``), the term Gram matrix ``X.T @ X``, randomized
+TruncatedSVD of the same matrix (sparse @ dense both ways), PageRank and
+64-seed personalized PageRank power iterations on real graphs from the shared
+Matrix Market folder, a symmetrised kNN graph of scikit-learn's digits
+(``G + G.T``, then ``S @ S`` and ``G @ G``), and Gram matrices ``A.T @ A`` of
+real matrices. Section ``sweep`` times random products of growing size with
+every eligible product forced through sparsecore (``min_flops=0``): the
+crossover it shows is the threshold ``accelerate`` uses.
+"""
+import importlib
+import inspect
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsecore import datasets
+from sparsecore._accelerate import accelerate
+from sparsecore._bench._harness import (
+    Case,
+    Peer,
+    cpu_name,
+    fmt_ms,
+    fmt_ratio,
+    format_table,
+    geomean,
+    paired_ratio,
+    thread_counts,
+    time_peers,
+    write_json,
+)
+
+__all__ = ["run", "workloads"]
+
+_DOC_MODULES = [
+    "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.ma", "scipy.sparse",
+    "scipy.sparse.linalg", "scipy.sparse.csgraph", "scipy.linalg", "scipy.stats",
+    "scipy.optimize", "scipy.signal", "scipy.special", "scipy.integrate",
+    "scipy.interpolate", "scipy.ndimage", "scipy.spatial", "scipy.io", "scipy.fft",
+]
+GRAPHS = ["pushpull", "rajat01", "bcspwr10"]
+GRAMS = ["sparse-images-1024_subset", "bcsstk13", "n1024-l1"]
+
+
+def corpus(small=False):
+    """Docstrings (over 200 characters) of numpy's and scipy's public functions,
+    classes and methods, and the texts of Python's ``pydoc_data.topics``."""
+    import pydoc_data.topics
+
+    docs = {}
+    for name in _DOC_MODULES[:6] if small else _DOC_MODULES:
+        mod = importlib.import_module(name)
+        for attr in dir(mod):
+            if attr.startswith("_"):
+                continue
+            obj = getattr(mod, attr)
+            members = [obj]
+            if inspect.isclass(obj):
+                members += [v for k, v in vars(obj).items() if not k.startswith("_")]
+            for m in members:
+                doc = getattr(m, "__doc__", None)
+                if isinstance(doc, str) and len(doc) > 200:
+                    docs[id(m)] = doc
+    return list(docs.values()) + list(pydoc_data.topics.topics.values())
+
+
+def _mults(A, B):
+    """Multiplies of the sparse product A @ B (CSR or CSC operands)."""
+    A, B = sp.csr_array(A), sp.csr_array(B)
+    return int(np.diff(B.indptr)[A.indices].sum())
+
+
+def _tfidf(small):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(corpus(small))
+
+
+def _pagerank_matrix(A):
+    """Column-stochastic transition matrix of a graph (as CSR), dangling
+    nodes left empty (their mass is spread uniformly by the iteration)."""
+    A = sp.csr_array(abs(A))
+    A.data[:] = 1.0
+    out = np.asarray(A.sum(axis=1)).ravel()
+    inv = np.divide(1.0, out, out=np.zeros_like(out), where=out > 0)
+    return sp.csr_array((sp.diags_array(inv) @ A).T), out == 0
+
+
+def pagerank(P, dangling, iters=20, d=0.85):
+    """Power iterations of PageRank, plain scipy/numpy code."""
+    n = P.shape[0]
+    x = np.full(n, 1.0 / n)
+    for _ in range(iters):
+        x = d * (P @ x) + (d * x[dangling].sum() + 1.0 - d) / n
+    return x
+
+
+def personalized_pagerank(P, seeds, iters=10, d=0.85):
+    """Personalized PageRank for several seed nodes at once (one column each)."""
+    n = P.shape[0]
+    E = np.zeros((n, len(seeds)))
+    E[seeds, np.arange(len(seeds))] = 1.0
+    X = E.copy()
+    for _ in range(iters):
+        X = d * (P @ X) + (1.0 - d) * E
+    return X
+
+
+def workloads(matrix_dir=None, small=False):
+    """``[(name, what, flops, fn)]``: each ``fn()`` runs unchanged scipy or
+    scikit-learn code; ``flops`` counts the multiply-adds of its products
+    (two flops each)."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.metrics.pairwise import cosine_similarity
+    from sklearn.neighbors import kneighbors_graph
+
+    out = []
+    X = sp.csr_matrix(_tfidf(small))   # what TfidfVectorizer returns
+    XT = X.T
+    out.append(("tfidf X@X.T", f"{X.shape[0]}x{X.shape[1]} nnz {X.nnz}",
+                2 * _mults(X, XT), lambda: X @ XT))
+    out.append(("tfidf cosine_similarity", "sklearn, dense_output=False",
+                2 * _mults(X, XT), lambda: cosine_similarity(X, dense_output=False)))
+    if not small:
+        out.append(("tfidf X.T@X", "term Gram", 2 * _mults(XT, X), lambda: XT @ X))
+    svd_flops = 2 * X.nnz * 60 * 2 * 7  # ~7 passes of X and X.T over 60 columns
+    out.append(("tfidf TruncatedSVD(50)", "sklearn randomized, sparse@dense",
+                svd_flops,
+                lambda: TruncatedSVD(50, n_iter=5, random_state=0).fit(X)))
+
+    mdir = datasets.find_matrix_dir(matrix_dir)
+    for g in GRAPHS:
+        path = Path(mdir) / f"{g}.mtx" if mdir else None
+        if path is None or not path.exists():
+            continue
+        P, dangling = _pagerank_matrix(datasets.read_matrix_market(path))
+        out.append((f"pagerank {g}", f"n {P.shape[0]} nnz {P.nnz}, 20 iterations",
+                    2 * P.nnz * 20, lambda P=P, dg=dangling: pagerank(P, dg)))
+        seeds = np.linspace(0, P.shape[0] - 1, 64).astype(int)
+        out.append((f"ppr64 {g}", "64 seeds, 10 iterations", 2 * P.nnz * 64 * 10,
+                    lambda P=P, s=seeds: personalized_pagerank(P, s)))
+
+    digits = load_digits().data
+    G = kneighbors_graph(digits, 30, mode="distance")
+    S = G + G.T
+    out.append(("knn digits S@S", f"k=30, S=G+G.T nnz {S.nnz}", 2 * _mults(S, S),
+                lambda: S @ S))
+    out.append(("knn digits G@G", "k=30", 2 * _mults(G, G), lambda: G @ G))
+    out.append(("knn digits (G+G.T)@G", "", 2 * _mults(S, G), lambda: (G + G.T) @ G))
+
+    for g in GRAMS:
+        path = Path(mdir) / f"{g}.mtx" if mdir else None
+        if path is None or not path.exists():
+            continue
+        A = datasets.as_real(datasets.read_matrix_market(path))
+        out.append((f"gram {g}", f"A.T@A, A {A.shape[0]}x{A.shape[1]} nnz {A.nnz}",
+                    2 * _mults(A.T, A), lambda A=A: A.T @ A))
+    return out
+
+
+def _sweep_cases(small):
+    """Random square products of growing work: (name, flops, fn, kind)."""
+    rng = np.random.default_rng(0)
+    sizes = [(300, 4), (1000, 8), (3000, 10), (10_000, 10), (30_000, 12), (100_000, 10)]
+    if small:
+        sizes = sizes[:4]
+    cases = []
+    for n, per_row in sizes:
+        A = sp.random_array((n, n), density=per_row / n, format="csr", rng=rng)
+        x = rng.standard_normal(n)
+        X = rng.standard_normal((n, 16))
+        Y = np.asfortranarray(rng.standard_normal((16, n)))
+        cases += [
+            (f"A@A n={n}", 2 * _mults(A, A), lambda A=A: A @ A, "sparse"),
+            (f"A@x n={n}", 2 * A.nnz, lambda A=A, x=x: A @ x, "vector"),
+            (f"A@X16 n={n}", 2 * A.nnz * 16, lambda A=A, X=X: A @ X, "multivector"),
+            (f"Y16@A n={n}", 2 * A.nnz * 16, lambda A=A, Y=Y: Y @ A, "multivector csc"),
+        ]
+    return cases
+
+
+def _peers(threads, forced):
+    def accelerated(t):
+        floor = 0 if forced else None
+
+        def run(fn):
+            with accelerate(n_threads=t, min_flops=floor):
+                return fn()
+        return run
+
+    name = "forced" if forced else "accel"
+    return [Peer("scipy", 1, lambda fn: fn())] + [
+        Peer(name, t, accelerated(t)) for t in threads
+    ]
+
+
+def _table(title, cases, peers, rounds, results, section):
+    labels = [p.label for p in peers]
+    base = labels[0]
+    rows = []
+    for name, what, flops, fn in cases:
+        times = time_peers(Case(name, fn), peers, rounds=rounds, min_time=0.05)
+        ratios = {lab: paired_ratio(times, base, lab) for lab in labels[1:]}
+        results.append({"section": section, "case": name, "what": what, "flops": flops,
+                        "times": times, "ratios": ratios})
+        rows.append([name, what, f"{flops:.2e}", fmt_ms(float(np.median(times[base])))]
+                    + [fmt_ratio(ratios[lab]) for lab in labels[1:]])
+    print(title)
+    print(format_table(["case", "", "flops", "scipy ms"] + labels[1:], rows))
+
+
+def run(args):
+    threads = thread_counts(args.threads)
+    rounds = 3 if args.quick else args.rounds
+    sections = args.sections or ["workloads", "sweep"]
+    results = []
+    print(f"\n## accelerate: unchanged scipy/scikit-learn code, accelerator off vs on; "
+          f"ratios are time(scipy)/time(accelerated), > 1 is faster; {cpu_name()}")
+    print(f"# medians of {rounds} rounds, peers alternated; flops = 2 x multiply-adds "
+          f"of the products in one call")
+    if "workloads" in sections:
+        cases = workloads(args.matrix_dir, small=args.quick)
+        if args.cases:
+            cases = [c for c in cases if c[0] in args.cases]
+        _table("\n# workloads (default thresholds)\n", cases, _peers(threads, False),
+               rounds, results, "workloads")
+    if "sweep" in sections:
+        cases = [(name, kind, flops, fn) for name, flops, fn, kind in _sweep_cases(args.quick)]
+        peers = _peers(threads, True) + [p for p in _peers(threads, False)[1:]]
+        _table("\n# sweep: random products, forced through sparsecore (min_flops=0) "
+               "and with the default thresholds\n", cases, peers, rounds, results, "sweep")
+    _summary(results, threads)
+    if args.json:
+        write_json(args.json, {"suite": "accelerate", "threads": threads, "cpu": cpu_name(),
+                               "results": results})
+
+
+def _summary(results, threads):
+    print()
+    for t in threads:
+        lab = f"accel {t}t"
+        rs = [r for r in results if lab in r["ratios"]]
+        if not rs:
+            continue
+        big = [r["ratios"][lab] for r in rs if r["flops"] > 10e6]
+        worst = min(rs, key=lambda r: r["ratios"][lab])
+        print(f"# {lab}: geo-mean {fmt_ratio(geomean([r['ratios'][lab] for r in rs]))}; "
+              f"above 10 Mflop: geo-mean {fmt_ratio(geomean(big))}, min "
+              f"{fmt_ratio(min(big) if big else None)}; worst case {worst['case']} "
+              f"{fmt_ratio(worst['ratios'][lab])}")
