@@ -10,6 +10,7 @@ for CSR and CSC operands: ``_matmul_vector``, ``_matmul_multivector`` and
 its shape checks, ``np.matrix`` wrapping, transposes and format conversions,
 and the saved originals run every product the wrappers do not take.
 """
+import os as _os
 import threading
 import warnings
 
@@ -31,31 +32,43 @@ _SCIPY_MAX = (1, 17)
 _METHODS = ("_matmul_vector", "_matmul_multivector", "_matmul_sparse")
 _FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Work thresholds in floating-point operations (2 per multiply-add), below
-# which a product stays on scipy's own path. Measured on this development
-# machine (Intel Xeon, Sapphire Rapids, 2 cores, KVM, shared) with
-# `python -m sparsecore bench accelerate` and a sweep of random CSR products
-# at 1 and 2 threads: sparse @ sparse through sparsecore matches scipy from
-# about 2e5 flops on 2 threads (scipy's product pays for a symbolic pass and a
-# constructor; sparsecore's for validating both operands) and from about 1e6
-# on one thread. Products with a dense operand are memory-bound and scipy's
-# loops are tight: sparsecore's SpMM must first check the operand's structure
-# (one more pass over its index arrays), so it wins only with several
-# threads and a wide dense operand; on one thread they stay on scipy.
-# ``accelerate(min_flops=0)`` routes every eligible product (tests).
+# When a product goes through sparsecore (unless ``min_flops`` is given):
+# at least this much work, in floating-point operations (2 per multiply-add),
+# by kind and by whether more than one thread is free for it, and for sparse
+# products at least _MIN_ROW_MULTS multiplies per non-empty row of the left
+# operand (in CSR terms). Measured with ``python -m sparsecore bench
+# accelerate`` (sections sweep and workloads) on the 2-core development
+# machine (Intel Xeon, Sapphire Rapids, KVM, shared with other jobs), scipy
+# 1.17.1, ratios time(scipy) / time(sparsecore) at one thread, where the
+# measurements were repeatable:
+#   - sparse @ sparse gains where rows carry much work (R-MAT graphs, kNN
+#     graphs, Gram matrices of real matrices: 1.2x to 1.6x from 2e6 flops,
+#     500 to 14000 multiplies per row) and loses where they carry little
+#     (Erdos-Renyi with 100 multiplies per row 0.4x to 0.5x up to 1e7 flops,
+#     a 2-D Laplacian with 25: 0.6x), as scipy's dense accumulator is cheap
+#     for short rows and sparsecore's rows are hashed and sorted.
+#   - sparse @ dense vector: 0.15x to 0.75x at every size (the structure
+#     check before the kernel costs as much as scipy's whole pass); never.
+#   - CSR @ dense matrix (16 columns): 1.03x to 1.13x on one thread, too
+#     little to route; on two free threads from 4e6 flops.
+#   - CSC @ dense matrix (X @ A for CSR A): the CSR conversion it needs costs
+#     about as much as scipy's whole product (0.45x to 0.5x); never.
+# Two threads gain on these products only when the second core is free; on
+# this shared machine it rarely was (0.06x to 0.9x with another job on it),
+# hence the check of free cores in _free_threads.
+_INF = float("inf")
 _MIN_FLOPS = {
     # (kind, more than one thread?) -> flops
-    ("sparse", False): 2_000_000,
-    ("sparse", True): 400_000,
-    ("vector", False): float("inf"),
-    ("vector", True): 8_000_000,
-    ("multivector", False): float("inf"),
+    ("sparse", False): 4_000_000,
+    ("sparse", True): 2_000_000,
+    ("vector", False): _INF,
+    ("vector", True): _INF,
+    ("multivector", False): _INF,
     ("multivector", True): 4_000_000,
+    ("multivector_csc", False): _INF,
+    ("multivector_csc", True): _INF,
 }
-# A CSC operand times a dense matrix is converted to CSR first (scipy's
-# csc_tocsr, about one pass over the matrix): worth it only when the dense
-# operand has at least this many columns.
-_CSC_MIN_COLUMNS = 8
+_MIN_ROW_MULTS = 256
 
 
 class AccelerateWarning(RuntimeWarning):
@@ -124,8 +137,42 @@ def _threshold(kind, nt):
     return _MIN_FLOPS[(kind, nt > 1)]
 
 
+def _runnable_others():
+    """Runnable tasks on the machine now, besides the calling thread (the
+    fourth field of /proc/loadavg counts the caller), or 0 where unknown."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(0, running - 1)
+
+
+def _free_threads():
+    """Threads for the next product. With ``n_threads=None`` (the default)
+    the cores other processes are running on now are left out: an OpenMP
+    region waits for its slowest thread, and a thread that shares its core
+    with another job makes a 2-thread product several times slower than a
+    1-thread one. An explicit ``n_threads`` is used as given."""
+    requested = _state["n_threads"]
+    nt = _threads.effective_n_threads(requested)
+    if requested is None and nt > 1:
+        cpus = _os.cpu_count() or nt
+        nt = max(1, min(nt, cpus - _runnable_others()))
+    return nt
+
+
 def _eligible_operand(A):
     return A.ndim == 2 and A.format in ("csr", "csc") and A.dtype in _FLOAT
+
+
+# The smallest threshold of any thread count, by kind (set by _apply): a
+# first filter that sends small products straight back to scipy at the cost
+# of an attribute read and a comparison, before anything else is looked at.
+# It compares a bound on the work: a sparse product makes at most
+# nnz(A) * nnz(B) multiplies, a dense one nnz(A) per column, and
+# ``data.size`` is at least nnz(A).
+_floor = {"sparse": 0, "vector": 0, "multivector": 0}
 
 
 # -- the three wrappers --------------------------------------------------------
@@ -133,6 +180,8 @@ def _eligible_operand(A):
 
 def _matmul_sparse(self, other):
     orig = _originals["_matmul_sparse"]
+    if 2 * self.data.size * other.nnz < _floor["sparse"]:
+        return orig(self, other)
     if not (_state["enabled"] and self.ndim == 2 and other.ndim == 2
             and self.format in ("csr", "csc") and self.dtype in _FLOAT
             and other.dtype in _FLOAT):
@@ -149,7 +198,7 @@ def _matmul_sparse(self, other):
     else:
         L, R = other.T, self.T
     nnz_l, nnz_r = int(L.indptr[-1]), int(R.indptr[-1])
-    nt = _threads.effective_n_threads(_state["n_threads"])
+    nt = _free_threads()
     need = _threshold("sparse", nt)
     # cheap upper bounds on the multiplies before the exact count
     if 2 * min(nnz_l * R.shape[1], nnz_r * L.shape[0], nnz_l * nnz_r) < need:
@@ -157,6 +206,9 @@ def _matmul_sparse(self, other):
     row_len = np.diff(R.indptr)
     mults = int(row_len[L.indices[:nnz_l]].sum(dtype=np.int64))
     if mults == 0 or 2 * mults < need:
+        return _fallback(orig, self, other)
+    if _state["min_flops"] is None and \
+            mults < _MIN_ROW_MULTS * np.count_nonzero(np.diff(L.indptr)):
         return _fallback(orig, self, other)
     # scipy sizes its index arrays by the structural nnz of the product,
     # which lies between the entries we keep and the multiplies; when that
@@ -188,9 +240,11 @@ def _dense_ok(self, other):
 
 def _matmul_vector(self, other):
     orig = _originals["_matmul_vector"]
+    if 2 * self.data.size < _floor["vector"]:
+        return orig(self, other)
     if not (_dense_ok(self, other) and other.ndim == 1 and self.format == "csr"):
         return _fallback(orig, self, other)
-    nt = _threads.effective_n_threads(_state["n_threads"])
+    nt = _free_threads()
     if 2 * int(self.indptr[-1]) < _threshold("vector", nt):
         return _fallback(orig, self, other)
     _counts["vector"] += 1
@@ -199,17 +253,16 @@ def _matmul_vector(self, other):
 
 def _matmul_multivector(self, other):
     orig = _originals["_matmul_multivector"]
+    if 2 * self.data.size * other.shape[-1] < _floor["multivector"]:
+        return orig(self, other)
     if not (_dense_ok(self, other) and other.ndim == 2):
         return _fallback(orig, self, other)
     k = other.shape[1]
-    nt = _threads.effective_n_threads(_state["n_threads"])
-    if 2 * int(self.indptr[-1]) * k < _threshold("multivector", nt):
+    nt = _free_threads()
+    kind = "multivector" if self.format == "csr" else "multivector_csc"
+    if 2 * int(self.indptr[-1]) * k < _threshold(kind, nt):
         return _fallback(orig, self, other)
-    S = self
-    if self.format == "csc":
-        if k < _CSC_MIN_COLUMNS and _state["min_flops"] is None:
-            return _fallback(orig, self, other)
-        S = self.tocsr()
+    S = self if self.format == "csr" else self.tocsr()
     _counts["multivector"] += 1
     return spmm(S, other, n_threads=nt)
 
@@ -269,6 +322,9 @@ def _apply(enabled, n_threads, min_flops):
     else:
         _unpatch()
     _state.update(enabled=bool(enabled), n_threads=n_threads, min_flops=min_flops)
+    for kind in _floor:
+        _floor[kind] = min_flops if min_flops is not None else min(
+            v for (k, _), v in _MIN_FLOPS.items() if k.startswith(kind))
     return True
 
 
