@@ -36,7 +36,7 @@ from sparsecore._bench._harness import (
     write_json,
 )
 
-__all__ = ["run", "workloads"]
+__all__ = ["build_workload", "run", "workload_names", "workloads"]
 
 _DOC_MODULES = [
     "numpy", "numpy.linalg", "numpy.fft", "numpy.random", "numpy.ma", "scipy.sparse",
@@ -112,59 +112,102 @@ def personalized_pagerank(P, seeds, iters=10, d=0.85):
     return X
 
 
-def workloads(matrix_dir=None, small=False):
-    """``[(name, what, flops, fn)]``: each ``fn()`` runs unchanged scipy or
-    scikit-learn code; ``flops`` counts the multiply-adds of its products
-    (two flops each)."""
+def _matrix(matrix_dir, name):
+    mdir = datasets.find_matrix_dir(matrix_dir)
+    path = Path(mdir) / f"{name}.mtx" if mdir else None
+    if path is None or not path.exists():
+        raise FileNotFoundError(
+            f"{name}.mtx: no such matrix in the Matrix Market folder ({mdir}); set "
+            f"SPARSECORE_MATRIX_DIR or pass --matrix-dir"
+        )
+    A = datasets.read_matrix_market(path)
+    return sp.csr_array(A.real) if np.iscomplexobj(A.data) else A
+
+
+_TFIDF = {}
+
+
+def _tfidf_matrix(small):
+    if small not in _TFIDF:
+        _TFIDF[small] = sp.csr_matrix(_tfidf(small))   # what TfidfVectorizer returns
+    return _TFIDF[small]
+
+
+def _digits_knn():
     from sklearn.datasets import load_digits
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.metrics.pairwise import cosine_similarity
     from sklearn.neighbors import kneighbors_graph
 
-    out = []
-    X = sp.csr_matrix(_tfidf(small))   # what TfidfVectorizer returns
-    XT = X.T
-    out.append(("tfidf X@X.T", f"{X.shape[0]}x{X.shape[1]} nnz {X.nnz}",
-                2 * _mults(X, XT), lambda: X @ XT))
-    out.append(("tfidf cosine_similarity", "sklearn, dense_output=False",
-                2 * _mults(X, XT), lambda: cosine_similarity(X, dense_output=False)))
+    return kneighbors_graph(load_digits().data, 30, mode="distance")
+
+
+def workload_names(matrix_dir=None, small=False):
+    """Names of the workloads :func:`build_workload` can build here (the
+    graph and Gram workloads need the shared Matrix Market folder)."""
+    names = ["tfidf X@X.T", "tfidf cosine_similarity"]
     if not small:
-        out.append(("tfidf X.T@X", "term Gram", 2 * _mults(XT, X), lambda: XT @ X))
-    svd_flops = 2 * X.nnz * 60 * 2 * 7  # ~7 passes of X and X.T over 60 columns
-    out.append(("tfidf TruncatedSVD(50)", "sklearn randomized, sparse@dense",
-                svd_flops,
-                lambda: TruncatedSVD(50, n_iter=5, random_state=0).fit(X)))
-
+        names.append("tfidf X.T@X")
+    names.append("tfidf TruncatedSVD(50)")
     mdir = datasets.find_matrix_dir(matrix_dir)
+    have = set() if mdir is None else {p.stem for p in Path(mdir).glob("*.mtx")}
     for g in GRAPHS:
-        path = Path(mdir) / f"{g}.mtx" if mdir else None
-        if path is None or not path.exists():
-            continue
-        P, dangling = _pagerank_matrix(datasets.read_matrix_market(path))
-        out.append((f"pagerank {g}", f"n {P.shape[0]} nnz {P.nnz}, 20 iterations",
-                    2 * P.nnz * 20, lambda P=P, dg=dangling: pagerank(P, dg)))
+        if g in have:
+            names += [f"pagerank {g}", f"ppr64 {g}"]
+    names += ["knn digits S@S", "knn digits G@G", "knn digits (G+G.T)@G"]
+    names += [f"gram {g}" for g in GRAMS if g in have]
+    return names
+
+
+def build_workload(name, matrix_dir=None, small=False):
+    """``(what, flops, fn)`` of one workload: ``fn()`` runs unchanged scipy or
+    scikit-learn code; ``flops`` counts two per multiply-add of its products."""
+    if name.startswith("tfidf"):
+        X = _tfidf_matrix(small)
+        XT = X.T
+        if name == "tfidf X@X.T":
+            return f"{X.shape[0]}x{X.shape[1]} nnz {X.nnz}", 2 * _mults(X, XT), lambda: X @ XT
+        if name == "tfidf cosine_similarity":
+            from sklearn.metrics.pairwise import cosine_similarity
+
+            return ("sklearn, dense_output=False", 2 * _mults(X, XT),
+                    lambda: cosine_similarity(X, dense_output=False))
+        if name == "tfidf X.T@X":
+            return "term Gram", 2 * _mults(XT, X), lambda: XT @ X
+        if name == "tfidf TruncatedSVD(50)":
+            from sklearn.decomposition import TruncatedSVD
+
+            # 2 power iterations of 5 + the range and the projection, each a
+            # product of X or X.T with 60 dense columns
+            flops = 2 * X.nnz * 60 * 12
+            return ("sklearn randomized, sparse@dense", flops,
+                    lambda: TruncatedSVD(50, n_iter=5, random_state=0).fit(X))
+    kind, _, g = name.partition(" ")
+    if kind in ("pagerank", "ppr64"):
+        P, dangling = _pagerank_matrix(_matrix(matrix_dir, g))
+        if kind == "pagerank":
+            return (f"n {P.shape[0]} nnz {P.nnz}, 20 iterations", 2 * P.nnz * 20,
+                    lambda: pagerank(P, dangling))
         seeds = np.linspace(0, P.shape[0] - 1, 64).astype(int)
-        out.append((f"ppr64 {g}", "64 seeds, 10 iterations", 2 * P.nnz * 64 * 10,
-                    lambda P=P, s=seeds: personalized_pagerank(P, s)))
+        return "64 seeds, 10 iterations", 2 * P.nnz * 64 * 10, \
+            lambda: personalized_pagerank(P, seeds)
+    if kind == "knn":
+        G = _digits_knn()
+        S = G + G.T
+        if name.endswith("S@S"):
+            return f"k=30, S=G+G.T nnz {S.nnz}", 2 * _mults(S, S), lambda: S @ S
+        if name.endswith("G@G"):
+            return "k=30", 2 * _mults(G, G), lambda: G @ G
+        return "k=30, symmetrised in the call", 2 * _mults(S, G), lambda: (G + G.T) @ G
+    if kind == "gram":
+        A = _matrix(matrix_dir, g)
+        return (f"A.T@A, A {A.shape[0]}x{A.shape[1]} nnz {A.nnz}", 2 * _mults(A.T, A),
+                lambda: A.T @ A)
+    raise ValueError(f"unknown workload {name!r}")
 
-    digits = load_digits().data
-    G = kneighbors_graph(digits, 30, mode="distance")
-    S = G + G.T
-    out.append(("knn digits S@S", f"k=30, S=G+G.T nnz {S.nnz}", 2 * _mults(S, S),
-                lambda: S @ S))
-    out.append(("knn digits G@G", "k=30", 2 * _mults(G, G), lambda: G @ G))
-    out.append(("knn digits (G+G.T)@G", "", 2 * _mults(S, G), lambda: (G + G.T) @ G))
 
-    for g in GRAMS:
-        path = Path(mdir) / f"{g}.mtx" if mdir else None
-        if path is None or not path.exists():
-            continue
-        A = datasets.read_matrix_market(path)
-        if np.iscomplexobj(A.data):
-            A = sp.csr_array(A.real)
-        out.append((f"gram {g}", f"A.T@A, A {A.shape[0]}x{A.shape[1]} nnz {A.nnz}",
-                    2 * _mults(A.T, A), lambda A=A: A.T @ A))
-    return out
+def workloads(matrix_dir=None, small=False):
+    """``[(name, what, flops, fn)]`` of every workload available here."""
+    return [(name, *build_workload(name, matrix_dir, small))
+            for name in workload_names(matrix_dir, small)]
 
 
 def _sweep_cases(small):
