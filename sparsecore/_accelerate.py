@@ -137,20 +137,23 @@ def _threshold(kind, nt):
     return _MIN_FLOPS[(kind, nt > 1)]
 
 
-def _runnable_others():
-    """Runnable tasks on the machine now, besides the calling thread (the
-    fourth field of /proc/loadavg counts the caller), or 0 where unknown."""
+def _others_running():
+    """Cores other work is using, estimated from /proc/loadavg: the larger of
+    the tasks runnable now besides the caller, and the one-minute load
+    average less the caller's own share (rounded); 0 where unknown."""
     try:
         with open("/proc/loadavg", "rb") as f:
-            running = int(f.read().split()[3].split(b"/")[0])
+            fields = f.read().split()
+        running = int(fields[3].split(b"/")[0])
+        load = float(fields[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(0, running - 1)
+    return max(0, running - 1, int(load - 0.5))
 
 
 def _free_threads():
     """Threads for the next product. With ``n_threads=None`` (the default)
-    the cores other processes are running on now are left out: an OpenMP
+    the cores other processes are busy on are left out: an OpenMP
     region waits for its slowest thread, and a thread that shares its core
     with another job makes a 2-thread product several times slower than a
     1-thread one. An explicit ``n_threads`` is used as given."""
@@ -158,7 +161,7 @@ def _free_threads():
     nt = _threads.effective_n_threads(requested)
     if requested is None and nt > 1:
         cpus = _os.cpu_count() or nt
-        nt = max(1, min(nt, cpus - _runnable_others()))
+        nt = max(1, min(nt, cpus - _others_running()))
     return nt
 
 

@@ -265,15 +265,27 @@ def _peers(threads, forced):
         return fn()
 
     name = "forced" if forced else "accel"
-    return [Peer("scipy", 1, plain)] + [Peer(name, t, accelerated(t)) for t in threads]
+    peers = [Peer("scipy", 1, plain)] + [Peer(name, t, accelerated(t)) for t in threads]
+    if not forced:
+        peers.append(_DefaultPeer("accel", 0, accelerated(None)))
+    return peers
 
 
-def _table(title, cases, peers, rounds, results, section):
+class _DefaultPeer(Peer):
+    """The accelerator with its default ``n_threads=None``: every core
+    OpenMP offers, less those other work is busy on."""
+
+    @property
+    def label(self):
+        return f"{self.name} default"
+
+
+def _table(title, cases, peers, rounds, results, section, settle=0.0):
     labels = [p.label for p in peers]
     base = labels[0]
     rows = []
     for name, what, flops, fn in cases:
-        times = time_peers(Case(name, fn), peers, rounds=rounds, min_time=0.05)
+        times = time_peers(Case(name, fn), peers, rounds=rounds, min_time=0.05, settle=settle)
         ratios = {lab: paired_ratio(times, base, lab) for lab in labels[1:]}
         results.append({"section": section, "case": name, "what": what, "flops": flops,
                         "times": times, "ratios": ratios})
@@ -296,11 +308,13 @@ def run(args):
         cases = workloads(args.matrix_dir, small=args.quick)
         if args.cases:
             cases = [c for c in cases if c[0] in args.cases]
+        # settle: thread pools (OpenBLAS in TruncatedSVD, OpenMP) left
+        # spinning by the previous peer go idle before each sample
         _table("\n# workloads (default thresholds)\n", cases, _peers(threads, False),
-               rounds, results, "workloads")
+               rounds, results, "workloads", settle=0.2)
     if "sweep" in sections:
         cases = [(name, kind, flops, fn) for name, flops, fn, kind in _sweep_cases(args.quick)]
-        peers = _peers(threads, True) + [p for p in _peers(threads, False)[1:]]
+        peers = _peers(threads, True) + _peers(threads, False)[1:]
         _table("\n# sweep: random products, forced through sparsecore (min_flops=0) "
                "and with the default thresholds\n", cases, peers, rounds, results, "sweep")
     accelerate(False)
@@ -312,8 +326,7 @@ def run(args):
 
 def _summary(results, threads):
     print()
-    for t in threads:
-        lab = f"accel {t}t"
+    for lab in [f"accel {t}t" for t in threads] + ["accel default"]:
         rs = [r for r in results if lab in r["ratios"]]
         if not rs:
             continue
