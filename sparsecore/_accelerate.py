@@ -10,6 +10,7 @@ for CSR and CSC operands: ``_matmul_vector``, ``_matmul_multivector`` and
 its shape checks, ``np.matrix`` wrapping, transposes and format conversions,
 and the saved originals run every product the wrappers do not take.
 """
+import math
 import os as _os
 import threading
 import warnings
@@ -38,7 +39,7 @@ _FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
 # products at least _MIN_ROW_MULTS multiplies per non-empty row of the left
 # operand (in CSR terms). Measured with ``python -m sparsecore bench
 # accelerate`` (sections sweep and workloads) on the 2-core development
-# machine (Intel Xeon, Sapphire Rapids, KVM, shared with other jobs), scipy
+# machine (Intel Xeon, lscpu family 6 model 167, AVX-512, KVM, shared with other jobs), scipy
 # 1.17.1, ratios time(scipy) / time(sparsecore) at one thread, where the
 # measurements were repeatable:
 #   - sparse @ sparse gains where rows carry much work (R-MAT graphs, kNN
@@ -49,8 +50,9 @@ _FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
 #     for short rows and sparsecore's rows are hashed and sorted.
 #   - sparse @ dense vector: 0.15x to 0.75x at every size (the structure
 #     check before the kernel costs as much as scipy's whole pass); never.
-#   - CSR @ dense matrix (16 columns): 1.03x to 1.13x on one thread, too
-#     little to route; on two free threads from 4e6 flops.
+#   - CSR @ dense matrix: 0.9x to 1.13x on one thread (16 columns), too
+#     little to route; on two threads with the second core free, 0.63x to
+#     0.68x (personalized PageRank, 64 columns); never.
 #   - CSC @ dense matrix (X @ A for CSR A): the CSR conversion it needs costs
 #     about as much as scipy's whole product (0.45x to 0.5x); never.
 # Two threads gain on these products only when the second core is free; on
@@ -60,11 +62,11 @@ _INF = float("inf")
 _MIN_FLOPS = {
     # (kind, more than one thread?) -> flops
     ("sparse", False): 4_000_000,
-    ("sparse", True): 2_000_000,
+    ("sparse", True): 4_000_000,
     ("vector", False): _INF,
     ("vector", True): _INF,
     ("multivector", False): _INF,
-    ("multivector", True): 4_000_000,
+    ("multivector", True): _INF,
     ("multivector_csc", False): _INF,
     ("multivector_csc", True): _INF,
 }
@@ -140,7 +142,9 @@ def _threshold(kind, nt):
 def _others_running():
     """Cores other work is using, estimated from /proc/loadavg: the larger of
     the tasks runnable now besides the caller, and the one-minute load
-    average less the caller's own share (rounded); 0 where unknown."""
+    average less the caller's own share (rounded up: a second core that is
+    busy part of the time already makes a 2-thread product slower than a
+    1-thread one); 0 where unknown."""
     try:
         with open("/proc/loadavg", "rb") as f:
             fields = f.read().split()
@@ -148,7 +152,8 @@ def _others_running():
         load = float(fields[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(0, running - 1, int(load - 0.5))
+    # a one-minute load above 1.05 means other work on top of ours
+    return max(0, running - 1, math.ceil(load - 1.05))
 
 
 def _free_threads():
@@ -183,7 +188,9 @@ _floor = {"sparse": 0, "vector": 0, "multivector": 0}
 
 def _matmul_sparse(self, other):
     orig = _originals["_matmul_sparse"]
-    if 2 * self.data.size * other.nnz < _floor["sparse"]:
+    # multiplies <= nnz(self) * columns(other) and <= rows(self) * nnz(other),
+    # in any format; data.size >= nnz
+    if 2 * min(self.data.size * other.shape[-1], self.shape[0] * other.nnz) < _floor["sparse"]:
         return orig(self, other)
     if not (_state["enabled"] and self.ndim == 2 and other.ndim == 2
             and self.format in ("csr", "csc") and self.dtype in _FLOAT
@@ -289,16 +296,26 @@ del _name, _fn
 # -- switching -------------------------------------------------------------------
 
 
-def _patch():
+_KINDS = {"_matmul_vector": "vector", "_matmul_multivector": "multivector",
+          "_matmul_sparse": "sparse"}
+
+
+def _patch(min_flops):
+    """Wrap the methods that can route a product under these thresholds
+    (with the default ones only ``_matmul_sparse``: the others keep scipy's
+    method itself, at no cost at all); put the originals back on the rest."""
     global _originals
     cs = _compressed_module()._cs_matrix
     current = {name: cs.__dict__[name] for name in _METHODS}
-    if any(current[name] is not _WRAPPERS[name] for name in _METHODS):
+    if all(current[name] is not _WRAPPERS[name] for name in _METHODS):
         # not patched now: what is there is what to restore (scipy's methods,
         # or whatever another tool put there before us)
-        _originals = {name: current[name] for name in _METHODS}
+        _originals = current
     for name in _METHODS:
-        setattr(cs, name, _WRAPPERS[name])
+        kind = _KINDS[name]
+        routable = min_flops is not None or any(
+            v < _INF for (k, _), v in _MIN_FLOPS.items() if k.startswith(kind))
+        setattr(cs, name, _WRAPPERS[name] if routable else _originals[name])
 
 
 def _unpatch():
@@ -321,7 +338,7 @@ def _apply(enabled, n_threads, min_flops):
                 stacklevel=4,
             )
             return False
-        _patch()
+        _patch(min_flops)
     else:
         _unpatch()
     _state.update(enabled=bool(enabled), n_threads=n_threads, min_flops=min_flops)
@@ -418,11 +435,10 @@ def accelerate(enable=True, *, n_threads=None, min_flops=None):
       it, as the transposed product of the CSR views (``A.T @ B`` with CSR
       ``A`` and ``B`` costs one conversion of ``B``, as in scipy, and no
       transpose of ``A``).
-    - CSR @ dense vector or matrix, and CSC @ dense matrix with at least
-      8 columns (converted to CSR first): sparsecore's SpMM, which reads F-
-      ordered and strided operands without the copy scipy makes. ``X @ A``
-      for dense ``X`` and CSR ``A`` is scipy's ``(A.T @ X.T).T``, a CSC
-      product.
+    - CSR @ dense vector or matrix, and CSC @ dense matrix (converted to
+      CSR first): sparsecore's SpMM, which reads F-ordered and strided
+      operands without the copy scipy makes. ``X @ A`` for dense ``X`` and
+      CSR ``A`` is scipy's ``(A.T @ X.T).T``, a CSC product.
 
     bool, integer, complex and longdouble values, 1-D sparse arrays, BSR and
     DIA products, and products below the threshold run scipy's code.
@@ -439,12 +455,25 @@ def accelerate(enable=True, *, n_threads=None, min_flops=None):
     kernel may use fused multiply-adds and blocked accumulation), and are
     identical for every thread count.
 
-    **Threshold.** Measured on a 2-core Intel Xeon (Sapphire Rapids) with
-    ``python -m sparsecore bench accelerate``: sparse @ sparse moves to
-    sparsecore from 4e5 flops on two or more threads (2e6 on one); sparse @
-    dense from 8e6 flops (vector) and 4e6 (matrix) on two or more threads,
-    never on one thread (scipy's loops are as fast there and sparsecore
-    validates the operand's structure first).
+    **Threads.** With ``n_threads=None`` the thread count is
+    :func:`sparsecore._threads.effective_n_threads` less the cores other
+    work is busy on (from ``/proc/loadavg``: tasks runnable now and the
+    one-minute load), since a parallel product whose second thread shares a
+    core with another job is slower than a one-thread one. An explicit
+    ``n_threads`` is used as given.
+
+    **Threshold.** A product goes through sparsecore only where it measured
+    faster (``python -m sparsecore bench accelerate`` on a 2-core Intel Xeon,
+    lscpu family 6 model 167, KVM): sparse @ sparse from 4e6 flops on one
+    thread and 2e6 on two or more, and only with at least 256 multiplies per
+    non-empty row (R-MAT, kNN and Gram products gain 1.3x to 1.6x on one
+    thread; random and grid products with 25 to 100 multiplies per row lose
+    up to 0.4x, as scipy's dense accumulator is cheap for short rows). Sparse
+    @ dense products stay on scipy by default: sparsecore's SpMM measured 0.15x to
+    0.75x of scipy for vectors (its structure check costs as much as
+    scipy's whole pass), 0.63x to 1.13x for CSR @ dense matrices, and the CSR
+    conversion of a CSC operand costs as much as scipy's product;
+    ``min_flops`` sends them through.
 
     Examples
     --------

@@ -304,7 +304,13 @@ def test_small_products_stay_below_threshold(rng):
 
 def test_on_off_restores_originals_exactly():
     state = sparsecore.accelerate()
-    assert state.enabled and all(_patched().values())
+    # with the default thresholds only sparse products can be routed: the
+    # dense-product methods stay scipy's own
+    assert state.enabled and _patched() == {"_matmul_vector": False,
+                                            "_matmul_multivector": False,
+                                            "_matmul_sparse": True}
+    sparsecore.accelerate(min_flops=0)
+    assert all(_patched().values())
     sparsecore.accelerate(False)
     assert _is_original()
     for name in METHODS:
@@ -312,15 +318,15 @@ def test_on_off_restores_originals_exactly():
 
 
 def test_context_nesting():
-    with sparsecore.accelerate(n_threads=1) as outer:
+    with sparsecore.accelerate(n_threads=1, min_flops=10) as outer:
         assert outer.enabled and all(_patched().values())
         with sparsecore.accelerate(False) as inner:
             assert not inner.enabled and _is_original()
-            with sparsecore.accelerate(min_flops=0):
-                assert _accelerate._state["min_flops"] == 0
+            with sparsecore.accelerate():
+                assert _patched()["_matmul_sparse"]
             assert _is_original()
         assert all(_patched().values())
-        assert _accelerate._state == {"enabled": True, "n_threads": 1, "min_flops": None}
+        assert _accelerate._state == {"enabled": True, "n_threads": 1, "min_flops": 10}
     assert _is_original()
 
 
