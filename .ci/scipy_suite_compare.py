@@ -1,9 +1,11 @@
-"""Compare two junit files of one test suite, run plain and with
-sparsecore.accelerate() on: print the counts by outcome, list the tests that
-pass plain but not accelerated, and exit 1 if there are any or if no product
-went through sparsecore.
+"""Judge a test suite run with sparsecore.accelerate() on (a junit file):
+against the same suite run plain (another junit file), every test that
+passes plain must pass; against a list of known failures (a text file of
+node ids, ``#`` comments), every test not in the list must pass or be
+skipped. Prints the counts by outcome and the offending tests; exits 1 if
+there are any, or if no product went through sparsecore.
 
-usage: python scipy_suite_compare.py PLAIN.xml ACCEL.xml STATS.json
+usage: python scipy_suite_compare.py PLAIN.xml|KNOWN_FAILURES ACCEL.xml STATS.json
 """
 import json
 import sys
@@ -28,14 +30,26 @@ def outcomes(path):
     return result
 
 
-def main(plain_xml, accel_xml, stats_json):
-    plain, accel = outcomes(plain_xml), outcomes(accel_xml)
-    for label, res in (("plain", plain), ("accelerated", accel)):
+def known_failures(path):
+    with open(path) as f:
+        return {line.split("#")[0].strip() for line in f} - {""}
+
+
+def main(baseline, accel_xml, stats_json):
+    accel = outcomes(accel_xml)
+    if baseline.endswith(".xml"):
+        plain = outcomes(baseline)
+        runs = (("plain", plain), ("accelerated", accel))
+        regressions = sorted(k for k, v in plain.items()
+                             if v == "passed" and accel.get(k) != "passed")
+    else:
+        known = known_failures(baseline)
+        runs = (("accelerated", accel),)
+        regressions = sorted(k for k, v in accel.items() if v == "failed" and k not in known)
+    for label, res in runs:
         counts = Counter(res.values())
         print(f"  {label:12s} passed {counts['passed']:6d}  failed {counts['failed']:4d}  "
               f"skipped/xfailed {counts['skipped']:5d}")
-    regressions = sorted(k for k, v in plain.items()
-                         if v == "passed" and accel.get(k) != "passed")
     for key in regressions:
         print(f"  REGRESSION: {key} ({accel.get(key, 'not run')})")
     try:
