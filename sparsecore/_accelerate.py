@@ -24,10 +24,12 @@ from sparsecore.ops import spgemm, spmm
 
 __all__ = ["AccelerateWarning", "accelerate"]
 
-# scipy versions whose leaf methods were read and tested: the three methods
-# have had the same names, signature and contract from 1.13 to 1.17 (their
-# bodies changed: 1-D operands in 1.14, kernels imported by name in 1.16).
-_SCIPY_MIN = (1, 13)
+# scipy versions the accelerator was tested with (scipy's own suite run with
+# it on, .ci/scipy_suite). The three methods have the same names, signature
+# and contract from 1.13 to 1.17 (their bodies changed: 1-D operands in 1.14,
+# kernels imported by name in 1.16), so older versions are a matter of
+# running that suite against them before widening this range.
+_SCIPY_MIN = (1, 17)
 _SCIPY_MAX = (1, 17)
 
 _METHODS = ("_matmul_vector", "_matmul_multivector", "_matmul_sparse")
@@ -123,7 +125,7 @@ def _unsupported_reason():
             return f"scipy.sparse._compressed._cs_matrix.{name} is missing"
     from scipy.sparse._base import _spbase
 
-    for name in ("_matmul_dispatch", "_get_index_dtype", "_shape_as_2d"):
+    for name in ("_matmul_dispatch", "_get_index_dtype"):
         if not hasattr(_spbase, name):
             return f"scipy.sparse._base._spbase.{name} is missing"
     for cls in (sp.csr_array, sp.csc_array, sp.csr_matrix, sp.csc_matrix):
@@ -421,8 +423,8 @@ def accelerate(enable=True, *, n_threads=None, min_flops=None):
     -----
     AccelerateWarning
         A RuntimeWarning, when this scipy's internals are not the ones that
-        were tested (version outside 1.13 to 1.17, or one of the patched
-        methods missing): nothing is patched and products stay on scipy.
+        were tested (a version other than 1.17, or one of the patched methods
+        missing): nothing is patched and products stay on scipy.
 
     Notes
     -----
@@ -464,10 +466,9 @@ def accelerate(enable=True, *, n_threads=None, min_flops=None):
 
     **Threshold.** A product goes through sparsecore only where it measured
     faster (``python -m sparsecore bench accelerate`` on a 2-core Intel Xeon,
-    lscpu family 6 model 167, KVM): sparse @ sparse from 4e6 flops on one
-    thread and 2e6 on two or more, and only with at least 256 multiplies per
-    non-empty row (R-MAT, kNN and Gram products gain 1.3x to 1.6x on one
-    thread; random and grid products with 25 to 100 multiplies per row lose
+    lscpu family 6 model 167, KVM): sparse @ sparse from 4e6 flops, and
+    only with at least 256 multiplies per non-empty row (R-MAT, kNN and Gram
+    products gain 1.2x to 1.6x on one thread; random and grid products with 25 to 100 multiplies per row lose
     up to 0.4x, as scipy's dense accumulator is cheap for short rows). Sparse
     @ dense products stay on scipy by default: sparsecore's SpMM measured 0.15x to
     0.75x of scipy for vectors (its structure check costs as much as
