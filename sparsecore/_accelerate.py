@@ -465,16 +465,17 @@ def accelerate(enable=True, *, n_threads=None, min_flops=None):
     ``n_threads`` is used as given.
 
     **Threshold.** A product goes through sparsecore only where it measured
-    faster (``python -m sparsecore bench accelerate`` on a 2-core Intel Xeon,
-    lscpu family 6 model 167, KVM): sparse @ sparse from 4e6 flops, and
-    only with at least 256 multiplies per non-empty row (R-MAT, kNN and Gram
-    products gain 1.2x to 1.6x on one thread; random and grid products with 25 to 100 multiplies per row lose
-    up to 0.4x, as scipy's dense accumulator is cheap for short rows). Sparse
-    @ dense products stay on scipy by default: sparsecore's SpMM measured 0.15x to
-    0.75x of scipy for vectors (its structure check costs as much as
-    scipy's whole pass), 0.63x to 1.13x for CSR @ dense matrices, and the CSR
-    conversion of a CSC operand costs as much as scipy's product;
-    ``min_flops`` sends them through.
+    faster (``python -m sparsecore bench accelerate`` on a 2-core Intel
+    Xeon, lscpu family 6 model 167, KVM): sparse @ sparse from 4e6 flops,
+    and only with at least 256 multiplies per non-empty row (R-MAT, kNN and
+    Gram products gain 1.2x to 1.6x on one thread; random and grid products
+    with 25 to 100 multiplies per row lose up to 0.4x, as scipy's dense
+    accumulator is cheap for short rows). Sparse @ dense products stay on
+    scipy by default: sparsecore's SpMM measured 0.15x to 0.75x of scipy for
+    vectors (its structure check costs as much as scipy's whole pass), 0.63x
+    to 1.13x for CSR @ dense matrices, and the CSR conversion of a CSC
+    operand costs as much as scipy's product; ``min_flops`` sends them
+    through.
 
     Examples
     --------
