@@ -412,3 +412,15 @@ def test_no_warning_on_supported_scipy():
         warnings.simplefilter("error")
         with sparsecore.accelerate() as state:
             assert state.enabled
+
+
+def test_bench_workload_gives_scipys_result():
+    pytest.importorskip("sklearn")
+    from sparsecore._bench.accelerate import build_workload
+
+    _, flops, fn = build_workload("knn digits G@G")
+    assert flops > 0
+    D = fn()
+    with sparsecore.accelerate(min_flops=0):
+        C = fn()
+    _assert_same_sparse(C, D)
