@@ -210,6 +210,13 @@ def _matmul_sparse(self, other):
     l_rows = l.indptr.shape[0] - 1
     nnz_l = int(l.indptr[-1])
     need = _threshold("sparse", 1 if _state["n_threads"] == 1 else 2)
+    # first from R's average row length (O(1)), with a margin for skewed
+    # rows (power-law graphs hit their long rows more often than average)
+    r_rows = r.indptr.shape[0] - 1
+    average = nnz_l * int(r.indptr[-1]) / max(r_rows, 1)
+    if _state["min_flops"] is None and (
+            2 * _SKEW * average < need or _SKEW * average < _MIN_ROW_MULTS * l_rows):
+        return _fallback(orig, self, other)
     mults = _estimate_mults(l.indices, nnz_l, r.indptr)
     if mults == 0 or 2 * mults < need or (
             _state["min_flops"] is None and mults < _MIN_ROW_MULTS * l_rows):
@@ -243,7 +250,11 @@ def _matmul_sparse(self, other):
 # a sparse product (all of them below this many): an exact count is a
 # gather over every entry, which costs several percent of scipy's product
 # when the product then stays on scipy.
-_SAMPLE = 2048
+_SAMPLE = 512
+# How far the multiplies may exceed nnz(L) * the average row length of R
+# before the estimate from the average alone is trusted to reject a product
+# (R-MAT graphs: about 2 to 5).
+_SKEW = 8
 
 
 def _estimate_mults(l_indices, nnz_l, r_indptr):
