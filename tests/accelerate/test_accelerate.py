@@ -424,3 +424,16 @@ def test_bench_workload_gives_scipys_result():
     with sparsecore.accelerate(min_flops=0):
         C = fn()
     _assert_same_sparse(C, D)
+
+
+def test_multiply_estimate(rng):
+    # exact up to the sample size, within 10 % above it on uniform rows
+    for n, density in [(40, 0.2), (3000, 0.003)]:
+        A = _random(sp.csr_array, (n, n), density, np.float64, rng)
+        exact = int(np.diff(A.indptr)[A.indices].sum())
+        est = _accelerate._estimate_mults(A.indices, A.nnz, A.indptr)
+        if A.nnz <= _accelerate._SAMPLE:
+            assert est == exact
+        else:
+            assert abs(est - exact) <= 0.1 * exact
+    assert _accelerate._estimate_mults(np.zeros(0, np.int32), 0, np.zeros(1, np.int32)) == 0
