@@ -11,8 +11,9 @@ from sparsecore._build_info import VERSION as __version__
 from sparsecore import datasets, formats, ops, plugins
 from sparsecore.ops import spgemm, spmm
 from sparsecore._config import show_config
+from sparsecore._accelerate import accelerate
 
-__all__ = ["__version__", "datasets", "formats", "ops", "plugins", "show_config",
+__all__ = ["__version__", "accelerate", "datasets", "formats", "ops", "plugins", "show_config",
            "spgemm", "spmm"]
 
 # Subpackages imported on attribute access (``sparsecore.linear_model``).

@@ -19,6 +19,7 @@ SUITES = {
     "recsys": "sparsecore._bench.recsys",
     "continual": "sparsecore._bench.continual",
     "prune": "sparsecore._bench.prune",
+    "accelerate": "sparsecore._bench.accelerate",
 }
 
 

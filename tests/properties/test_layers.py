@@ -6,7 +6,8 @@ The order, lowest first (a module may import from its own layer or below):
 1. the base: ``_validation``, ``_threads``, ``_jit``, ``_config``, ``plugins``
    (the adapter registry, aware of no adapter)
 2. ``formats`` (each format owns its products: it calls the kernels)
-3. ``ops`` and ``_accelerate`` (validation and dispatch over the kernels and formats)
+3. ``ops``, ``_accelerate`` and its pytest plugin (validation and dispatch over the
+   kernels and formats; the scipy drop-in)
 4. ``datasets``
 5. ``optimize``
 6. ``linear_model``, ``semi_supervised``
@@ -29,7 +30,7 @@ RANK = {
     "_ext": 0, "_build_info": 0,
     "_validation": 1, "_threads": 1, "_jit": 1, "_config": 1, "plugins": 1,
     "formats": 2,
-    "ops": 3, "_accelerate": 3,
+    "ops": 3, "_accelerate": 3, "_accelerate_pytest": 3,
     "datasets": 4,
     "optimize": 5,
     "linear_model": 6, "semi_supervised": 6,
