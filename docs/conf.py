@@ -32,7 +32,11 @@ autodoc_default_options = {"member-order": "groupwise"}
 numpydoc_show_class_members = False   # the class template lists members itself
 numpydoc_xref_param_type = False
 html_theme = "pydata_sphinx_theme"
-html_theme_options = {"navigation_with_keys": False}
+html_theme_options = {
+    "navigation_with_keys": False,
+    # every section one click from the navbar (no "More" menu)
+    "header_links_before_dropdown": 6,
+}
 html_title = f"sparsecore {release}"
 html_static_path = []
 
