@@ -23,8 +23,12 @@ SUITES = {
 
 def run_suites(names, args):
     """Run the named suites, printing one table each."""
+    import os
+
     from sparsecore._bench._harness import environment_line
 
+    if getattr(args, "matrix_dir", None):  # where every suite's registry reads matrices
+        os.environ["SPARSECORE_MATRIX_DIR"] = str(args.matrix_dir)
     print(environment_line())
     for name in names:
         importlib.import_module(SUITES[name]).run(args)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from sparsecore._bench._harness import Case, Peer, ThreadControl, paired_ratio, time_peers
+from sparsecore._bench._harness import Case, ThreadControl, paired_ratio, time_peers
 
 __all__ = [
     "PEERS",

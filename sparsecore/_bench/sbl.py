@@ -13,7 +13,6 @@ import json
 import math
 import statistics
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
