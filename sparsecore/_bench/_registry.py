@@ -20,7 +20,7 @@ named freely.
 import functools
 import importlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -33,6 +33,7 @@ __all__ = [
     "Family",
     "Prepared",
     "Unavailable",
+    "cached_case",
     "family",
     "families",
     "generated_matrix",
@@ -69,6 +70,9 @@ PEERS = {
     "skglm": "skglm",
     "spsolve": "scipy.sparse.linalg.spsolve (sparse direct)",
     "cg": "scipy.sparse.linalg.cg",
+    "sparsecore estimator": "sparsecore's estimator, building its own graph or design",
+    "sklearn LabelPropagation": "scikit-learn's LabelPropagation (kNN kernel)",
+    "sklearn LabelSpreading": "scikit-learn's LabelSpreading (kNN kernel)",
     "KroSBL-svd": "sparsecore's Kronecker SBL, method='svd'",
     "KroSBL-am": "sparsecore's Kronecker SBL, method='am'",
     "PC-KroSBL": "sparsecore's Kronecker SBL, pattern-coupled prior",
@@ -126,6 +130,8 @@ class Family:
         Every peer the family can offer, in table order.
     kind : {"peers", "operations"}
         ``"peers"``: peer names come from :data:`PEERS`.
+    close : callable, optional
+        Frees what the peers hold between cases (a dask cluster).
     """
 
     name: str
@@ -134,7 +140,7 @@ class Family:
     peers: Callable[[Case, int], list]
     peer_names: Sequence[str]
     kind: str = "peers"
-    info: dict = field(default_factory=dict)
+    close: Any = None
 
     def case_names(self):
         """The case names, in order."""
@@ -177,13 +183,18 @@ def families():
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_case(family_name, case_name):
+def cached_case(family_name, case_name):
+    """``family(family_name).make_case(case_name)``, the last two kept."""
     return family(family_name).make_case(case_name)
 
 
 def find_peer(fam, case, peer, threads):
     """The peer named ``peer`` for ``case`` at ``threads``, else Unavailable."""
-    for p in fam.peers(case, threads):
+    try:
+        peers = fam.peers(case, threads)
+    except ImportError as exc:
+        raise Unavailable(f"{fam.name}: {exc}") from None
+    for p in peers:
         if p.name == peer:
             return p
     raise Unavailable(f"{peer} does not run {fam.name} case {case.name} at {threads} thread(s) here")
@@ -193,8 +204,9 @@ class Prepared:
     """One peer bound to its prepared inputs, with BLAS and torch set to the
     peer's thread count until :meth:`close`: ``run()`` is what is timed."""
 
-    def __init__(self, peer, inputs):
+    def __init__(self, peer, inputs, close=None):
         self.peer = peer
+        self._close = close
         self._ctl = ThreadControl()
         self._ctl.set(peer.threads)
         self.inputs = peer.prepare(inputs)
@@ -204,8 +216,10 @@ class Prepared:
         return self.peer.run(self.inputs)
 
     def close(self):
-        """Restore the thread counts."""
+        """Restore the thread counts (and free what the family's peers hold)."""
         self._ctl.restore()
+        if self._close is not None:
+            self._close()
 
 
 def prepare(family_name, case_name, peer, threads):
@@ -213,10 +227,10 @@ def prepare(family_name, case_name, peer, threads):
     cached, so several peers on one case build it once)."""
     fam = family(family_name)
     try:
-        case = _cached_case(family_name, case_name)
+        case = cached_case(family_name, case_name)
     except (KeyError, FileNotFoundError, ImportError) as exc:
         raise Unavailable(f"{family_name} case {case_name}: {exc}") from None
-    return Prepared(find_peer(fam, case, peer, threads), case.inputs)
+    return Prepared(find_peer(fam, case, peer, threads), case.inputs, fam.close)
 
 
 def speedup(family_name, case_name, base, ours, threads, rounds=5):
@@ -224,7 +238,7 @@ def speedup(family_name, case_name, base, ours, threads, rounds=5):
     peers alternated (:func:`time_peers`); ``base`` runs at ``threads`` when
     it can, else at 1 thread (scipy)."""
     fam = family(family_name)
-    case = _cached_case(family_name, case_name)
+    case = cached_case(family_name, case_name)
     try:
         b = find_peer(fam, case, base, threads)
     except Unavailable:

@@ -178,7 +178,7 @@ def run(args):
         rows.append(row)
     header = ["case", "shape", "flops", "nnz(C)", "scipy ms"] + labels[1:]
     if args.memory:
-        header.append(f"sc mem/out")
+        header.append("sc mem/out")
     for kind in ("real", "generated"):
         sub = [r for r in results if r["kind"] == kind]
         if sub:
