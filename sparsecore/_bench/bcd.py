@@ -264,31 +264,32 @@ QUICK_LASSO = [("sparse", 100), ("dense", 100), ("diabetes", 100)]
 QUICK_LOGISTIC = [("dense", 10), ("breast_cancer", 100)]
 
 
+def _cells(res, peers, t_base, detail):
+    """One table cell per solver: its time and ratio to the base, or why not."""
+    row = []
+    for name in peers:
+        r = res[name]
+        if r["time"] is None:
+            row.append(f"not reached ({r['status']})")
+        else:
+            ratio = f" = {r['time'] / t_base:.2f}x" if t_base else ""
+            row.append(f"{r['time']:.3f} s{ratio}{detail(r)}")
+    return row
+
+
 def _section(kind, cases, peers, base, cap, rounds, names):
     rows, recs = [], []
+    make = make_case(kind)
     for prob, frac in cases:
         label = f"{prob} a_max/{frac}"
         if names and prob not in names and label not in names:
             continue
-        X, y = make_problem(prob, kind)
-        if kind == "lasso":
-            a = alpha_max_lasso(X, y) / frac
-            gap = lambda c, X=X, y=y, a=a: lasso_rel_gap(X, y, np.asarray(c, float), a)  # noqa: E731
-        else:
-            a = alpha_max_logistic(X, y) / frac
-            gap = lambda c, X=X, y=y, a=a: logistic_rel_gap(X, y, np.asarray(c, float), a)  # noqa: E731
+        case = make(label)
+        X, y, a = case.inputs
         fits = {name: (lambda tol, fit=fit: fit(X, y, a, tol)) for name, fit in peers.items()}
-        res = time_to_target(fits, gap, cap, rounds)
-        t_base = res[base]["time"]
-        row = [label]
-        for name in peers:
-            r = res[name]
-            if r["time"] is None:
-                row.append(f"not reached ({r['status']})")
-            else:
-                ratio = f" = {r['time'] / t_base:.2f}x" if t_base else ""
-                row.append(f"{r['time']:.3f} s{ratio} (tol {r['tol']:.0e})")
-        rows.append(row)
+        res = time_to_target(fits, case.info["rel_gap"], cap, rounds)
+        rows.append([label] + _cells(res, peers, res[base]["time"],
+                                     lambda r: f" (tol {r['tol']:.0e})"))
         recs.append({"case": label, "results": res})
     return rows, recs
 
@@ -346,16 +347,8 @@ def _path_section(cap, names, rounds):
 
         fits = {name: (lambda tol, fit=fit: fit(X, y, alphas, tol)) for name, fit in peers.items()}
         res = time_to_target(fits, worst, 2 * cap, rounds)
-        t_base = res["sklearn"]["time"]
-        row = [f"{prob} path 10 alphas"]
-        for name in peers:
-            r = res[name]
-            if r["time"] is None:
-                row.append(f"not reached ({r['status']})")
-            else:
-                ratio = f" = {r['time'] / t_base:.2f}x" if t_base else ""
-                row.append(f"{r['time']:.3f} s{ratio}, worst gap {r['rel_gap']:.1e}")
-        rows.append(row)
+        rows.append([f"{prob} path 10 alphas"] + _cells(
+            res, peers, res["sklearn"]["time"], lambda r: f", worst gap {r['rel_gap']:.1e}"))
         recs.append({"case": f"{prob} path", "results": res})
     return list(peers), rows, recs
 
