@@ -1,118 +1,49 @@
-"""sparsecore.dask.spgemm on the threaded scheduler and on LocalClusters of 1
-and 2 worker processes (one thread each), beside the in-process kernel."""
-import time
-
-from .common import safe_import, shrink_params
-
-from sparsecore import datasets, spgemm
+"""sparsecore.dask.spgemm on LocalClusters of 1 and 2 worker processes (one
+thread each), beside the in-process kernel: views of the registry family
+``dask`` (sparsecore/_bench/dask.py)."""
+from .common import PeerBenchmark, SpeedupBenchmark, peer_params, safe_import, shrink_params
 
 with safe_import():
-    import dask
-    from distributed import Client, LocalCluster, wait
+    import distributed  # noqa: F401  (absent: the dask peers are skipped)
 
-    from sparsecore.dask import from_scipy
-    from sparsecore.dask import spgemm as dask_spgemm
-
-CASES = {
-    "lap3d27_40": lambda: datasets.make_laplacian((40, 40, 40), stencil=27),
-    "rmat14": lambda: datasets.make_rmat(14),
-}
+CASES = ["lap3d27_40", "rmat14"]
 
 
-def _start(where):
-    """(client or None, workers) for 'threads', '1 worker', '2 workers'."""
-    if "dask" not in globals():
-        raise NotImplementedError("dask is not installed")
-    if where == "threads":
-        return None, 1
-    workers = int(where.split()[0])
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=40)
-    return Client(cluster, set_as_default=False), workers
-
-
-def _stop(client):
-    if client is not None:
-        cluster = client.cluster
-        client.close()
-        cluster.close()
-
-
-def _scheduler(client):
-    return dask.config.set(scheduler=client if client is not None else "threads")
-
-
-def _persisted(A, client, workers):
-    m = A.shape[0]
-    with _scheduler(client):
-        X = from_scipy(A, chunks=(-(-m // (8 * workers)), -1)).persist()
-        if client is not None:
-            with client.as_current():
-                wait(X)
-    return X
-
-
-class DaskSpGEMM:
+class DaskSpGEMM(PeerBenchmark):
     """End to end: planning (count + symbolic pass), product, gather."""
 
-    params = [list(CASES), ["threads", "1 worker", "2 workers"]]
-    param_names = ["matrix", "scheduler"]
+    family = "dask"
+    params = peer_params("dask", CASES)
     timeout = 300
     number = 1
     repeat = 3
 
-    def setup(self, name, where):
-        self.client, workers = _start(where)
-        self.X = _persisted(CASES[name](), self.client, workers)
-
-    def teardown(self, name, where):
-        if hasattr(self, "client"):   # setup may have skipped the case
-            _stop(self.client)
-
-    def time_spgemm(self, name, where):
-        with _scheduler(self.client):
-            dask_spgemm(self.X, self.X).compute()
+    def time_spgemm(self, case, peer, threads):
+        self.call()
 
 
-class DaskSpGEMMScaling:
-    """Speedups tracked on the dashboard: 2 worker processes over 1, and
-    2 workers over the in-process kernel on 1 thread (below 1 is the
-    overhead of the distributed path on one machine)."""
+class DaskSpGEMMScaling(SpeedupBenchmark):
+    """2 worker processes over the in-process kernel on 2 threads (below 1 is
+    the overhead of the distributed path on one machine)."""
 
-    params = [list(CASES)]
-    param_names = ["matrix"]
-    unit = "speedup"
+    family = "dask"
+    base = "sparsecore"
+    ours = "dask 2w"
+    params = [CASES, [2]]
     timeout = 600
 
-    def setup(self, name):
-        self.A = CASES[name]()
-        self.clients = {w: _start(f"{w} workers") for w in (1, 2)}
-        self.X = {w: _persisted(self.A, self.clients[w][0], w) for w in (1, 2)}
+    def setup(self, case, threads):
+        if "distributed" not in globals():
+            raise NotImplementedError("dask.distributed is not installed")
 
-    def teardown(self, name):
-        for client, _ in getattr(self, "clients", {}).values():
-            _stop(client)
+    def track_speedup_2_workers_over_kernel(self, case, threads):
+        from sparsecore._bench import _registry
+        from sparsecore._bench.dask import close_clusters
 
-    def _best(self, fn, repeat=3):
-        fn()
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
-    def _dask(self, w):
-        client = self.clients[w][0]
-        with _scheduler(client):
-            return self._best(lambda: dask_spgemm(self.X[w], self.X[w]).compute())
-
-    def track_speedup_2_workers_over_1(self, name):
-        return self._dask(1) / self._dask(2)
-
-    def track_speedup_2_workers_over_kernel_1t(self, name):
-        A = self.A
-        return self._best(lambda: spgemm(A, A, n_threads=1)) / self._dask(2)
+        try:
+            return _registry.speedup(self.family, case, self.base, self.ours, threads, rounds=3)
+        finally:
+            close_clusters()
 
 
 shrink_params(globals())

@@ -1,4 +1,4 @@
-"""Two-task MovieLens-100K MMoE, random search per gate (issue 8, experiment 2).
+"""Two-task MovieLens-100K MMoE, random search per gate (experiment 2).
 
 Task 1: watched? (every rating a positive, 4 sampled unrated items per
 rating as negatives) -> ROC AUC. Task 2: rating regression on the watched
@@ -7,7 +7,7 @@ task (k = 2), sparse dispatch. Each gate gets a random search (learning rate,
 gamma, entropy coefficients, local-search length); the figure is the mean
 test AUC of the top 25% trials by validation AUC, averaged over seeds.
 
-Full protocol (the issue's: 20 trials per gate, 3 seeds, embeddings 64,
+Full protocol (20 trials per gate, 3 seeds, embeddings 64,
 experts Dense(128); hours of CPU):
 
     python benchmarks/scripts/moe_movielens.py --seeds 0 1 2 --trials 20 --jsonl ml.jsonl

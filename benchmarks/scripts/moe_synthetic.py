@@ -1,6 +1,6 @@
-"""Synthetic MoE regression with ground-truth routing (issue 8, experiment 1).
+"""Synthetic MoE regression with ground-truth routing (experiment 1).
 
-The issue: "16 linear experts, 2 per sample chosen by a depth-4 oblique tree,
+The setting: "16 linear experts, 2 per sample chosen by a depth-4 oblique tree,
 noise 0.1, 20k samples". Neither paper has exactly this experiment: the
 DSelect-k synthetic data (Hazimeh et al., NeurIPS 2021) is the MMoE
 multi-task generator (related task pairs, no ground-truth routing), and
@@ -20,7 +20,7 @@ against them measures nothing; kept to reproduce the earlier figures.
 x ~ N(0, I_10); 20,000 samples split 80/10/10; every gate of
 sparsecore.moe is trained jointly with the 16 linear experts (Adam, early
 stopping on validation MSE), per seed. Prints one row per run (JSON lines
-when --jsonl) and the goal table: test MSE / oracle MSE, failed seeds
+when --jsonl) and the summary table: test MSE / oracle MSE, failed seeds
 (> 2x oracle), expert-selection F1 (Hungarian-matched), fraction of test
 samples with <= k experts.
 

@@ -1,4 +1,4 @@
-"""The DSL goal table on MovieLens-100K (issue 9), resumable.
+"""The DSL comparison on MovieLens-100K (dense, static mask, DSL variants), resumable.
 
 Protocol: see ``sparsecore._bench.recsys_experiments``. Each method's L2 penalty is
 chosen from L2_GRID on a tuning split (validation Recall@20), then every
@@ -10,7 +10,7 @@ under a shared CPU lock) and resumed:
     python benchmarks/scripts/recsys_movielens.py --jsonl recsys.jsonl --max-runs 10
     python benchmarks/scripts/recsys_movielens.py --jsonl recsys.jsonl --report
 
-Full protocol (the issue's: 5 seeds, densities 0.2 / 0.5 / 0.1): about
+Full protocol (5 seeds, densities 0.2 / 0.5 / 0.1): about
 130 fits of 4-5 s each on 2 cores. The data are fetched once from GroupLens
 (checksum-verified) into the sparsecore cache; offline, fill the cache
 first with --recbole-wheel (pip download --no-deps recbole==1.2.1 -d DIR).

@@ -1,6 +1,31 @@
 """``python -m sparsecore bench``: side-by-side ratios against installed peers.
 
-Each suite is a module with ``run(args)``; later capabilities add theirs here.
+Each suite is a module with ``run(args)`` listed in :data:`SUITES`. Its cases
+and peers are registered once in ``sparsecore._bench._registry``, which the
+asv suite in ``benchmarks/`` reads too, so both report the same case and
+peer names. A new suite ``<name>``:
+
+1. adds ``"<name>": "sparsecore._bench.<name>"`` to :data:`SUITES` (and its
+   file to this folder's ``meson.build``);
+2. defines, at module level, ``make_case(case_name) -> Case`` (raising
+   KeyError for an unknown name) and ``peers(case, threads) -> [Peer, ...]``
+   (only the peers installed here that can run the case at that thread
+   count; BLAS and torch are set to a peer's ``threads`` while it is timed,
+   the package's own calls take ``n_threads=threads``), and registers them::
+
+       FAMILY = register(Family("<name>", ["small", "large"], make_case, peers,
+                                ["sparsecore", "numpy dense"]))
+
+   (more families as ``"<name>.<part>"``); peer names come from
+   ``_registry.PEERS`` (add a new peer there, with what it runs), or the
+   family says ``kind="operations"`` when it times operations of this
+   package rather than peers;
+3. builds its tables in ``run(args)`` from ``FAMILY.make_case`` and
+   ``FAMILY.peers`` with ``_harness.time_peers``;
+4. adds ``benchmarks/benchmarks/bench_<name>.py`` whose classes subclass
+   ``PeerBenchmark`` / ``SpeedupBenchmark`` from ``benchmarks/common.py``
+   with ``params = peer_params("<name>", cases)`` and end the module with
+   ``shrink_params(globals())``.
 """
 import importlib
 
@@ -25,8 +50,12 @@ SUITES = {
 
 def run_suites(names, args):
     """Run the named suites, printing one table each."""
+    import os
+
     from sparsecore._bench._harness import environment_line
 
+    if getattr(args, "matrix_dir", None):  # where every suite's registry reads matrices
+        os.environ["SPARSECORE_MATRIX_DIR"] = str(args.matrix_dir)
     print(environment_line())
     for name in names:
         importlib.import_module(SUITES[name]).run(args)

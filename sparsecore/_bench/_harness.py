@@ -1,11 +1,15 @@
 """Timing harness: every peer runs once per round in rotated order, medians
 and paired ratios are reported, and tiny cases repeat a call until one sample
-takes at least ``min_time`` seconds."""
+takes at least ``min_time`` seconds. Before each sample the BLAS and torch
+thread counts are set to the peer's (:class:`ThreadControl`), so a peer's
+label ``name Nt`` states the threads it ran on."""
+import contextlib
 import json
 import math
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -15,12 +19,14 @@ from sparsecore._threads import effective_n_threads
 __all__ = [
     "Case",
     "Peer",
+    "ThreadControl",
     "cpu_name",
     "environment_line",
     "format_table",
     "geomean",
     "paired_ratio",
     "thread_counts",
+    "thread_limit",
     "time_peers",
 ]
 
@@ -41,9 +47,66 @@ class Peer:
 
 @dataclass
 class Case:
+    """A named input of a benchmark; ``info`` holds what the tables print."""
+
     name: str
     inputs: Any
     info: dict = field(default_factory=dict)
+
+
+class ThreadControl:
+    """Sets the thread count of numpy/scipy's BLAS (through threadpoolctl,
+    when installed) and of torch (when imported) and restores the original
+    counts. :meth:`set` is cheap when the count does not change, so it can
+    run before every sample (a fresh ``threadpool_limits`` costs about a
+    millisecond). The package's own kernels take ``n_threads`` instead."""
+
+    def __init__(self):
+        self._blas, self._blas_now, self._torch_now = [], None, None
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            self.available = False
+        else:
+            self.available = True
+            self._blas = [c for c in ThreadpoolController().lib_controllers
+                          if c.user_api == "blas"]
+        self._blas_orig = [c.num_threads for c in self._blas]
+        torch = sys.modules.get("torch")
+        self._torch_orig = torch.get_num_threads() if torch is not None else None
+
+    def set(self, n):
+        """Run BLAS and torch on ``n`` threads from now on."""
+        if n != self._blas_now:
+            for c in self._blas:
+                c.set_num_threads(n)
+            self._blas_now = n
+        torch = sys.modules.get("torch")
+        if torch is not None and n != self._torch_now:
+            if self._torch_orig is None:
+                self._torch_orig = torch.get_num_threads()
+            torch.set_num_threads(n)
+            self._torch_now = n
+
+    def restore(self):
+        """Give BLAS and torch back the thread counts they had before."""
+        for c, n in zip(self._blas, self._blas_orig):
+            c.set_num_threads(n)
+        torch = sys.modules.get("torch")
+        if torch is not None and self._torch_orig is not None:
+            torch.set_num_threads(self._torch_orig)
+        self._blas_now = self._torch_now = None
+
+
+@contextlib.contextmanager
+def thread_limit(n):
+    """``with thread_limit(n):`` BLAS and torch run on ``n`` threads inside."""
+    ctl = ThreadControl()
+    ctl.set(n)
+    try:
+        yield ctl
+    finally:
+        ctl.restore()
 
 
 def _time_once(peer, prepared, reps):
@@ -59,21 +122,28 @@ def time_peers(case, peers, rounds=5, min_time=0.02, settle=0.0):
     ``settle`` seconds are slept before each sample (after one untimed
     call), so that thread pools the previous peer left spinning have gone
     idle: OpenBLAS workers spin about 0.1 s after a threaded call and slow a
-    2-thread OpenMP kernel on a 2-core machine several times over.
+    2-thread OpenMP kernel on a 2-core machine several times over. BLAS and
+    torch run on each peer's ``threads`` during its samples.
     """
-    prepared = {p.label: p.prepare(case.inputs) for p in peers}
-    reps = {}
-    for p in peers:
-        t = _time_once(p, prepared[p.label], 1)  # warm-up and calibration
-        reps[p.label] = 1 if t >= min_time else max(1, math.ceil(min_time / max(t, 1e-7)))
-    times = {p.label: [] for p in peers}
-    for r in range(rounds):
-        shift = r % len(peers)
-        for p in peers[shift:] + peers[:shift]:
-            if settle:
-                time.sleep(settle)
-                _time_once(p, prepared[p.label], 1)
-            times[p.label].append(_time_once(p, prepared[p.label], reps[p.label]))
+    ctl = ThreadControl()
+    try:
+        prepared = {p.label: p.prepare(case.inputs) for p in peers}
+        reps = {}
+        for p in peers:
+            ctl.set(p.threads)
+            t = _time_once(p, prepared[p.label], 1)  # warm-up and calibration
+            reps[p.label] = 1 if t >= min_time else max(1, math.ceil(min_time / max(t, 1e-7)))
+        times = {p.label: [] for p in peers}
+        for r in range(rounds):
+            shift = r % len(peers)
+            for p in peers[shift:] + peers[:shift]:
+                ctl.set(p.threads)
+                if settle:
+                    time.sleep(settle)
+                    _time_once(p, prepared[p.label], 1)
+                times[p.label].append(_time_once(p, prepared[p.label], reps[p.label]))
+    finally:
+        ctl.restore()
     return times
 
 
@@ -138,6 +208,37 @@ def fmt_ratio(x):
 def fmt_ms(seconds):
     ms = seconds * 1e3
     return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
+
+
+def status_kb(key):
+    """A field of /proc/self/status in KiB (Linux), e.g. ``VmHWM``."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{key} not in /proc/self/status")
+
+
+def peak_memory(run_once):
+    """Call ``run_once()`` (a sparse product) with the peak resident set reset
+    before it; returns ``{"extra": bytes above the resident set before the
+    call, "output": bytes of the CSR result}``. Meant for a fresh process."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set size
+    base = status_kb("VmRSS")
+    C = run_once()
+    peak = status_kb("VmHWM")
+    out = C.data.nbytes + C.indices.nbytes + C.indptr.nbytes
+    return {"extra": (peak - base) * 1024, "output": out}
+
+
+def run_probe(code, env=None, timeout=None):
+    """Run ``python -P -c code`` in a fresh process; the JSON of its last line."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         check=True, env=env, timeout=timeout)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def write_json(path, payload):

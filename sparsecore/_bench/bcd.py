@@ -1,7 +1,8 @@
 """Greedy BCD suite: time to relative duality gap 1e-6 against scikit-learn,
-liblinear, celer and skglm (when installed), on the goal problems of issue 5.
+liblinear, celer and skglm (when installed), on the problems of
+``bcd_problems``.
 
-Method (../shared/notes/bcd_ksbl.md section 2.1, the same for every solver):
+Method (the same for every solver):
 sweep the solver's own ``tol`` by decades from loose to tight, each fit from
 scratch in a forked child with a wall-clock cap; stop at the first tol whose
 solution reaches (P - D) / P <= 1e-6, computed outside the solver by
@@ -9,6 +10,11 @@ solution reaches (P - D) / P <= 1e-6, computed outside the solver by
 solvers rotated in every round, and report the median. (Timing inside the
 forked children would charge each solver for the copy-on-write faults of
 the memory it writes, which no user sees.) Everything runs on one thread.
+
+Registers the families ``bcd.lasso`` and ``bcd.logistic`` (cases
+``"<problem> a_max/<k>"``, each solver at the tol :data:`LASSO_TOL` /
+:data:`LOGISTIC_TOL` that reached the target in the sweep) and, through
+``bcd_labelprop``, ``bcd.labelprop``.
 """
 import os
 import pickle
@@ -22,7 +28,9 @@ import warnings
 
 import numpy as np
 
+from sparsecore._bench import bcd_labelprop  # noqa: F401  (registers bcd.labelprop)
 from sparsecore._bench._harness import Case, Peer, format_table, time_peers, write_json
+from sparsecore._bench._registry import Family, register
 from sparsecore._bench.bcd_problems import (
     alpha_max_lasso,
     alpha_max_logistic,
@@ -31,7 +39,8 @@ from sparsecore._bench.bcd_problems import (
     make_problem,
 )
 
-__all__ = ["run", "capped", "time_to_target", "lasso_peers", "logistic_peers"]
+__all__ = ["run", "capped", "time_to_target", "lasso_peers", "logistic_peers", "make_case",
+           "LASSO_TOL", "LOGISTIC_TOL"]
 
 TARGET = 1e-6
 TOLS = [10.0 ** -k for k in range(2, 13)]
@@ -184,6 +193,54 @@ def logistic_peers():
     return peers
 
 
+LASSO_CASES = [("sparse", 10), ("sparse", 100), ("dense", 10), ("dense", 100),
+               ("diabetes", 10), ("diabetes", 100)]
+LOGISTIC_CASES = [("dense", 10), ("dense", 100), ("sparse", 10), ("sparse", 100),
+                  ("breast_cancer", 10), ("breast_cancer", 100)]
+
+
+# each solver's tol that reached relgap 1e-6 on these problems in the sweep
+# of run() (the solvers' tol scales differ)
+LASSO_TOL = {"sparsecore": 1e-6, "sklearn": 1e-8, "celer": 1e-8, "skglm": 1e-8}
+LOGISTIC_TOL = {"sparsecore": 1e-6, "liblinear": 1e-10, "celer": 1e-8, "skglm": 1e-9}
+# liblinear's tol scale depends on the problem: 1e-8 already reaches relgap
+# 6.6e-8 on "dense" (1 s), where 1e-10 runs for minutes
+LOGISTIC_TOL_OVERRIDE = {("dense", "liblinear"): 1e-8}
+
+
+def make_case(kind):
+    """``make_case(name)`` of the family ``bcd.<kind>``: ``(X, y, alpha)``
+    of ``"<problem> a_max/<k>"`` and its relative duality gap function."""
+    def make(name):
+        prob, frac = name.split(" a_max/")
+        X, y = make_problem(prob, kind)
+        amax = alpha_max_lasso(X, y) if kind == "lasso" else alpha_max_logistic(X, y)
+        a = amax / int(frac)
+        gap = lasso_rel_gap if kind == "lasso" else logistic_rel_gap
+        return Case(name, (X, y, a), {"problem": prob,
+                                      "rel_gap": lambda c: gap(X, y, np.asarray(c, float), a)})
+    return make
+
+
+def _fixed_tol_peers(kind):
+    def peers(case, t):
+        fits = lasso_peers() if kind == "lasso" else logistic_peers()
+        tols = LASSO_TOL if kind == "lasso" else LOGISTIC_TOL
+        out = []
+        for name, fit in fits.items():
+            tol = LOGISTIC_TOL_OVERRIDE.get((case.info["problem"], name), tols[name])
+            out.append(Peer(name, 1, lambda d, fit=fit, tol=tol: fit(*d, tol)))
+        return out
+    return peers
+
+
+for _kind, _cases, _peers in (("lasso", LASSO_CASES, ["sparsecore", "sklearn", "celer", "skglm"]),
+                              ("logistic", LOGISTIC_CASES,
+                               ["sparsecore", "liblinear", "celer", "skglm"])):
+    register(Family(f"bcd.{_kind}", [f"{p} a_max/{k}" for p, k in _cases], make_case(_kind),
+                    _fixed_tol_peers(_kind), _peers))
+
+
 def _warm_up(peers, kind):
     """Compile what needs compiling (numba in skglm) before any timing."""
     X, y = make_problem("small_sparse", kind)
@@ -203,39 +260,36 @@ def _warm_up(peers, kind):
 # sections
 
 
-LASSO_CASES = [("sparse", 10), ("sparse", 100), ("dense", 10), ("dense", 100),
-               ("diabetes", 10), ("diabetes", 100)]
-LOGISTIC_CASES = [("dense", 10), ("dense", 100), ("sparse", 10), ("sparse", 100),
-                  ("breast_cancer", 10), ("breast_cancer", 100)]
 QUICK_LASSO = [("sparse", 100), ("dense", 100), ("diabetes", 100)]
 QUICK_LOGISTIC = [("dense", 10), ("breast_cancer", 100)]
 
 
+def _cells(res, peers, t_base, detail):
+    """One table cell per solver: its time and ratio to the base, or why not."""
+    row = []
+    for name in peers:
+        r = res[name]
+        if r["time"] is None:
+            row.append(f"not reached ({r['status']})")
+        else:
+            ratio = f" = {r['time'] / t_base:.2f}x" if t_base else ""
+            row.append(f"{r['time']:.3f} s{ratio}{detail(r)}")
+    return row
+
+
 def _section(kind, cases, peers, base, cap, rounds, names):
     rows, recs = [], []
+    make = make_case(kind)
     for prob, frac in cases:
         label = f"{prob} a_max/{frac}"
         if names and prob not in names and label not in names:
             continue
-        X, y = make_problem(prob, kind)
-        if kind == "lasso":
-            a = alpha_max_lasso(X, y) / frac
-            gap = lambda c, X=X, y=y, a=a: lasso_rel_gap(X, y, np.asarray(c, float), a)  # noqa: E731
-        else:
-            a = alpha_max_logistic(X, y) / frac
-            gap = lambda c, X=X, y=y, a=a: logistic_rel_gap(X, y, np.asarray(c, float), a)  # noqa: E731
+        case = make(label)
+        X, y, a = case.inputs
         fits = {name: (lambda tol, fit=fit: fit(X, y, a, tol)) for name, fit in peers.items()}
-        res = time_to_target(fits, gap, cap, rounds)
-        t_base = res[base]["time"]
-        row = [label]
-        for name in peers:
-            r = res[name]
-            if r["time"] is None:
-                row.append(f"not reached ({r['status']})")
-            else:
-                ratio = f" = {r['time'] / t_base:.2f}x" if t_base else ""
-                row.append(f"{r['time']:.3f} s{ratio} (tol {r['tol']:.0e})")
-        rows.append(row)
+        res = time_to_target(fits, case.info["rel_gap"], cap, rounds)
+        rows.append([label] + _cells(res, peers, res[base]["time"],
+                                     lambda r: f" (tol {r['tol']:.0e})"))
         recs.append({"case": label, "results": res})
     return rows, recs
 
@@ -293,16 +347,8 @@ def _path_section(cap, names, rounds):
 
         fits = {name: (lambda tol, fit=fit: fit(X, y, alphas, tol)) for name, fit in peers.items()}
         res = time_to_target(fits, worst, 2 * cap, rounds)
-        t_base = res["sklearn"]["time"]
-        row = [f"{prob} path 10 alphas"]
-        for name in peers:
-            r = res[name]
-            if r["time"] is None:
-                row.append(f"not reached ({r['status']})")
-            else:
-                ratio = f" = {r['time'] / t_base:.2f}x" if t_base else ""
-                row.append(f"{r['time']:.3f} s{ratio}, worst gap {r['rel_gap']:.1e}")
-        rows.append(row)
+        rows.append([f"{prob} path 10 alphas"] + _cells(
+            res, peers, res["sklearn"]["time"], lambda r: f", worst gap {r['rel_gap']:.1e}"))
         recs.append({"case": f"{prob} path", "results": res})
     return list(peers), rows, recs
 

@@ -1,6 +1,7 @@
-"""The goal problems of issue 5 and one relative duality gap for every solver.
+"""The Lasso and L1-logistic problems of the bcd suite and one relative duality
+gap for every solver.
 
-Problems follow ../shared/notes/bcd_ksbl.md section 2.1 (no intercept, float64):
+Problems (no intercept, float64):
 
 * ``sparse``: scipy.sparse.random 10,000 x 100,000, density 1e-3, N(0, 1)
   values, CSC; a 50-sparse w* ~ N(0, 1); y = X w* + 0.1 std(X w*) eps

@@ -1,6 +1,6 @@
 """The per-iteration experiments of Nutini, Laradji & Schmidt (JMLR 2022).
 
-Datasets after the paper's ``datasets.py`` (../shared/notes/bcd_ksbl.md 1.8):
+Datasets after the paper's ``datasets.py``:
 
 * A: least squares, A = (N(0,1) + 1) diag(10 N(0,1)) with entries kept with
   probability 10 ln(n)/n, w ~ N(0,1) kept with probability 0.1,

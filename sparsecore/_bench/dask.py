@@ -5,13 +5,15 @@ a cluster pays.
 
 R-MAT scale 16 (400 M multiplies, a 1.8 GiB result) is opt-in:
 ``python -m sparsecore bench dask --cases rmat16``.
+
+Registers the family ``dask``: the in-process kernel (``sparsecore``) and
+the cluster peers ``dask <W>w`` (``kept``: the result left on the workers)
+at W = threads; clusters start on first use and stop with
+:func:`close_clusters`.
 """
 import statistics
 import time
 
-import numpy as np
-
-from sparsecore import datasets
 from sparsecore.ops import spgemm, spgemm_symbolic
 from sparsecore._bench._harness import (
     Case,
@@ -23,31 +25,61 @@ from sparsecore._bench._harness import (
     time_peers,
     write_json,
 )
+from sparsecore._bench._registry import Family, generated_matrix, register
 
-__all__ = ["run"]
+__all__ = ["run", "close_clusters"]
 
-CASES = {
-    "lap3d27_60": lambda: datasets.make_laplacian((60, 60, 60), stencil=27),
-    "rmat14": lambda: datasets.make_rmat(14),
-    "rmat16": lambda: datasets.make_rmat(16),
-}
-QUICK = {"lap3d27_40": lambda: datasets.make_laplacian((40, 40, 40), stencil=27),
-         "rmat14": CASES["rmat14"]}
+CASES = ["lap3d27_60", "rmat14", "rmat16"]
+QUICK = ["lap3d27_40", "rmat14"]
 OPT_IN = ("rmat16",)
+_CLUSTERS = {}
 
 
-def _clusters(sizes):
-    from distributed import Client, LocalCluster
+def _client(workers):
+    """A client of a LocalCluster of ``workers`` one-thread worker processes."""
+    if workers not in _CLUSTERS:
+        from distributed import Client, LocalCluster
 
-    out = {}
-    for w in sizes:
-        cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
-        out[w] = (cluster, Client(cluster, set_as_default=False))
-    return out
+        _CLUSTERS[workers] = (cluster, Client(cluster, set_as_default=False))
+    return _CLUSTERS[workers][1]
 
 
-def _dask_peer(label, client, workers, persist_result):
+def close_clusters():
+    """Stop the clusters the dask peers started."""
+    while _CLUSTERS:
+        cluster, client = _CLUSTERS.popitem()[1]
+        client.close()
+        cluster.close()
+
+
+def _peers(case, t):
+    """The kernel at t threads and sparsecore.dask on t worker processes."""
+    peers = [Peer("sparsecore", t, lambda a: spgemm(a, a, n_threads=t))]
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return peers
+    return peers + [_dask_peer(f"dask {t}w", t, False), _dask_peer(f"dask {t}w kept", t, True)]
+
+
+def _case(name):
+    A = generated_matrix(name)
+    if A is None:
+        raise KeyError(name)
+    A.sort_indices()
+    return Case(name, A)
+
+
+FAMILY = register(Family("dask", ["lap3d27_40"] + CASES, _case, _peers,
+                         ["sparsecore", "dask 1w", "dask 1w kept", "dask 2w", "dask 2w kept"],
+                         close=close_clusters))
+
+
+def _dask_peer(label, workers, persist_result):
+    """C = X @ X on the cluster of ``workers`` (started on first use), X
+    persisted there beforehand; the result gathered, or kept persisted."""
     import dask
     from distributed import wait
 
@@ -56,12 +88,14 @@ def _dask_peer(label, client, workers, persist_result):
 
     def prepare(A):
         # default chunks (row blocks of 128 MiB): the planner cuts the tasks
+        client = _client(workers)
         with dask.config.set(scheduler=client), client.as_current():
             X = from_scipy(A).persist()
             wait(X)
         return X
 
     def run(X):
+        client = _client(workers)
         with dask.config.set(scheduler=client), client.as_current():
             C = dask_spgemm(X, X)
             if persist_result:
@@ -141,8 +175,7 @@ def run(args):
         return
     rounds = 3 if args.quick else min(args.rounds, 3)
     table = QUICK if args.quick else CASES
-    known = {**CASES, **QUICK}
-    names = list(table) if not args.cases else [c for c in args.cases if c in known]
+    names = list(table) if not args.cases else [c for c in args.cases if c in FAMILY.cases]
     if not args.cases:
         names = [n for n in names if n not in OPT_IN]
     print("\n## dask: C = A @ A, float64, sparsecore.dask.spgemm on LocalClusters of worker")
@@ -151,53 +184,44 @@ def run(args):
     print("# in-process kernel; ratios are time(kernel 1t)/time(peer), > 1 is faster;")
     print(f"# medians of {rounds} rounds, peers alternated" +
           ("" if args.cases else "; R-MAT 16 is opt-in: --cases rmat16") + "\n")
-    clusters = _clusters((1, 2))
     try:
         results = []
         rows = []
         for name in names:
-            A = known[name]()
-            A.sort_indices()
-            peers = [
-                Peer("kernel", 1, lambda a: spgemm(a, a, n_threads=1)),
-                Peer("kernel", 2, lambda a: spgemm(a, a, n_threads=2)),
-                _dask_peer("dask 1w", clusters[1][1], 1, False),
-                _dask_peer("dask 1w kept", clusters[1][1], 1, True),
-                _dask_peer("dask 2w", clusters[2][1], 2, False),
-                _dask_peer("dask 2w kept", clusters[2][1], 2, True),
-            ]
+            case = _case(name)
+            A = case.inputs
+            peers = [p for t in (1, 2) for p in _peers(case, t) if p.name == "sparsecore"]
+            peers += [p for t in (1, 2) for p in _peers(case, t) if p.name != "sparsecore"]
             labels = [p.label for p in peers]
-            times = time_peers(Case(name, A), peers, rounds=rounds, min_time=0)
+            times = time_peers(case, peers, rounds=rounds, min_time=0)
             t0 = time.perf_counter()
             s = spgemm_symbolic(A, A, n_threads=1)
             t_sym = time.perf_counter() - t0
-            t_kernel = statistics.median(times["kernel 1t"])
+            t_kernel = statistics.median(times["sparsecore 1t"])
             info = {
                 "case": name, "shape": A.shape, "nnz": int(A.nnz), "flops": s.total_flops,
                 "nnz_c": s.total_nnz, "times": times, "symbolic_1t_s": t_sym,
                 "flops_per_s_1t": s.total_flops / t_kernel,
-                "breakdown": {w: _breakdown(A, clusters[w][1], w) for w in (1, 2)},
+                "breakdown": {w: _breakdown(A, _client(w), w) for w in (1, 2)},
             }
             results.append(info)
-            base = "kernel 1t"
+            base = "sparsecore 1t"
             rows.append([name, f"{A.shape[0]:,}", f"{s.total_flops / 1e6:,.0f} M", f"{s.total_nnz / 1e6:,.1f} M",
                          fmt_ms(t_kernel)] +
                         [fmt_ratio(paired_ratio(times, base, lab)) for lab in labels[1:]] +
                         [fmt_ratio(paired_ratio(times, "dask 1w 1t", "dask 2w 2t")),
                          fmt_ratio(paired_ratio(times, "dask 1w kept 1t", "dask 2w kept 2t"))])
-        header = ["case", "rows", "flops", "nnz(C)", "kernel 1t ms", "kernel 2t", "dask 1w",
+        header = ["case", "rows", "flops", "nnz(C)", "kernel 1t ms", "sparsecore 2t", "dask 1w",
                   "dask 1w kept", "dask 2w", "dask 2w kept", "2w/1w", "2w/1w kept"]
         print(format_table(header, rows))
         print("# 'kept': the result is left on the workers (persisted), not gathered")
         _details(results)
-        latency = {w: _latency(clusters[w][1]) for w in (1, 2)}
+        latency = {w: _latency(_client(w)) for w in (1, 2)}
         _estimate(results, latency)
         if args.json:
             write_json(args.json, {"suite": "dask", "results": results, "latency_s": latency})
     finally:
-        for cluster, client in clusters.values():
-            client.close()
-            cluster.close()
+        close_clusters()
 
 
 def _details(results):

@@ -3,22 +3,17 @@ evaluating every expert on the whole batch, 64 experts, k = 2.
 
 Peers: ``dense loop`` (MixtureOfExperts(combine="dense"): every expert
 module on the whole batch), ``dense bmm`` (the same experts stacked into
-batched matmuls: the fastest dense evaluation), ``sparse`` (ours). Forward
-passes under ``torch.no_grad``; ratios are time(dense loop)/time(peer).
+batched matmuls: the fastest dense evaluation), ``sparsecore`` (sparse
+dispatch). Forward passes under ``torch.no_grad``; ratios are time(dense
+loop)/time(peer). Registers the family ``moe``.
 """
 import numpy as np
 
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
-)
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import Family, register
+
+Case, Peer = h.Case, h.Peer
+fmt_ratio, paired_ratio = h.fmt_ratio, h.paired_ratio
 
 __all__ = ["run", "make_case", "CASES"]
 
@@ -63,23 +58,26 @@ def make_case(name, seed=0):
                  "flop_ratio": flops_dense / (flops_dense * k / n)})
 
 
-def _peers(threads):
+_RUNS = {
+    "dense loop": lambda d: d["dense"](d["x"])[0],
+    "dense bmm": lambda d: d["bmm"](d["x"]),
+    "sparsecore": lambda d: d["sparse"](d["x"])[0],
+}
+
+
+def _peers(case, t):
+    """The three evaluations at t torch threads, forward under no_grad."""
     import torch
 
-    def make(kind, t):
-        def run(inputs):
-            torch.set_num_threads(t)
+    def make(run):
+        def call(d):
             with torch.no_grad():
-                if kind == "bmm":
-                    return inputs["bmm"](inputs["x"])
-                return inputs[kind](inputs["x"])[0]
-        return run
+                return run(d)
+        return call
+    return [Peer(name, t, make(run)) for name, run in _RUNS.items()]
 
-    peers = []
-    for t in threads:
-        peers += [Peer("dense loop", t, make("dense", t)), Peer("dense bmm", t, make("bmm", t)),
-                  Peer("sparse", t, make("sparse", t))]
-    return peers
+
+FAMILY = register(Family("moe", list(CASES), make_case, _peers, list(_RUNS)))
 
 
 def run(args):
@@ -88,12 +86,12 @@ def run(args):
     except ImportError:
         print('\n## moe: skipped (torch is not installed: pip install "sparsecore[moe]")')
         return
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
     names = QUICK if args.quick else list(CASES)
     if args.cases:
         names = [n for n in names if n in args.cases] or [n for n in CASES if n in args.cases]
-    peers = _peers(threads)
+    peers = [p for t in threads for p in _peers(None, t)]
     print(f"\n## moe: sparse dispatch vs dense evaluation of every expert, forward pass, float32, "
           f"torch {torch.__version__}")
     print(f"# experts: Linear(d,h)-ReLU-Linear(h,d); Top-k gate; medians of {rounds} rounds; "
@@ -107,20 +105,20 @@ def run(args):
             yd = case.inputs["dense"](case.inputs["x"])[0]
             yb = case.inputs["bmm"](case.inputs["x"])
         err = float(max((ys - yd).abs().max(), (ys - yb).abs().max()))
-        times = time_peers(case, peers, rounds=rounds)
+        times = h.time_peers(case, peers, rounds=rounds)
         results.append({"case": name, **case.info, "max_abs_diff": err, "times": times})
-        row = [name, f"{case.info['flop_ratio']:.0f}x", f"{err:.1e}", fmt_ms(np.median(times[base]))]
+        row = [name, f"{case.info['flop_ratio']:.0f}x", f"{err:.1e}", h.fmt_ms(np.median(times[base]))]
         row += [fmt_ratio(paired_ratio(times, base, p.label)) for p in peers[1:]]
         rows.append(row)
     header = ["case", "FLOP ratio", "max|diff|", f"{base} ms"] + [p.label for p in peers[1:]]
-    print(format_table(header, rows))
+    print(h.format_table(header, rows))
     print()
     for t in threads:
         for r in results:
             if r["experts"] == 64 and r["k"] == 2:
-                s = paired_ratio(r["times"], f"dense loop {t}t", f"sparse {t}t")
-                b = paired_ratio(r["times"], f"dense bmm {t}t", f"sparse {t}t")
+                s = paired_ratio(r["times"], f"dense loop {t}t", f"sparsecore {t}t")
+                b = paired_ratio(r["times"], f"dense bmm {t}t", f"sparsecore {t}t")
                 print(f"  {r['case']:<20} {t}t: sparse vs dense loop {fmt_ratio(s)}, "
                       f"vs dense bmm {fmt_ratio(b)} (goal >= 10x)")
     if args.json:
-        write_json(args.json, {"suite": "moe", "threads": threads, "results": results})
+        h.write_json(args.json, {"suite": "moe", "threads": threads, "results": results})

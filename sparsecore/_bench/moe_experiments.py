@@ -304,7 +304,7 @@ def _eval_mse(model, X, y, route, idx):
 
 
 def summarize_synthetic(rows):
-    """Per-gate means over seeds and the issue's goal figures."""
+    """Per-gate means over seeds and the ratios each gate is judged by."""
     import statistics
 
     table = {}

@@ -2,31 +2,26 @@
 matmul over the blocks, and torch bmm (when installed), at equal thread
 counts; and the projection (power iteration) against the batched LAPACK SVD.
 
-Shapes of the Monarch note (../shared/notes/spmm_monarch.md, section 3):
-n = 1024 and 4096 with sqrt(n) blocks, batch 1, 64 and 512, X of shape
-(n, batch) in C order.
+Shapes: n = 1024 and 4096 with sqrt(n) blocks, batch 1, 64 and 512, X of
+shape (n, batch) in C order. Registers the families ``monarch`` (products)
+and ``monarch.projection`` (methods ``power`` and ``svd`` on a Gaussian
+float32 matrix, cases ``n1024`` and ``n4096``).
 """
 import statistics
 import time
 
 import numpy as np
 
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
-)
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import Family, optional, register
 from sparsecore.formats import MonarchMatrix
 from sparsecore.ops import monarch_project
 from sparsecore.formats._monarch_project import slices
 
-__all__ = ["run", "case_names", "make_case", "stacked_matmul", "ThreadControl"]
+Case, Peer = h.Case, h.Peer
+fmt_ratio, paired_ratio = h.fmt_ratio, h.paired_ratio
+
+__all__ = ["run", "case_names", "make_case", "stacked_matmul"]
 
 SIZES = (1024, 4096)
 BATCHES = (1, 64, 512)
@@ -36,39 +31,9 @@ def case_names():
     return [f"n{n}_b{b}" for n in SIZES for b in BATCHES]
 
 
-class ThreadControl:
-    """Sets the thread count of numpy/scipy's BLAS and of torch before a
-    call, cheaply (a per-call threadpool_limits costs about a millisecond)."""
-
-    def __init__(self):
-        self._blas = []
-        self._blas_now = None
-        self._torch_now = None
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            self.available = False
-        else:
-            self.available = True
-            self._blas = [c for c in ThreadpoolController().lib_controllers
-                          if c.user_api == "blas"]
-
-    def blas(self, n):
-        if n != self._blas_now:
-            for c in self._blas:
-                c.set_num_threads(n)
-            self._blas_now = n
-
-    def torch(self, torch, n):
-        if n != self._torch_now:
-            torch.set_num_threads(n)
-            self._torch_now = n
-
-
 def stacked_matmul(w1, w2, X):
     """The numpy peer: ``np.matmul`` over the stacked blocks with the two
-    permutations as reshape/transpose (a strided view, then a copy), as in
-    the Monarch note's ``np_monarch_matmul``."""
+    permutations as reshape/transpose (a strided view, then a copy)."""
     k, q, p = w1.shape
     l, s, r = w2.shape
     B = X.shape[1]
@@ -100,44 +65,54 @@ def make_case(name, dtype=np.float32, seed=0):
                 {"n": n, "batch": b, "blocks": M.n_blocks[0], "dtype": np.dtype(dtype).name})
 
 
-def _peers(threads, ctl):
-    peers = []
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    for t in threads:
-        def dense(d, t=t):
-            ctl.blas(t)
-            return d["W"] @ d["X"]
+def _peers(case, t):
+    """numpy dense, numpy stacked, torch bmm (when installed) and sparsecore
+    at t threads (time_peers sets BLAS and torch to t)."""
+    def stacked(d):
+        X = d["X"]
+        return stacked_matmul(d["M"].right, d["M"].left, X.reshape(X.shape[0], -1))
 
-        def stacked(d, t=t):
-            ctl.blas(t)
+    peers = [Peer("numpy dense", t, lambda d: d["W"] @ d["X"]),
+             Peer("numpy stacked", t, stacked)]
+    torch = optional("torch")
+    if torch is not None:
+        def prep(d):
             X = d["X"]
-            return stacked_matmul(d["M"].right, d["M"].left, X.reshape(X.shape[0], -1))
-
-        def ours(d, t=t):
-            return d["M"].matmul(d["X"], n_threads=t)
-
-        peers += [Peer("numpy dense", t, dense), Peer("numpy stacked", t, stacked)]
-        if torch is not None:
-            def prep(d):
-                X = d["X"]
-                return (torch.from_numpy(d["M"].right.copy()),
-                        torch.from_numpy(d["M"].left.copy()),
-                        torch.from_numpy(X.reshape(X.shape[0], -1)))
-            bmm = _torch_bmm(torch)
-
-            def run_torch(d, t=t):
-                ctl.torch(torch, t)
-                return bmm(d)
-            peers.append(Peer("torch bmm", t, run_torch, prep))
-        peers.append(Peer("sparsecore", t, ours))
+            return (torch.from_numpy(d["M"].right.copy()),
+                    torch.from_numpy(d["M"].left.copy()),
+                    torch.from_numpy(X.reshape(X.shape[0], -1)))
+        peers.append(Peer("torch bmm", t, _torch_bmm(torch), prep))
+    peers.append(Peer("sparsecore", t, lambda d: d["M"].matmul(d["X"], n_threads=t)))
     return peers
 
 
-def _products(args, threads, rounds, ctl, dtype):
-    peers = _peers(threads, ctl)
+FAMILY = register(Family("monarch", case_names(), make_case, _peers,
+                         ["numpy dense", "numpy stacked", "torch bmm", "sparsecore"]))
+
+
+def make_projection_case(name):
+    n = int(name[1:])
+    return Case(name, np.random.default_rng(2).standard_normal((n, n)).astype(np.float32))
+
+
+def _projection_peers(case, t):
+    """``power`` at t threads; ``svd`` (numpy's LAPACK) at 1 thread only.
+    Each returns ``(projection, relative error)``."""
+    peers = [Peer("power", t, lambda W: monarch_project(W, method="power", n_threads=t,
+                                                        return_error=True))]
+    if t == 1:
+        peers.append(Peer("svd", 1, lambda W: monarch_project(W, method="svd",
+                                                              return_error=True)))
+    return peers
+
+
+PROJECTION = register(Family("monarch.projection", ["n1024", "n4096"], make_projection_case,
+                             _projection_peers, ["power", "svd"], kind="operations"))
+
+
+def _products(args, threads, rounds, dtype):
+    case0 = Case("-", None)
+    peers = [p for t in threads for p in _peers(case0, t)]
     names = case_names()
     if args.cases:
         names = [n for n in names if n in args.cases]
@@ -160,7 +135,7 @@ def _products(args, threads, rounds, ctl, dtype):
     for name in names:
         case = make_case(name, dtype)
         load.start()
-        times = time_peers(case, peers, rounds=rounds, settle=_settle(threads))
+        times = h.time_peers(case, peers, rounds=rounds, settle=_settle(threads))
         foreign = load.stop()
         ref = case.inputs["W"].astype(np.float64) @ case.inputs["X"].astype(np.float64)
         got = case.inputs["M"].matmul(case.inputs["X"])
@@ -170,7 +145,7 @@ def _products(args, threads, rounds, ctl, dtype):
         row = [name]
         for t in threads:
             base = f"numpy dense {t}t"
-            row.append(fmt_ms(statistics.median(times[base])))
+            row.append(h.fmt_ms(statistics.median(times[base])))
             for o in others:
                 row.append(fmt_ratio(paired_ratio(times, base, f"{o} {t}t")))
             row.append(fmt_ratio(paired_ratio(times, base, f"sparsecore {t}t")))
@@ -183,7 +158,7 @@ def _products(args, threads, rounds, ctl, dtype):
         row.append("-" if foreign is None else f"{foreign:.0%}")
         rows.append(row)
         results.append(rec)
-    print(format_table(header, rows))
+    print(h.format_table(header, rows))
     print("  (other load: CPU time other processes took during the case, as a share of the "
           "machine; rows with a large share are contaminated)")
     return results
@@ -258,7 +233,7 @@ def _projection(args, threads, rounds, ctl):
                 W = rng.standard_normal((n, n)).astype(dtype)
             else:
                 W = MonarchMatrix.random((n, n), dtype=dtype, random_state=n).toarray()
-            ctl.blas(1)
+            ctl.set(1)
             time.sleep(_settle(threads))
             power = {}
             for t in threads:
@@ -284,31 +259,33 @@ def _projection(args, threads, rounds, ctl):
     b = int(np.sqrt(n))
     T = np.ascontiguousarray(slices(W, b, b, b, b))
     _, ts = _timed(lambda: np.linalg.svd(T, full_matrices=False), 1)
-    print(format_table(header, rows))
+    print(h.format_table(header, rows))
     print(f"  (np.linalg.svd of the {b * b} slices alone, n={n}, 1 thread: {ts[0]:.3f} s)")
     return results
 
 
 def run(args):
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
-    ctl = ThreadControl()
+    ctl = h.ThreadControl()
     if not ctl.available:
         print("# threadpoolctl is not installed: numpy's BLAS runs at its own thread count")
-    products = _products(args, threads, rounds, ctl, np.float32)
+    products = _products(args, threads, rounds, np.float32)
     products64 = []
     if not args.quick:
-        products64 = _products(args, threads, rounds, ctl, np.float64)
-    projection = _projection(args, threads, rounds, ctl)
-    ctl.blas(max(threads))
+        products64 = _products(args, threads, rounds, np.float64)
+    try:
+        projection = _projection(args, threads, rounds, ctl)
+    finally:
+        ctl.restore()
     _summary(products, projection, threads)
     if args.json:
-        write_json(args.json, {"suite": "monarch", "threads": threads,
+        h.write_json(args.json, {"suite": "monarch", "threads": threads,
                                "products": products + products64, "projection": projection})
 
 
 def _summary(products, projection, threads):
-    """The issue's goals, from the runs above (1 thread, float32)."""
+    """Each figure against its target, from the runs above (1 thread, float32)."""
     print("\n  goals (float32, 1 thread unless stated):")
 
     def ratio(rec, t=1):

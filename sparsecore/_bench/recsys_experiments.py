@@ -1,4 +1,5 @@
-"""The MovieLens-100K protocol of the DSL goal table, and timing helpers.
+"""The MovieLens-100K protocol of the DSL comparison (dense, static mask,
+DSL variants), and timing helpers.
 
 Protocol (``run_movielens``): all 100,000 ratings as implicit interactions;
 for each seed, a per-user random 80/20 split (``train_test_split_per_user``);
@@ -136,7 +137,7 @@ def dense_topk(U, V, seen, k=20):
 
 def summarize(rows, density_methods=METHODS):
     """Mean and standard deviation per (method, density) over seeds, and the
-    ratios of the goal table. ``rows``: dicts with ``method``, ``density``,
+    ratios the comparison reports. ``rows``: dicts with ``method``, ``density``,
     ``seed`` and the measures of :func:`run_one`."""
     groups = {}
     for r in rows:

@@ -13,7 +13,6 @@ import json
 import math
 import statistics
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -21,19 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from sparsecore import datasets
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
-)
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import Family, optional, register
 
-__all__ = ["run", "CASES", "nmse_db", "sweep_irs", "sweep_paper3", "main"]
+Case, Peer, format_table = h.Case, h.Peer, h.format_table
+
+__all__ = ["run", "CASES", "make_case", "nmse_db", "sweep_irs", "sweep_paper3",
+           "trial_errors", "main"]
 
 # the paper's published IRS-MIMO channel NMSE (dB), mean of 50 trials, from
 # the authors' results archive (PC-KroSBL/Results in YanbinHe/JournalKroSBL)
@@ -84,19 +77,8 @@ def nmse_db(values):
     return 10 * math.log10(v.mean()), 10 * math.log10(np.median(v))
 
 
-def _blas_limits(n):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 # ---------------------------------------------------------------------------
-# timing cases
-# ---------------------------------------------------------------------------
+# timing cases: the family ``sbl``
 
 def _problem(name, seed=0):
     if name == "kron2_32x64":
@@ -115,64 +97,17 @@ CASES = {
     "kron2_32x64": ("2 modes, 1024 x 4096, 4x4 support, 20 dB", True),
     "paper3_15^3": ("paper's 3-mode: 1440 x 3375, 3x3x3 support, 25 dB", True),
     "irs_18^3": ("paper's IRS-MIMO channel, complex 288 x 5832, 12 dB", True),
-    "kron3_64^3": ("3 modes, 32768 x 262144, 4x4x4 support, 20 dB", False),
+    "kron3_64^3": ("3 modes, 32768 x 262144 (the formed dictionary would be 64 GiB), "
+                   "4x4x4 support, 20 dB", False),
 }
+#: peers timed once each (seconds to minutes a fit), at 1 BLAS thread
+SLOW = ("EM-SBL", "ARDRegression")
 
 
 def _error(prob, coef):
     if hasattr(prob, "channel_nmse"):
         return prob.channel_nmse(coef)
     return prob.nmse(coef)
-
-
-def _fast_peers(name, prob, threads):
-    from sparsecore.linear_model import kronecker_sbl
-
-    def run_ours(**kw):
-        def run(p):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return kronecker_sbl(p.factors, p.y, noise_var=p.noise_var, n_threads=threads,
-                                     **kw).coef
-        return run
-
-    peers = [Peer("KroSBL-svd", threads, run_ours(method="svd"))]
-    if name == "irs_18^3":
-        peers.append(Peer("PC-KroSBL", threads, run_ours(
-            method="am", block="pattern_coupled", beta=(0.8, 0.0, 0.8))))
-    elif name != "kron3_64^3":
-        peers.append(Peer("KroSBL-am", threads, run_ours(method="am")))
-    if name == "kron2_32x64":
-        from sklearn.linear_model import OrthogonalMatchingPursuit
-
-        def omp(p):
-            with _blas_limits(threads):
-                k = math.prod(len(s) for s in p.support)
-                return OrthogonalMatchingPursuit(n_nonzero_coefs=k, fit_intercept=False).fit(
-                    p.dense, p.y).coef_
-        peers.append(Peer("OMP (oracle k)", threads, omp))
-    return peers
-
-
-def _slow_runs(name, prob, with_ard):
-    """Classic EM-SBL (and ARDRegression) on the formed dictionary, at 1
-    BLAS thread, timed once each (they take seconds to minutes)."""
-    from sparsecore.linear_model import sbl
-
-    out = {}
-    A = prob.dense
-    with _blas_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        res = sbl(A, prob.y, noise_var=prob.noise_var)
-        out["EM-SBL (dense)"] = (time.perf_counter() - t0, _error(prob, res.coef))
-        if with_ard:
-            from sklearn.linear_model import ARDRegression
-
-            t0 = time.perf_counter()
-            ard = ARDRegression(fit_intercept=False, threshold_lambda=1e4, tol=1e-3).fit(A, prob.y)
-            out["ARDRegression"] = (time.perf_counter() - t0, _error(prob, ard.coef_))
-    return out
 
 
 class _WithDense:
@@ -189,41 +124,113 @@ class _WithDense:
         return getattr(self._prob, name)
 
 
+def make_case(name, seed=0):
+    """The problem ``name`` (with its formed dictionary where the dense
+    peers run on it)."""
+    prob = _problem(name, seed)
+    return Case(name, _WithDense(prob) if CASES[name][1] else prob,
+                {"description": CASES[name][0]})
+
+
+def _quiet(fit):
+    def run(p):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit(p)
+    return run
+
+
+def _peers(case, threads):
+    """Fits returning the coefficients: sparsecore's Kronecker SBL on the
+    factors, and the classic solvers on the formed dictionary (EM-SBL and
+    ARDRegression at 1 thread only)."""
+    from sparsecore.linear_model import kronecker_sbl, sbl
+
+    name = case.name
+
+    def ours(**kw):
+        return _quiet(lambda p: kronecker_sbl(p.factors, p.y, noise_var=p.noise_var,
+                                              n_threads=threads, **kw).coef)
+
+    peers = [Peer("KroSBL-svd", threads, ours(method="svd"))]
+    if name == "irs_18^3":
+        peers.append(Peer("PC-KroSBL", threads, ours(
+            method="am", block="pattern_coupled", beta=(0.8, 0.0, 0.8))))
+    elif name != "kron3_64^3":
+        peers.append(Peer("KroSBL-am", threads, ours(method="am")))
+    if not CASES[name][1]:
+        return peers
+    if threads == 1:
+        peers.append(Peer("EM-SBL", 1, _quiet(lambda p: sbl(p.dense, p.y,
+                                                             noise_var=p.noise_var).coef)))
+    if name == "kron2_32x64" and optional("sklearn") is not None:
+        from sklearn.linear_model import ARDRegression, OrthogonalMatchingPursuit
+
+        def omp(p):
+            k = math.prod(len(s) for s in p.support)
+            return OrthogonalMatchingPursuit(n_nonzero_coefs=k, fit_intercept=False).fit(
+                p.dense, p.y).coef_
+        peers.append(Peer("OMP", threads, omp))
+        if threads == 1:
+            peers.append(Peer("ARDRegression", 1, _quiet(lambda p: ARDRegression(
+                fit_intercept=False, threshold_lambda=1e4, tol=1e-3).fit(p.dense, p.y).coef_)))
+    return peers
+
+
+FAMILY = register(Family("sbl", list(CASES), make_case, _peers,
+                         ["KroSBL-svd", "KroSBL-am", "PC-KroSBL", "OMP", "EM-SBL",
+                          "ARDRegression"]))
+
+
+def trial_errors(name, peer, threads=1, trials=10):
+    """NMSE of ``peer`` on ``trials`` fresh draws of problem ``name`` (seeds
+    1000, 1001, ...), the paper's average being 10 log10 of their mean."""
+    errs = []
+    for s in range(trials):
+        case = make_case(name, seed=1000 + s)
+        fit = next(p for p in _peers(case, threads) if p.name == peer)
+        errs.append(_error(case.inputs, fit.run(case.inputs)))
+    return errs
+
+
+def _slow_runs(case, with_ard):
+    """Classic EM-SBL (and ARDRegression) on the formed dictionary, at 1
+    BLAS thread, timed once each."""
+    out = {}
+    with h.thread_limit(1):
+        for peer in _peers(case, 1):
+            if peer.name in SLOW and (with_ard or peer.name != "ARDRegression"):
+                t0 = time.perf_counter()
+                coef = peer.run(case.inputs)
+                out[peer.name] = (time.perf_counter() - t0, _error(case.inputs, coef))
+    return out
+
+
 def _memory_probe(name, method):
     """Peak memory of one fit in this (fresh) process: prints JSON."""
     from sparsecore.linear_model import kronecker_sbl
 
     prob = _problem(name)
-    base = _status_kb("VmRSS")
+    base = h.status_kb("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak resident set size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kronecker_sbl(prob.factors, prob.y, noise_var=prob.noise_var, method=method)
-    peak = _status_kb("VmHWM")
+    peak = h.status_kb("VmHWM")
     print(json.dumps({"peak_mib": peak / 1024, "extra_mib": (peak - base) / 1024}))
 
 
-def _status_kb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{key} not in /proc/self/status")
-
-
 def _measure_memory(name, method="svd"):
-    code = f"from sparsecore._bench.sbl import _memory_probe; _memory_probe({name!r}, {method!r})"
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, timeout=600)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return h.run_probe("from sparsecore._bench.sbl import _memory_probe; "
+                           f"_memory_probe({name!r}, {method!r})", timeout=600)
     except (subprocess.SubprocessError, OSError, ValueError, IndexError):
         return None
 
 
 def run(args):
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
     trials = 3 if args.quick else 10
     names = [n for n in CASES if not args.cases or n in args.cases]
@@ -234,40 +241,32 @@ def run(args):
     rows, results = [], []
     for name in names:
         desc, dense = CASES[name]
-        prob = _problem(name)
-        if dense:
-            prob = _WithDense(prob)
+        case = make_case(name)
         rec = {"case": name, "description": desc, "times": {}, "nmse_db": {}}
         base_t = None
         slow = {}
         if dense:
-            slow = _slow_runs(name, prob, with_ard=(name == "kron2_32x64" and not args.quick))
-            base_t = slow["EM-SBL (dense)"][0]
+            slow = _slow_runs(case, with_ard=(name == "kron2_32x64" and not args.quick))
+            base_t = slow["EM-SBL"][0]
         for t in threads:
-            peers = _fast_peers(name, prob, t)
-            case = Case(name, prob)
-            with _blas_limits(t):
-                times = time_peers(case, peers, rounds=rounds)
+            peers = [p for p in _peers(case, t) if p.name not in SLOW]
+            times = h.time_peers(case, peers, rounds=rounds)
             for p in peers:
                 rec["times"][p.label] = times[p.label]
         # accuracy over several problems (one thread count)
-        errs = {}
-        for s in range(trials):
-            p = _problem(name, seed=1000 + s)
-            if name == "kron2_32x64":
-                p = _WithDense(p)
-            for peer in _fast_peers(name, p, max(threads)):
-                errs.setdefault(peer.name, []).append(_error(p, peer.run(p)))
+        errs = {p.name: trial_errors(name, p.name, max(threads), trials)
+                for p in _peers(case, max(threads)) if p.name not in SLOW}
         for label, ts in rec["times"].items():
             med = statistics.median(ts)
             pname = label.rsplit(" ", 1)[0]
             mean_db, med_db = nmse_db(errs[pname]) if pname in errs else (float("nan"),) * 2
             ratio = base_t / med if base_t else None
-            rows.append([name, label, fmt_ms(med), f"{mean_db:.1f} ({med_db:.1f})", fmt_ratio(ratio)])
+            rows.append([name, label, h.fmt_ms(med), f"{mean_db:.1f} ({med_db:.1f})",
+                         h.fmt_ratio(ratio)])
             rec["nmse_db"][pname] = [mean_db, med_db]
         for label, (sec, err) in slow.items():
-            rows.append([name, f"{label} 1t", fmt_ms(sec), f"{10 * math.log10(err):.1f} (1 trial)",
-                         fmt_ratio(base_t / sec)])
+            rows.append([name, f"{label} 1t", h.fmt_ms(sec), f"{10 * math.log10(err):.1f} (1 trial)",
+                         h.fmt_ratio(base_t / sec)])
             rec["times"][label + " 1t"] = [sec]
         if name == "kron3_64^3":
             mem = _measure_memory(name) if not args.quick else None
@@ -279,7 +278,7 @@ def run(args):
     print(format_table(["case", "method", "ms", "NMSE dB mean (median)", "vs EM-SBL"], rows))
     _summary(results)
     if args.json:
-        write_json(args.json, {"suite": "sbl", "threads": threads, "results": results})
+        h.write_json(args.json, {"suite": "sbl", "threads": threads, "results": results})
 
 
 def _summary(results):
@@ -291,13 +290,13 @@ def _summary(results):
         ours = statistics.median(t["KroSBL-svd 1t"]) if "KroSBL-svd 1t" in t else None
         if ours is None:
             continue
-        for peer in ("EM-SBL (dense) 1t", "ARDRegression 1t"):
+        for peer in ("EM-SBL 1t", "ARDRegression 1t"):
             if peer in t:
                 print(f"  KroSBL-svd 1t vs {peer:<20} {t[peer][0] / ours:8.0f}x faster")
         nm = rec["nmse_db"]
-        if "KroSBL-svd" in nm and "OMP (oracle k)" in nm:
+        if "KroSBL-svd" in nm and "OMP" in nm:
             print(f"  NMSE KroSBL-svd {nm['KroSBL-svd'][0]:.1f} dB vs oracle OMP "
-                  f"{nm['OMP (oracle k)'][0]:.1f} dB (means over the trials)")
+                  f"{nm['OMP'][0]:.1f} dB (means over the trials)")
 
 
 # ---------------------------------------------------------------------------

@@ -3,31 +3,30 @@ a numba user semiring against the built-in one, masked triangle counting
 against python-graphblas and scipy (full product, then mask), the top-k
 product against sparse_dot_topn, and numba user datafits against the
 built-in ones in the greedy BCD engine. Peers that are not installed are
-skipped."""
+skipped. Registers the families ``semiring.products`` (one operation per
+semiring), ``semiring.masked`` (triangle counting), ``semiring.topk`` and
+``semiring.datafit`` (built-in against user functions)."""
 import json
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from sparsecore import datasets
 from sparsecore.ops import SEMIRINGS, spgemm, spgemm_topk
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    geomean,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import (
+    Family,
+    available_matrices,
+    generated_matrix,
+    graphblas,
+    optional,
+    real_matrix,
+    register,
 )
+
+Case, Peer, time_peers, paired_ratio = h.Case, h.Peer, h.time_peers, h.paired_ratio
+fmt_ms, fmt_ratio, format_table, geomean = h.fmt_ms, h.fmt_ratio, h.format_table, h.geomean
 
 __all__ = ["run", "lower_triangle", "tfidf", "docstring_corpus", "similarity_case"]
 
@@ -48,13 +47,9 @@ def lower_triangle(A):
     return L
 
 
-def _real(name, matrix_dir):
-    A = datasets.read_matrix_market(Path(matrix_dir) / f"{name}.mtx")
-    if np.iscomplexobj(A.data):
-        A = sp.csr_array(A.real)
-    A = sp.csr_array(A, dtype=np.float64)
-    A.sum_duplicates()
-    return A
+def _matrix(name):
+    A = generated_matrix(name)
+    return A if A is not None else real_matrix(name)
 
 
 # ---------------------------------------------------------------------------
@@ -131,33 +126,87 @@ def similarity_case(n_docs=50_000, vocab=50_000, words_per_doc=20, seed=0):
 
 # ---------------------------------------------------------------------------
 
-def _semiring_section(args, threads, matrix_dir, rounds):
-    cases = []
-    if matrix_dir is not None:
-        cases += [(n, lambda n=n: _real(n, matrix_dir)) for n in PRODUCT_REAL
-                  if (Path(matrix_dir) / f"{n}.mtx").exists()]
-    cases.append(("er50k", lambda: sp.csr_array(datasets.make_erdos_renyi(50_000, 10))))
-    if not args.quick:
-        cases.append(("rmat14", lambda: sp.csr_array(datasets.make_rmat(14))))
-    t = max(threads)
-    names = [s for s in SEMIRINGS]
-    peers = [Peer(s, t, lambda AB, s=s: spgemm(AB[0], AB[1], semiring=s, n_threads=t))
-             for s in names]
+def _product_ops(case, t):
+    """C = A @ A over every built-in semiring, and a numba user min_plus."""
+    peers = [Peer(s, t, lambda A, s=s: spgemm(A, A, semiring=s, n_threads=t)) for s in SEMIRINGS]
     user = _user_min_plus()
     if user is not None:
-        peers.append(Peer("user min_plus", t,
-                          lambda AB: spgemm(AB[0], AB[1], semiring=user, n_threads=t)))
+        peers.append(Peer("user min_plus", t, lambda A: spgemm(A, A, semiring=user, n_threads=t)))
+    return peers
+
+
+def _product_case(name):
+    A = _matrix(name)
+    A.sort_indices()
+    return Case(name, A)
+
+
+PRODUCTS = register(Family(
+    "semiring.products", lambda: ["rmat12", "er50k", "rmat14"]
+    + available_matrices(PRODUCT_REAL), _product_case, _product_ops,
+    list(SEMIRINGS) + ["user min_plus"], kind="operations"))
+
+
+def _masked_peers(case, t):
+    """C<L> = L (+.pair) L at t threads (scipy: full product, then the mask)."""
+    peers = [Peer("scipy full+mask", 1, lambda L: (L @ L).multiply(L))] if t == 1 else []
+    peers.append(Peer("sparsecore", t, lambda L: spgemm(L, L, mask=L, semiring="plus_pair",
+                                                        n_threads=t)))
+    gb = graphblas()
+    if gb is not None:
+        def run_gb(gL):
+            gb.ss.config["nthreads"] = t
+            return gL.mxm(gL, gb.semiring.plus_pair).new(mask=gL.S)
+        peers.append(Peer("graphblas", t, run_gb, lambda L: gb.io.from_scipy_sparse(L)))
+    return peers
+
+
+MASKED = register(Family(
+    "semiring.masked", lambda: ["rmat13", "rmat14"] + available_matrices(GRAPH_REAL),
+    lambda name: Case(name, lower_triangle(_matrix(name))), _masked_peers,
+    ["scipy full+mask", "sparsecore", "graphblas"]))
+
+
+def _topk_case(name):
+    """``topk<n>``: X @ X.T of an n x n synthetic TF-IDF matrix, k = 10."""
+    n = int(name[len("topk"):])
+    X = similarity_case(n_docs=n, vocab=n)
+    return Case(name, (X, sp.csr_array(X.T)), {"k": 10})
+
+
+def _topk_peers(case, t):
+    k = case.info["k"]
+    peers = [Peer("sparsecore", t, lambda xx: spgemm_topk(xx[0], xx[1], k, n_threads=t))]
+    topn = optional("sparse_dot_topn")
+    if topn is not None:
+        # it takes scipy's matrix classes only (conversion not timed)
+        peers.append(Peer("sparse_dot_topn", t, lambda xx: topn.sp_matmul_topn(
+            xx[0], xx[1], top_n=k, n_threads=t),
+            lambda xx: (sp.csr_matrix(xx[0]), sp.csr_matrix(xx[1]))))
+    return peers
+
+
+TOPK = register(Family("semiring.topk", ["topk10000", "topk20000", "topk50000"], _topk_case,
+                       _topk_peers, ["sparsecore", "sparse_dot_topn"]))
+
+
+def _semiring_section(args, threads, rounds):
+    names = [n for n in PRODUCTS.case_names() if n != "rmat12"
+             and not (args.quick and n == "rmat14")]
+    t = max(threads)
+    peers = _product_ops(None, t)
+    user = peers[-1] if peers[-1].name == "user min_plus" else None
     labels = [p.label for p in peers]
     base = f"plus_times {t}t"
     print(f"\n## semirings: C = A @ A over each semiring, {t} thread(s); "
-          f"ratios are time(semiring)/time(plus_times), < 1.2 is the goal")
+          f"ratios are time(semiring)/time(plus_times), < 1.2 is the target")
     rows, results = [], []
-    for name, load in cases:
+    for name in names:
         if args.cases and name not in args.cases:
             continue
-        A = load()
-        A.sort_indices()
-        times = time_peers(Case(name, (A, A)), peers, rounds=rounds)
+        case = _product_case(name)
+        A = case.inputs
+        times = time_peers(case, peers, rounds=rounds)
         results.append({"case": name, "times": times})
         row = [name, f"{A.shape[0]}", fmt_ms(np.median(times[base]))]
         row += [fmt_ratio(paired_ratio(times, lab, base)) for lab in labels[1:]]
@@ -180,9 +229,7 @@ def _semiring_section(args, threads, matrix_dir, rounds):
 
 
 def _user_min_plus():
-    try:
-        import numba  # noqa: F401
-    except ImportError:
+    if optional("numba") is None:
         return None
     from sparsecore.ops import user_semiring
 
@@ -195,45 +242,21 @@ def _user_min_plus():
     return user_semiring(add, mul, name="user_min_plus")
 
 
-def _graphblas():
-    try:
-        import graphblas as gb
-    except ImportError:
-        return None
-    try:
-        gb.init("suitesparse", blocking=True)
-    except Exception:
-        pass
-    return gb
-
-
-def _masked_section(args, threads, matrix_dir, rounds):
-    cases = [("rmat14", lambda: lower_triangle(datasets.make_rmat(14)))]
-    if matrix_dir is not None:
-        cases += [(n, lambda n=n: lower_triangle(_real(n, matrix_dir))) for n in GRAPH_REAL
-                  if (Path(matrix_dir) / f"{n}.mtx").exists()]
-    gb = _graphblas()
-    peers = [Peer("scipy full+mask", 1, lambda L: (L @ L).multiply(L))]
-    for t in threads:
-        peers.append(Peer("sparsecore", t, lambda L, t=t: spgemm(
-            L, L, mask=L, semiring="plus_pair", n_threads=t)))
-    if gb is not None:
-        def make(t):
-            def run_gb(gL):
-                gb.ss.config["nthreads"] = t
-                return gL.mxm(gL, gb.semiring.plus_pair).new(mask=gL.S)
-            return run_gb
-        peers += [Peer("graphblas", t, make(t), lambda L: gb.io.from_scipy_sparse(L))
-                  for t in threads]
-    labels = [p.label for p in peers]
+def _masked_section(args, threads, rounds):
+    names = [n for n in MASKED.case_names() if n != "rmat13"]
+    gb = graphblas()
+    peers = [p for t in threads for p in _masked_peers(None, t)]
+    if 1 not in threads:
+        peers.insert(0, _masked_peers(None, 1)[0])
     print("\n## masked: triangle counting C<L> = L (+.pair) L; ratios are "
           "time(peer)/time(sparsecore) at the same threads, > 1 means sparsecore is faster")
     rows, results = [], []
-    for name, load in cases:
+    for name in names:
         if args.cases and name not in args.cases:
             continue
-        L = load()
-        times = time_peers(Case(name, L), peers, rounds=rounds)
+        case = MASKED.make_case(name)
+        L = case.inputs
+        times = time_peers(case, peers, rounds=rounds)
         tri = int(spgemm(L, L, mask=L, semiring="plus_pair").sum())
         results.append({"case": name, "times": times, "triangles": tri})
         row = [name, f"{L.shape[0]}", f"{L.nnz:,}", f"{tri:,}"]
@@ -260,49 +283,39 @@ def _masked_section(args, threads, matrix_dir, rounds):
                                             for r in results])))
         rows.append(gmrow)
     print(format_table(header, rows))
-    del labels
     return results
 
 
 def _topk_section(args, threads, rounds):
     n = 10_000 if args.quick else 50_000
-    X = similarity_case(n_docs=n, vocab=n)
-    XT = sp.csr_array(X.T)
-    k = 10
-    peers = [Peer("sparsecore", t, lambda xx, t=t: spgemm_topk(xx[0], xx[1], k, n_threads=t))
-             for t in threads]
-    try:
-        from sparse_dot_topn import sp_matmul_topn
-    except ImportError:
-        sp_matmul_topn = None
-    if sp_matmul_topn is not None:
-        # it takes scipy's matrix classes only (conversion not timed)
-        peers += [Peer("sparse_dot_topn", t, lambda xx, t=t: sp_matmul_topn(
-            xx[0], xx[1], top_n=k, n_threads=t),
-            lambda xx: (sp.csr_matrix(xx[0]), sp.csr_matrix(xx[1]))) for t in threads]
+    case = _topk_case(f"topk{n}")
+    X, XT = case.inputs
+    k = case.info["k"]
+    peers = [p for t in threads for p in _topk_peers(case, t)]
+    have_topn = any(p.name == "sparse_dot_topn" for p in peers)
     from sparsecore.ops import _spgemm_topk
     path = "per-row kernel" if _spgemm_topk._per_row_kernel() is not None else "blocked fallback"
     flops = int(np.diff(XT.indptr)[X.indices].sum())
     print(f"\n## top-k: k={k} largest of each row of X @ X.T, X {X.shape} with {X.nnz:,} "
           f"entries ({flops:,} multiplies); sparsecore path: {path}")
-    times = time_peers(Case("topk", (X, XT)), peers, rounds=rounds)
+    times = time_peers(case, peers, rounds=rounds)
     rows = []
     for t in threads:
         sc = f"sparsecore {t}t"
         row = [f"{t}", fmt_ms(np.median(times[sc]))]
-        if sp_matmul_topn is not None:
+        if have_topn:
             row += [fmt_ms(np.median(times[f"sparse_dot_topn {t}t"])),
                     fmt_ratio(paired_ratio(times, f"sparse_dot_topn {t}t", sc))]
         rows.append(row)
     header = ["threads", "sparsecore ms"] + (
-        ["sparse_dot_topn ms", "speed-up vs topn"] if sp_matmul_topn is not None else [])
+        ["sparse_dot_topn ms", "speed-up vs topn"] if have_topn else [])
     print(format_table(header, rows))
-    result = {"case": f"topk{n}", "times": times, "path": path}
+    result = {"case": case.name, "times": times, "path": path}
     if args.memory:
         mem = {}
         for t in threads:
             mem[f"sparsecore {t}t"] = _topk_memory("sparsecore", n, t)
-            if sp_matmul_topn is not None:
+            if have_topn:
                 mem[f"sparse_dot_topn {t}t"] = _topk_memory("sparse_dot_topn", n, t)
         result["memory"] = mem
         print("peak extra memory of the call (fresh process per peer, output included) / "
@@ -329,21 +342,7 @@ def _topk_memory_probe(peer, n, threads):
     # the full case would leave its freed memory resident in the allocator
     # and hide the measured call's peak
     run_once(X[:200], XT)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    base = _status_kb("VmRSS")
-    C = run_once(X, XT)
-    peak = _status_kb("VmHWM")
-    out = C.data.nbytes + C.indices.nbytes + C.indptr.nbytes
-    print(json.dumps({"extra": (peak - base) * 1024, "output": out}))
-
-
-def _status_kb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{key} not in /proc/self/status")
+    print(json.dumps(h.peak_memory(lambda: run_once(X, XT))))
 
 
 def _topk_memory(peer, n, threads):
@@ -354,9 +353,7 @@ def _topk_memory(peer, n, threads):
     # inputs cannot be reused unseen by the measured call, and its peak
     # resident set counts every large buffer it touches
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
-    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
-                         check=True, env=env)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res = h.run_probe(code, env=env)
     res["ratio"] = res["extra"] / res["output"]
     return res
 
@@ -419,72 +416,95 @@ def _block_solve(X, y, penalty, epochs):
     return run
 
 
-def _datafit_section(args, threads, rounds):
-    """Numba user datafits and penalties against the built-in ones in the
-    greedy BCD engine."""
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        print("\n## datafit: skipped (numba is not installed)")
-        return None
-    from sparsecore.optimize import L1, Logistic, Quadratic, greedy_bcd
-
-    user_sq, user_log, user_l1 = _user_functions()
+def _datafit_case(name):
+    """``<n>x<p>``: a sparse CSC design with density 0.05, a 20-sparse
+    regression target y and its signs yb."""
+    n, p = (int(v) for v in name.split("x"))
     rng = np.random.default_rng(0)
-    n, p = (2000, 300) if args.quick else (5000, 500)
     X = sp.random_array((n, p), density=0.05, format="csc", rng=rng)
     w = np.zeros(p)
     w[rng.choice(p, 20, replace=False)] = rng.standard_normal(20)
     y = X @ w + 0.01 * rng.standard_normal(n)
-    yb = np.where(y > np.median(y), 1.0, -1.0)
-    # (row label, built-in peer, user peer, run(datafit, penalty, data))
-    pairs = [
-        ("datafit squared", (Quadratic(), L1(1e-3), 1), (user_sq, L1(1e-3), 1)),
-        ("datafit logistic", (Logistic(), L1(1e-3), 2), (user_log, L1(1e-3), 2)),
-        ("penalty L1, squared", (Quadratic(), L1(1e-3), 1), (Quadratic(), user_l1, 1)),
-        ("penalty L1, logistic", (Logistic(), L1(1e-3), 2), (Logistic(), user_l1, 2)),
-    ]
-    epochs = 20
+    return Case(name, (X, y, np.where(y > np.median(y), 1.0, -1.0)))
+
+
+DATAFIT_PAIRS = ["datafit squared", "datafit logistic", "penalty L1, squared",
+                 "penalty L1, logistic"]
+BLOCK_EPOCHS = 20
+
+
+def _datafit_ops(case, t):
+    """Greedy BCD (L1 1e-3, tol 1e-8) with a built-in and a numba user
+    datafit or penalty; ``block solve L1``: BLOCK_EPOCHS epochs of the compiled
+    solver over all columns."""
+    if optional("numba") is None:
+        return []
+    from sparsecore.optimize import L1, Logistic, Quadratic, greedy_bcd
+
+    user_sq, user_log, user_l1 = _user_functions()
+    # label: ((built-in datafit, penalty, target), (user datafit, penalty, target))
+    pairs = {
+        "datafit squared": ((Quadratic(), L1(1e-3), 1), (user_sq, L1(1e-3), 1)),
+        "datafit logistic": ((Logistic(), L1(1e-3), 2), (user_log, L1(1e-3), 2)),
+        "penalty L1, squared": ((Quadratic(), L1(1e-3), 1), (Quadratic(), user_l1, 1)),
+        "penalty L1, logistic": ((Logistic(), L1(1e-3), 2), (Logistic(), user_l1, 2)),
+    }
+    peers = []
+    for label, variants in pairs.items():
+        for which, (df, pen, i) in zip(("built-in", "user"), variants):
+            peers.append(Peer(f"{label} | {which}", t,
+                              lambda d, df=df, pen=pen, i=i: greedy_bcd(
+                                  df, pen, d[0], d[i], tol=1e-8, max_iter=2000, n_threads=t)))
+    if case is not None:
+        X, y, _ = case.inputs
+        peers.append(Peer("block solve L1 | built-in", t, _block_solve(X, y, L1(1e-3), BLOCK_EPOCHS)))
+        peers.append(Peer("block solve L1 | user", t, _block_solve(X, y, user_l1, BLOCK_EPOCHS)))
+    return peers
+
+
+DATAFIT = register(Family(
+    "semiring.datafit", ["2000x300", "5000x500"], _datafit_case, _datafit_ops,
+    [f"{label} | {which}" for label in DATAFIT_PAIRS + ["block solve L1"]
+     for which in ("built-in", "user")], kind="operations"))
+
+
+def _datafit_section(args, threads, rounds):
+    """Numba user datafits and penalties against the built-in ones in the
+    greedy BCD engine."""
+    if optional("numba") is None:
+        print("\n## datafit: skipped (numba is not installed)")
+        return None
+    case = _datafit_case("2000x300" if args.quick else "5000x500")
     rows = []
     out = {}
     for t in threads:
-        kw = dict(tol=1e-8, max_iter=2000, n_threads=t)
-        peers = []
-        for label, (bd, bp, bi), (ud, up, ui) in pairs:
-            peers.append(Peer(f"{label} | built-in", t,
-                              lambda d, bd=bd, bp=bp, bi=bi: greedy_bcd(bd, bp, d[0], d[bi], **kw)))
-            peers.append(Peer(f"{label} | user", t,
-                              lambda d, ud=ud, up=up, ui=ui: greedy_bcd(ud, up, d[0], d[ui], **kw)))
-        peers.append(Peer("block solve L1 | built-in", t, _block_solve(X, y, L1(1e-3), epochs)))
-        peers.append(Peer("block solve L1 | user", t, _block_solve(X, y, user_l1, epochs)))
-        times = time_peers(Case("datafit", (X, y, yb)), peers, rounds=rounds)
+        times = time_peers(case, _datafit_ops(case, t), rounds=rounds)
         out[t] = times
-        for label in [pr[0] for pr in pairs] + ["block solve L1"]:
+        for label in DATAFIT_PAIRS + ["block solve L1"]:
             b, u = f"{label} | built-in {t}t", f"{label} | user {t}t"
             rows.append([label, str(t), fmt_ms(np.median(times[b])), fmt_ms(np.median(times[u])),
                          fmt_ratio(paired_ratio(times, u, b))])
-    print(f"\n## datafit: greedy BCD on a sparse {n} x {p} design (L1 1e-3, tol 1e-8); "
-          f"block solve = {epochs} epochs of the compiled solver over all columns; "
-          f"ratio = time(user)/time(built-in), < 2 is the goal")
+    print(f"\n## datafit: greedy BCD on a sparse {case.name} design (L1 1e-3, tol 1e-8); "
+          f"block solve = {BLOCK_EPOCHS} epochs of the compiled solver over all columns; "
+          f"ratio = time(user)/time(built-in), < 2 is the target")
     print(format_table(["case", "threads", "built-in ms", "user ms", "user/built-in"], rows))
     return {"times": out}
 
 
 def run(args):
-    matrix_dir = datasets.find_matrix_dir(args.matrix_dir)
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
     print(f"# medians of {rounds} rounds, peers alternated")
     mine = ["semirings", "masked", "topk", "datafit"]
     sections = [s for s in (getattr(args, "sections", None) or []) if s in mine] or mine
     out = {}
     if "semirings" in sections:
-        out["semirings"] = _semiring_section(args, threads, matrix_dir, rounds)
+        out["semirings"] = _semiring_section(args, threads, rounds)
     if "masked" in sections:
-        out["masked"] = _masked_section(args, threads, matrix_dir, rounds)
+        out["masked"] = _masked_section(args, threads, rounds)
     if "topk" in sections:
         out["topk"] = _topk_section(args, threads, rounds)
     if "datafit" in sections:
         out["datafit"] = _datafit_section(args, threads, rounds)
     if args.json:
-        write_json(args.json, {"suite": "semiring", "threads": threads, **out})
+        h.write_json(args.json, {"suite": "semiring", "threads": threads, **out})

@@ -1,183 +1,152 @@
-"""SpGEMM suite: the real matrices and generated cases of the SpGEMM note,
-against scipy (plain and followed by sort_indices), python-graphblas and
-sparse_dot_mkl when they are installed."""
+"""SpGEMM suite: real matrices (SuiteSparse) and generated cases, against
+scipy (plain and followed by sort_indices), python-graphblas and
+sparse_dot_mkl when they are installed. Registers the family ``spgemm``."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from sparsecore import datasets
 from sparsecore.ops import spgemm
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    geomean,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import (
+    Family,
+    available_matrices,
+    generated_matrix,
+    graphblas,
+    real_matrix,
+    register,
 )
 
-__all__ = ["run", "load_case", "case_names"]
+__all__ = ["run", "load_case", "case_names", "FAMILY"]
 
-# real matrices, in the note's order (arrow.mtx is left out: its square has
-# 2.16e9 nonzeros and is the MemoryError test)
+# real matrices, small to large in work (arrow.mtx is left out: its square
+# has 2.16e9 nonzeros and is the MemoryError test)
 REAL = [
     "Pd", "olm1000", "young1c", "cryg2500", "watt_2", "bcspwr10", "dwt_992",
     "zenios", "n1024-l1", "n1024-l2", "hangGlider_2", "bcsstk13", "rajat01",
     "pushpull", "sparse-images-1024_subset",
 ]
-GENERATED = {
-    "rmat14": lambda: _square(datasets.make_rmat(14)),
-    "er50k": lambda: _square(datasets.make_erdos_renyi(50_000, 10)),
-    "lap2d_1000": lambda: _square(datasets.make_laplacian((1000, 1000))),
-    "lap3d27_40": lambda: _square(datasets.make_laplacian((40, 40, 40), stencil=27)),
+# generated squares (names understood by generated_matrix) and Gram products
+GENERATED = ["rmat14", "er50k", "lap2d_1000", "lap3d27_40", "ts200k_AtA", "ts50k_AAt"]
+TALL_SKINNY = {
     "ts200k_AtA": lambda: _gram(datasets.make_tall_skinny(200_000, 1000, 5), left=True),
     "ts50k_AAt": lambda: _gram(datasets.make_tall_skinny(50_000, 10_000, 5), left=False),
 }
-
-
-def _square(A):
-    return A, A
+#: the folder real matrices are read from (``--matrix-dir``; None: the default)
+matrix_dir = None
 
 
 def _gram(A, left):
+    A = sp.csr_array(A)
     At = sp.csr_array(A.T)
     return (At, A) if left else (A, At)
 
 
-def _real_case(path):
-    A = datasets.read_matrix_market(path)
-    if np.iscomplexobj(A.data):
-        A = sp.csr_array(A.real)  # peers compared on real data, as in the note
-        A.eliminate_zeros()
-    if A.shape[0] != A.shape[1]:
-        return _gram(A, left=False)
-    return _square(A)
+def case_names(folder=None):
+    """Real matrices present here (in the folder or shipped), then generated."""
+    return available_matrices(REAL, folder or matrix_dir) + GENERATED
 
 
-def case_names(matrix_dir):
-    names = []
-    if matrix_dir is not None:
-        names += [n for n in REAL if (Path(matrix_dir) / f"{n}.mtx").exists()]
-    else:
-        names += list(datasets.list_matrices())
-    return names + list(GENERATED)
-
-
-def load_case(name, matrix_dir):
-    if name in GENERATED:
-        A, B = GENERATED[name]()
+def load_case(name, folder=None):
+    """``Case(name, (A, B), info)`` of the product ``A @ B``: ``A @ A`` for a
+    square matrix, ``A @ A.T`` (or ``A.T @ A``) for a rectangular one."""
+    if name in TALL_SKINNY:
+        A, B = TALL_SKINNY[name]()
         kind = "generated"
-    elif matrix_dir is not None:
-        A, B = _real_case(Path(matrix_dir) / f"{name}.mtx")
-        kind = "real"
     else:
-        A = datasets.load_matrix(name)
-        if np.iscomplexobj(A.data):
-            A = sp.csr_array(A.real)
-        A, B = _square(A)
-        kind = "real"
+        A = generated_matrix(name)
+        kind = "generated" if A is not None else "real"
+        if A is None:
+            A = real_matrix(name, folder or matrix_dir)
+        A, B = (A, A) if A.shape[0] == A.shape[1] else _gram(A, left=False)
     A.sort_indices()
     B.sort_indices()
     fp = np.diff(B.indptr)[A.indices].sum()
-    return Case(name, (A, B), {"kind": kind, "shape": A.shape, "flops": int(fp)})
+    return h.Case(name, (A, B), {"kind": kind, "shape": A.shape, "flops": int(fp)})
 
 
-def _peers(threads):
-    peers = [
-        Peer("scipy", 1, lambda ab: ab[0] @ ab[1]),
-        Peer("scipy+sort", 1, lambda ab: (ab[0] @ ab[1]).sort_indices()),
-    ]
-    for t in threads:
-        peers.append(Peer("sparsecore", t, lambda ab, t=t: spgemm(ab[0], ab[1], n_threads=t)))
+def _peers(case, threads):
+    """Peers of ``A @ B`` at ``threads`` threads (scipy at 1 only)."""
+    Peer = h.Peer
+    peers = []
+    if threads == 1:
+        peers += [Peer("scipy", 1, lambda ab: ab[0] @ ab[1]),
+                  Peer("scipy+sort", 1, lambda ab: (ab[0] @ ab[1]).sort_indices())]
+    peers.append(Peer("sparsecore", threads,
+                      lambda ab: spgemm(ab[0], ab[1], n_threads=threads)))
     peers += _graphblas_peers(threads)
     peers += _mkl_peers(threads)
     return peers
 
 
-def _graphblas_peers(threads):
-    try:
-        import graphblas as gb
-    except ImportError:
+def _graphblas_peers(t):
+    gb = graphblas()
+    if gb is None:
         return []
-    try:
-        gb.init("suitesparse", blocking=True)
-    except Exception:
-        pass  # already initialised
+
     def prepare(ab):
         return gb.io.from_scipy_sparse(ab[0]), gb.io.from_scipy_sparse(ab[1])
-    def make(t):
-        def run(gab):
-            gb.ss.config["nthreads"] = t
-            return gab[0].mxm(gab[1], gb.semiring.plus_times).new()
-        return run
-    return [Peer("graphblas", t, make(t), prepare) for t in threads]
+
+    def run(gab):
+        gb.ss.config["nthreads"] = t
+        return gab[0].mxm(gab[1], gb.semiring.plus_times).new()
+    return [h.Peer("graphblas", t, run, prepare)]
 
 
-def _mkl_peers(threads):
+def _mkl_peers(t):
     """sparse_dot_mkl (needs LD_LIBRARY_PATH to reach libmkl_rt; KMP_BLOCKTIME=1
     keeps idle MKL threads from spinning into the other peers' turns)."""
     try:
         from sparse_dot_mkl import dot_product_mkl, mkl_set_num_threads
     except Exception:
         return []
-    def make(t):
-        def run(ab):
-            mkl_set_num_threads(t)
-            return dot_product_mkl(ab[0], ab[1])
-        return run
+
+    def run(ab):
+        mkl_set_num_threads(t)
+        return dot_product_mkl(ab[0], ab[1])
     # sparse_dot_mkl recasts int64 indices of its inputs in place: give it copies
-    return [Peer("mkl", t, make(t), lambda ab: (ab[0].copy(), ab[1].copy())) for t in threads]
+    return [h.Peer("mkl", t, run, lambda ab: (ab[0].copy(), ab[1].copy()))]
 
 
-def _memory_probe(name, matrix_dir, peer, threads):
+FAMILY = register(Family(
+    "spgemm", case_names, load_case, _peers,
+    ["scipy", "scipy+sort", "sparsecore", "graphblas", "mkl"]))
+
+
+def _all_peers(threads):
+    """Every peer at every thread count, in table order (scipy first)."""
+    case = h.Case("-", None)
+    peers = [p for t in sorted(set(threads) | {1}) for p in _peers(case, t)
+             if p.threads in threads or p.name.startswith("scipy")]
+    order = FAMILY.peer_names
+    return sorted(peers, key=lambda p: (order.index(p.name), p.threads))
+
+
+def _memory_probe(name, folder, peer, threads):
     """Run one product in this (fresh) process; print peak extra memory."""
-    case = load_case(name, matrix_dir)
-    A, B = case.inputs
+    A, B = load_case(name, folder).inputs
     run = {
         "sparsecore": lambda: spgemm(A, B, n_threads=threads),
         "scipy": lambda: A @ B,
     }[peer]
     run()  # first call: library-level one-time allocations
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak resident set size
-    base = _status_kb("VmRSS")
-    C = run()
-    peak = _status_kb("VmHWM")
-    out_bytes = C.data.nbytes + C.indices.nbytes + C.indptr.nbytes
-    print(json.dumps({"extra": (peak - base) * 1024, "output": out_bytes}))
+    print(json.dumps(h.peak_memory(run)))
 
 
-def _status_kb(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{key} not in /proc/self/status")
-
-
-def _measure_memory(name, matrix_dir, peer, threads):
-    code = (
-        "from sparsecore._bench.spgemm import _memory_probe; "
-        f"_memory_probe({name!r}, {str(matrix_dir) if matrix_dir else None!r}, {peer!r}, {threads})"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+def _measure_memory(name, folder, peer, threads):
+    res = h.run_probe("from sparsecore._bench.spgemm import _memory_probe; "
+                      f"_memory_probe({name!r}, {str(folder) if folder else None!r}, "
+                      f"{peer!r}, {threads})")
     return res["extra"] / res["output"]
 
 
 def run(args):
+    global matrix_dir
     matrix_dir = datasets.find_matrix_dir(args.matrix_dir)
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
-    peers = _peers(threads)
+    peers = _all_peers(threads)
     labels = [p.label for p in peers]
     base = "scipy 1t"
     src = f"matrices from {matrix_dir}" if matrix_dir else "matrices shipped in the package"
@@ -191,7 +160,7 @@ def run(args):
         if args.quick and name in ("rmat14",):
             continue
         case = load_case(name, matrix_dir)
-        times = time_peers(case, peers, rounds=rounds)
+        times = h.time_peers(case, peers, rounds=rounds)
         C = spgemm(*case.inputs)
         rec = {"case": name, **case.info, "nnz": int(C.nnz), "times": times}
         if args.memory:
@@ -202,34 +171,34 @@ def run(args):
             }
         results.append(rec)
         row = [name, "x".join(map(str, case.info["shape"])), f"{case.info['flops']:,}",
-               f"{C.nnz:,}", fmt_ms(np.median(times[base]))]
-        row += [fmt_ratio(paired_ratio(times, base, lab)) for lab in labels[1:]]
+               f"{C.nnz:,}", h.fmt_ms(np.median(times[base]))]
+        row += [h.fmt_ratio(h.paired_ratio(times, base, lab)) for lab in labels[1:]]
         if args.memory:
             row.append(f"{rec['memory']['sparsecore']:.2f}")
         rows.append(row)
     header = ["case", "shape", "flops", "nnz(C)", "scipy ms"] + labels[1:]
     if args.memory:
-        header.append(f"sc mem/out")
+        header.append("sc mem/out")
     for kind in ("real", "generated"):
         sub = [r for r in results if r["kind"] == kind]
         if sub:
             rows.append([f"geo-mean {kind}", "", "", "", ""] + [
-                fmt_ratio(geomean([paired_ratio(r["times"], base, lab) for r in sub]))
+                h.fmt_ratio(h.geomean([h.paired_ratio(r["times"], base, lab) for r in sub]))
                 for lab in labels[1:]
             ] + ([""] if args.memory else []))
-    print(format_table(header, rows))
+    print(h.format_table(header, rows))
     if args.json:
-        write_json(args.json, {"suite": "spgemm", "threads": threads, "results": results})
+        h.write_json(args.json, {"suite": "spgemm", "threads": threads, "results": results})
     _summary(results, threads)
 
 
 def _summary(results, threads):
-    """The issue's goal metrics, computed from the same runs."""
+    """Geometric means and worst cases against each peer, from the same runs."""
     t1 = "sparsecore 1t"
     print()
     def gm(sub, a, b):
-        vals = [paired_ratio(r["times"], a, b) for r in sub if a in r["times"] and b in r["times"]]
-        return geomean(vals) if vals else None
+        vals = [h.paired_ratio(r["times"], a, b) for r in sub if a in r["times"] and b in r["times"]]
+        return h.geomean(vals) if vals else None
     allr = results
     real = [r for r in results if r["kind"] == "real"]
     gen = [r for r in results if r["kind"] == "generated"]
@@ -239,7 +208,7 @@ def _summary(results, threads):
             ("1t vs scipy+sort (geo-mean)", gm(allr, "scipy+sort 1t", t1)),
             ("1t vs plain scipy (geo-mean)", gm(allr, "scipy 1t", t1)),
             ("1t vs graphblas 1t (geo-mean)", gm(allr, "graphblas 1t", t1)),
-            ("1t vs scipy, worst case", min(paired_ratio(r["times"], "scipy 1t", t1) for r in allr)),
+            ("1t vs scipy, worst case", min(h.paired_ratio(r["times"], "scipy 1t", t1) for r in allr)),
         ]
     tn = max(threads)
     if tn > 1:
@@ -258,4 +227,4 @@ def _summary(results, threads):
         lines.append(("peak extra memory / output, sparsecore (max)", max(mem)))
     for text, value in lines:
         if value is not None:
-            print(f"  {text:<44} {fmt_ratio(value)}")
+            print(f"  {text:<44} {h.fmt_ratio(value)}")

@@ -6,7 +6,15 @@ Sections (``--cases`` picks some): goals (sparsity sweep, 3072x768, B=128),
 shapes (shape x batch at 90 %), nm (N:M patterns), f64, backward (S.T @ G,
 layer products, SDDMM), threads (self-scaling), convert (pruning and format
 conversions in units of one dense GEMM), real (a sparse DNN layer shipped in
-the package)."""
+the package).
+
+Registers the families ``spmm`` (Y = S @ X beside the peers), ``spmm.layer``
+(the products of a sparse layer) and ``spmm.convert`` (conversions). A case
+is named ``"<shape> <format> <sparsity>% <batch>"`` (``"3072x768 16x16 90%
+128"``), ``"<shape> <n>:<m> <batch>"`` for N:M, with ``" float64"`` appended
+for double precision; a shipped matrix takes the shape's place
+(``"n1024-l1 4x1 128"``, its own sparsity).
+"""
 import time
 
 import numpy as np
@@ -15,19 +23,12 @@ import scipy.sparse as sp
 from sparsecore import datasets
 from sparsecore.formats import BlockShape, BlockSparseMatrix, NMSparseMatrix
 from sparsecore.ops import block_prune, nm_prune, sddmm, spmm
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
-)
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import Family, optional, register
 
-__all__ = ["run", "SECTIONS", "make_block", "make_nm"]
+Case, Peer = h.Case, h.Peer
+
+__all__ = ["run", "SECTIONS", "make_block", "make_nm", "case_name", "make_case"]
 
 SHAPES = [(768, 768), (3072, 768), (768, 3072), (4096, 4096)]
 SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95]
@@ -59,106 +60,6 @@ def make_nm(shape, n, m, dtype, seed=0):
                     score=rng.random(shape))
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
-def _peers(S, t, dense_W):
-    """Peers computing S @ X at t threads; numpy dense first."""
-    torch = _torch()
-    peers = [
-        Peer("np_dense", t, lambda d: d["W"] @ d["X"]),
-        Peer("sparsecore", t, lambda d, t=t: spmm(d["S"], d["X"], n_threads=t)),
-    ]
-    if t == 1:  # scipy.sparse is single-threaded
-        peers.append(Peer("sp_csr", 1, lambda d: d["csr"] @ d["X"]))
-        if isinstance(S, BlockSparseMatrix) and S.block_shape != (1, 1):
-            peers.append(Peer("sp_bsr", 1, lambda d: d["bsr"] @ d["X"]))
-    if torch is not None:
-        peers.append(Peer("torch_csr", t, lambda d: d["t_csr"] @ d["t_X"]))
-        if isinstance(S, BlockSparseMatrix) and S.block_shape.rows == S.block_shape.cols > 1:
-            # MKL's BSR (torch's CPU path) supports square blocks only
-            peers.append(Peer("torch_bsr", t, lambda d: d["t_bsr"] @ d["t_X"]))
-    return peers
-
-
-def _inputs(S, X, W):
-    d = {"S": S, "X": X, "W": W, "csr": S.to_scipy("csr")}
-    if isinstance(S, BlockSparseMatrix) and S.shape[0] % S.block_shape.rows == 0 \
-            and S.shape[1] % S.block_shape.cols == 0:
-        d["bsr"] = S.to_scipy("bsr")
-    torch = _torch()
-    if torch is not None:
-        d["t_X"] = torch.from_numpy(X)
-        Wt = torch.from_numpy(W)
-        d["t_csr"] = Wt.to_sparse_csr()
-        if isinstance(S, BlockSparseMatrix) and S.block_shape.rows == S.block_shape.cols > 1:
-            d["t_bsr"] = Wt.to_sparse_bsr(tuple(S.block_shape))
-    return d
-
-
-class _Threads:
-    """BLAS/OpenMP (threadpoolctl) and torch limited to t threads."""
-
-    def __init__(self, t):
-        self.t = t
-
-    def __enter__(self):
-        from threadpoolctl import threadpool_limits
-
-        self.limiter = threadpool_limits(self.t)
-        torch = _torch()
-        if torch is not None:
-            self.torch_threads = torch.get_num_threads()
-            torch.set_num_threads(self.t)
-        return self
-
-    def __exit__(self, *exc):
-        self.limiter.restore_original_limits()
-        torch = _torch()
-        if torch is not None:
-            torch.set_num_threads(self.torch_threads)
-
-
-def _time(case, peers, rounds):
-    """time_peers without the peers whose first call is too slow."""
-    kept = []
-    for p in peers:
-        t0 = time.perf_counter()
-        p.run(case.inputs)
-        if time.perf_counter() - t0 <= MAX_CALL or p.name in ("np_dense", "sparsecore"):
-            kept.append(p)
-    return time_peers(case, kept, rounds=rounds)
-
-
-def _row(case, times, peer_names, t):
-    base = f"np_dense {t}t"
-    ours = f"sparsecore {t}t"
-    ideal = case.info["ideal"]
-    sc = paired_ratio(times, base, ours)
-    cells = [fmt_ms(np.median(times[base])), fmt_ratio(sc), f"{sc / ideal:.2f}"]
-    best = None
-    for name in peer_names:
-        label = f"{name} {1 if name.startswith('sp_') else t}t"
-        if label in times:
-            r = paired_ratio(times, base, label)
-            cells.append(fmt_ratio(r))
-            best = r if best is None or r > best else best
-        else:
-            cells.append("-")
-    cells.append(fmt_ratio(sc / best) if best else "-")
-    return cells, {"speedup": sc, "fraction_of_ideal": sc / ideal,
-                   "best_peer": best, "vs_best_peer": sc / best if best else None}
-
-
-PEER_COLUMNS = ["sp_csr", "sp_bsr", "torch_csr", "torch_bsr"]
-HEADER_TAIL = ["dense ms", "sparsecore", "of ideal"] + [p + " x" for p in PEER_COLUMNS] + ["vs best peer"]
-
-
 def _fmt_name(S):
     if isinstance(S, BlockSparseMatrix):
         r, c = S.block_shape
@@ -168,129 +69,257 @@ def _fmt_name(S):
     return "csr"
 
 
-def _run_cases(specs, t, rounds, results, title, label_cols):
-    """specs: list of (labels, S, B); prints one table."""
+def case_name(shape, fmt, batch, sparsity=None, dtype=np.float32):
+    """The registry name of a product case (see the module docstring)."""
+    where = shape if isinstance(shape, str) else "x".join(map(str, shape))
+    parts = [where, fmt] + ([] if ":" in fmt or sparsity is None else [f"{sparsity:.0%}"])
+    parts.append(str(batch))
+    if np.dtype(dtype) != np.float32:
+        parts.append(np.dtype(dtype).name)
+    return " ".join(parts)
+
+
+def _matrix(name):
+    """(S, ideal speedup, batch) of a case name."""
+    tokens = name.split()
+    dtype = np.dtype(tokens.pop()) if tokens[-1].startswith("float") else np.dtype(np.float32)
+    where, fmt, batch = tokens[0], tokens[1], int(tokens[-1])
+    if "x" not in where or not where.replace("x", "").isdigit():  # a shipped matrix
+        A = sp.csr_array(datasets.load_matrix(where)).astype(dtype)
+        bs = (1, 1) if fmt == "csr" else tuple(int(v) for v in fmt.split("x"))
+        S = BlockSparseMatrix.from_scipy(A, bs)
+        ideal = A.shape[0] * A.shape[1] / A.nnz if fmt == "csr" else 1 / S.density
+        return S, ideal, batch
+    shape = tuple(int(v) for v in where.split("x"))
+    if ":" in fmt:
+        n, m = (int(v) for v in fmt.split(":"))
+        return make_nm(shape, n, m, dtype), m / n, batch
+    sparsity = float(tokens[2].rstrip("%")) / 100
+    bs = (1, 1) if fmt == "csr" else tuple(int(v) for v in fmt.split("x"))
+    return make_block(shape, bs, sparsity, dtype), 1 / (1 - sparsity), batch
+
+
+def _square_blocks(S):
+    return isinstance(S, BlockSparseMatrix) and S.block_shape.rows == S.block_shape.cols > 1
+
+
+def make_case(name):
+    """Case of ``S @ X``: inputs for every peer (dense W, scipy and torch copies)."""
+    S, ideal, B = _matrix(name)
+    X = np.random.default_rng(1).standard_normal((S.shape[1], B)).astype(S.dtype)
+    if B == 1:
+        X = X[:, 0].copy()
+    W = S.toarray()
+    d = {"S": S, "X": X, "W": W, "csr": S.to_scipy("csr")}
+    if isinstance(S, BlockSparseMatrix) and S.block_shape != (1, 1) \
+            and S.shape[0] % S.block_shape.rows == 0 and S.shape[1] % S.block_shape.cols == 0:
+        d["bsr"] = S.to_scipy("bsr")
+    torch = optional("torch")
+    if torch is not None:
+        d["t_X"] = torch.from_numpy(X)
+        Wt = torch.from_numpy(W)
+        d["t_csr"] = Wt.to_sparse_csr()
+        if _square_blocks(S):
+            d["t_bsr"] = Wt.to_sparse_bsr(tuple(S.block_shape))
+    return Case(name, d, {"ideal": ideal})
+
+
+def _peers(case, t):
+    """Peers computing S @ X at t threads; numpy dense first."""
+    d = case.inputs
+    peers = [
+        Peer("numpy dense", t, lambda d: d["W"] @ d["X"]),
+        Peer("sparsecore", t, lambda d: spmm(d["S"], d["X"], n_threads=t)),
+    ]
+    if t == 1:  # scipy.sparse is single-threaded
+        peers.append(Peer("scipy csr", 1, lambda d: d["csr"] @ d["X"]))
+        if "bsr" in d:
+            peers.append(Peer("scipy bsr", 1, lambda d: d["bsr"] @ d["X"]))
+    if "t_csr" in d:
+        peers.append(Peer("torch csr", t, lambda d: d["t_csr"] @ d["t_X"]))
+    if "t_bsr" in d:  # MKL's BSR (torch's CPU path) supports square blocks only
+        peers.append(Peer("torch bsr", t, lambda d: d["t_bsr"] @ d["t_X"]))
+    return peers
+
+
+PEER_COLUMNS = ["scipy csr", "scipy bsr", "torch csr", "torch bsr"]
+FAMILY = register(Family(
+    "spmm", [case_name(sh, f, 128, s) for sh in [(3072, 768), (4096, 4096)]
+             for f in ["16x16", "8x8", "8x1", "4x1", "csr"] for s in (0.5, 0.9)]
+    + [case_name(sh, f, 128) for sh in [(3072, 768), (4096, 4096)]
+       for f in ["2:4", "1:4", "2:8", "1:8"]],
+    make_case, _peers, ["numpy dense", "sparsecore"] + PEER_COLUMNS))
+
+
+def make_layer_case(name):
+    """Case of a sparse layer's products: S, X (n x B), G (m x B), the
+    batch-major Xb = X.T and Gb = G.T, and the dense W."""
+    S, ideal, B = _matrix(name)
+    m, n = S.shape
+    rng = np.random.default_rng(2)
+    cols = () if B == 1 else (B,)
+    X = rng.standard_normal((n,) + cols).astype(S.dtype)
+    G = rng.standard_normal((m,) + cols).astype(S.dtype)
+    S.T  # build the cached transposed structure outside the timing, as in training
+    return Case(name, {"S": S, "X": X, "G": G, "Xb": np.ascontiguousarray(X.T),
+                       "Gb": np.ascontiguousarray(G.T), "W": S.toarray()}, {"ideal": ideal})
+
+
+LAYER_OPERATIONS = {
+    "S@X": lambda d, t: spmm(d["S"], d["X"], n_threads=t),
+    "S.T@G": lambda d, t: spmm(d["S"].T, d["G"], n_threads=t),
+    "Xb@S.T": lambda d, t: d["Xb"] @ d["S"].T,
+    "Gb@S": lambda d, t: d["Gb"] @ d["S"],
+    "sddmm": lambda d, t: sddmm(d["G"], d["X"], d["S"], n_threads=t),
+    "dense G@X.T": lambda d, t: d["G"] @ d["X"].T,
+    "dense W.T@G": lambda d, t: d["W"].T @ d["G"],
+}
+LAYER = register(Family(
+    "spmm.layer", [case_name(sh, f, b, 0.9) for sh in SHAPES for f in ["16x16", "8x1", "csr", "2:4", "1:8"]
+                   for b in [1, 16, 128, 512]],
+    make_layer_case,
+    lambda case, t: [Peer(op, t, lambda d, f=f: f(d, t)) for op, f in LAYER_OPERATIONS.items()],
+    list(LAYER_OPERATIONS), kind="operations"))
+
+
+def make_convert_case(name):
+    """A dense float32 weight of shape ``name`` and what the conversions start from."""
+    shape = tuple(int(v) for v in name.split("x"))
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal(shape).astype(np.float32)
+    Sb = block_prune(W, (16, 16), 0.1)
+    return Case(name, {"W": W, "X": rng.standard_normal((shape[1], 128)).astype(np.float32),
+                       "Wnm": nm_prune(W, 2, 4).toarray(), "Sb": Sb, "Wb": Sb.toarray(),
+                       "Wcsr": sp.csr_array(block_prune(W, (1, 1), 0.1).toarray())})
+
+
+CONVERSIONS = {
+    "dense GEMM": lambda d: d["W"] @ d["X"],
+    "block_prune 16x16": lambda d: block_prune(d["W"], (16, 16), 0.1),
+    "block_prune 1x1": lambda d: block_prune(d["W"], (1, 1), 0.1),
+    "nm_prune 2:4": lambda d: nm_prune(d["W"], 2, 4, n_threads=1),
+    "from_dense 16x16": lambda d: BlockSparseMatrix.from_dense(d["Wb"], (16, 16)),
+    "from_dense 2:4": lambda d: NMSparseMatrix.from_dense(d["Wnm"], 2, 4, n_threads=1),
+    "from_scipy csr->8x1": lambda d: BlockSparseMatrix.from_scipy(d["Wcsr"], (8, 1)),
+    "transpose 16x16": lambda d: BlockSparseMatrix._from_trusted(
+        d["Sb"].blocks, d["Sb"].indices, d["Sb"].indptr, d["Sb"].shape).T,
+}
+CONVERT = register(Family(
+    "spmm.convert", ["3072x768", "4096x4096"], make_convert_case,
+    lambda case, t: [Peer(op, 1, f) for op, f in CONVERSIONS.items()],
+    list(CONVERSIONS), kind="operations"))
+
+
+def _time(case, peers, rounds):
+    """time_peers without the peers whose first call is too slow."""
+    kept = []
+    for p in peers:
+        t0 = time.perf_counter()
+        p.run(case.inputs)
+        if time.perf_counter() - t0 <= MAX_CALL or p.name in ("numpy dense", "sparsecore"):
+            kept.append(p)
+    return h.time_peers(case, kept, rounds=rounds)
+
+
+def _row(case, times, t):
+    base = f"numpy dense {t}t"
+    ours = f"sparsecore {t}t"
+    ideal = case.info["ideal"]
+    sc = h.paired_ratio(times, base, ours)
+    cells = [h.fmt_ms(np.median(times[base])), h.fmt_ratio(sc), f"{sc / ideal:.2f}"]
+    best = None
+    for name in PEER_COLUMNS:
+        label = f"{name} {1 if name.startswith('scipy') else t}t"
+        if label in times:
+            r = h.paired_ratio(times, base, label)
+            cells.append(h.fmt_ratio(r))
+            best = r if best is None or r > best else best
+        else:
+            cells.append("-")
+    cells.append(h.fmt_ratio(sc / best) if best else "-")
+    return cells, {"speedup": sc, "fraction_of_ideal": sc / ideal,
+                   "best_peer": best, "vs_best_peer": sc / best if best else None}
+
+
+HEADER_TAIL = ["dense ms", "sparsecore", "of ideal"] + [p + " x" for p in PEER_COLUMNS] + ["vs best peer"]
+
+
+def _run_cases(names, t, rounds, results, title):
+    """Time the ``spmm`` cases ``names`` at t threads; prints one table."""
     rows = []
-    for labels, S, B, ideal in specs:
-        rng = np.random.default_rng(1)
-        W = S.toarray()
-        X = rng.standard_normal((S.shape[1], B)).astype(S.dtype)
-        if B == 1:
-            X = X[:, 0].copy()
-        case = Case(" ".join(map(str, labels)), _inputs(S, X, W), {"ideal": ideal})
-        times = _time(case, _peers(S, t, W), rounds)
-        cells, rec = _row(case, times, PEER_COLUMNS, t)
-        rows.append(list(map(str, labels)) + [f"{ideal:.1f}"] + cells)
-        results.append({"section": title, "case": case.name, "threads": t, **rec,
-                        "times": times})
+    with h.thread_limit(t):
+        for name in names:
+            case = make_case(name)
+            times = _time(case, _peers(case, t), rounds)
+            cells, rec = _row(case, times, t)
+            rows.append([name, f"{case.info['ideal']:.1f}"] + cells)
+            results.append({"section": title, "case": name, "threads": t, **rec, "times": times})
     print(f"\n### {title} ({t} thread{'s' if t > 1 else ''})")
-    print(format_table(label_cols + ["ideal"] + HEADER_TAIL, rows))
+    print(h.format_table(["case", "ideal"] + HEADER_TAIL, rows))
+
+
+def _fmt(bs):
+    return "csr" if tuple(bs) == (1, 1) else "x".join(map(str, bs))
 
 
 def section_goals(args, threads, rounds, results):
-    specs = []
     sparsities = [0.5, 0.9] if args.quick else SPARSITIES
-    for bs in GOAL_FORMATS:
-        for s in sparsities:
-            S = make_block((3072, 768), bs, s, np.float32)
-            specs.append(((_fmt_name(S), f"{s:.0%}"), S, 128, 1 / (1 - s)))
-    with _Threads(1):
-        _run_cases(specs, 1, rounds, results,
-                   "goals: W 3072x768 @ X 768x128, float32 (speedup over numpy dense)",
-                   ["format", "sparsity"])
+    names = [case_name((3072, 768), _fmt(bs), 128, s) for bs in GOAL_FORMATS for s in sparsities]
+    _run_cases(names, 1, rounds, results,
+               "goals: W 3072x768 @ X 768x128, float32 (speedup over numpy dense)")
 
 
 def section_shapes(args, threads, rounds, results):
-    specs = []
     batches = [1, 128] if args.quick else [1, 16, 128, 512]
-    for shape in SHAPES:
-        for bs in [(16, 16), (8, 1), (1, 1)]:
-            S = make_block(shape, bs, 0.9, np.float32)
-            for B in batches:
-                if args.quick and shape == (4096, 4096) and B > 128:
-                    continue
-                specs.append((("x".join(map(str, shape)), _fmt_name(S), B), S, B, 10.0))
-    with _Threads(1):
-        _run_cases(specs, 1, rounds, results, "shapes x batch at 90 %, float32",
-                   ["shape", "format", "B"])
+    names = [case_name(shape, f, B, 0.9) for shape in SHAPES for f in ["16x16", "8x1", "csr"]
+             for B in batches if not (args.quick and shape == (4096, 4096) and B > 128)]
+    _run_cases(names, 1, rounds, results, "shapes x batch at 90 %, float32")
 
 
 def section_nm(args, threads, rounds, results):
-    specs = []
     shapes = [(3072, 768), (4096, 4096)] if args.quick else SHAPES
-    for shape in shapes:
-        for n, m in NM_PATTERNS:
-            S = make_nm(shape, n, m, np.float32)
-            for B in ([128] if args.quick else [1, 128, 512]):
-                if shape == (4096, 4096) and B == 512:
-                    continue
-                specs.append((("x".join(map(str, shape)), f"{n}:{m}", B), S, B, m / n))
-    with _Threads(1):
-        _run_cases(specs, 1, rounds, results, "N:M along the reduction axis, float32",
-                   ["shape", "N:M", "B"])
+    names = [case_name(shape, f"{n}:{m}", B) for shape in shapes for n, m in NM_PATTERNS
+             for B in ([128] if args.quick else [1, 128, 512])
+             if not (shape == (4096, 4096) and B == 512)]
+    _run_cases(names, 1, rounds, results, "N:M along the reduction axis, float32")
 
 
 def section_f64(args, threads, rounds, results):
-    specs = []
-    for bs in [(16, 16), (8, 1), (1, 1)]:
-        for s in [0.5, 0.9]:
-            S = make_block((3072, 768), bs, s, np.float64)
-            specs.append(((_fmt_name(S), f"{s:.0%}"), S, 128, 1 / (1 - s)))
-    for n, m in NM_PATTERNS:
-        S = make_nm((3072, 768), n, m, np.float64)
-        specs.append(((f"{n}:{m}", f"{1 - n / m:.0%}"), S, 128, m / n))
-    with _Threads(1):
-        _run_cases(specs, 1, rounds, results, "float64, W 3072x768, B=128",
-                   ["format", "sparsity"])
+    names = [case_name((3072, 768), f, 128, s, np.float64) for f in ["16x16", "8x1", "csr"]
+             for s in [0.5, 0.9]]
+    names += [case_name((3072, 768), f"{n}:{m}", 128, dtype=np.float64) for n, m in NM_PATTERNS]
+    _run_cases(names, 1, rounds, results, "float64, W 3072x768, B=128")
 
 
 def section_backward(args, threads, rounds, results):
     """S.T @ G (input gradient) and the layer orientation against S @ X, and
     SDDMM (weight gradient on the pattern) against the dense G @ X.T."""
     rows = []
-    shape, B = (3072, 768), 128
-    cases = [make_block(shape, (16, 16), 0.9, np.float32), make_block(shape, (8, 1), 0.9, np.float32),
-             make_block(shape, (1, 1), 0.9, np.float32), make_nm(shape, 2, 4, np.float32),
-             make_nm(shape, 1, 8, np.float32)]
-    rng = np.random.default_rng(2)
-    with _Threads(1):
-        for S in cases:
-            m, n = S.shape
-            X = rng.standard_normal((n, B)).astype(np.float32)
-            G = rng.standard_normal((m, B)).astype(np.float32)
-            Xb, Gb = np.ascontiguousarray(X.T), np.ascontiguousarray(G.T)
-            S.T  # build the cached transposed structure outside the timing
-            W = S.toarray()
-            d = {"S": S, "X": X, "G": G, "Xb": Xb, "Gb": Gb, "W": W}
-            peers = [
-                Peer("fwd S@X", 1, lambda d: spmm(d["S"], d["X"], n_threads=1)),
-                Peer("bwd S.T@G", 1, lambda d: spmm(d["S"].T, d["G"], n_threads=1)),
-                Peer("layer Xb@S.T", 1, lambda d: d["Xb"] @ d["S"].T),
-                Peer("layer Gb@S", 1, lambda d: d["Gb"] @ d["S"]),
-                Peer("sddmm", 1, lambda d: sddmm(d["G"], d["X"], d["S"], n_threads=1)),
-                Peer("dense G@X.T", 1, lambda d: d["G"] @ d["X"].T),
-                Peer("dense W.T@G", 1, lambda d: d["W"].T @ d["G"]),
-            ]
-            times = time_peers(Case(_fmt_name(S), d), peers, rounds=rounds)
-            f = "fwd S@X 1t"
+    names = [case_name((3072, 768), f, 128, 0.9) for f in ["16x16", "8x1", "csr", "2:4", "1:8"]]
+    with h.thread_limit(1):
+        for name in names:
+            case = make_layer_case(name)
+            S = case.inputs["S"]
+            times = h.time_peers(case, LAYER.peers(case, 1), rounds=rounds)
+            f = "S@X 1t"
             rec = {
-                "bwd_over_fwd": paired_ratio(times, "bwd S.T@G 1t", f),
-                "layer_fwd_over_fwd": paired_ratio(times, "layer Xb@S.T 1t", f),
-                "layer_bwd_over_fwd": paired_ratio(times, "layer Gb@S 1t", f),
-                "bwd_vs_dense": paired_ratio(times, "dense W.T@G 1t", "bwd S.T@G 1t"),
-                "sddmm_vs_dense": paired_ratio(times, "dense G@X.T 1t", "sddmm 1t"),
+                "bwd_over_fwd": h.paired_ratio(times, "S.T@G 1t", f),
+                "layer_fwd_over_fwd": h.paired_ratio(times, "Xb@S.T 1t", f),
+                "layer_bwd_over_fwd": h.paired_ratio(times, "Gb@S 1t", f),
+                "bwd_vs_dense": h.paired_ratio(times, "dense W.T@G 1t", "S.T@G 1t"),
+                "sddmm_vs_dense": h.paired_ratio(times, "dense G@X.T 1t", "sddmm 1t"),
             }
             ideal = 1 / S.density
-            rows.append([_fmt_name(S), f"{S.density:.3f}", fmt_ms(np.median(times[f])),
+            rows.append([name, f"{S.density:.3f}", h.fmt_ms(np.median(times[f])),
                          f"{1 / rec['bwd_over_fwd']:.2f}", f"{1 / rec['layer_fwd_over_fwd']:.2f}",
-                         f"{1 / rec['layer_bwd_over_fwd']:.2f}", fmt_ratio(rec["bwd_vs_dense"]),
-                         fmt_ratio(rec["sddmm_vs_dense"]), f"{rec['sddmm_vs_dense'] / ideal:.2f}"])
-            results.append({"section": "backward", "case": _fmt_name(S), "threads": 1, **rec,
+                         f"{1 / rec['layer_bwd_over_fwd']:.2f}", h.fmt_ratio(rec["bwd_vs_dense"]),
+                         h.fmt_ratio(rec["sddmm_vs_dense"]), f"{rec['sddmm_vs_dense'] / ideal:.2f}"])
+            results.append({"section": "backward", "case": name, "threads": 1, **rec,
                             "times": times})
     print("\n### backward and layer products, W 3072x768, B=128, float32 (1 thread)")
     print("# throughput relative to S @ X (1.00 = as fast); sddmm against the dense G @ X.T")
-    print(format_table(["format", "density", "S@X ms", "S.T@G", "Xb@S.T", "Gb@S",
-                        "S.T@G vs dense", "sddmm vs dense", "sddmm of ideal"], rows))
+    print(h.format_table(["case", "density", "S@X ms", "S.T@G", "Xb@S.T", "Gb@S",
+                          "S.T@G vs dense", "sddmm vs dense", "sddmm of ideal"], rows))
 
 
 def section_threads(args, threads, rounds, results):
@@ -299,95 +328,56 @@ def section_threads(args, threads, rounds, results):
         print("\n### threads: skipped (one thread available)")
         return
     rows = []
-    specs = [((3072, 768), make_block((3072, 768), (16, 16), 0.9, np.float32)),
-             ((3072, 768), make_block((3072, 768), (1, 1), 0.9, np.float32)),
-             ((3072, 768), make_nm((3072, 768), 2, 4, np.float32)),
-             ((4096, 4096), make_block((4096, 4096), (16, 16), 0.9, np.float32)),
-             ((4096, 4096), make_block((4096, 4096), (8, 1), 0.7, np.float32)),
-             ((4096, 4096), make_nm((4096, 4096), 2, 8, np.float32))]
-    rng = np.random.default_rng(3)
-    inputs = [(shape, S, rng.standard_normal((shape[1], 128)).astype(np.float32))
-              for shape, S in specs]
+    names = [case_name((3072, 768), "16x16", 128, 0.9), case_name((3072, 768), "csr", 128, 0.9),
+             case_name((3072, 768), "2:4", 128), case_name((4096, 4096), "16x16", 128, 0.9),
+             case_name((4096, 4096), "8x1", 128, 0.7), case_name((4096, 4096), "2:8", 128)]
+    cases = [make_case(n) for n in names]
     # Our own 1 vs n threads first, alternated; the dense ones after, apart:
     # BLAS worker threads keep spinning for a while after a threaded call and
     # would take a core from whatever runs next.
-    own = []
-    for shape, S, X in inputs:
-        d = {"S": S, "X": X}
-        peers = [Peer("sparsecore", 1, lambda d: spmm(d["S"], d["X"], n_threads=1)),
-                 Peer("sparsecore", tn, lambda d: spmm(d["S"], d["X"], n_threads=tn))]
-        own.append(time_peers(Case("t", d), peers, rounds=rounds))
+    own = [h.time_peers(c, [p for t in (1, tn) for p in _peers(c, t) if p.name == "sparsecore"],
+                        rounds=rounds) for c in cases]
     time.sleep(0.5)
-    for (shape, S, X), times in zip(inputs, own):
-        W = S.toarray()
-        dense = {}
-        for t in (1, tn):
-            with _Threads(t):
-                dense[t] = time_peers(Case("d", (W, X)), [Peer("np_dense", t, lambda a: a[0] @ a[1])],
-                                      rounds=rounds)[f"np_dense {t}t"]
-        scale = paired_ratio(times, "sparsecore 1t", f"sparsecore {tn}t")
+    for case, times in zip(cases, own):
+        dense = {t: h.time_peers(case, [p for p in _peers(case, t) if p.name == "numpy dense"],
+                                 rounds=rounds)[f"numpy dense {t}t"] for t in (1, tn)}
+        scale = h.paired_ratio(times, "sparsecore 1t", f"sparsecore {tn}t")
         dscale = np.median(dense[1]) / np.median(dense[tn])
-        rows.append(["x".join(map(str, shape)), _fmt_name(S), fmt_ms(np.median(times["sparsecore 1t"])),
-                     fmt_ratio(scale), fmt_ratio(dscale),
-                     fmt_ratio(np.median(dense[tn]) / np.median(times[f"sparsecore {tn}t"]))])
-        results.append({"section": "threads", "case": f"{shape} {_fmt_name(S)}", "threads": tn,
+        rows.append([case.name, h.fmt_ms(np.median(times["sparsecore 1t"])),
+                     h.fmt_ratio(scale), h.fmt_ratio(dscale),
+                     h.fmt_ratio(np.median(dense[tn]) / np.median(times[f"sparsecore {tn}t"]))])
+        results.append({"section": "threads", "case": case.name, "threads": tn,
                         "self_scaling": scale, "dense_scaling": dscale, "times": times})
     print(f"\n### threads: {tn} threads over 1, B=128, float32 (own kernels paired; dense medians)")
-    print(format_table(["shape", "format", "1t ms", f"sparsecore {tn}t/1t", f"np dense {tn}t/1t",
-                        f"{tn}t vs dense {tn}t"], rows))
+    print(h.format_table(["case", "1t ms", f"sparsecore {tn}t/1t", f"numpy dense {tn}t/1t",
+                          f"{tn}t vs dense {tn}t"], rows))
 
 
 def section_convert(args, threads, rounds, results):
     """Dense -> structured conversion time in units of one dense GEMM (B=128)."""
     rows = []
-    rng = np.random.default_rng(4)
-    for shape in [(3072, 768), (4096, 4096)]:
-        W = rng.standard_normal(shape).astype(np.float32)
-        X = rng.standard_normal((shape[1], 128)).astype(np.float32)
-        Wnm = nm_prune(W, 2, 4).toarray()
-        Sb = block_prune(W, (16, 16), 0.1)
-        Wb = Sb.toarray()
-        Wcsr = sp.csr_array(block_prune(W, (1, 1), 0.1).toarray())
-        d = {"W": W, "X": X}
-        peers = [
-            Peer("dense GEMM", 1, lambda d: d["W"] @ d["X"]),
-            Peer("block_prune 16x16", 1, lambda d: block_prune(d["W"], (16, 16), 0.1)),
-            Peer("block_prune 1x1", 1, lambda d: block_prune(d["W"], (1, 1), 0.1)),
-            Peer("nm_prune 2:4", 1, lambda d: nm_prune(d["W"], 2, 4, n_threads=1)),
-            Peer("from_dense 16x16", 1, lambda d: BlockSparseMatrix.from_dense(Wb, (16, 16))),
-            Peer("from_dense 2:4", 1, lambda d: NMSparseMatrix.from_dense(Wnm, 2, 4, n_threads=1)),
-            Peer("from_scipy csr->8x1", 1, lambda d: BlockSparseMatrix.from_scipy(Wcsr, (8, 1))),
-            Peer("transpose 16x16", 1, lambda d: BlockSparseMatrix._from_trusted(
-                Sb.blocks, Sb.indices, Sb.indptr, Sb.shape).T),
-        ]
-        with _Threads(1):
-            times = time_peers(Case("convert", d), peers, rounds=rounds)
+    for name in CONVERT.case_names():
+        case = make_convert_case(name)
+        peers = CONVERT.peers(case, 1)
+        times = h.time_peers(case, peers, rounds=rounds)
         g = np.median(times["dense GEMM 1t"])
-        cells = ["x".join(map(str, shape)), fmt_ms(g)]
+        cells = [name, h.fmt_ms(g)]
         rec = {}
         for p in peers[1:]:
             v = np.median(times[p.label]) / g
             rec[p.name] = v
             cells.append(f"{v:.2f}")
         rows.append(cells)
-        results.append({"section": "convert", "case": str(shape), "gemm_units": rec, "times": times})
+        results.append({"section": "convert", "case": name, "gemm_units": rec, "times": times})
     print("\n### conversions, in dense GEMMs (W @ X with B=128, 1 thread); goal: about 3 or less")
-    print(format_table(["shape", "GEMM ms"] + [p.name for p in peers[1:]], rows))
+    print(h.format_table(["shape", "GEMM ms"] + list(CONVERSIONS)[1:], rows))
 
 
 def section_real(args, threads, rounds, results):
-    """The sparse DNN layer n1024-l1 (GraphChallenge, shipped): as CSR, as
-    the 4x1 blocks that cover it, and pruned to 1:8 from its dense form."""
-    A = sp.csr_array(datasets.load_matrix("n1024-l1")).astype(np.float32)
-    specs = []
-    for B in (1, 128):
-        specs.append((("n1024-l1", "csr", B), BlockSparseMatrix.from_scipy(A, (1, 1)), B,
-                      A.shape[0] * A.shape[1] / A.nnz))
-        S4 = BlockSparseMatrix.from_scipy(A, (4, 1))
-        specs.append((("n1024-l1", "4x1", B), S4, B, 1 / S4.density))
-    with _Threads(1):
-        _run_cases(specs, 1, rounds, results, "real data: sparse DNN layer n1024-l1 (1024x1024)",
-                   ["matrix", "format", "B"])
+    """The sparse DNN layer n1024-l1 (GraphChallenge, shipped): as CSR and as
+    the 4x1 blocks that cover it."""
+    names = [case_name("n1024-l1", f, B) for B in (1, 128) for f in ("csr", "4x1")]
+    _run_cases(names, 1, rounds, results, "real data: sparse DNN layer n1024-l1 (1024x1024)")
 
 
 SECTIONS = {
@@ -403,10 +393,10 @@ SECTIONS = {
 
 
 def run(args):
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
     names = [n for n in SECTIONS if not args.cases or n in args.cases]
-    torch = _torch()
+    torch = optional("torch")
     peers = "numpy dense (OpenBLAS), scipy CSR/BSR" + (
         f", torch {torch.__version__} CSR/BSR (MKL)" if torch is not None else " (torch not installed)")
     print(f"\n## spmm: Y = S @ X against {peers}")
@@ -417,11 +407,11 @@ def run(args):
         SECTIONS[name](args, threads, rounds, results)
     _summary(results)
     if args.json:
-        write_json(args.json, {"suite": "spmm", "threads": threads, "results": results})
+        h.write_json(args.json, {"suite": "spmm", "threads": threads, "results": results})
 
 
 def _summary(results):
-    """The issue's goal figures from the runs above."""
+    """The target figures from the runs above, each against its target."""
     def get(section, pred):
         return [r for r in results if r["section"].startswith(section) and pred(r)]
     lines = []
@@ -430,7 +420,7 @@ def _summary(results):
                          ("16x1", [1.0, 1.7, 2.5, 5, 9]), ("8x1", [1.0, 1.7, 2.5, 5, 9]),
                          ("4x1", [1.0, 1.7, 2.5, 5, 9]), ("csr", [0.7, 1.1, 1.8, 3.5, 6])):
         for s, goal in zip(SPARSITIES, targets):
-            hit = [r for r in goals if r["case"] == f"{fmt} {s:.0%}"]
+            hit = [r for r in goals if r["case"] == case_name((3072, 768), fmt, 128, s)]
             if hit:
                 v = hit[0]["speedup"]
                 lines.append((f"{fmt} at {s:.0%}, 3072x768 B=128 (goal {goal}x)", v, goal))
@@ -443,11 +433,11 @@ def _summary(results):
         lines.append((f"GEMV {r['case']} at 90 % (goal {goal}x)", r["speedup"], goal))
     if lines:
         print("\n### goal summary (1 thread, float32; speedup over numpy dense)")
-        print(format_table(["goal", "measured", "met"],
-                           [[t, fmt_ratio(v), "yes" if v >= g else "no"] for t, v, g in lines]))
+        print(h.format_table(["goal", "measured", "met"],
+                           [[t, h.fmt_ratio(v), "yes" if v >= g else "no"] for t, v, g in lines]))
     peer_lines = []
-    for label, sel, goal in (("block formats", lambda r: r["case"].split()[0] not in ("csr",) and "x" in r["case"].split()[0], 3.0),
-                             ("csr", lambda r: r["case"].split()[0] == "csr", 2.0)):
+    for label, sel, goal in (("block formats", lambda r: "x" in r["case"].split()[1], 3.0),
+                             ("csr", lambda r: r["case"].split()[1] == "csr", 2.0)):
         vals = [r["vs_best_peer"] for r in goals if sel(r) and r.get("vs_best_peer")]
         if vals:
             peer_lines.append([f"{label} vs best peer, goals section (goal {goal}x)",
@@ -458,10 +448,10 @@ def _summary(results):
     for r in get("backward", lambda r: True):
         peer_lines.append([f"S.T @ G throughput / S @ X, {r['case']} (goal 0.8)", f"{1 / r['bwd_over_fwd']:.2f}"])
     for r in get("threads", lambda r: True):
-        peer_lines.append([f"self-scaling {r['case']} (goal 1.7x)", fmt_ratio(r["self_scaling"])])
+        peer_lines.append([f"self-scaling {r['case']} (goal 1.7x)", h.fmt_ratio(r["self_scaling"])])
     for r in get("convert", lambda r: True):
         worst = max(r["gemm_units"].items(), key=lambda kv: kv[1])
         peer_lines.append([f"conversions {r['case']}: slowest (goal about 3 GEMMs)", f"{worst[0]}: {worst[1]:.2f}"])
     if peer_lines:
         print()
-        print(format_table(["other goals", "measured"], peer_lines))
+        print(h.format_table(["other goals", "measured"], peer_lines))

@@ -2,74 +2,69 @@
 own sparse layouts (CSR, BSR), with ``torch.set_num_threads`` equal to the
 layers' thread count.
 
-Goals of issue 7 (CPU, float32): a 4096 x 4096 layer at batch 256, inference:
-block-sparse (16 x 16, density 0.1) >= 3x dense, N:M 1:4 >= 1.5x, 2:4 >= 1.2x,
-Monarch (64 blocks) >= 5x; a BERT-base feed-forward block (768 -> 3072 -> 768,
-GELU, 128 tokens) at 90 % block sparsity >= 2x dense forward and >= 1.5x for a
-training step (forward + backward).
+Cases (CPU, float32): a 4096 x 4096 layer at batch 256, inference, block-sparse
+(16 x 16, density 0.1), N:M 1:4 and 2:4, Monarch (64 blocks); a BERT-base
+feed-forward block (768 -> 3072 -> 768, GELU, 128 tokens) at 90 % block
+sparsity, forward and a training step (forward + backward). Registers the
+family ``torch``.
 """
 import statistics
 
-from sparsecore._bench._harness import (
-    Case,
-    Peer,
-    fmt_ms,
-    fmt_ratio,
-    format_table,
-    paired_ratio,
-    thread_counts,
-    time_peers,
-    write_json,
-)
+from sparsecore._bench import _harness as h
+from sparsecore._bench._registry import Family, register
 
-__all__ = ["case_names", "run"]
+Case, Peer = h.Case, h.Peer
+
+__all__ = ["case_names", "make_case", "run"]
 
 LAYER_CASES = ("block16_d0.1", "nm1:4", "nm2:4", "monarch64")
 FFN_CASES = ("ffn_forward", "ffn_train")
-GOALS = {"block16_d0.1": 3.0, "nm1:4": 1.5, "nm2:4": 1.2, "monarch64": 5.0,
-         "ffn_forward": 2.0, "ffn_train": 1.5}
+# the speedup over torch dense each case is expected to reach
+TARGETS = {"block16_d0.1": 3.0, "nm1:4": 1.5, "nm2:4": 1.2, "monarch64": 5.0,
+           "ffn_forward": 2.0, "ffn_train": 1.5}
 
 
 def case_names():
     return list(LAYER_CASES) + list(FFN_CASES)
 
 
-def _layer_case(torch, name, size, batch):
-    from sparsecore.torch import BlockSparseLinear, MonarchLinear, NMSparseLinear
-
-    torch.manual_seed(0)
-    if name.startswith("block"):
-        layer = BlockSparseLinear(size, size, (16, 16), 0.1)
-    elif name.startswith("nm"):
-        n, m = (int(v) for v in name[2:].split(":"))
-        layer = NMSparseLinear(size, size, n, m)
-    else:
-        layer = MonarchLinear(size, size, int(name[len("monarch"):]))
-    dense = layer.to_dense()
-    x = torch.randn(batch, size)
-    return Case(name, {"layer": layer, "dense": dense, "x": x},
-                {"size": size, "batch": batch})
-
-
-def _ffn_case(torch, name, tokens, density):
+def make_case(name, size=4096, batch=256):
+    """A layer case (``size`` x ``size`` at ``batch``) or a BERT-base FFN
+    case (128 tokens, 90 % block sparsity); inputs: the sparse module, its
+    dense twin and x."""
+    import torch
     from torch import nn
 
-    from sparsecore.torch import sparsify
+    from sparsecore.torch import BlockSparseLinear, MonarchLinear, NMSparseLinear, sparsify
 
     torch.manual_seed(0)
-    dense = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
-    sparse = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
-    sparse.load_state_dict(dense.state_dict())
-    sparsify(sparse, "block", block_shape=(16, 16), density=density)
-    x = torch.randn(tokens, 768)
-    return Case(name, {"layer": sparse, "dense": dense, "x": x},
-                {"size": "768-3072-768", "batch": tokens})
+    if name in FFN_CASES:
+        dense = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
+        layer = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
+        layer.load_state_dict(dense.state_dict())
+        sparsify(layer, "block", block_shape=(16, 16), density=0.1)
+        size, batch = "768-3072-768", 128
+        x = torch.randn(batch, 768)
+    else:
+        if name.startswith("block"):
+            layer = BlockSparseLinear(size, size, (16, 16), 0.1)
+        elif name.startswith("nm"):
+            n, m = (int(v) for v in name[2:].split(":"))
+            layer = NMSparseLinear(size, size, n, m)
+        elif name.startswith("monarch"):
+            layer = MonarchLinear(size, size, int(name[len("monarch"):]))
+        else:
+            raise KeyError(name)
+        dense = layer.to_dense()
+        x = torch.randn(batch, size)
+    return Case(name, {"layer": layer, "dense": dense, "x": x}, {"size": size, "batch": batch})
 
 
-def _peers(torch, threads, case):
+def _peers(case, t):
+    import torch
+
     layer, dense = case.inputs["layer"], case.inputs["dense"]
     train = case.name == "ffn_train"
-    peers = []
 
     def infer(module):
         def run(d):
@@ -86,36 +81,26 @@ def _peers(torch, threads, case):
         return run
 
     run_of = step if train else infer
-    # the compact inference form (values + indices only) of the same layers
-    small = None
+    peers = [Peer("torch dense", t, run_of(dense))]
+    if not train and not case.name.startswith("monarch"):
+        peers += _torch_sparse_peers(torch, case, t)
+    if case.name.startswith("monarch"):
+        from sparsecore.torch import monarch_reference
+
+        def bmm(d):
+            with torch.no_grad():
+                return monarch_reference(d["x"], layer.left, layer.right, layer.bias)
+        peers.append(Peer("torch bmm", t, bmm))
+    peers.append(Peer("sparsecore", t, run_of(layer)))
     if not case.name.startswith("monarch"):
+        # the compact inference form (values + indices only) of the same layer
         from sparsecore.torch import compact
 
-        small = compact(layer)
-    for t in threads:
-        def with_threads(fn, t=t):
-            def run(d):
-                torch.set_num_threads(t)
-                return fn(d)
-            return run
-
-        peers.append(Peer("torch dense", t, with_threads(run_of(dense))))
-        if not train and not case.name.startswith("monarch"):
-            peers += _torch_sparse_peers(torch, case, t, with_threads)
-        if case.name.startswith("monarch"):
-            from sparsecore.torch import monarch_reference
-
-            def bmm(d):
-                with torch.no_grad():
-                    return monarch_reference(d["x"], layer.left, layer.right, layer.bias)
-            peers.append(Peer("torch bmm", t, with_threads(bmm)))
-        peers.append(Peer("sparsecore", t, with_threads(run_of(layer))))
-        if small is not None:
-            peers.append(Peer("sparsecore compact", t, with_threads(run_of(small))))
+        peers.append(Peer("sparsecore compact", t, run_of(compact(layer))))
     return peers
 
 
-def _torch_sparse_peers(torch, case, t, with_threads):
+def _torch_sparse_peers(torch, case, t):
     """y = x @ W.T with W as a torch CSR (and BSR for square blocks) tensor."""
     layer = case.inputs["layer"]
     mods = [layer] if not isinstance(layer, torch.nn.Sequential) else [
@@ -139,10 +124,14 @@ def _torch_sparse_peers(torch, case, t, with_threads):
                 return h
         return run
 
-    peers.append(Peer("torch csr", t, with_threads(apply(csr))))
+    peers.append(Peer("torch csr", t, apply(csr)))
     if bsr is not None:
-        peers.append(Peer("torch bsr", t, with_threads(apply(bsr))))
+        peers.append(Peer("torch bsr", t, apply(bsr)))
     return peers
+
+
+FAMILY = register(Family("torch", case_names(), make_case, _peers,
+                         ["torch dense", "torch csr", "torch bsr", "torch bmm", "sparsecore"]))
 
 
 def run(args):
@@ -151,7 +140,7 @@ def run(args):
     except ImportError:
         print("\n## torch: skipped (PyTorch is not installed: pip install torch==2.13.0)")
         return []
-    threads = thread_counts(args.threads)
+    threads = h.thread_counts(args.threads)
     rounds = 3 if args.quick else args.rounds
     size, batch = (1024, 64) if args.quick else (4096, 256)
     names = case_names()
@@ -166,29 +155,26 @@ def run(args):
     saved = torch.get_num_threads()
     try:
         for name in names:
-            if name in FFN_CASES:
-                case = _ffn_case(torch, name, 128, 0.1)
-            else:
-                case = _layer_case(torch, name, size, batch)
-            peers = _peers(torch, threads, case)
-            times = time_peers(case, peers, rounds=rounds,
+            case = make_case(name, size, batch)
+            peers = [p for t in threads for p in _peers(case, t)]
+            times = h.time_peers(case, peers, rounds=rounds,
                                settle=0.2 if max(threads) > 1 else 0.0)
             others = [p.name for p in peers if p.threads == threads[0]
                       and p.name not in ("torch dense",)]
             rec = {"case": name, **case.info, "times": times}
             for t in threads:
                 base = f"torch dense {t}t"
-                row = [name, t, fmt_ms(statistics.median(times[base]))]
-                ratios = {o: paired_ratio(times, base, f"{o} {t}t") for o in others}
+                row = [name, t, h.fmt_ms(statistics.median(times[base]))]
+                ratios = {o: h.paired_ratio(times, base, f"{o} {t}t") for o in others}
                 rec[f"ratios_{t}t"] = ratios
-                row.append(", ".join(f"{o} {fmt_ratio(r)}" for o, r in ratios.items()))
-                row.append(f">= {GOALS[name]:g}x")
+                row.append(", ".join(f"{o} {h.fmt_ratio(r)}" for o, r in ratios.items()))
+                row.append(f">= {TARGETS[name]:g}x")
                 rows.append(row)
             results.append(rec)
     finally:
         torch.set_num_threads(saved)
-    print(format_table(["case", "threads", "dense ms", "speedup vs dense", "goal (sparsecore)"],
+    print(h.format_table(["case", "threads", "dense ms", "speedup vs dense", "target (sparsecore)"],
                        rows))
     if args.json:
-        write_json(args.json, {"suite": "torch", "threads": threads, "results": results})
+        h.write_json(args.json, {"suite": "torch", "threads": threads, "results": results})
     return results
