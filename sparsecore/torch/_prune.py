@@ -352,7 +352,7 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         agrees for 2:4 and 4:8 only). "RxC": R x C blocks (each of 1, 2, 4,
         8, 16, 32). "unstructured".
     method : {"wanda", "sparsegpt", "magnitude", "dsnot"}, default="wanda"
-        "magnitude": keep the largest |W| (per group of M for N:M, per layer
+        "magnitude": keep the largest ``|W|`` (per group of M for N:M, per layer
         otherwise; no calibration). "wanda" (Sun, Liu, Bair and Kolter, "A
         Simple and Effective Pruning Approach for Large Language Models",
         2023): score ``|W_ij| * ||X_j||_2``, compared per output row, no
