@@ -134,11 +134,7 @@ int SC_NAME2(sc_sr_numeric, SC_SR_NAME)(SC_SR_NUMERIC_PARAMS)
 #if SC_SR_UNMASKED
     SR_BY_VALUE(SR_NUMERIC_BODY, spgemm_numeric,)
 #else
-    (void)itype; (void)otype; (void)vtype; (void)m; (void)n; (void)Ap; (void)Aj;
-    (void)Ax; (void)Bp; (void)Bj; (void)Bx; (void)b_sorted; (void)prefetch;
-    (void)Cs; (void)ntasks; (void)bounds; (void)n_threads; (void)Cp; (void)Cj;
-    (void)Cx; (void)nnz_out;
-    return SC_ERR_VALUE;
+    return SC_ERR_VALUE;   /* plus-times: the kernels of spgemm.c */
 #endif
 }
 
@@ -147,11 +143,7 @@ int SC_NAME2(sc_sr_onepass, SC_SR_NAME)(SC_SR_NUMERIC_PARAMS)
 #if SC_SR_UNMASKED
     SR_BY_VALUE(SR_NUMERIC_BODY, spgemm_onepass,)
 #else
-    (void)itype; (void)otype; (void)vtype; (void)m; (void)n; (void)Ap; (void)Aj;
-    (void)Ax; (void)Bp; (void)Bj; (void)Bx; (void)b_sorted; (void)prefetch;
-    (void)Cs; (void)ntasks; (void)bounds; (void)n_threads; (void)Cp; (void)Cj;
-    (void)Cx; (void)nnz_out;
-    return SC_ERR_VALUE;
+    return SC_ERR_VALUE;   /* plus-times: the kernels of spgemm.c */
 #endif
 }
 

@@ -5,8 +5,7 @@ generators to ``sparsecore.datasets``, ``routing_f1`` to ``sparsecore.moe``.
 Importing a name from here still works, with a DeprecationWarning that names
 its new place.
 """
-import importlib
-import warnings
+from sparsecore._deprecation import moved_names
 
 _MOVED = {
     "FixedRoutingGate": ("sparsecore._bench.moe_experiments", "FixedRoutingGate"),
@@ -22,13 +21,4 @@ _MOVED = {
 }
 
 
-def __getattr__(name):
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, new_name = _MOVED[name]
-    warnings.warn(
-        f"{__name__}.{name} is deprecated; use {module}.{new_name}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(module), new_name)
+__getattr__ = moved_names(__name__, _MOVED)

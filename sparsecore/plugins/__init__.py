@@ -6,9 +6,7 @@ register one, and loaded on first use. The registry knows only the
 :class:`Adapter` base class; what a kind of adapter means lives with the
 package that uses it (MoE gates: :mod:`sparsecore.moe`).
 """
-import importlib
-import warnings
-
+from sparsecore._deprecation import moved_names
 from sparsecore.plugins._base import Adapter
 from sparsecore.plugins._registry import (
     ENTRY_POINT_GROUP,
@@ -31,21 +29,8 @@ __all__ = [
 
 # Names that moved to the package that uses them; still reachable here, with
 # a DeprecationWarning that names the new place.
-_MOVED = {
-    "GateAdapter": "sparsecore.moe",
-    "create_gate": "sparsecore.moe",
-    "get_gate_adapter": "sparsecore.moe",
-    "list_gates": "sparsecore.moe",
-}
+__getattr__ = moved_names(__name__, {
+    name: ("sparsecore.moe", name)
+    for name in ("GateAdapter", "create_gate", "get_gate_adapter", "list_gates")
+})
 
-
-def __getattr__(name):
-    if name not in _MOVED:
-        raise AttributeError(f"module 'sparsecore.plugins' has no attribute {name!r}")
-    new = _MOVED[name]
-    warnings.warn(
-        f"sparsecore.plugins.{name} moved to {new}.{name}; import it from there",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(new), name)

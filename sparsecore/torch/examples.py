@@ -5,8 +5,7 @@ sparsecore._bench.torch_digits``).
 Importing a name from here still works, with a DeprecationWarning that names
 its new place.
 """
-import importlib
-import warnings
+from sparsecore._deprecation import moved_names
 
 _MOVED = {
     "digits_mlp": ("sparsecore._bench.torch_digits", "digits_mlp"),
@@ -16,13 +15,4 @@ _MOVED = {
 }
 
 
-def __getattr__(name):
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, new_name = _MOVED[name]
-    warnings.warn(
-        f"{__name__}.{name} is deprecated; use {module}.{new_name}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(module), new_name)
+__getattr__ = moved_names(__name__, _MOVED)

@@ -3,7 +3,7 @@
 The order, lowest first (a module may import from its own layer or below):
 
 0. the compiled core and the build record (``_ext``, ``_build_info``)
-1. the base: ``_validation``, ``_threads``, ``_jit``, ``_config``, ``plugins``
+1. the base: ``_validation``, ``_threads``, ``_jit``, ``_config``, ``_deprecation``, ``plugins``
    (the adapter registry, aware of no adapter)
 2. ``formats`` (each format owns its products: it calls the kernels)
 3. ``ops``, ``_accelerate`` and its pytest plugin (validation and dispatch over the
@@ -28,7 +28,8 @@ PACKAGE = Path(sparsecore.__file__).resolve().parent
 
 RANK = {
     "_ext": 0, "_build_info": 0,
-    "_validation": 1, "_threads": 1, "_jit": 1, "_config": 1, "plugins": 1,
+    "_validation": 1, "_threads": 1, "_jit": 1, "_config": 1, "_deprecation": 1,
+    "plugins": 1,
     "formats": 2,
     "ops": 3, "_accelerate": 3, "_accelerate_pytest": 3,
     "datasets": 4,
