@@ -22,9 +22,12 @@ SUITES = {
 
 
 def run_suites(names, args):
-    """Run the named suites, printing one table each."""
-    from sparsecore._bench._harness import environment_line
+    """Run the named suites, printing one table each (beside ``args.busy``
+    CPU-bound processes, stopped afterwards)."""
+    from sparsecore._bench._harness import busy_processes, environment_line
 
-    print(environment_line())
-    for name in names:
-        importlib.import_module(SUITES[name]).run(args)
+    busy = getattr(args, "busy", 0) or 0
+    with busy_processes(busy):
+        print(environment_line(busy))
+        for name in names:
+            importlib.import_module(SUITES[name]).run(args)

@@ -96,3 +96,8 @@ def test_demo_says_slower_instead_of_a_ratio_below_one():
     source = inspect.getsource(_demo).replace(inspect.getsource(_demo.speed), "")
     assert not re.search(r"x (faster|slower)", source)
 
+
+def test_bench_busy_runs_beside_cpu_bound_processes():
+    out = run_cli("bench", "spgemm", "--cases", "olm1000", "--rounds", "1", "--threads", "1",
+                  "--busy", "1")
+    assert "1 CPU-bound process(es) running beside" in out and "sparsecore 1t" in out
