@@ -6,8 +6,25 @@ dependencies (the scikit-learn estimators in ``linear_model`` and
 Dask adapters) are imported on first use.
 """
 import importlib
+import sys
 
-from sparsecore._build_info import VERSION as __version__
+try:
+    from sparsecore._build_info import VERSION as __version__
+except ModuleNotFoundError as exc:
+    if exc.name != "sparsecore._build_info":
+        raise
+    # Only a build writes _build_info: this is the source tree (Python puts
+    # the current directory first on sys.path), whose compiled core is not here.
+    _MSG = ("sparsecore: this is the source tree, not a build (its compiled core is "
+            "missing); run from another directory, or with `python -P` (which keeps the "
+            "current directory off sys.path), or build and install it first "
+            "(`pip install .`)")
+    _argv = sys.orig_argv
+    if "-msparsecore" in _argv or (
+            "-m" in _argv and _argv[_argv.index("-m") + 1:][:1] == ["sparsecore"]):
+        # `python -m sparsecore`: the explanation alone, no traceback
+        raise SystemExit(_MSG) from None
+    raise ImportError(_MSG, name="sparsecore") from None
 from sparsecore import datasets, formats, ops, plugins
 from sparsecore.ops import spgemm, spmm
 from sparsecore._config import show_config

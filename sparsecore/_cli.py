@@ -34,6 +34,9 @@ def _demo(args):
 def _bench(args):
     from sparsecore._bench import SUITES, run_suites
 
+    if args.busy < 0:
+        print(f"--busy must be >= 0, got {args.busy}", file=sys.stderr)
+        return 2
     names = args.suites or list(SUITES)
     unknown = [s for s in names if s not in SUITES]
     if unknown:
@@ -70,6 +73,9 @@ def build_parser():
                    help="bcd suite: only these sections (lasso path logistic labelprop rules cold); "
                         "semiring suite: semirings masked topk datafit")
     p.add_argument("--json", default=None, help="write the raw results to this file")
+    p.add_argument("--busy", type=int, default=0, metavar="K",
+                   help="run K CPU-bound processes beside the measurement (a loaded "
+                        "machine), stopped when the bench ends")
     p.set_defaults(func=_bench)
     return parser
 

@@ -39,3 +39,23 @@ def movielens_home(recbole_wheel, tmp_path_factory):
     home = tmp_path_factory.mktemp("sparsecore_data")
     cache_movielens_from_recbole(recbole_wheel, data_home=home)
     return home
+
+
+@pytest.fixture
+def sigint_handler():
+    """Python's own SIGINT handler for the duration of a test, restored after.
+
+    A process started with SIGINT ignored (``nohup``, ``cmd &`` in a script)
+    never installs it, and then neither Ctrl-C nor ``_thread.interrupt_main``
+    raises KeyboardInterrupt: a test that interrupts a running kernel would
+    wait for it forever."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed from the main thread")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -49,13 +49,16 @@ SUITES = {
 
 
 def run_suites(names, args):
-    """Run the named suites, printing one table each."""
+    """Run the named suites, printing one table each (beside ``args.busy``
+    CPU-bound processes, stopped afterwards)."""
     import os
 
-    from sparsecore._bench._harness import environment_line
+    from sparsecore._bench._harness import busy_processes, environment_line
 
     if getattr(args, "matrix_dir", None):  # where every suite's registry reads matrices
         os.environ["SPARSECORE_MATRIX_DIR"] = str(args.matrix_dir)
-    print(environment_line())
-    for name in names:
-        importlib.import_module(SUITES[name]).run(args)
+    busy = getattr(args, "busy", 0) or 0
+    with busy_processes(busy):
+        print(environment_line(busy))
+        for name in names:
+            importlib.import_module(SUITES[name]).run(args)

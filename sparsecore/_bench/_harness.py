@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "Case",
     "Peer",
     "ThreadControl",
+    "busy_processes",
     "cpu_name",
     "environment_line",
     "format_table",
@@ -180,12 +182,13 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
-def environment_line():
+def environment_line(busy=0):
     cpu = cpu_name()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    beside = f"; {busy} CPU-bound process(es) running beside (--busy)" if busy else ""
     return (
         f"# {cpu}; {os.cpu_count()} CPUs; load average {load}; "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}{beside}"
     )
 
 
@@ -244,3 +247,43 @@ def run_probe(code, env=None, timeout=None):
 def write_json(path, payload):
     with open(path, "w") as f:
         json.dump(payload, f, indent=1)
+
+
+# A CPU-bound loop that also ends when its parent is gone (its parent pid
+# changes when it is re-parented), so that not even a SIGKILLed benchmark
+# leaves it spinning.
+_BUSY_LOOP = (
+    "import os\n"
+    "parent = os.getppid()\n"
+    "while os.getppid() == parent:\n"
+    "    for _ in range(200_000):\n"
+    "        pass\n"
+)
+
+
+@contextlib.contextmanager
+def busy_processes(k, *, settle=0.2):
+    """Run the body beside ``k`` CPU-bound processes: the machine as users
+    have it (a browser, another job), where a thread count taken from the
+    core count meets cores that are taken.
+
+    Yields the processes' ids. They are stopped (killed and reaped) when the
+    body ends, however it ends: an exception, KeyboardInterrupt; and they end
+    by themselves if this process dies first.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"busy: the number of busy processes must be an int >= 0, got {k!r}")
+    procs = []
+    try:
+        for _ in range(k):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if procs and settle:
+            time.sleep(settle)  # let them reach their loop
+        yield [p.pid for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()

@@ -23,14 +23,13 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from sparsecore import _threads
-from sparsecore._ext import _monarch, _openmp_helpers
+from sparsecore._ext import _monarch
 from sparsecore._validation import contiguous
 
 __all__ = ["MonarchMatrix", "MonarchProduct"]
 
 _KERNEL = {np.dtype(np.float32), np.dtype(np.float64)}
 _SUPPORTED = _KERNEL | {np.dtype(np.complex64), np.dtype(np.complex128)}
-_OPENMP = _openmp_helpers.openmp_enabled()
 
 
 def as_block_dtype(dtype, what):
@@ -428,8 +427,6 @@ class MonarchMatrix(LinearOperator):
     def _threads(self, n_threads):
         if n_threads is None:
             n_threads = self.n_threads
-            if n_threads is None and _OPENMP:
-                return _openmp_helpers.max_threads()  # the common case, cheaply
         return _threads.effective_n_threads(n_threads)
 
     def _operand(self, X, name):

@@ -15,10 +15,10 @@ __all__ = ["monarch_project"]
 _METHODS = ("svd", "power")
 _DEFAULT_TOL = {np.dtype(np.float32): 1e-6, np.dtype(np.complex64): 1e-6,
                 np.dtype(np.float64): 1e-9, np.dtype(np.complex128): 1e-9}
-_DEFAULT_MAX_ITER = 100
+_DEFAULT_MAX_ITER = 300
 
 
-def monarch_project(W, n_blocks=None, *, method="svd", max_iter=None, tol=None,
+def monarch_project(W, n_blocks=None, *, method="power", max_iter=None, tol=None,
                     return_error=False, n_threads=None):
     """The Monarch matrix nearest to ``W`` in Frobenius norm.
 
@@ -40,13 +40,17 @@ def monarch_project(W, n_blocks=None, *, method="svd", max_iter=None, tol=None,
         ``b``: ``L`` and ``R`` both get ``b`` blocks (the paper's class; ``b``
         must divide m and n). ``(b_L, b_R)``: separate counts. None: about
         ``sqrt(min(m, n))`` blocks with rank-one slices (``32`` for n = 1024).
-    method : {"svd", "power"}, default="svd"
-        "svd": a batched LAPACK SVD of the slices, the exact optimum.
+    method : {"power", "svd"}, default="power"
         "power": power iteration on each slice in cache (compiled, OpenMP over
-        slices; numpy for complex input), deflated for ranks above one; it
-        reaches the same optimum up to ``tol`` in a fraction of the time.
-    max_iter : int, default=100
-        Power iterations per rank-one term (power method only).
+        slices; numpy for complex input), deflated for ranks above one; a
+        slice still iterating after ``max_iter`` steps (leading singular
+        values too close for power iteration, which converges as
+        ``(sigma_2/sigma_1)^2`` per step) is finished by the SVD. It reaches
+        the same optimum as "svd" up to ``tol`` in a fraction of the time.
+        "svd": a batched LAPACK SVD of every slice.
+    max_iter : int, default=300
+        Power iterations per slice before the SVD takes over (power method
+        only).
     tol : float, default=1e-6 (single precision) or 1e-9 (double)
         Stop a slice's iteration when its singular value estimate changes by
         at most ``tol`` relative (power method only).
@@ -91,12 +95,22 @@ def monarch_project(W, n_blocks=None, *, method="svd", max_iter=None, tol=None,
     if method == "svd":
         check_allocation(4 * W.nbytes, "the batched SVD of the Monarch projection")
         w1, w2, err2 = _project_svd(W, k, q, p, l, s, r)
-    elif dtype.kind == "c":
-        w1, w2, err2 = _project_power_numpy(W, k, q, p, l, s, r, int(max_iter), float(tol))
     else:
-        W = contiguous(W)
-        w1, w2, err2, _ = _monarch.project_power(W, k, q, p, l, s, r, int(max_iter),
-                                                 float(tol), nt)
+        if dtype.kind == "c":
+            w1, w2, err2, stalled = _project_power_numpy(W, k, q, p, l, s, r, int(max_iter),
+                                                         float(tol))
+        else:
+            W = contiguous(W)
+            w1, w2, err2, iters = _monarch.project_power(W, k, q, p, l, s, r, int(max_iter),
+                                                         float(tol), nt)
+            # iters counts every term of a slice: reaching max_iter in all is
+            # a superset of the slices one of whose terms did not converge
+            stalled = iters.reshape(-1) >= max_iter
+        if stalled.any():
+            # power iteration converges as (sigma_2/sigma_1)^2 per step: a
+            # slice with nearly equal leading singular values is finished by
+            # the SVD, so the result is the optimum whatever the spectrum
+            _refine_svd(W, w1, w2, err2, np.flatnonzero(stalled), k, q, p, l, s, r)
     M = MonarchMatrix(w2, w1, n_threads=n_threads, copy=False)
     if not return_error:
         return M
@@ -154,27 +168,51 @@ def slices(W, k, p, l, s):
     return W.reshape(s, l, k, p).transpose(1, 2, 0, 3).reshape(l * k, s, p)
 
 
-def _scatter_terms(U, S, Vh, k, q, p, l, s, r, dtype):
+def _scatter_terms(U, S, Vh, k, q, p, l, s, r, dtype, which=None, out=None):
     """Blocks from the slices' singular triples: intermediate index j is term
-    (j - kk*q) // l of slice (j % l, j // q)."""
+    (j - kk*q) // l of slice (j % l, j // q).
+
+    ``which``: the flat slice indices (i*k + kk) that U, S, Vh hold, in that
+    order (None: all of them); ``out``: the (w1, w2) to write those slices'
+    entries into (None: new zero blocks)."""
     j = np.arange(k * q)
     lm, kk, rh, qq = j % l, j // q, j // l, j % q
     term = (j - kk * q) // l
     sl = lm * k + kk
+    if which is not None:
+        pos = np.full(l * k, -1, dtype=np.int64)
+        pos[which] = np.arange(len(which))
+        mine = pos[sl] >= 0
+        lm, kk, rh, qq, term, sl = (a[mine] for a in (lm, kk, rh, qq, term, pos[sl]))
     c = S.shape[1]
     keep = term < c  # a term beyond the slice's size stays zero
     term = np.minimum(term, c - 1)
     root = np.sqrt(S[sl, term]) * keep
-    w1 = np.zeros((k, q, p), dtype=dtype)
-    w2 = np.zeros((l, s, r), dtype=dtype)
+    if out is None:
+        out = np.zeros((k, q, p), dtype=dtype), np.zeros((l, s, r), dtype=dtype)
+    w1, w2 = out
     w2[lm, :, rh] = U[sl, :, term] * root[:, None]
     w1[kk, qq, :] = Vh[sl, term, :] * root[:, None]
     return w1, w2
 
 
+def _refine_svd(W, w1, w2, err2, which, k, q, p, l, s, r):
+    """Replace the slices ``which`` (flat indices i*k + kk) of a projection by
+    their SVD optimum, in place in w1, w2 and err2 (l*k values, C order)."""
+    T = slices(W, k, p, l, s)[which]
+    with _threads.one_blas_thread():
+        U, S, Vh = np.linalg.svd(T, full_matrices=False)
+    t = _slice_ranks(k, q, l).reshape(-1)[which]
+    dropped = np.arange(S.shape[1])[None, :] >= t[:, None]
+    flat = err2.reshape(-1)  # a view: err2 is contiguous
+    flat[which] = np.sum(np.where(dropped, S.astype(np.float64) ** 2, 0.0), axis=1)
+    _scatter_terms(U, S, Vh, k, q, p, l, s, r, W.dtype, which=which, out=(w1, w2))
+
+
 def _project_svd(W, k, q, p, l, s, r):
     T = slices(W, k, p, l, s)
-    U, S, Vh = np.linalg.svd(T, full_matrices=False)
+    with _threads.one_blas_thread():  # one small LAPACK call per slice
+        U, S, Vh = np.linalg.svd(T, full_matrices=False)
     t = _slice_ranks(k, q, l).reshape(-1)
     dropped = np.arange(S.shape[1])[None, :] >= t[:, None]
     err2 = np.sum(np.where(dropped, S.astype(np.float64) ** 2, 0.0), axis=1)
@@ -189,6 +227,7 @@ def _project_power_numpy(W, k, q, p, l, s, r, max_iter, tol):
     t = _slice_ranks(k, q, l).reshape(-1)
     nsl, c = T.shape[0], min(s, p)
     tmax = int(min(t.max(initial=0), c))
+    stalled = np.zeros(nsl, dtype=bool)
     U = np.zeros((nsl, s, max(tmax, 1)), dtype=W.dtype)
     S = np.zeros((nsl, max(tmax, 1)), dtype=np.float64)
     Vh = np.zeros((nsl, max(tmax, 1), p), dtype=W.dtype)
@@ -219,6 +258,7 @@ def _project_power_numpy(W, k, q, p, l, s, r, max_iter, tol):
             done = (sg - prev[idx] <= tol * sg) | (sg == 0)
             prev[idx] = sg
             running[idx[done]] = False
+        stalled[active[running]] = True  # still iterating after max_iter
         # term u (u^H A) = u w with w = u^H A (a row), sigma = |w|
         A -= u[:, :, None] * w[:, None, :]
         T[active] = A
@@ -230,4 +270,4 @@ def _project_power_numpy(W, k, q, p, l, s, r, max_iter, tol):
     err2 = np.einsum("nij,nij->n", T, T.conj()).real
     # S holds ones: U and Vh already carry the square roots of the values
     w1, w2 = _scatter_terms(U, S, Vh, k, q, p, l, s, r, W.dtype)
-    return w1, w2, err2
+    return w1, w2, err2, stalled

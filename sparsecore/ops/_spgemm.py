@@ -118,10 +118,12 @@ def spgemm(A, B, *, semiring="plus_times", mask=None, complement=False, n_thread
 
     Returns
     -------
-    C : scipy.sparse.csr_array of shape (m, n)
-        Canonical CSR: sorted column indices, no duplicates. With plus_times,
-        entries that cancel to exactly zero are dropped, as in scipy, and the
-        dtype follows numpy promotion of ``A.dtype`` and ``B.dtype``. The
+    C : scipy.sparse.csr_array or csr_matrix of shape (m, n)
+        A csr_matrix when ``A`` is a scipy.sparse matrix (``spmatrix``), a
+        csr_array otherwise: the kind scipy's ``A @ B`` returns. Canonical
+        CSR: sorted column indices, no duplicates. With plus_times, entries
+        that cancel to exactly zero are dropped, as in scipy, and the dtype
+        follows numpy promotion of ``A.dtype`` and ``B.dtype``. The
         other semirings give float32 when both operands are float32 and
         float64 otherwise; ``lor_land`` gives bool, ``plus_pair`` int64, a user
         semiring float64. Masked plus_times computes in float32/float64 too.
@@ -171,6 +173,28 @@ def spgemm(A, B, *, semiring="plus_times", mask=None, complement=False, n_thread
            [0, 0, 0],
            [0, 0, 0]])
     """
+    C = _spgemm(A, B, semiring, mask, complement, n_threads)
+    return like_left_operand(C, A)
+
+
+def like_left_operand(C, A):
+    """``C`` (a csr_array) as a csr_matrix when ``A`` is a scipy.sparse *matrix*
+    (``spmatrix``): scipy's ``A @ B`` returns the kind of its left operand,
+    and code written for the matrix API (``*`` is a product there) keeps
+    working. The arrays are shared, not copied."""
+    if not isinstance(A, sp.spmatrix) or not isinstance(C, sp.csr_array):
+        return C
+    if _MATRIX_SHARES_ATTRS:
+        # wrap without the constructor's checks (C is valid canonical CSR)
+        M = sp.csr_matrix.__new__(sp.csr_matrix)
+        vars(M).update(vars(C))
+        return M
+    M = sp.csr_matrix((C.data, C.indices, C.indptr), shape=C.shape, copy=False)
+    M.has_canonical_format = C.has_canonical_format
+    return M
+
+
+def _spgemm(A, B, semiring, mask, complement, n_threads):
     sr = get_semiring(semiring)
     if not isinstance(complement, (bool, np.bool_)):
         raise TypeError(f"spgemm: complement must be a bool, got {type(complement).__name__}")
@@ -449,6 +473,18 @@ def _csr_template():
 # this scipy's csr_array has the known attributes; otherwise (another scipy
 # layout) through the constructor.
 _CSR_ATTRS = _csr_template()
+
+
+def _same_attributes():
+    """True when this scipy's csr_matrix holds exactly the attributes of its
+    csr_array (then an array's state makes a valid matrix)."""
+    parts = (np.zeros(1), np.zeros(1, dtype=np.int32), np.array([0, 1], dtype=np.int32))
+    a, m = sp.csr_array(parts, shape=(1, 1)), sp.csr_matrix(parts, shape=(1, 1))
+    a.has_canonical_format = m.has_canonical_format = True
+    return set(vars(a)) == set(vars(m))
+
+
+_MATRIX_SHARES_ATTRS = _same_attributes()
 
 
 def _canonical_csr(data, indices, indptr, shape):

@@ -1,6 +1,10 @@
 """Sparse times dense (SpMM / GEMV) and sampled dense-dense (SDDMM) products
 for block-sparse, N:M and general (scipy CSR) matrices."""
+import numpy as np
+import scipy.sparse as sp
+
 from sparsecore.formats._products import sampled_dense_dense, sparse_times_dense
+from sparsecore.ops._spgemm import like_left_operand
 
 __all__ = ["sddmm", "spmm"]
 
@@ -31,7 +35,9 @@ def spmm(S, X, *, out=None, n_threads=None):
     Returns
     -------
     ndarray, shape (m, B) or (m,)
-        C order, unless ``out`` was given.
+        C order, unless ``out`` was given (then ``out`` itself). As scipy's
+        ``S @ X``: an ``np.matrix`` (a view of the result) when ``S`` is a
+        scipy.sparse matrix (``spmatrix``) and ``X`` an ``np.matrix``.
 
     Notes
     -----
@@ -62,7 +68,10 @@ def spmm(S, X, *, out=None, n_threads=None):
     >>> np.array_equal(spmm(S, X), W @ X)
     True
     """
-    return sparse_times_dense(S, X, out=out, n_threads=n_threads)
+    Y = sparse_times_dense(S, X, out=out, n_threads=n_threads)
+    if out is None and isinstance(S, sp.spmatrix) and isinstance(X, np.matrix):
+        return np.asmatrix(Y)
+    return Y
 
 
 def sddmm(G, X, pattern, *, n_threads=None):
@@ -86,7 +95,8 @@ def sddmm(G, X, pattern, *, n_threads=None):
     -------
     BlockSparseMatrix, NMSparseMatrix or scipy.sparse.csr_array
         ``pattern``'s format and structure (a scipy input gives a canonical
-        csr_array), values of the result dtype of G and X.
+        csr_array, a csr_matrix for a scipy.sparse matrix), values of the
+        result dtype of G and X.
 
     Examples
     --------
@@ -100,4 +110,4 @@ def sddmm(G, X, pattern, *, n_threads=None):
     array([[ 3.,  0.,  0.,  0.],
            [ 0., 12.,  0.,  0.]])
     """
-    return sampled_dense_dense(G, X, pattern, n_threads=n_threads)
+    return like_left_operand(sampled_dense_dense(G, X, pattern, n_threads=n_threads), pattern)

@@ -456,6 +456,35 @@ def test_power_matches_svd(dtype, rng):
     assert abs(direct - e_pow) <= 1e-5 * e_pow
 
 
+def test_default_method_is_power_and_reaches_the_svd_optimum_up_to_tol(rng):
+    """Random slices have close leading singular values (slow power
+    iteration): the default still reaches the SVD's squared error up to its
+    tolerance (1e-9 relative in float64, float32: 1e-6 plus rounding)."""
+    import inspect
+
+    assert inspect.signature(monarch_project).parameters["method"].default == "power"
+    for dtype, bound in [(np.float64, 5e-9), (np.float32, 5e-5), (np.complex128, 5e-9)]:
+        for shape, nb in [((1024, 1024), None), ((96, 64), None), ((64, 64), 4)]:
+            W = rng.standard_normal(shape).astype(dtype)
+            _, e_svd = monarch_project(W, nb, method="svd", return_error=True)
+            P, e_pow = monarch_project(W, nb, return_error=True)
+            assert e_svd**2 * (1 - bound) <= e_pow**2 <= e_svd**2 * (1 + bound), (dtype, shape)
+            direct = np.linalg.norm(P.toarray() - W) / np.linalg.norm(W)
+            assert abs(direct - e_pow) <= (1e-5 if dtype == np.float32 else 1e-12) * e_pow
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_power_slices_that_do_not_converge_are_finished_by_svd(dtype, rng):
+    """With max_iter=1 no slice converges: every one is solved by the SVD,
+    and the result is the SVD projection to roundoff."""
+    W = rng.standard_normal((64, 64)).astype(dtype)
+    for nb in [None, 4, (4, 8)]:
+        S, e_svd = monarch_project(W, nb, method="svd", return_error=True)
+        P, e_pow = monarch_project(W, nb, method="power", max_iter=1, return_error=True)
+        assert abs(e_pow - e_svd) <= 1e-12 * e_svd
+        np.testing.assert_allclose(P.toarray(), S.toarray(), rtol=0, atol=1e-12)
+
+
 def test_power_deflation_ranks(rng):
     """Slices of rank above one (4 blocks of 64: rank 4; uneven ranks for
     (6, 8) blocks of 48) reach the SVD optimum too."""

@@ -256,6 +256,37 @@ def test_any_scipy_format_and_matrix_class(fmt, rng):
     np.testing.assert_allclose(spgemm(Am, B).toarray(), C.toarray())
 
 
+@pytest.mark.parametrize("semiring, mask", [("plus_times", None), ("min_plus", None),
+                                           ("plus_times", "mask")])
+def test_result_kind_follows_scipy(semiring, mask, rng):
+    """A scipy.sparse matrix on the left gives a csr_matrix, an array a
+    csr_array: the kinds scipy's A @ B returns (the left operand decides)."""
+    A = sp.random_array((20, 30), density=0.2, rng=rng, format="csr")
+    B = sp.random_array((30, 10), density=0.2, rng=rng, format="csr")
+    M = sp.random_array((20, 10), density=0.5, rng=rng, format="csr") if mask else None
+    ref = spgemm(A, B, semiring=semiring, mask=M)
+    assert type(ref) is sp.csr_array
+    for a, b in [(sp.csr_matrix(A), sp.csr_matrix(B)), (sp.csc_matrix(A), B),
+                 (sp.coo_matrix(A), sp.csr_matrix(B)), (A, sp.csr_matrix(B)),
+                 (A.tocoo(), B)]:
+        left_is_matrix = isinstance(a, sp.spmatrix)
+        if semiring == "plus_times" and mask is None:
+            # scipy's own product: a matrix on the left gives a matrix (csr for
+            # a csr or coo left operand)
+            assert isinstance(a @ b, sp.spmatrix) == left_is_matrix
+        C = spgemm(a, b, semiring=semiring, mask=M)
+        assert type(C) is (sp.csr_matrix if left_is_matrix else sp.csr_array)
+        assert C.has_canonical_format
+        np.testing.assert_array_equal(C.indptr, ref.indptr)
+        np.testing.assert_array_equal(C.indices, ref.indices)
+        np.testing.assert_array_equal(C.data, ref.data)
+    # matrix semantics carry over: * is the product, and the result is usable
+    Cm = spgemm(sp.csr_matrix(A), B)
+    np.testing.assert_allclose((Cm * np.ones((10, 1))).ravel(), (A @ B) @ np.ones(10),
+                               rtol=1e-13)
+    assert type(Cm[:3]) is sp.csr_matrix
+
+
 def test_int64_indices_in_and_int32_out(rng):
     A = sp.random_array((50, 40), density=0.1, rng=rng, format="csr")
     A64 = sp.csr_array((A.data, A.indices.astype(np.int64), A.indptr.astype(np.int64)), shape=A.shape)

@@ -735,3 +735,39 @@ print("usable", spmm(A[:10], X[:, :3]).shape, flush=True)
 @posix_signals
 def test_ctrl_c_stops_a_long_spmm():
     assert "usable (10, 3)" in interrupt_child(INTERRUPT_CHILD, timeout=120)
+
+
+# ---- result kinds, as scipy gives them ------------------------------------
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_result_kind_follows_scipy(rng):
+    """A sparse matrix times an np.matrix gives an np.matrix; every other
+    combination an ndarray; as scipy's ``S @ X``."""
+    A = sp.random_array((12, 9), density=0.3, rng=rng, format="csr")
+    X = rng.standard_normal((9, 4))
+    ref = A @ X
+    cases = [(sp.csr_matrix(A), np.asmatrix(X), np.matrix),
+             (sp.csr_matrix(A), X, np.ndarray),
+             (sp.csc_matrix(A), np.asmatrix(X), np.matrix),
+             (A, np.asmatrix(X), np.ndarray),
+             (A, X, np.ndarray),
+             (sp.csr_matrix(A), X[:, 0], np.ndarray)]
+    for S, XX, kind in cases:
+        assert type(S @ XX) is kind  # scipy's own answer
+        Y = spmm(S, XX)
+        assert type(Y) is kind, (type(S), type(XX))
+        expected = ref if np.ndim(XX) == 2 else ref[:, 0]
+        np.testing.assert_allclose(np.asarray(Y), expected, rtol=1e-13, atol=1e-13)
+    # given out=, the result is out itself
+    out = np.empty((12, 4))
+    assert spmm(sp.csr_matrix(A), np.asmatrix(X), out=out) is out
+
+
+def test_sddmm_pattern_matrix_gives_a_matrix(rng):
+    P = sp.random_array((6, 5), density=0.4, rng=rng, format="csr")
+    G, X = rng.standard_normal((6, 3)), rng.standard_normal((5, 3))
+    ref = sddmm(G, X, P)
+    assert type(ref) is sp.csr_array
+    C = sddmm(G, X, sp.csr_matrix(P))
+    assert type(C) is sp.csr_matrix
+    np.testing.assert_array_equal(C.toarray(), ref.toarray())

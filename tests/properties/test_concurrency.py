@@ -102,7 +102,7 @@ def test_many_threads_at_once_give_the_serial_results(nt):
 
 
 def _openmp_threads_of_calling_thread():
-    return _threads.effective_n_threads(None)
+    return _threads.available_threads()
 
 
 def test_threadpool_limits_apply_in_the_thread_that_sets_them():

@@ -20,7 +20,7 @@ def _interrupt_soon(seconds=0.3):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_stops_the_am_mstep():
+def test_ctrl_c_stops_the_am_mstep(sigint_handler):
     from sparsecore._ext import _kron
     rng = np.random.default_rng(0)
     gammas = [rng.random(300) + 0.5, rng.random(200) + 0.5]

@@ -4,11 +4,18 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from sparsecore import spgemm
-from sparsecore._threads import effective_n_threads, openmp_enabled
+from sparsecore import _threads
+from sparsecore._threads import available_threads, effective_n_threads, openmp_enabled
 from sparsecore._ext import _openmp_helpers
 
 
-def test_n_threads_rules():
+@pytest.fixture
+def no_load(monkeypatch):
+    """Thread counts as on an idle machine (the default follows the load)."""
+    monkeypatch.setattr(_threads, "LOAD_AWARE", False)
+
+
+def test_n_threads_rules(no_load):
     all_threads = effective_n_threads(None)
     assert all_threads >= 1
     assert effective_n_threads(-1) == all_threads
@@ -27,7 +34,73 @@ def test_threadpoolctl_limits_are_honoured():
     with threadpool_limits(limits=1, user_api="openmp"):
         assert _openmp_helpers.max_threads() == 1
         assert effective_n_threads(None) == 1
-    assert effective_n_threads(None) == _openmp_helpers.max_threads()
+        assert available_threads() == 1
+    assert available_threads() == _openmp_helpers.max_threads()
+    assert 1 <= effective_n_threads(None) <= available_threads()
+
+
+def _fake_load(monkeypatch, free_by_call, clock):
+    """free_cpus() on scripted samples and a scripted clock."""
+    samples = iter(free_by_call)
+    monkeypatch.setattr(_threads, "_sample_free_cpus", lambda: next(samples))
+    monkeypatch.setattr(_threads.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_threads, "_load_samples", ())
+    monkeypatch.setattr(_threads, "LOAD_AWARE", True)
+
+
+@pytest.mark.skipif(not openmp_enabled(), reason="built without OpenMP")
+def test_default_threads_follow_the_load(monkeypatch):
+    """None and negative counts give way to busy CPUs (a busy sample counts
+    for 0.5 s); explicit counts are used as given."""
+    monkeypatch.setattr(_openmp_helpers, "max_threads", lambda: 8)
+    clock = [100.0]
+    _fake_load(monkeypatch, [8, 3, 8, 8, 8], clock)
+    assert effective_n_threads(None) == 8
+    clock[0] += 0.05  # within 0.1 s: the sample is reused
+    assert effective_n_threads(None) == 8
+    clock[0] += 0.1   # a new sample: 5 CPUs busy elsewhere
+    assert effective_n_threads(None) == 3
+    assert effective_n_threads(-1) == 3 and effective_n_threads(-2) == 2
+    assert effective_n_threads(6) == 6  # as given, whatever the load
+    clock[0] += 0.2   # idle again, but the busy sample is remembered
+    assert effective_n_threads(None) == 3
+    clock[0] += 0.2
+    assert effective_n_threads(None) == 3
+    clock[0] += 0.2   # the busy sample is 0.6 s old: forgotten
+    assert effective_n_threads(None) == 8
+    monkeypatch.setattr(_threads, "LOAD_AWARE", False)
+    assert effective_n_threads(None) == 8
+
+
+def test_free_cpus_without_proc(monkeypatch):
+    import itertools
+
+    clock = [5.0]
+    _fake_load(monkeypatch, itertools.repeat(None), clock)
+    assert _threads.free_cpus() is None
+    assert effective_n_threads(None) == available_threads()
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_free_cpus_counts_other_processes_only():
+    import os
+    import subprocess
+    import sys
+
+    cpus = os.cpu_count()
+    # this process's own running threads are not load
+    assert 1 <= _threads._sample_free_cpus() <= cpus
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        import time
+
+        time.sleep(0.3)
+        # two spinning processes hold two CPUs (others may hold more)
+        assert _threads._sample_free_cpus() <= max(1, cpus - 2)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
 
 
 def test_result_does_not_depend_on_threadpool_limits():
