@@ -10,8 +10,6 @@ for CSR and CSC operands: ``_matmul_vector``, ``_matmul_multivector`` and
 its shape checks, ``np.matrix`` wrapping, transposes and format conversions,
 and the saved originals run every product the wrappers do not take.
 """
-import math
-import os as _os
 import threading
 import warnings
 
@@ -59,7 +57,7 @@ _FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
 #     about as much as scipy's whole product (0.45x to 0.5x); never.
 # Two threads gain on these products only when the second core is free; on
 # this shared machine it rarely was (0.06x to 0.9x with another job on it),
-# hence the check of free cores in _free_threads.
+# hence the load-aware default thread count (sparsecore._threads).
 _INF = float("inf")
 _MIN_FLOPS = {
     # (kind, more than one thread?) -> flops
@@ -141,35 +139,12 @@ def _threshold(kind, nt):
     return _MIN_FLOPS[(kind, nt > 1)]
 
 
-def _others_running():
-    """Cores other work is using, estimated from /proc/loadavg: the larger of
-    the tasks runnable now besides the caller, and the one-minute load
-    average less the caller's own share (rounded up: a second core that is
-    busy part of the time already makes a 2-thread product slower than a
-    1-thread one); 0 where unknown."""
-    try:
-        with open("/proc/loadavg", "rb") as f:
-            fields = f.read().split()
-        running = int(fields[3].split(b"/")[0])
-        load = float(fields[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-    # a one-minute load above 1.05 means other work on top of ours
-    return max(0, running - 1, math.ceil(load - 1.05))
-
-
 def _free_threads():
-    """Threads for the next product. With ``n_threads=None`` (the default)
-    the cores other processes are busy on are left out: an OpenMP
-    region waits for its slowest thread, and a thread that shares its core
-    with another job makes a 2-thread product several times slower than a
-    1-thread one. An explicit ``n_threads`` is used as given."""
-    requested = _state["n_threads"]
-    nt = _threads.effective_n_threads(requested)
-    if requested is None and nt > 1:
-        cpus = _os.cpu_count() or nt
-        nt = max(1, min(nt, cpus - _others_running()))
-    return nt
+    """Threads for the next product: an explicit ``n_threads`` as given, else
+    the threads with a free core (:func:`sparsecore._threads.effective_n_threads`
+    leaves out the cores other processes are busy on: an OpenMP region waits
+    for its slowest thread)."""
+    return _threads.effective_n_threads(_state["n_threads"])
 
 
 def _eligible_operand(A):
@@ -481,12 +456,11 @@ def accelerate(enable=True, *, n_threads=None, min_flops=None):
     kernel may use fused multiply-adds and blocked accumulation), and are
     identical for every thread count.
 
-    **Threads.** With ``n_threads=None`` the thread count is
-    :func:`sparsecore._threads.effective_n_threads` less the cores other
-    work is busy on (from ``/proc/loadavg``: tasks runnable now and the
-    one-minute load), since a parallel product whose second thread shares a
-    core with another job is slower than a one-thread one. An explicit
-    ``n_threads`` is used as given.
+    **Threads.** With ``n_threads=None`` the products use the threads that
+    have a free core (as every sparsecore kernel does: the cores other
+    processes are busy on are left out, since a parallel product whose
+    second thread shares a core with another job is slower than a
+    one-thread one). An explicit ``n_threads`` is used as given.
 
     **Threshold.** A product goes through sparsecore only where it measured
     faster (``python -m sparsecore bench accelerate`` on a 2-core Intel
