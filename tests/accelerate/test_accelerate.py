@@ -402,7 +402,7 @@ def test_import_is_light():
 
     code = ("import sys, sparsecore; bad = [m for m in ('sklearn', 'torch', 'pytest') "
             "if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
 

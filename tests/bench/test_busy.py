@@ -71,7 +71,7 @@ def test_processes_end_when_the_benchmark_is_killed():
             "with busy_processes(2) as pids:\n"
             "    print(*pids, flush=True)\n"
             "    time.sleep(600)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-P", "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert len(pids) == 2 and all(_running(p) for p in pids)

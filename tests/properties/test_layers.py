@@ -138,5 +138,5 @@ def test_import_does_not_load_adapters(module):
 
     code = (f"import sys, {module}; "
             "print(sorted(m for m in ('torch', 'dask', 'numba', 'sklearn') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
