@@ -16,7 +16,7 @@ __all__ = ["available_threads", "effective_n_threads", "free_cpus", "one_blas_th
 # OpenMP count.
 LOAD_AWARE = os.environ.get("SPARSECORE_LOAD_AWARE_THREADS", "1") != "0"
 _LOAD_TTL = 0.1  # seconds a sample of the load is reused
-_LOAD_MEMORY = 0.5  # seconds a busy sample is remembered
+_LOAD_MEMORY = 0.5  # seconds of samples that must all see a CPU busy
 _load_samples = ()  # (monotonic time, free CPUs) of recent samples, newest last
 
 
@@ -78,9 +78,12 @@ def available_threads():
 def free_cpus():
     """CPUs that no runnable thread of another process holds: the online
     CPUs less the system's runnable threads (``/proc/loadavg``) that are not
-    this process's own, the fewest of the samples of the last 0.5 s (a load
-    that comes and goes counts while it comes). Sampled at most every 0.1 s
-    (about 70 us a sample); None where ``/proc`` cannot tell (not Linux).
+    this process's own, the most of the samples of the last 0.5 s: a CPU
+    counts as busy only while every sample of that window saw it busy, so a
+    process that holds a core steadily is left alone, while a short blip
+    (a shell, a daemon waking up) does not cost an idle machine its second
+    thread. Sampled at most every 0.1 s (about 70 us a sample); None where
+    ``/proc`` cannot tell (not Linux).
 
     Threads of this process that run at the time (its own OpenMP team still
     spinning after a kernel, other Python threads) are not counted as load.
@@ -94,7 +97,7 @@ def free_cpus():
             return None
         samples = tuple(s for s in samples if now - s[0] < _LOAD_MEMORY) + ((now, free),)
         _load_samples = samples
-    return min(free for _, free in samples)
+    return max(free for _, free in samples)
 
 
 def _sample_free_cpus():

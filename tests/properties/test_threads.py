@@ -50,24 +50,27 @@ def _fake_load(monkeypatch, free_by_call, clock):
 
 @pytest.mark.skipif(not openmp_enabled(), reason="built without OpenMP")
 def test_default_threads_follow_the_load(monkeypatch):
-    """None and negative counts give way to busy CPUs (a busy sample counts
-    for 0.5 s); explicit counts are used as given."""
+    """None and negative counts give way to CPUs that every sample of the
+    last 0.5 s saw busy; a single idle sample gives them back; explicit
+    counts are used as given."""
     monkeypatch.setattr(_openmp_helpers, "max_threads", lambda: 8)
     clock = [100.0]
-    _fake_load(monkeypatch, [8, 3, 8, 8, 8], clock)
-    assert effective_n_threads(None) == 8
+    _fake_load(monkeypatch, [3, 3, 8, 3, 3, 3], clock)
+    assert effective_n_threads(None) == 3   # 5 CPUs busy elsewhere
     clock[0] += 0.05  # within 0.1 s: the sample is reused
-    assert effective_n_threads(None) == 8
-    clock[0] += 0.1   # a new sample: 5 CPUs busy elsewhere
     assert effective_n_threads(None) == 3
     assert effective_n_threads(-1) == 3 and effective_n_threads(-2) == 2
     assert effective_n_threads(6) == 6  # as given, whatever the load
-    clock[0] += 0.2   # idle again, but the busy sample is remembered
-    assert effective_n_threads(None) == 3
     clock[0] += 0.2
     assert effective_n_threads(None) == 3
-    clock[0] += 0.2   # the busy sample is 0.6 s old: forgotten
+    clock[0] += 0.2   # one idle sample: the CPUs were not held throughout
     assert effective_n_threads(None) == 8
+    clock[0] += 0.2
+    assert effective_n_threads(None) == 8
+    clock[0] += 0.2
+    assert effective_n_threads(None) == 8
+    clock[0] += 0.2   # the idle sample is 0.6 s old: busy throughout again
+    assert effective_n_threads(None) == 3
     monkeypatch.setattr(_threads, "LOAD_AWARE", False)
     assert effective_n_threads(None) == 8
 
