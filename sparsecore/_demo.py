@@ -11,7 +11,11 @@ from sparsecore._threads import effective_n_threads
 __all__ = ["run_demo"]
 
 
-def _median_time(fn, rounds=5):
+def _median_time(fn, rounds=5, settle=0.15):
+    # OpenBLAS's and OpenMP's workers spin for about 0.1 s after a parallel
+    # call: timed at once, the next library's threads would share the cores
+    # with them (a 2-thread kernel then runs several times slower)
+    time.sleep(settle)
     fn()
     times = []
     for _ in range(rounds):
