@@ -667,6 +667,28 @@ class _CompactLinear(_SparseLinearBase):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
 
+    def set_extra_state(self, state):
+        """Check that a loaded state_dict was saved by a layer of this format.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`get_extra_state` returned.
+        """
+        want = self.get_extra_state()
+        if not isinstance(state, dict) or any(state.get(k) != v for k, v in want.items()):
+            raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
+                             f"{want!r}")
+
+    def _fill_masked(self, layer, layer_mask, mask):
+        """Copy this layer's weights, mask and bias into its training form."""
+        with torch.no_grad():
+            layer.weight.copy_(self.dense_weight())
+            layer_mask.copy_(mask)
+            if self.bias is not None:
+                layer.bias.copy_(self.bias)
+        return layer
+
     def _copy_bias(self, bias):
         if bias is not None:
             with torch.no_grad():
@@ -870,12 +892,7 @@ class CompactNMLinear(_CompactLinear):
                                bias=self.bias is not None, backend=self.backend,
                                n_threads=self.n_threads, device=self.values.device,
                                dtype=self.values.dtype)
-        with torch.no_grad():
-            layer.weight.copy_(self.dense_weight())
-            layer.mask.copy_(self.mask)
-            if self.bias is not None:
-                layer.bias.copy_(self.bias)
-        return layer
+        return self._fill_masked(layer, layer.mask, self.mask)
 
     def get_extra_state(self):
         """The pattern and in_features (checked when a state_dict is loaded).
@@ -885,19 +902,6 @@ class CompactNMLinear(_CompactLinear):
         dict
         """
         return {"format": "nm", "n": self.n, "m": self.m, "in_features": self.in_features}
-
-    def set_extra_state(self, state):
-        """Check that a loaded state_dict was saved by a layer of this pattern.
-
-        Parameters
-        ----------
-        state : dict
-            What :meth:`get_extra_state` returned.
-        """
-        want = self.get_extra_state()
-        if not isinstance(state, dict) or any(state.get(k) != v for k, v in want.items()):
-            raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
-                             f"{want!r}")
 
     def _prepare_load(self, state_dict, prefix):
         key = prefix + "offsets"
@@ -1132,12 +1136,7 @@ class CompactBlockLinear(_CompactLinear):
                                   1.0, bias=self.bias is not None, backend=self.backend,
                                   n_threads=self.n_threads, device=self.blocks.device,
                                   dtype=self.blocks.dtype)
-        with torch.no_grad():
-            layer.weight.copy_(self.dense_weight())
-            layer.block_mask.copy_(self.block_mask)
-            if self.bias is not None:
-                layer.bias.copy_(self.bias)
-        return layer
+        return self._fill_masked(layer, layer.block_mask, self.block_mask)
 
     def get_extra_state(self):
         """Block shape and features (checked when a state_dict is loaded).
@@ -1149,19 +1148,6 @@ class CompactBlockLinear(_CompactLinear):
         r, c = self.block_shape
         return {"format": "block", "block_shape": [r, c], "in_features": self.in_features,
                 "out_features": self.out_features}
-
-    def set_extra_state(self, state):
-        """Check that a loaded state_dict was saved by a layer of this shape.
-
-        Parameters
-        ----------
-        state : dict
-            What :meth:`get_extra_state` returned.
-        """
-        want = self.get_extra_state()
-        if not isinstance(state, dict) or any(state.get(k) != v for k, v in want.items()):
-            raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
-                             f"{want!r}")
 
     def _prepare_load(self, state_dict, prefix):
         keys = [prefix + k for k in ("blocks", "indices", "indptr")]
