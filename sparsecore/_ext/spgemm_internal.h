@@ -22,7 +22,8 @@
  *    (no workspace touched);
  *  - a column range (first to last column the row can reach) of at most
  *    SC_WINDOW columns: a dense accumulator over that window, reused by every
- *    row, which stays in cache and needs no probing;
+ *    row, which stays in cache, needs no probing and reads back in order
+ *    through a two-level bitmap;
  *  - a row dense in a wide matrix (more than 1/16 of its columns): a dense
  *    accumulator over all n columns;
  *  - otherwise a hash table sized from the row. */
@@ -37,18 +38,6 @@
 
 /* Hashed rows longer than this use the ordered hash (sorted readback). */
 #define SC_SHORT_ROW 32
-
-/* Read a dense accumulator back by walking the flags of the row's column
- * range (about 2 cycles per 8 columns plus 3 per column found), or by
- * sorting the touched columns (rank sort up to SC_RANK_SORT_MAX keys, about
- * 15 cycles a key; introsort beyond, about 6 cycles a key and level)? */
-SC_INLINE int sc_flagscan_beats_sort(int64_t len, int64_t chunks)
-{
-    if (len <= SC_RANK_SORT_MAX) return chunks <= 6 * len;
-    int64_t lg = 1;
-    while (((int64_t)1 << lg) < len) lg++;
-    return chunks <= 3 * len * lg;
-}
 
 SC_INLINE int sc_ctz64(uint64_t x)
 {

@@ -8,8 +8,8 @@
  * Each output row picks one of these paths (spgemm.c gives the rules):
  *   copy   one A entry and a sorted B row: a scaled copy, already in order;
  *   tiny   a few products: linear search and insertion sort in the slot;
- *   dense  an accumulator over a window of columns (or all n), read back by
- *          walking its flags in order or by sorting the touched columns;
+ *   dense  an accumulator over a window of columns (or all n), read back in
+ *          order through a two-level bitmap of the columns it holds;
  *   ordered hash  an open-addressing table whose slot is monotone in the
  *          column, so reading the table front to back yields the columns
  *          almost sorted and an insertion sort finishes the job;
@@ -81,16 +81,20 @@ SC_INLINE int64_t NUM(row_tiny)(
     return NUM(drop_zeros)(len, oj, ox);
 }
 
-/* Dense accumulator over columns base, base + 1, ...: flags[j - base] is 1
- * while column j is in this row and dense[j - base] holds its sum. Read back
- * by walking the flags of the row's column range eight at a time (in order),
- * or, when the range is wide and the row short, by sorting the touched
- * columns. Leaves `flags` all zero. */
+/* Dense accumulator over columns base, base + 1, ...: dense[j - base] holds
+ * the sum of column j while bit j - base of `bits` is set, and bit w of
+ * `summary` marks the 64-column words of `bits` that have a bit set. Read
+ * back in column order by walking the summary, then the marked words, so
+ * the cost is one step per 4096 columns of the row's range plus one per
+ * entry found: no sort, however wide the range (a byte flag per column,
+ * walked eight at a time, cost a cycle or two per eight columns and lost to
+ * scipy's unsorted readback on rows with a few dozen entries in a range of
+ * thousands of columns). Leaves `bits` and `summary` all zero. */
 SC_INLINE int64_t NUM(row_dense)(
     IDX a0, IDX a1, IDX a_lim, const IDX *SC_RESTRICT Aj, const VAL *SC_RESTRICT Ax,
     const IDX *SC_RESTRICT Bp, const IDX *SC_RESTRICT Bj, const VAL *SC_RESTRICT Bx,
-    uint8_t *SC_RESTRICT flags, VAL *SC_RESTRICT dense, int64_t base,
-    int64_t lo, int64_t hi, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
+    uint64_t *SC_RESTRICT bits, uint64_t *SC_RESTRICT summary, VAL *SC_RESTRICT dense,
+    int64_t base, int64_t lo, int64_t hi, OUT *SC_RESTRICT oj, VAL *SC_RESTRICT ox)
 {
     int64_t len = 0;
     for (IDX a = a0; a < a1; a++) {
@@ -105,51 +109,41 @@ SC_INLINE int64_t NUM(row_dense)(
         for (IDX b = Bp[k]; b < b1; b++) {
             const int64_t j = (int64_t)Bj[b] - base;
             const VAL p = V_MUL(av, Bx[b]);
-            if (flags[j]) {
+            const uint64_t bit = (uint64_t)1 << (j & 63);
+            const uint64_t word = bits[j >> 6];
+            if (word & bit) {
                 dense[j] = V_ADD(dense[j], p);
             } else {
-                flags[j] = 1;
+                bits[j >> 6] = word | bit;
+                summary[j >> 12] |= (uint64_t)1 << ((j >> 6) & 63);
                 dense[j] = p;
-                oj[len++] = (OUT)j;
+                len++;
             }
         }
     }
-    /* the flags carry 8 bytes of padding, so whole chunks are safe */
-    const int64_t c0 = (lo - base) & ~(int64_t)7;
-    if (sc_flagscan_beats_sort(len, (hi - base - c0) / 8 + 1)) {
-        int64_t q = 0;
-        for (int64_t c = c0; q < len; c += 8) {
-            uint64_t chunk;
-            memcpy(&chunk, flags + c, 8);
-            if (chunk == 0) continue;
-            memset(flags + c, 0, 8);
-            /* gather the low bit of each byte into an 8-bit mask */
-            uint64_t mask = ((chunk & UINT64_C(0x0101010101010101)) *
-                             UINT64_C(0x0102040810204080)) >> 56;
-            while (mask) {
-                const int64_t j = c + sc_ctz64(mask);
-                oj[q] = (OUT)(j + base);
-                ox[q] = dense[j];
-                q++;
-                mask &= mask - 1;
+    /* exact zeros are dropped on the way (branch-free: cancellation is rare
+     * but unpredictable) */
+    int64_t found = 0, w = 0;
+    for (int64_t s = (lo - base) >> 12; found < len && s <= (hi - base) >> 12; s++) {
+        uint64_t sw = summary[s];
+        summary[s] = 0;
+        while (sw) {
+            const int64_t wi = (s << 6) + sc_ctz64(sw);
+            sw &= sw - 1;
+            uint64_t word = bits[wi];
+            bits[wi] = 0;
+            while (word) {
+                const int64_t j = (wi << 6) + sc_ctz64(word);
+                word &= word - 1;
+                const VAL v = dense[j];
+                oj[w] = (OUT)(j + base);
+                ox[w] = v;
+                w += !V_IS_ZERO(v);
+                found++;
             }
         }
-    } else {
-        /* oj holds offsets from base until here; exact zeros are dropped
-         * on the way (branch-free: cancellation is rare but unpredictable) */
-        OUT_SORT(oj, len);
-        int64_t w = 0;
-        for (int64_t q = 0; q < len; q++) {
-            const OUT j = oj[q];
-            const VAL v = dense[j];
-            flags[j] = 0;
-            oj[w] = (OUT)(j + base);
-            ox[w] = v;
-            w += !V_IS_ZERO(v);
-        }
-        return w;
     }
-    return NUM(drop_zeros)(len, oj, ox);
+    return w;
 }
 
 /* Ordered hash: slot(j) = floor((j - lo) * size / (hi - lo + 1)) with linear
@@ -273,9 +267,11 @@ SC_INLINE int64_t NUM(row_hash)(
 
 /* One thread's accumulators, allocated on first use and reused by every row. */
 typedef struct {
-    uint8_t *win_flags;   /* dense accumulator over a window of columns */
+    uint64_t *win_bits;   /* dense accumulator over a window of columns */
+    uint64_t *win_summary;
     VAL *win_dense;
-    uint8_t *all_flags;   /* dense accumulator over all n columns */
+    uint64_t *all_bits;   /* dense accumulator over all n columns */
+    uint64_t *all_summary;
     VAL *all_dense;
     IDX *keys;            /* hash tables: 2 * size slots (the ordered hash) */
     VAL *vals;
@@ -284,9 +280,11 @@ typedef struct {
 
 static void NUM(workspace_free)(NUM(workspace) *ws)
 {
-    free(ws->win_flags);
+    free(ws->win_bits);
+    free(ws->win_summary);
     free(ws->win_dense);
-    free(ws->all_flags);
+    free(ws->all_bits);
+    free(ws->all_summary);
     free(ws->all_dense);
     free(ws->keys);
     free(ws->vals);
@@ -319,22 +317,26 @@ SC_INLINE int64_t NUM(row)(
     if (flops <= SC_TINY_MAX)
         return NUM(row_tiny)(a0, a1, Aj, Ax, Bp, Bj, Bx, oj, ox);
     if (hi - lo < window) {
-        if (ws->win_flags == NULL) {
-            ws->win_flags = (uint8_t *)calloc((size_t)window + 8, 1);
+        if (ws->win_bits == NULL) {
+            ws->win_bits = (uint64_t *)calloc((size_t)(window >> 6) + 1, sizeof(uint64_t));
+            ws->win_summary = (uint64_t *)calloc((size_t)(window >> 12) + 1, sizeof(uint64_t));
             ws->win_dense = (VAL *)malloc((size_t)window * sizeof(VAL));
-            if (ws->win_flags == NULL || ws->win_dense == NULL) return -1;
+            if (ws->win_bits == NULL || ws->win_summary == NULL || ws->win_dense == NULL)
+                return -1;
         }
-        return NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->win_flags,
-                              ws->win_dense, lo, lo, hi, oj, ox);
+        return NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->win_bits,
+                              ws->win_summary, ws->win_dense, lo, lo, hi, oj, ox);
     }
     if (cnt * 16 > n) {
-        if (ws->all_flags == NULL) {
-            ws->all_flags = (uint8_t *)calloc((size_t)n + 8, 1);
+        if (ws->all_bits == NULL) {
+            ws->all_bits = (uint64_t *)calloc((size_t)(n >> 6) + 1, sizeof(uint64_t));
+            ws->all_summary = (uint64_t *)calloc((size_t)(n >> 12) + 1, sizeof(uint64_t));
             ws->all_dense = (VAL *)malloc((size_t)n * sizeof(VAL));
-            if (ws->all_flags == NULL || ws->all_dense == NULL) return -1;
+            if (ws->all_bits == NULL || ws->all_summary == NULL || ws->all_dense == NULL)
+                return -1;
         }
-        return NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->all_flags,
-                              ws->all_dense, 0, lo, hi, oj, ox);
+        return NUM(row_dense)(a0, a1, a_lim, Aj, Ax, Bp, Bj, Bx, ws->all_bits,
+                              ws->all_summary, ws->all_dense, 0, lo, hi, oj, ox);
     }
     const int bits = sc_table_bits(cnt);
     const int64_t need = (int64_t)2 << bits;

@@ -213,10 +213,11 @@ def _spgemm(A, B, semiring, mask, complement, n_threads):
     n = B.shape[1]
 
     a = as_csr_parts(A, "A", nt)
-    b = as_csr_parts(B, "B", nt)
+    # A @ A: one structure check, not two (it is a pass over the matrix)
+    b = a if B is A else as_csr_parts(B, "B", nt)
     itype = index_dtype_for(m, k, n, a.nnz, b.nnz)
     a = a.with_index_dtype(itype)
-    b = b.with_index_dtype(itype)
+    b = a if B is A else b.with_index_dtype(itype)
     ax = _as_kernel_values(a.data, kernel_dtype)
     bx = _as_kernel_values(b.data, kernel_dtype)
 
