@@ -3,7 +3,8 @@ the registry family ``spgemm`` (sparsecore/_bench/spgemm.py)."""
 from .common import PeerBenchmark, SpeedupBenchmark, peer_params, shrink_params
 
 CASES = ["olm1000", "dwt_992", "bcspwr10", "hangGlider_2", "n1024-l1",
-         "er50k", "lap2d_1000", "lap3d27_40", "rmat14"]
+         "er50k", "lap2d_1000", "lap3d27_40", "rmat14",
+         "er13k_7", "pl20k_4", "band20k_500_10", "ts20kx2k_5_AAt"]
 
 
 class SpGEMM(PeerBenchmark):

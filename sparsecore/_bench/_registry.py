@@ -274,6 +274,10 @@ def graphblas():
 _GENERATED = [
     (r"rmat(\d+)", lambda d: _csr_gen("make_rmat", int(d[0]))),
     (r"er(\d+)k", lambda d: _csr_gen("make_erdos_renyi", int(d[0]) * 1000, 10)),
+    (r"er(\d+)k_(\d+)", lambda d: _csr_gen("make_erdos_renyi", int(d[0]) * 1000, int(d[1]))),
+    (r"pl(\d+)k_(\d+)", lambda d: _csr_gen("make_powerlaw", int(d[0]) * 1000, int(d[1]))),
+    (r"band(\d+)k_(\d+)_(\d+)",
+     lambda d: _csr_gen("make_banded", int(d[0]) * 1000, int(d[1]), int(d[2]))),
     (r"lap2d_(\d+)", lambda d: _csr_gen("make_laplacian", (int(d[0]),) * 2)),
     (r"lap3d27_(\d+)", lambda d: _csr_gen("make_laplacian", (int(d[0]),) * 3, stencil=27)),
 ]
@@ -290,6 +294,8 @@ def _csr_gen(maker, *args, **kwargs):
 def generated_matrix(name):
     """A generated square matrix named by its generator and size:
     ``rmat<scale>`` (R-MAT), ``er<n/1000>k`` (Erdos-Renyi, 10 per row),
+    ``er<n/1000>k_<per row>``, ``pl<n/1000>k_<average degree>`` (power law),
+    ``band<n/1000>k_<bandwidth>_<per row>`` (banded),
     ``lap2d_<n>`` (5-point n x n grid), ``lap3d27_<n>`` (27-point n^3 grid).
     Returns None for other names."""
     for pattern, make in _GENERATED:

@@ -2,6 +2,7 @@
 scipy (plain and followed by sort_indices), python-graphblas and
 sparse_dot_mkl when they are installed. Registers the family ``spgemm``."""
 import json
+import re
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,11 +29,38 @@ REAL = [
     "pushpull", "sparse-images-1024_subset",
 ]
 # generated squares (names understood by generated_matrix) and Gram products
-GENERATED = ["rmat14", "er50k", "lap2d_1000", "lap3d27_40", "ts200k_AtA", "ts50k_AAt"]
+# ts<rows/1000>kx<cols/1000>k_<per row>_(AAt|AtA) of a random tall matrix:
+# together they cover power-law graphs, very sparse squares (2-8 per row),
+# banded/FEM matrices and tall-skinny Gram products at several aspect ratios
+GENERATED = [
+    "rmat14", "er50k", "lap2d_1000", "lap3d27_40",
+    "er13k_3", "er13k_7", "er100k_2", "er100k_4", "er50k_8",
+    "pl20k_4", "pl50k_3",
+    "band50k_20_7", "band20k_500_10", "lap2d_300",
+    "ts200k_AtA", "ts50k_AAt",
+    "ts35kx10k_5_AAt", "ts35kx10k_5_AtA", "ts20kx2k_5_AAt", "ts20kx2k_5_AtA",
+    "ts100kx10k_5_AAt", "ts100kx10k_5_AtA", "ts200kx4k_3_AtA",
+]
+# the largest cases, left out of --quick runs
+QUICK_SKIPS = {"rmat14", "pl50k_3", "ts100kx10k_5_AAt"}
 TALL_SKINNY = {
     "ts200k_AtA": lambda: _gram(datasets.make_tall_skinny(200_000, 1000, 5), left=True),
     "ts50k_AAt": lambda: _gram(datasets.make_tall_skinny(50_000, 10_000, 5), left=False),
 }
+_TS_PATTERN = re.compile(r"ts(\d+)kx(\d+)k_(\d+)_(AAt|AtA)")
+
+
+def _tall_skinny(name):
+    """The Gram product named ``name`` (see TALL_SKINNY and _TS_PATTERN), or None."""
+    if name in TALL_SKINNY:
+        return TALL_SKINNY[name]()
+    m = _TS_PATTERN.fullmatch(name)
+    if m is None:
+        return None
+    A = datasets.make_tall_skinny(int(m[1]) * 1000, int(m[2]) * 1000, int(m[3]))
+    return _gram(A, left=m[4] == "AtA")
+
+
 #: the folder real matrices are read from (``--matrix-dir``; None: the default)
 matrix_dir = None
 
@@ -51,8 +79,9 @@ def case_names(folder=None):
 def load_case(name, folder=None):
     """``Case(name, (A, B), info)`` of the product ``A @ B``: ``A @ A`` for a
     square matrix, ``A @ A.T`` (or ``A.T @ A``) for a rectangular one."""
-    if name in TALL_SKINNY:
-        A, B = TALL_SKINNY[name]()
+    gram = _tall_skinny(name)
+    if gram is not None:
+        A, B = gram
         kind = "generated"
     else:
         A = generated_matrix(name)
@@ -157,7 +186,7 @@ def run(args):
     if args.cases:
         names = [n for n in names if n in args.cases]
     for name in names:
-        if args.quick and name in ("rmat14",):
+        if args.quick and name in QUICK_SKIPS:
             continue
         case = load_case(name, matrix_dir)
         times = h.time_peers(case, peers, rounds=rounds)

@@ -1,8 +1,10 @@
 """Real data shipped in the package, readers, loaders of downloadable data
 sets (MovieLens), and generated test matrices."""
 from sparsecore.datasets._generators import (
+    make_banded,
     make_erdos_renyi,
     make_laplacian,
+    make_powerlaw,
     make_rmat,
     make_tall_skinny,
 )
@@ -45,12 +47,14 @@ __all__ = [
     "irs_training",
     "list_matrices",
     "load_matrix",
+    "make_banded",
     "make_block_interactions",
     "make_erdos_renyi",
     "make_irs_channel",
     "make_kronecker_sparse",
     "make_laplacian",
     "make_movielens_multitask",
+    "make_powerlaw",
     "make_rmat",
     "make_routing_regression",
     "make_tall_skinny",

@@ -2,7 +2,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["make_rmat", "make_erdos_renyi", "make_laplacian", "make_tall_skinny"]
+__all__ = ["make_rmat", "make_erdos_renyi", "make_laplacian", "make_tall_skinny",
+           "make_powerlaw", "make_banded"]
 
 
 def make_rmat(scale, edge_factor=16, *, a=0.57, b=0.19, c=0.19, seed=0):
@@ -136,3 +137,83 @@ def make_tall_skinny(n_rows, n_cols, per_row, *, seed=0):
     scipy.sparse.csr_array
     """
     return make_erdos_renyi(n_rows, per_row, n_cols=n_cols, seed=seed)
+
+
+def make_powerlaw(n, avg_degree, *, exponent=2.1, seed=0):
+    """Random graph with a power-law degree distribution (Chung-Lu model).
+
+    Each of ``n * avg_degree`` directed edges picks both ends independently
+    with probability proportional to a weight ``w_i = i ** (-1 / (exponent - 1))``,
+    so degrees follow a power law with the given exponent (Chung & Lu,
+    "Connected components in random graphs with given expected degree
+    sequences", Annals of Combinatorics 2002). Vertices are randomly
+    permuted, duplicates merged, values uniform in [0.5, 1.5).
+
+    Parameters
+    ----------
+    n : int
+        Vertices.
+    avg_degree : int
+        Edges drawn per vertex (before duplicates merge).
+    exponent : float, default=2.1
+        Power-law exponent of the degree distribution, greater than 2.
+    seed : int, default=0
+
+    Returns
+    -------
+    scipy.sparse.csr_array of shape (n, n)
+
+    Examples
+    --------
+    >>> from sparsecore.datasets import make_powerlaw
+    >>> A = make_powerlaw(1000, 4, seed=0)
+    >>> A.shape
+    (1000, 1000)
+    """
+    if not exponent > 2:
+        raise ValueError(f"exponent must be greater than 2, got {exponent}")
+    rng = np.random.default_rng(seed)
+    w = np.arange(1, n + 1, dtype=np.float64) ** (-1.0 / (exponent - 1.0))
+    cdf = np.cumsum(w / w.sum())
+    m = int(n * avg_degree)
+    pick = lambda: np.minimum(np.searchsorted(cdf, rng.random(m)), n - 1)  # noqa: E731
+    perm = rng.permutation(n)
+    rows, cols = perm[pick()], perm[pick()]
+    A = sp.csr_array((np.ones(m), (rows, cols)), shape=(n, n))
+    A.sum_duplicates()
+    A.data[:] = rng.uniform(0.5, 1.5, A.nnz)
+    return A
+
+
+def make_banded(n, bandwidth, per_row, *, seed=0):
+    """Square matrix with ``per_row`` random columns within ``bandwidth`` of
+    the diagonal in each row (duplicates merged), like a finite-element or
+    circuit matrix after a bandwidth-reducing ordering.
+
+    Parameters
+    ----------
+    n : int
+        Rows and columns.
+    bandwidth : int
+        Largest distance of an entry from the diagonal.
+    per_row : int
+        Columns drawn per row.
+    seed : int, default=0
+
+    Returns
+    -------
+    scipy.sparse.csr_array of shape (n, n)
+
+    Examples
+    --------
+    >>> from sparsecore.datasets import make_banded
+    >>> A = make_banded(100, 5, 3)
+    >>> bool(abs(A.tocoo().row - A.tocoo().col).max() <= 5)
+    True
+    """
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n), per_row)
+    cols = np.clip(rows + rng.integers(-bandwidth, bandwidth + 1, rows.size), 0, n - 1)
+    A = sp.csr_array((rng.uniform(0.5, 1.5, rows.size), (rows, cols)), shape=(n, n))
+    A.sum_duplicates()
+    return A

@@ -41,3 +41,29 @@ def test_generators_are_deterministic_and_shaped():
         datasets.make_laplacian((3, 3), stencil=27)
     E = datasets.make_erdos_renyi(100, 5, n_cols=50)
     assert E.shape == (100, 50) and E.has_canonical_format
+
+
+def test_make_powerlaw_has_heavy_tailed_degrees():
+    A = datasets.make_powerlaw(20_000, 4, seed=1)
+    deg = np.diff(A.indptr)
+    assert A.shape == (20_000, 20_000) and A.has_canonical_format
+    assert np.all((A.data >= 0.5) & (A.data < 1.5))
+    # a power law has hubs far above the mean; Erdos-Renyi with the same
+    # mean degree has none above a few times the mean
+    assert deg.max() > 50 * deg.mean()
+    er_deg = np.diff(datasets.make_erdos_renyi(20_000, 4, seed=1).indptr)
+    assert er_deg.max() < 5 * er_deg.mean()
+    B = datasets.make_powerlaw(20_000, 4, seed=1)
+    assert (A != B).nnz == 0
+
+
+def test_make_powerlaw_rejects_exponent_at_most_two():
+    with pytest.raises(ValueError, match="exponent"):
+        datasets.make_powerlaw(100, 3, exponent=2.0)
+
+
+def test_make_banded_stays_in_band():
+    A = datasets.make_banded(5000, 30, 7, seed=2).tocoo()
+    assert A.shape == (5000, 5000)
+    assert np.abs(A.row - A.col).max() <= 30
+    assert 6 <= A.nnz / 5000 <= 7
