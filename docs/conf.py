@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "_generated", "data", "plots", "scripts"]
@@ -51,6 +52,28 @@ plot_rcparams = {"figure.dpi": 100, "font.size": 9}
 
 HERE = Path(__file__).resolve().parent
 API_DIR = HERE / "api"
+
+# The examples gallery: every ``examples/<section>/plot_*.py`` runs at every
+# build (a few seconds each, on shipped or generated data) and its page shows
+# its code, printed output and figure; the generated pages go to
+# ``docs/auto_examples`` (not in git). A failing example fails the build.
+from sphinx_gallery.sorting import ExplicitOrder  # noqa: E402
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",     # relative to this folder
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "subsection_order": ExplicitOrder([f"../examples/{d}" for d in
+                                       ("products", "structured", "solvers", "pytorch")]),
+    "within_subsection_order": "FileNameSortKey",
+    "image_scrapers": ("matplotlib",),
+    "capture_repr": (),
+    "remove_config_comments": True,
+    "download_all_examples": False,
+    "show_signature": False,
+    "backreferences_dir": None,
+    "min_reported_time": 1,
+}
 
 
 def _kind(obj):
