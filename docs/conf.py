@@ -73,6 +73,8 @@ sphinx_gallery_conf = {
     "show_signature": False,
     "backreferences_dir": None,
     "min_reported_time": 1,
+    # the timing pages would load jQuery and DataTables from the internet
+    "write_computation_times": False,
 }
 
 
