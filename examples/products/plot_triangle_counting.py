@@ -21,6 +21,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
+from matplotlib.ticker import NullFormatter
 
 from sparsecore import spgemm
 from sparsecore.datasets import make_rmat
@@ -77,6 +78,7 @@ ax.plot(edges, np.array(t_ours) * 1e3, "o-", color="C0",
         label="sparsecore: spgemm(L, L, mask=L, semiring='plus_pair')")
 ax.set(xscale="log", yscale="log", xlabel="edges", ylabel="time (ms, 1 thread)",
        title="triangle counting on R-MAT graphs")
+ax.xaxis.set_minor_formatter(NullFormatter())
 ax.grid(True, which="both", alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()

@@ -19,6 +19,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 from threadpoolctl import threadpool_limits
 
 from sparsecore.ops import block_prune, nm_prune, spmm
@@ -74,6 +75,8 @@ ax.plot(grid, 1 / grid, "k:", label="ideal 1 / density")
 ax.axhline(1, color="grey", lw=0.8)
 ax.set(xscale="log", yscale="log", xlabel="share of weights kept (density)",
        ylabel="speedup over numpy dense (1 thread)", title="W 3072 x 768 @ X 768 x 64, float32")
+ax.set_xticks(densities, [f"{d:.0%}" for d in densities])
+ax.xaxis.set_minor_formatter(NullFormatter())
 ax.grid(True, which="both", alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()
