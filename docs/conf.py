@@ -153,7 +153,7 @@ def write_record_snippets():
     import sys
 
     sys.path.insert(0, str(HERE / "plots"))
-    from _data import clean_output, is_busy, load_label
+    from _data import clean_output, is_busy
 
     GENERATED_DIR.mkdir(exist_ok=True)
     for path in sorted(DATA_DIR.glob("*.json")):
@@ -164,8 +164,10 @@ def write_record_snippets():
         given = f" --threads {threads[0]}" if rec.get("threads_note") else ""
         several = isinstance(threads, list) and max(threads) > 1
         threads = ", ".join(map(str, threads)) if isinstance(threads, list) else str(threads)
-        meta = (f"Measured {rec['date']} on a {load_label(rec)}: {m['cpu']}, shared with "
-                f"other jobs (1-minute load average {before:.1f} before, {after:.1f} after), "
+        state = "busy" if is_busy(rec) else "idle"
+        meta = (f"Measured {rec['date']} on a {state} machine: {m['cpu']}, {m['n_cpus']} CPUs "
+                f"shared with other jobs (1-minute load average {before:.1f} before, "
+                f"{after:.1f} after), "
                 f"sparsecore threads: {threads}, OMP_NUM_THREADS={rec['omp_num_threads']}, "
                 f"{rec['wall_s']:.0f} s. Command:\n\n"
                 f".. code-block:: bash\n\n   python docs/scripts/record.py {path.stem}{given} -- "
