@@ -9,7 +9,7 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
-__all__ = ["load", "ratio", "caption", "is_busy", "load_label", "clean_output", "speed_words"]
+__all__ = ["load", "ratio", "caption", "is_busy", "load_label", "clean_output"]
 
 
 def load(name):
@@ -45,19 +45,6 @@ def load_label(record):
     load = max(m["load_average_before"][0], m["load_average_after"][0])
     state = "busy" if is_busy(record) else "idle"
     return f"{state} machine (load average {load:.1f} on {m['n_cpus']} CPUs)"
-
-
-def speed_words(speedup, than):
-    """``2.3x faster than scipy`` / ``35 % slower than scipy`` for a ratio
-    time(peer) / time(ours)."""
-    if speedup >= 1.1:
-        return f"{speedup:.1f}x faster than {than}"
-    if speedup >= 1:
-        return f"{(speedup - 1) * 100:.0f} % faster than {than}"
-    slower = 1 / speedup
-    if slower < 2:
-        return f"{(slower - 1) * 100:.0f} % slower than {than}"
-    return f"{slower:.1f}x slower than {than}"
 
 
 _GOAL_BLOCK = re.compile(r"^(?:#+\s*goal summary|other goals)\b", re.I)
