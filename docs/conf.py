@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "_generated", "data", "plots", "scripts"]
@@ -51,6 +52,30 @@ plot_rcparams = {"figure.dpi": 100, "font.size": 9}
 
 HERE = Path(__file__).resolve().parent
 API_DIR = HERE / "api"
+
+# The examples gallery: every ``examples/<section>/plot_*.py`` runs at every
+# build (a few seconds each, on shipped or generated data) and its page shows
+# its code, printed output and figure; the generated pages go to
+# ``docs/auto_examples`` (not in git). A failing example fails the build.
+from sphinx_gallery.sorting import ExplicitOrder  # noqa: E402
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",     # relative to this folder
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "subsection_order": ExplicitOrder([f"../examples/{d}" for d in
+                                       ("products", "structured", "solvers", "pytorch")]),
+    "within_subsection_order": "FileNameSortKey",
+    "image_scrapers": ("matplotlib",),
+    "capture_repr": (),
+    "remove_config_comments": True,
+    "download_all_examples": False,
+    "show_signature": False,
+    "backreferences_dir": None,
+    "min_reported_time": 1,
+    # the timing pages would load jQuery and DataTables from the internet
+    "write_computation_times": False,
+}
 
 
 def _kind(obj):
@@ -112,12 +137,23 @@ DATA_DIR = HERE / "data"
 
 def write_record_snippets():
     """For every record ``data/<name>.json`` (written by
-    ``docs/scripts/record.py``), write ``_generated/<name>.out.txt`` (the
-    tables the bench command printed) and ``_generated/<name>.meta.txt`` (a
-    reStructuredText paragraph: command, date, machine, threads), which the
-    pages ``literalinclude`` / ``include``: the tables shown are always those
-    of the data drawn."""
+    ``docs/scripts/record.py``), write into ``_generated/``:
+
+    - ``<name>.out.txt``: the tables the bench command printed, without the
+      suites' target bookkeeping (``_data.clean_output``);
+    - ``<name>.meta.txt``: a reStructuredText paragraph saying when, on what
+      machine, under what load (busy or idle) and at which thread counts it
+      was measured, and the command;
+    - ``<name>.rst``: that paragraph and the printed tables folded in a
+      collapsed ``<details>`` block, with the record as a download. A page
+      shows a record with ``.. include:: /_generated/<name>.rst``.
+
+    The tables shown are always those of the data drawn."""
     import json
+    import sys
+
+    sys.path.insert(0, str(HERE / "plots"))
+    from _data import clean_output, is_busy
 
     GENERATED_DIR.mkdir(exist_ok=True)
     for path in sorted(DATA_DIR.glob("*.json")):
@@ -126,18 +162,31 @@ def write_record_snippets():
         before, after = m["load_average_before"][0], m["load_average_after"][0]
         threads = rec["threads"]
         given = f" --threads {threads[0]}" if rec.get("threads_note") else ""
+        several = isinstance(threads, list) and max(threads) > 1
         threads = ", ".join(map(str, threads)) if isinstance(threads, list) else str(threads)
-        meta = (f"Measured {rec['date']} on {m['cpu']}, {m['n_cpus']} CPUs shared with "
-                f"other jobs (1-minute load average {before:.1f} before, {after:.1f} after), "
+        state = "busy" if is_busy(rec) else "idle"
+        meta = (f"Measured {rec['date']} on a {state} machine: {m['cpu']}, {m['n_cpus']} CPUs "
+                f"shared with other jobs (1-minute load average {before:.1f} before, "
+                f"{after:.1f} after), "
                 f"sparsecore threads: {threads}, OMP_NUM_THREADS={rec['omp_num_threads']}, "
-                f"{rec['wall_s']:.0f} s; data ``docs/data/{path.name}``, written by:\n\n"
+                f"{rec['wall_s']:.0f} s. Command:\n\n"
                 f".. code-block:: bash\n\n   python docs/scripts/record.py {path.stem}{given} -- "
                 f"{rec['command']}\n")
+        if several and is_busy(rec):
+            meta += ("\nThe machine was busy: its multi-thread figures show how the code "
+                     "holds up beside other work, not how it scales on idle cores.\n")
         if rec.get("threads_note"):
             meta += f"\n(Threads: {rec['threads_note']}.)\n"
-        out = rec["stdout"].rstrip() + "\n"
+        out = clean_output(rec["stdout"])
+        snippet = (meta + "\n.. raw:: html\n\n   <details><summary>Printed output of the "
+                   "command (click to open)</summary>\n\n"
+                   f".. literalinclude:: /_generated/{path.stem}.out.txt\n   :language: text\n\n"
+                   ".. raw:: html\n\n   </details>\n\n"
+                   f"The whole record (timings of every round): :download:`{path.name} "
+                   f"</data/{path.name}>`.\n")
         _write_if_changed(GENERATED_DIR / f"{path.stem}.meta.txt", meta)
         _write_if_changed(GENERATED_DIR / f"{path.stem}.out.txt", out)
+        _write_if_changed(GENERATED_DIR / f"{path.stem}.rst", snippet)
 
 
 write_record_snippets()

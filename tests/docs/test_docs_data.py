@@ -39,12 +39,14 @@ def test_page_references_exist(page):
         assert (DOCS / "plots" / script).is_file(), f"{page.name}: plot script {script}"
     for name in ("include", "literalinclude"):
         for target in _directives(page, name):
-            m = re.search(r"_generated/(.+)\.(meta|out)\.txt$", target)
+            # _generated/<record>.{meta.txt,out.txt,rst} are written by docs/conf.py
+            m = re.search(r"_generated/(.+?)\.(?:meta\.txt|out\.txt|rst)$", target)
             if m:
                 assert (DOCS / "data" / f"{m.group(1)}.json").is_file(), \
                     f"{page.name}: no record for {target}"
-            else:
-                assert (page.parent / target).is_file(), f"{page.name}: {target}"
+            else:   # a path starting with / is relative to the docs folder
+                path = DOCS / target[1:] if target.startswith("/") else page.parent / target
+                assert path.is_file(), f"{page.name}: {target}"
 
 
 @pytest.mark.parametrize("script", sorted((DOCS / "plots").glob("[!_]*.py"))
