@@ -208,6 +208,88 @@ SC_INLINE float sc_hsum_f32(sc_vf32 v)
 SC_INLINE double sc_hsum_f64(sc_vf64 v) { return (v.l[0] + v.l[1]) + (v.l[2] + v.l[3]); }
 #endif
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+
+/* Lanes of a and b by index p (0-15: a's lanes, then b's). */
+__attribute__((target("avx2,fma"))) static inline __m256
+sc_permute2_ps(__m256 a, __m256 b, __m256i p)
+{
+    const __m256 from_b = _mm256_castsi256_ps(_mm256_slli_epi32(p, 28));
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, p), _mm256_permutevar8x32_ps(b, p), from_b);
+}
+
+/* One row of an N:M float32 product with a vector: the kept values of the
+ * row, 8 at a time, pick their x entries with lane permutes of the 8-float
+ * slices of x they fall in (M / N slices per 8 kept values), so a
+ * multiply-add covers 8 kept values where the scalar loop covers one.
+ * Lane l of chunk c always meets the same kept value, and the chunks
+ * alternate between two accumulators summed in one fixed order: the result
+ * depends on the row alone, never on the thread. AVX2 only: the caller
+ * checks the CPU. */
+__attribute__((target("avx2,fma")))
+static void sc_nm_gemv_perm_rows_f32(int64_t G, int N, int M, const float *values,
+                                     const uint8_t *idx, const float *x, float *y,
+                                     int64_t ys, int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    const int64_t gn = G * N;
+    const int gpc = 8 / N;                      /* groups per chunk of 8 kept values */
+    const int64_t chunks = G / gpc, xstep = (int64_t)gpc * M;
+    int lane[8];                                /* a lane's group offset in its slice pair */
+    for (int l = 0; l < 8; l++) {
+        const int off = (l / N) * M;
+        lane[l] = ((off >> 3) & 1) * 8 + (off & 7);
+    }
+    const __m256i base = _mm256_loadu_si256((const __m256i *)lane);
+    const int four = xstep == 32;               /* four slices per chunk: 1:4, 2:8, 4:16 */
+    for (int64_t i = lo; i < hi; i++) {
+        if (SC_POLL(poll, i - lo)) return;
+        const float *w = values + i * gn;
+        const uint8_t *j = idx + i * gn;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        const float *xc = x;
+        int64_t c = 0;
+#define SC_NM_CHUNK(acc)                                                                   \
+        do {                                                                               \
+            const __m256i p = _mm256_add_epi32(                                            \
+                base, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(j + 8 * c))));  \
+            __m256 xs = sc_permute2_ps(_mm256_loadu_ps(xc), _mm256_loadu_ps(xc + 8), p);   \
+            if (four)                                                                      \
+                xs = _mm256_blend_ps(xs, sc_permute2_ps(_mm256_loadu_ps(xc + 16),          \
+                                                        _mm256_loadu_ps(xc + 24), p), 0xf0); \
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * c), xs, acc);                    \
+            c++;                                                                           \
+            xc += xstep;                                                                   \
+        } while (0)
+        while (c + 2 <= chunks) {
+            SC_NM_CHUNK(acc0);
+            SC_NM_CHUNK(acc1);
+        }
+        if (c < chunks) SC_NM_CHUNK(acc0);
+#undef SC_NM_CHUNK
+        float t[8];
+        _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
+        float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        for (int64_t g = c * gpc; g < G; g++, xc += M)
+            for (int k = 0; k < N; k++) s += w[g * N + k] * xc[j[g * N + k]];
+        y[i * ys] = s;
+    }
+}
+
+/* The permute kernel when it applies (a CPU with AVX2; N:M with M / N of 2
+ * or 4 and N dividing 8): returns 1 after computing y[lo:hi], else 0. */
+static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
+                               const float *x, float *y, int64_t ys, int64_t lo, int64_t hi,
+                               sc_poll_t *poll)
+{
+    if ((N != 1 && N != 2 && N != 4) || (M != 2 * N && M != 4 * N) || !sc_cpu_has_avx2_fma())
+        return 0;
+    sc_nm_gemv_perm_rows_f32(G, N, M, values, idx, x, y, ys, lo, hi, poll);
+    return 1;
+}
+#define NM_GEMV_PERM sc_nm_gemv_perm_f32
+#endif
+
 #include "spmm_f32.h"
 #include "spmm_nm_impl.h"
 #include "sc_index_i32.h"

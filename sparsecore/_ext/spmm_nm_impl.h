@@ -431,6 +431,9 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         {
             int64_t lo, hi;
             sc_even_split(m, 4, &lo, &hi);
+#ifdef NM_GEMV_PERM
+            if (!NM_GEMV_PERM(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll))
+#endif
             FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
         }
         sc_aligned_free(xbuf);

@@ -11,3 +11,4 @@
 #undef VADD
 #undef VHSUM
 #undef FNV
+#undef NM_GEMV_PERM
