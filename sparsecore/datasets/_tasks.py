@@ -251,8 +251,8 @@ def make_multimnist(X, y, *, test_size=0.2, val_size=1 / 6, partners=2, seed=0):
     -------
     dict
         ``images`` float32 (m, 36, 36), ``labels`` int64 (m, 2) (top-left,
-        bottom-right), ``train``, ``val``, ``test`` (index arrays into
-        ``images``).
+        bottom-right), ``sources`` int64 (m, 2) (the rows of ``X`` overlaid),
+        ``train``, ``val``, ``test`` (index arrays into ``images``).
     """
     from sparsecore._validation import check_scalar
 
@@ -280,7 +280,7 @@ def make_multimnist(X, y, *, test_size=0.2, val_size=1 / 6, partners=2, seed=0):
         parts[2].append(idx[:n_test])
         parts[1].append(idx[n_test:n_test + n_val])
         parts[0].append(idx[n_test + n_val:])
-    images, labels, index, start = [], [], [], 0
+    images, labels, sources, index, start = [], [], [], [], 0
     for part in parts:
         base = np.sort(np.concatenate(part))
         if len(base) < 2:
@@ -295,10 +295,12 @@ def make_multimnist(X, y, *, test_size=0.2, val_size=1 / 6, partners=2, seed=0):
             canvas[:, 8:, 8:] += X[base[other]]
             images.append(canvas)
             labels.append(np.stack([y[base], y[base[other]]], 1).astype(np.int64))
+            sources.append(np.stack([base, base[other]], 1).astype(np.int64))
         n = partners * len(base)
         index.append(np.arange(start, start + n))
         start += n
     return {"images": np.concatenate(images), "labels": np.concatenate(labels),
+            "sources": np.concatenate(sources),
             "train": index[0], "val": index[1], "test": index[2]}
 
 
