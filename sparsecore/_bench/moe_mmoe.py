@@ -85,7 +85,7 @@ def _movielens(seed):
 
     key = ("movielens", seed)
     if key not in _DATA:
-        ratings = fetch_movielens("100k", download_if_missing=False)
+        ratings = fetch_movielens("100k")
         _DATA[key] = make_movielens_multitask(ratings, negatives=1, seed=seed,
                                               split=(0.7875, 0.1125, 0.1), stratify=True)
     return _DATA[key]
@@ -105,7 +105,7 @@ def _multimnist(seed):
 
     key = ("multimnist", seed)
     if key not in _DATA:
-        X, y = load_mnist_5k(download_if_missing=False)
+        X, y = load_mnist_5k()
         d = make_multimnist(X, y, seed=seed)
         d["keys"] = _lsh_keys(d["images"].reshape(len(d["images"]), -1), seed=seed)
         _DATA[key] = d
