@@ -35,6 +35,7 @@ SUITES = {
     "bcd": "sparsecore._bench.bcd",
     "spgemm": "sparsecore._bench.spgemm",
     "moe": "sparsecore._bench.moe",
+    "mmoe": "sparsecore._bench.moe_mmoe",
     "sbl": "sparsecore._bench.sbl",
     "spmm": "sparsecore._bench.spmm",
     "monarch": "sparsecore._bench.monarch",

@@ -4,7 +4,12 @@ evaluating every expert on the whole batch, 64 experts, k = 2.
 Peers: ``dense loop`` (MixtureOfExperts(combine="dense"): every expert
 module on the whole batch), ``dense bmm`` (the same experts stacked into
 batched matmuls: the fastest dense evaluation), ``sparsecore`` (sparse
-dispatch). Forward passes under ``torch.no_grad``; ratios are time(dense
+dispatch), and the routing options on the same sparse path:
+``sparsecore aux`` (plus the Switch load-balancing loss, alpha 1e-2),
+``sparsecore cf1.25`` (expert capacity factor 1.25, over-capacity pairs
+dropped in batch order and counted), ``sparsecore expert choice`` (each
+expert takes its top ``k * batch / n_experts`` tokens, Zhou et al. 2022).
+Forward passes under ``torch.no_grad``; ratios are time(dense
 loop)/time(peer). Registers the family ``moe``.
 """
 import numpy as np
@@ -32,7 +37,7 @@ def make_case(name, seed=0):
     import torch
     from torch import nn
 
-    from sparsecore.moe import MixtureOfExperts, TopKGate
+    from sparsecore.moe import ExpertChoiceGate, MixtureOfExperts, TopKGate
 
     batch, d, h, n, k = CASES[name]
     torch.manual_seed(seed)
@@ -41,6 +46,13 @@ def make_case(name, seed=0):
     x = torch.randn(batch, d)
     sparse = MixtureOfExperts(experts, gate, combine="sparse").eval()
     dense = MixtureOfExperts(experts, gate, combine="dense").eval()
+    aux = MixtureOfExperts(experts, gate, load_balance=1e-2).eval()
+    capped = MixtureOfExperts(experts, gate, capacity_factor=1.25).eval()
+    ec_gate = ExpertChoiceGate(d, n, capacity_factor=float(k))
+    with torch.no_grad():  # the same router weights as the top-k gate
+        ec_gate.linear.weight.copy_(gate.linear.weight)
+        ec_gate.linear.bias.copy_(gate.linear.bias)
+    expert_choice = MixtureOfExperts(experts, ec_gate).eval()
     W1 = torch.stack([e[0].weight.T for e in experts])  # (n, d, h)
     b1 = torch.stack([e[0].bias for e in experts])[:, None]
     W2 = torch.stack([e[2].weight.T for e in experts])
@@ -53,7 +65,8 @@ def make_case(name, seed=0):
         return torch.einsum("bn,nbd->bd", w, out)
 
     flops_dense = 2 * batch * n * (d * h + h * d)
-    return Case(name, {"x": x, "sparse": sparse, "dense": dense, "bmm": dense_bmm},
+    return Case(name, {"x": x, "sparse": sparse, "dense": dense, "bmm": dense_bmm, "aux": aux,
+                       "capped": capped, "expert_choice": expert_choice},
                 {"batch": batch, "experts": n, "k": k, "d": d, "h": h,
                  "flop_ratio": flops_dense / (flops_dense * k / n)})
 
@@ -62,11 +75,14 @@ _RUNS = {
     "dense loop": lambda d: d["dense"](d["x"])[0],
     "dense bmm": lambda d: d["bmm"](d["x"]),
     "sparsecore": lambda d: d["sparse"](d["x"])[0],
+    "sparsecore aux": lambda d: d["aux"](d["x"]),
+    "sparsecore cf1.25": lambda d: d["capped"](d["x"])[0],
+    "sparsecore expert choice": lambda d: d["expert_choice"](d["x"])[0],
 }
 
 
 def _peers(case, t):
-    """The three evaluations at t torch threads, forward under no_grad."""
+    """The evaluations at t torch threads, forward under no_grad."""
     import torch
 
     def make(run):
@@ -106,19 +122,32 @@ def run(args):
             yb = case.inputs["bmm"](case.inputs["x"])
         err = float(max((ys - yd).abs().max(), (ys - yb).abs().max()))
         times = h.time_peers(case, peers, rounds=rounds)
-        results.append({"case": name, **case.info, "max_abs_diff": err, "times": times})
+        with torch.no_grad():
+            case.inputs["capped"](case.inputs["x"])
+        stats = case.inputs["capped"].last_stats
+        results.append({"case": name, **case.info, "max_abs_diff": err, "times": times,
+                        "cf1.25_capacity": stats.capacity, "cf1.25_dropped": stats.dropped,
+                        "cf1.25_dropped_frac": stats.dropped / max(stats.routed, 1),
+                        "cf1.25_dropped_samples": stats.dropped_samples})
         row = [name, f"{case.info['flop_ratio']:.0f}x", f"{err:.1e}", h.fmt_ms(np.median(times[base]))]
         row += [fmt_ratio(paired_ratio(times, base, p.label)) for p in peers[1:]]
         rows.append(row)
     header = ["case", "FLOP ratio", "max|diff|", f"{base} ms"] + [p.label for p in peers[1:]]
     print(h.format_table(header, rows))
     print()
+    for r in results:
+        print(f"  {r['case']:<20} capacity factor 1.25: capacity {r['cf1.25_capacity']}, "
+              f"{r['cf1.25_dropped']} of {r['batch'] * r['k']} routed pairs dropped "
+              f"({100 * r['cf1.25_dropped_frac']:.1f} %), "
+              f"{r['cf1.25_dropped_samples']} samples lost every expert")
     for t in threads:
         for r in results:
             if r["experts"] == 64 and r["k"] == 2:
-                s = paired_ratio(r["times"], f"dense loop {t}t", f"sparsecore {t}t")
-                b = paired_ratio(r["times"], f"dense bmm {t}t", f"sparsecore {t}t")
-                print(f"  {r['case']:<20} {t}t: sparse vs dense loop {fmt_ratio(s)}, "
-                      f"vs dense bmm {fmt_ratio(b)} (goal >= 10x)")
+                for peer in ("sparsecore", "sparsecore aux", "sparsecore cf1.25",
+                             "sparsecore expert choice"):
+                    s = paired_ratio(r["times"], f"dense loop {t}t", f"{peer} {t}t")
+                    b = paired_ratio(r["times"], f"dense bmm {t}t", f"{peer} {t}t")
+                    print(f"  {r['case']:<20} {t}t: {peer:<24} vs dense loop {fmt_ratio(s)}, "
+                          f"vs dense bmm {fmt_ratio(b)}")
     if args.json:
         h.write_json(args.json, {"suite": "moe", "threads": threads, "results": results})

@@ -12,6 +12,7 @@ from sparsecore.datasets._tasks import (
     SYNTHETIC_STRUCTURES,
     make_block_interactions,
     make_movielens_multitask,
+    make_multimnist,
     make_routing_regression,
 )
 from sparsecore.datasets._kronecker import (
@@ -54,6 +55,7 @@ __all__ = [
     "make_kronecker_sparse",
     "make_laplacian",
     "make_movielens_multitask",
+    "make_multimnist",
     "make_powerlaw",
     "make_rmat",
     "make_routing_regression",

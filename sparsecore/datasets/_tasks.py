@@ -1,14 +1,14 @@
 """Generated and derived data for the Mixture-of-Experts and recommendation
 experiments: a regression with a known sparse routing, the two-task
-MovieLens examples of the multi-gate MoE papers, and block-structured
-implicit feedback."""
+MovieLens examples and MultiMNIST of the multi-gate MoE papers, and
+block-structured implicit feedback."""
 import math
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["SYNTHETIC_STRUCTURES", "make_block_interactions", "make_movielens_multitask",
-           "make_routing_regression"]
+           "make_multimnist", "make_routing_regression"]
 
 SYNTHETIC_STRUCTURES = ("trees", "leaf_pairs")
 
@@ -147,21 +147,32 @@ def make_routing_regression(n_samples=20_000, n_features=10, n_experts=16, depth
     }
 
 
-def make_movielens_multitask(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0.1)):
+def make_movielens_multitask(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0.1),
+                             stratify=False):
     """Examples for the two tasks from MovieLens ratings.
 
     Every rating is a positive example (watched = 1, with its rating); for
     each, ``negatives`` items the user did not rate are drawn uniformly
-    (watched = 0, no rating). Examples are split at random.
+    (watched = 0, no rating). This is the multi-task recommender of the
+    multi-gate MoE papers (Wang et al., "Small Towers Make Big Differences",
+    2020; DSelect-k, Hazimeh et al., NeurIPS 2021; COMET, Ibrahim et al.,
+    KDD 2023): task 1 classifies "watched", task 2 regresses the rating on
+    the watched pairs only. COMET's released data has about one unrated
+    pair per rating (``negatives=1``) and splits 90/10 stratified on
+    "watched", then 12.5 % of the 90 % for validation:
+    ``split=(0.7875, 0.1125, 0.1), stratify=True``.
 
     Parameters
     ----------
     ratings : sparsecore.datasets.MovieLensRatings
     negatives : int, default=4
-        Unrated items drawn per rating.
+        Unrated items drawn per rating, >= 0.
     seed : int, default=0
     split : tuple of float, default=(0.8, 0.1, 0.1)
-        Train, validation and test fractions.
+        Train, validation and test fractions, non-negative, summing to 1.
+    stratify : bool, default=False
+        Split the positives and the negatives separately, so that each part
+        has the same share of watched pairs (up to rounding).
 
     Returns
     -------
@@ -170,6 +181,13 @@ def make_movielens_multitask(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0
         negatives), ``train``, ``val``, ``test`` (index arrays), and the
         counts ``n_users``, ``n_items``.
     """
+    from sparsecore._validation import check_scalar
+
+    negatives = check_scalar(negatives, "negatives", int, min_val=0)
+    if (not isinstance(split, (tuple, list)) or len(split) != 3
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f >= 0
+                       for f in split) or not math.isclose(sum(split), 1.0, abs_tol=1e-9)):
+        raise ValueError(f"split must be three non-negative fractions summing to 1, got {split!r}")
     rng = np.random.default_rng(seed)
     n_users, n_items = ratings.n_users, ratings.n_items
     seen = ratings.to_csr()
@@ -177,7 +195,7 @@ def make_movielens_multitask(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0
     items_neg = rng.integers(0, n_items, len(users_neg))
     # redraw the sampled items the user has rated (a few rounds suffice)
     for _ in range(50):
-        clash = seen[users_neg, items_neg] != 0
+        clash = np.asarray(seen[users_neg, items_neg] != 0).ravel()
         if not clash.any():
             break
         items_neg[clash] = rng.integers(0, n_items, int(clash.sum()))
@@ -187,11 +205,103 @@ def make_movielens_multitask(ratings, *, negatives=4, seed=0, split=(0.8, 0.1, 0
     items = np.concatenate([ratings.items, items_neg]).astype(np.int64)
     watched = np.concatenate([np.ones(len(ratings)), np.zeros(len(users_neg))]).astype(np.float32)
     rating = np.concatenate([ratings.ratings, np.zeros(len(users_neg))]).astype(np.float32)
-    perm = rng.permutation(len(users))
-    a, b = int(split[0] * len(perm)), int((split[0] + split[1]) * len(perm))
+    groups = ([np.flatnonzero(watched == 1), np.flatnonzero(watched == 0)] if stratify
+              else [np.arange(len(users))])
+    parts = ([], [], [])
+    for group in groups:
+        perm = group[rng.permutation(len(group))]
+        a = int(split[0] * len(perm))
+        b = int((split[0] + split[1]) * len(perm))
+        for part, idx in zip(parts, (perm[:a], perm[a:b], perm[b:])):
+            part.append(idx)
+    train, val, test = (rng.permutation(np.concatenate(p)) if stratify else p[0] for p in parts)
     return {"users": users, "items": items, "watched": watched, "rating": rating,
-            "train": perm[:a], "val": perm[a:b], "test": perm[b:],
+            "train": train, "val": val, "test": test,
             "n_users": n_users, "n_items": n_items}
+
+
+def make_multimnist(X, y, *, test_size=0.2, val_size=1 / 6, partners=2, seed=0):
+    """MultiMNIST: two digits overlaid on a 36 x 36 canvas, one task per digit.
+
+    The construction of Sabour et al. ("Dynamic Routing Between Capsules",
+    NeurIPS 2017) as the multi-task MoE papers build it (DSelect-k, Hazimeh
+    et al., NeurIPS 2021; COMET, Ibrahim et al., KDD 2023): the images are
+    split (stratified) into train, validation and test; each base image is
+    placed at the top-left of a 36 x 36 canvas, a random other image of the
+    same part at the bottom-right (offset 8 pixels in each direction), and
+    the pixels are summed (the centre overlaps). Each base image is used
+    ``partners`` times, with different partners. Task 1 is the top-left
+    digit, task 2 the bottom-right one.
+
+    Parameters
+    ----------
+    X : array_like of shape (n, 784) or (n, 28, 28)
+        Images (any scale; converted to float32). Not modified.
+    y : array_like of int, shape (n,)
+        Labels.
+    test_size : float, default=0.2
+        Fraction of each class held out for test, in (0, 1).
+    val_size : float, default=1/6
+        Fraction of the rest held out for validation (the papers' 5:1), in [0, 1).
+    partners : int, default=2
+        Overlaid images made per base image, >= 1.
+    seed : int, default=0
+
+    Returns
+    -------
+    dict
+        ``images`` float32 (m, 36, 36), ``labels`` int64 (m, 2) (top-left,
+        bottom-right), ``sources`` int64 (m, 2) (the rows of ``X`` overlaid),
+        ``train``, ``val``, ``test`` (index arrays into ``images``).
+    """
+    from sparsecore._validation import check_scalar
+
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim == 2 and X.shape[1] == 784:
+        X = X.reshape(-1, 28, 28)
+    if X.ndim != 3 or X.shape[1:] != (28, 28):
+        raise ValueError(f"X must have shape (n, 784) or (n, 28, 28), got {X.shape}")
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"y must have shape ({len(X)},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"y must hold integer labels, got dtype {y.dtype}")
+    test_size = check_scalar(test_size, "test_size", float, min_val=0, max_val=1,
+                             include_boundaries="neither")
+    val_size = check_scalar(val_size, "val_size", float, min_val=0, max_val=1,
+                            include_boundaries="left")
+    partners = check_scalar(partners, "partners", int, min_val=1)
+    rng = np.random.default_rng(seed)
+    parts = ([], [], [])
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = int(round(test_size * len(idx)))
+        n_val = int(round(val_size * (len(idx) - n_test)))
+        parts[2].append(idx[:n_test])
+        parts[1].append(idx[n_test:n_test + n_val])
+        parts[0].append(idx[n_test + n_val:])
+    images, labels, sources, index, start = [], [], [], [], 0
+    for part in parts:
+        base = np.sort(np.concatenate(part))
+        if len(base) < 2:
+            raise ValueError("every part needs at least 2 images to overlay; use more images")
+        for _ in range(partners):
+            # a random other image of the same part: shift by 1..len-1 of a permutation
+            perm = rng.permutation(len(base))
+            other = np.empty_like(perm)
+            other[perm] = perm[np.roll(np.arange(len(base)), -1)]
+            canvas = np.zeros((len(base), 36, 36), dtype=np.float32)
+            canvas[:, :28, :28] += X[base]
+            canvas[:, 8:, 8:] += X[base[other]]
+            images.append(canvas)
+            labels.append(np.stack([y[base], y[base[other]]], 1).astype(np.int64))
+            sources.append(np.stack([base, base[other]], 1).astype(np.int64))
+        n = partners * len(base)
+        index.append(np.arange(start, start + n))
+        start += n
+    return {"images": np.concatenate(images), "labels": np.concatenate(labels),
+            "sources": np.concatenate(sources),
+            "train": index[0], "val": index[1], "test": index[2]}
 
 
 def make_block_interactions(n_users=600, n_items=400, n_groups=8, p_in=0.15, p_out=0.005,

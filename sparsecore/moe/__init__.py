@@ -4,8 +4,11 @@ dispatch (needs PyTorch: ``pip install "sparsecore[moe]"``).
 Gates (every one returns a :class:`GateOutput`: weights on the simplex with at
 most ``k`` non-zeros per sample once converged, and a dict of auxiliary
 losses): :class:`TopKGate`, :class:`HashGate`, :class:`DSelectKGate`,
-:class:`COMETGate`. :class:`PermutationLocalSearch` wraps any of them;
-:class:`MixtureOfExperts` runs each expert only on the samples routed to it.
+:class:`COMETGate`, and :class:`ExpertChoiceGate` (each expert picks its
+tokens). :class:`PermutationLocalSearch` wraps any of them;
+:class:`MixtureOfExperts` runs each expert only on the samples routed to it,
+with the Switch load-balancing loss and an expert capacity factor
+(:func:`expert_capacity`, :func:`apply_capacity`) as options.
 Gates are registered as ``sparsecore.adapters`` entry points of kind
 ``"gate"`` (:func:`list_gates`, :func:`create_gate`), so third-party gates
 plug in the same way.
@@ -31,10 +34,14 @@ _NEEDS_TORCH = {
     "smooth_step": "sparsecore.moe._base",
     "COMETGate": "sparsecore.moe._gates",
     "DSelectKGate": "sparsecore.moe._gates",
+    "ExpertChoiceGate": "sparsecore.moe._gates",
     "HashGate": "sparsecore.moe._gates",
     "TopKGate": "sparsecore.moe._gates",
     "MixtureOfExperts": "sparsecore.moe._layer",
     "RoutingPlan": "sparsecore.moe._layer",
+    "RoutingStats": "sparsecore.moe._layer",
+    "apply_capacity": "sparsecore.moe._layer",
+    "expert_capacity": "sparsecore.moe._layer",
     "load_balancing_loss": "sparsecore.moe._layer",
     "routing_matrix": "sparsecore.moe._layer",
     "to_dispatch": "sparsecore.moe._layer",

@@ -24,11 +24,17 @@ class GateOutput(NamedTuple):
         ``sum(aux_losses.values())`` to the training loss.
     nnz : Tensor of shape (batch,), int64
         Non-zero weights per sample.
+    probs : Tensor of shape (batch, n_experts) or None
+        The router's dense probabilities before any expert is dropped (the
+        softmax of the logits for :class:`~sparsecore.moe.TopKGate` and
+        :class:`~sparsecore.moe.ExpertChoiceGate`), for the Switch
+        load-balancing loss; None for gates that have none.
     """
 
     weights: torch.Tensor
     aux_losses: dict
     nnz: torch.Tensor
+    probs: torch.Tensor = None
 
 
 def smooth_step(t, gamma):
@@ -147,11 +153,11 @@ class Gate(nn.Module):
         weights = parts[:, 0] if parts.shape[1] == 1 else parts.sum(1)
         return self._finish(weights, aux, saturated)
 
-    def _finish(self, weights, aux, saturated):
+    def _finish(self, weights, aux, saturated, probs=None):
         nnz = (weights != 0).sum(1)
         self._last_nnz = nnz.detach()
         self._last_saturated = bool(saturated)
-        return GateOutput(weights, aux, nnz)
+        return GateOutput(weights, aux, nnz, probs)
 
     def is_converged(self, x=None):
         """True when every sample of the batch has at most ``k`` experts by

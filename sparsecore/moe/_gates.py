@@ -14,7 +14,7 @@ from sparsecore.moe._base import (
     smooth_step,
 )
 
-__all__ = ["COMETGate", "DSelectKGate", "HashGate", "TopKGate"]
+__all__ = ["COMETGate", "DSelectKGate", "ExpertChoiceGate", "HashGate", "TopKGate"]
 
 _LOG_EPS = 1e-6  # inside the entropy's log, as in both official codes
 
@@ -87,22 +87,139 @@ class TopKGate(Gate):
             logits = logits + torch.randn_like(logits) * F.softplus(self.noise_linear(x))
         return logits
 
-    def expert_parts(self, x):
+    def _route(self, x):
         logits = self.logits(x)
         top = torch.topk(logits, self.k, dim=1).indices
         kept = torch.full_like(logits, -torch.inf).scatter(1, top, logits.gather(1, top))
         weights = torch.softmax(kept, dim=1)
+        probs = torch.softmax(logits, dim=1)
         aux = {}
         if self.load_balance > 0:
             from sparsecore.moe._layer import load_balancing_loss
 
-            aux["load_balance"] = self.load_balance * load_balancing_loss(
-                weights, probs=torch.softmax(logits, dim=1)
-            )
+            aux["load_balance"] = self.load_balance * load_balancing_loss(weights, probs=probs)
+        return weights, aux, probs
+
+    def expert_parts(self, x):
+        weights, aux, _ = self._route(x)
         return weights[:, None], aux, True
+
+    def forward(self, x):
+        """Route a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, in_features)
+            Routing input.
+
+        Returns
+        -------
+        GateOutput
+            With ``probs``, the softmax over all ``n_experts`` logits (the
+            Switch router probabilities).
+        """
+        weights, aux, probs = self._route(x)
+        return self._finish(weights, aux, True, probs)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, n_experts={self.n_experts}, k={self.k}, noise={self.noise!r}"
+
+
+class ExpertChoiceGate(Gate):
+    """Expert-choice routing: each expert picks its top tokens (Zhou et al.,
+    "Mixture-of-Experts with Expert Choice Routing", NeurIPS 2022).
+
+    With router probabilities ``S = softmax(x W_g)`` (batch x n_experts, a
+    softmax over the experts of each token), every expert ``e`` takes the
+    ``c`` tokens of the batch with the largest ``S[:, e]``, where
+    ``c = ceil(capacity_factor * batch / n_experts)`` (at most the batch)::
+
+        I_e = top-c tokens of S[:, e]
+        weights[t, e] = S[t, e] if t in I_e else 0
+
+    Every expert gets exactly ``c`` tokens, so the load is balanced by
+    construction and no auxiliary loss is needed; a token may get any number
+    of experts, none included (then only a residual connection around the
+    layer carries it). On average a token is processed by
+    ``capacity_factor`` experts (the paper uses 2).
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the routing input.
+    n_experts : int
+    capacity_factor : float, default=2.0
+        Average experts per token, > 0.
+
+    Notes
+    -----
+    Unlike the token-choice gates, the rows of ``weights`` are not on the
+    simplex: they hold the chosen entries of ``S`` and sum to at most 1,
+    and ``k`` (the bound on experts per token) is ``n_experts``. Selection
+    ranks tokens against the rest of the batch, so a token's routing depends
+    on the batch it is in (also in eval mode), and the gate does not fit
+    causal decoding, as the paper says. Ties between equal scores go to the
+    earlier token.
+    """
+
+    def __init__(self, in_features, n_experts, capacity_factor=2.0):
+        super().__init__(n_experts, n_experts)
+        self.in_features = check_scalar(in_features, "in_features", int, min_val=1)
+        self.capacity_factor = check_scalar(capacity_factor, "capacity_factor", float,
+                                            min_val=0, include_boundaries="right")
+        self.linear = nn.Linear(self.in_features, self.n_experts)
+
+    def capacity(self, batch):
+        """Tokens each expert takes from a batch of ``batch`` tokens.
+
+        Parameters
+        ----------
+        batch : int
+            Tokens in the batch.
+
+        Returns
+        -------
+        int
+            ``min(batch, ceil(capacity_factor * batch / n_experts))``.
+        """
+        batch = check_scalar(batch, "batch", int, min_val=0)
+        return min(batch, math.ceil(self.capacity_factor * batch / self.n_experts))
+
+    def _route(self, x):
+        _check_features("x", x, self.in_features)
+        probs = torch.softmax(self.linear(x), dim=1)
+        c = self.capacity(x.shape[0])
+        if c == 0:
+            return probs * 0.0, probs
+        # stable descending sort: among equal scores the earlier token wins
+        chosen = torch.sort(probs.detach().T, dim=1, descending=True, stable=True).indices[:, :c]
+        mask = torch.zeros(probs.shape[1], probs.shape[0], dtype=torch.bool, device=x.device)
+        mask.scatter_(1, chosen, True)
+        return probs * mask.T.to(probs.dtype), probs
+
+    def expert_parts(self, x):
+        weights, _ = self._route(x)
+        return weights[:, None], {}, True
+
+    def forward(self, x):
+        """Route a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, in_features)
+            Routing input.
+
+        Returns
+        -------
+        GateOutput
+            ``probs`` is the full router softmax ``S``.
+        """
+        weights, probs = self._route(x)
+        return self._finish(weights, {}, True, probs)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, n_experts={self.n_experts}, "
+                f"capacity_factor={self.capacity_factor}")
 
 
 class HashGate(Gate):

@@ -1,6 +1,8 @@
 """Mixture-of-Experts layer with sparse dispatch, dispatch tensors and the
 load-balancing loss."""
+import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +15,9 @@ from sparsecore.moe._base import Gate
 __all__ = [
     "MixtureOfExperts",
     "RoutingPlan",
+    "RoutingStats",
+    "apply_capacity",
+    "expert_capacity",
     "load_balancing_loss",
     "routing_matrix",
     "to_dispatch",
@@ -119,11 +124,14 @@ def routing_matrix(weights):
 def load_balancing_loss(weights, probs=None):
     """Switch-Transformer load-balancing loss ``n * sum_e f_e P_e``.
 
-    After Fedus, Zoph & Shazeer (JMLR 2022), generalised to ``k`` experts per
-    sample: ``f_e`` is the fraction of all (sample, expert) routing slots that
-    go to expert ``e`` and ``P_e`` the mean of ``probs[:, e]``. It equals 1
-    for perfectly uniform routing and grows as routing concentrates;
-    gradients flow through ``P``.
+    After Fedus, Zoph & Shazeer, "Switch Transformers" (JMLR 2022), eq. (4),
+    generalised to ``k`` experts per sample: ``f_e`` is the fraction of all
+    (sample, expert) routing slots that go to expert ``e`` (for ``k = 1`` the
+    share of tokens dispatched to ``e``) and ``P_e`` the mean of
+    ``probs[:, e]``. It equals 1 for perfectly uniform routing and grows as
+    routing concentrates, up to ``n``; gradients flow through ``P`` only
+    (``f`` is a count). Multiply by the coefficient ``alpha`` (the paper uses
+    ``1e-2``).
 
     Parameters
     ----------
@@ -149,6 +157,124 @@ def load_balancing_loss(weights, probs=None):
         return probs.sum() * 0.0
     fraction = mask.sum(0) / total
     return weights.shape[1] * (fraction * probs.mean(0)).sum()
+
+
+def expert_capacity(n_samples, n_experts, k, capacity_factor):
+    """Slots per expert: ``max(1, ceil(capacity_factor * k * n_samples / n_experts))``.
+
+    The expert capacity of Switch Transformers (Fedus et al., JMLR 2022,
+    eq. (3): tokens per batch / experts x capacity factor) and GShard
+    (Lepikhin et al., ICLR 2021), where ``k`` experts per token multiply the
+    routed slots. A capacity factor of 1 fits a perfectly balanced routing
+    exactly; above 1 leaves room for imbalance.
+
+    Parameters
+    ----------
+    n_samples : int
+        Tokens in the batch, >= 0.
+    n_experts : int
+        Experts, >= 1.
+    k : int
+        Experts per token, >= 1.
+    capacity_factor : float
+        > 0.
+
+    Returns
+    -------
+    int
+    """
+    n_samples = check_scalar(n_samples, "n_samples", int, min_val=0)
+    n_experts = check_scalar(n_experts, "n_experts", int, min_val=1)
+    k = check_scalar(k, "k", int, min_val=1)
+    capacity_factor = check_scalar(capacity_factor, "capacity_factor", float, min_val=0,
+                                   include_boundaries="right")
+    return max(1, math.ceil(capacity_factor * k * n_samples / n_experts))
+
+
+_DROP_ORDERS = ("sample", "weight")
+
+
+def _check_drop_order(drop_order):
+    if drop_order not in _DROP_ORDERS:
+        raise ValueError(f"drop_order must be one of {_DROP_ORDERS}, got {drop_order!r}")
+    return drop_order
+
+
+def apply_capacity(weights, capacity, drop_order="sample"):
+    """Keep at most ``capacity`` samples per expert; zero the weights of the rest.
+
+    Which (sample, expert) pairs an expert keeps is deterministic:
+
+    * ``"sample"``: the first ``capacity`` samples routed to it, in batch
+      order (Switch Transformers and GShard; the same slots as
+      :func:`to_dispatch`);
+    * ``"weight"``: the ``capacity`` samples with the largest gate weight
+      for it, ties to the earlier sample ("batch prioritized routing",
+      Riquelme et al., "Scaling Vision with Sparse Mixture of Experts",
+      NeurIPS 2021).
+
+    A dropped pair's weight is not redistributed: the sample's output loses
+    that expert's term (a residual connection around the layer carries a
+    sample that lost all of them, as in Switch Transformers).
+
+    Parameters
+    ----------
+    weights : Tensor of shape (n_samples, n_experts)
+        Gate weights; a sample is routed to an expert where its weight is
+        non-zero. Not modified.
+    capacity : int
+        Slots per expert, >= 1 (see :func:`expert_capacity`).
+    drop_order : {"sample", "weight"}, default="sample"
+
+    Returns
+    -------
+    kept_weights : Tensor of shape (n_samples, n_experts)
+        ``weights`` with the dropped pairs set to 0 (differentiable).
+    dropped : bool Tensor of shape (n_samples, n_experts)
+        The pairs that were routed but dropped.
+    """
+    _check_weights(weights)
+    if isinstance(capacity, bool) or not isinstance(capacity, numbers.Integral):
+        raise TypeError(f"capacity must be an int, got {type(capacity).__name__} {capacity!r}")
+    if capacity < 1:
+        raise ValueError(f"capacity must be >= 1, got {capacity}")
+    _check_drop_order(drop_order)
+    w = weights.detach()
+    routed = w != 0
+    if drop_order == "sample":
+        rank = torch.cumsum(routed, dim=0, dtype=torch.long) - 1
+    else:
+        key = torch.where(routed, w.abs(), torch.full_like(w, -1.0))
+        order = torch.sort(key, dim=0, descending=True, stable=True).indices
+        rank = torch.empty_like(order)
+        positions = torch.arange(w.shape[0], device=w.device)[:, None].expand_as(order)
+        rank.scatter_(0, order, positions)
+    kept = routed & (rank < capacity)
+    return weights * kept.to(weights.dtype), routed & ~kept
+
+
+class RoutingStats(NamedTuple):
+    """What the capacity limit did to one batch (``MixtureOfExperts.last_stats``).
+
+    Attributes
+    ----------
+    capacity : int or None
+        Slots per expert; None without a capacity limit.
+    routed : int
+        (sample, expert) pairs the gate routed.
+    dropped : int
+        Pairs over capacity, not computed.
+    dropped_samples : int
+        Samples that had at least one expert and lost all of them.
+    expert_counts : list of int
+        Samples each expert computed, after the limit.
+    """
+
+    capacity: object
+    routed: int
+    dropped: int
+    dropped_samples: int
+    expert_counts: list
 
 
 def to_dispatch(weights, capacity):
@@ -200,14 +326,30 @@ class MixtureOfExperts(nn.Module):
         with their weights. ``"dense"``: every expert runs on the whole batch
         (the reference; also what a still-soft gate costs).
     load_balance : float, default=0.0
-        Coefficient of :func:`load_balancing_loss` on the gate weights,
-        reported as ``aux["moe_load_balance"]`` when > 0.
+        Coefficient ``alpha`` of the Switch load-balancing loss
+        (:func:`load_balancing_loss`; Fedus et al., JMLR 2022), reported as
+        ``aux["moe_load_balance"]`` when > 0. ``f`` counts the gate's routing
+        before any capacity drop; ``P`` is the gate's router probabilities
+        (``GateOutput.probs``) where it has them, else its weights.
+    capacity_factor : float or None, default=None
+        Limit each expert to :func:`expert_capacity` ``(batch, n_experts,
+        gate.k, capacity_factor)`` samples per batch (Switch Transformers,
+        GShard); pairs over capacity are dropped in ``drop_order``
+        (:func:`apply_capacity`), in both combine modes. None: no limit.
+    drop_order : {"sample", "weight"}, default="sample"
+        Which pairs an expert keeps when over capacity: the first in batch
+        order, or those with the largest gate weight.
 
     Notes
     -----
     ``forward(x, routing_x=None)`` returns ``(y, aux_losses)``; the gate sees
     ``routing_x`` when given (e.g. user ids for a :class:`HashGate`), else
-    ``x``. The last gate output is kept in ``last_gate_output``.
+    ``x``. The last gate output is kept in ``last_gate_output`` and the
+    capacity accounting of the last batch (pairs routed, dropped, samples
+    that lost every expert, per-expert counts) in ``last_stats``
+    (:class:`RoutingStats`). A dropped sample's output is 0 for the
+    dropped experts' terms; add a residual connection around the layer to
+    pass such samples through, as Switch Transformers do.
 
     Examples
     --------
@@ -223,7 +365,8 @@ class MixtureOfExperts(nn.Module):
 
     _COMBINES = ("sparse", "dense")
 
-    def __init__(self, experts, gate, *, combine="sparse", load_balance=0.0):
+    def __init__(self, experts, gate, *, combine="sparse", load_balance=0.0,
+                 capacity_factor=None, drop_order="sample"):
         super().__init__()
         if not isinstance(gate, Gate):
             raise TypeError(f"gate must be a sparsecore.moe.Gate, got {type(gate).__name__}")
@@ -244,7 +387,13 @@ class MixtureOfExperts(nn.Module):
         self.gate = gate
         self.combine = combine
         self.load_balance = check_scalar(load_balance, "load_balance", float, min_val=0)
+        if capacity_factor is not None:
+            capacity_factor = check_scalar(capacity_factor, "capacity_factor", float, min_val=0,
+                                           include_boundaries="right")
+        self.capacity_factor = capacity_factor
+        self.drop_order = _check_drop_order(drop_order)
         self.last_gate_output = None
+        self.last_stats = None
 
     def forward(self, x, routing_x=None):
         if not isinstance(x, torch.Tensor):
@@ -259,13 +408,28 @@ class MixtureOfExperts(nn.Module):
                 f"the gate returned weights of shape {tuple(weights.shape)}; expected "
                 f"({x.shape[0]}, {len(self.experts)}) for a batch of {x.shape[0]} samples"
             )
+        routed_weights = weights
+        if self.capacity_factor is not None:
+            capacity = expert_capacity(x.shape[0], len(self.experts), self.gate.k,
+                                       self.capacity_factor)
+            weights, dropped = apply_capacity(weights, capacity, self.drop_order)
         if self.combine == "dense":
             y = self._dense(x, weights)
         else:
             y = self._sparse(x, weights)
+        if self.capacity_factor is not None:
+            had = (routed_weights.detach() != 0).any(1)
+            has = (weights.detach() != 0).any(1)
+            self.last_stats = RoutingStats(
+                capacity, int((routed_weights.detach() != 0).sum()), int(dropped.sum()),
+                int((had & ~has).sum()), (weights.detach() != 0).sum(0).tolist())
+        else:
+            counts = (weights.detach() != 0).sum(0)
+            self.last_stats = RoutingStats(None, int(counts.sum()), 0, 0, counts.tolist())
         aux = dict(out.aux_losses)
         if self.load_balance > 0:
-            aux["moe_load_balance"] = self.load_balance * load_balancing_loss(weights)
+            aux["moe_load_balance"] = self.load_balance * load_balancing_loss(
+                routed_weights, probs=out.probs)
         return y, aux
 
     def _check_output(self, e, y, rows, expected):
@@ -314,4 +478,7 @@ class MixtureOfExperts(nn.Module):
         return torch.zeros(out_shape, dtype=src.dtype, device=src.device).index_add(0, torch.cat(rows), src)
 
     def extra_repr(self):
-        return f"combine={self.combine!r}"
+        text = f"combine={self.combine!r}"
+        if self.capacity_factor is not None:
+            text += f", capacity_factor={self.capacity_factor}, drop_order={self.drop_order!r}"
+        return text

@@ -27,6 +27,7 @@ from sparsecore.plugins._registry import registered_adapters
 __all__ = [
     "COMETGateAdapter",
     "DSelectKGateAdapter",
+    "ExpertChoiceGateAdapter",
     "GateAdapter",
     "HashGateAdapter",
     "TopKGateAdapter",
@@ -231,3 +232,9 @@ class COMETGateAdapter(GateAdapter):
     gate_name = "comet"
     gate = "sparsecore.moe._gates:COMETGate"
     description = "COMET k soft binary trees (Ibrahim et al. 2023)"
+
+
+class ExpertChoiceGateAdapter(GateAdapter):
+    gate_name = "expert_choice"
+    gate = "sparsecore.moe._gates:ExpertChoiceGate"
+    description = "expert-choice routing: each expert picks its top tokens (Zhou et al. 2022)"
