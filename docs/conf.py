@@ -9,6 +9,8 @@ The build is offline: no intersphinx inventories are fetched.
 import inspect
 from pathlib import Path
 
+from sphinx.util import logging
+
 import sparsecore
 from sparsecore._public_api import PUBLIC_MODULES, public_objects
 
@@ -200,5 +202,20 @@ def _skip_sklearn_request_methods(app, what, name, obj, skip, options):
     return None
 
 
+def _publish_dashboard(app, exception):
+    """The asv dashboard of the recorded benchmark history, at ``dashboard/``
+    of the HTML output (docs/scripts/dashboard.py)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import sys
+
+    sys.path.insert(0, str(HERE / "scripts"))
+    from dashboard import publish
+
+    n = publish(Path(app.outdir) / "dashboard")
+    logging.getLogger(__name__).info(f"benchmark dashboard: {n} recorded commits")
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_sklearn_request_methods)
+    app.connect("build-finished", _publish_dashboard)
