@@ -151,7 +151,7 @@ def test_listing_gates_imports_no_torch():
         "print(names, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['comet', 'dselect_k', 'hash', 'topk'] False"
+    assert out.stdout.strip() == "['comet', 'dselect_k', 'expert_choice', 'hash', 'topk'] False"
 
 
 def test_moe_without_torch_names_the_extra():
@@ -168,5 +168,5 @@ def test_moe_without_torch_names_the_extra():
         "    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True)
-    assert "['comet', 'dselect_k', 'hash', 'topk']" in out.stdout
+    assert "['comet', 'dselect_k', 'expert_choice', 'hash', 'topk']" in out.stdout
     assert 'pip install "sparsecore[moe]"' in out.stdout
