@@ -4,6 +4,7 @@ from sparsecore.datasets._generators import (
     make_erdos_renyi,
     make_laplacian,
     make_rmat,
+    make_sparse_linear,
     make_tall_skinny,
 )
 from sparsecore.datasets._tasks import (
@@ -53,6 +54,7 @@ __all__ = [
     "make_movielens_multitask",
     "make_rmat",
     "make_routing_regression",
+    "make_sparse_linear",
     "make_tall_skinny",
     "read_matrix_market",
     "steering_dictionary",
