@@ -44,6 +44,7 @@ from sparsecore._bench._registry import Family, optional, register
 from sparsecore.datasets import make_sparse_linear
 
 __all__ = [
+    "ASV_CELLS",
     "DESIGN",
     "FACTORS",
     "alpha_max",
@@ -647,6 +648,14 @@ def run(args):
 
 # ---------------------------------------------------------------------------
 # registry: a fixed tol per solver (the one the sweep found for the asv cells)
+
+#: the cells of the asv benchmark (benchmarks/benchmarks/bench_lasso_grid.py)
+ASV_CELLS = [
+    "lasso n/p=0.1 d=1e-03 a_max/20 nob f64",
+    "lasso n/p=0.3 d=1e-04 a_max/5 +b f32",
+    "enet n/p=1 dense a_max/100 +b f64",
+    "logistic n/p=10 d=1e-02 a_max/5 +b f64",
+]
 
 #: tol per (cell, solver) that reached the target in the sweep of run()
 GRID_TOL = {}
