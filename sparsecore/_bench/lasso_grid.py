@@ -488,7 +488,7 @@ def _sweep(fit, gap, cap, target=TARGET, tols=TOLS):
     return {"tol": None, "rel_gap": last, "status": f"gap {last:.1e} at tol {tols[-1]:.0e}"}
 
 
-def time_cell(case, cap=20.0, rounds=3, names=None):
+def time_cell(case, cap=8.0, rounds=3, names=None):
     """{solver: dict(time, tol, rel_gap, status)} of one cell."""
     c = case.info["cell"]
     X, y, a = case.inputs
@@ -609,7 +609,7 @@ def run(args):
     quick = getattr(args, "quick", False)
     rounds = 2 if quick else max(1, min(getattr(args, "rounds", 3), 3))
     scale = 0.3 if quick else 1.0
-    cap = 20.0
+    cap = 8.0
     names = _quick_cells() if quick else [cell_name(c) for c in DESIGN]
     if getattr(args, "cases", None):
         names = [n for n in names if n in args.cases or any(n.startswith(k) for k in args.cases)]
