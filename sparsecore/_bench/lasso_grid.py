@@ -641,8 +641,8 @@ def run(args):
         for name, why in misses:
             print(f"  {name}: {why}")
     if getattr(args, "json", None):
-        write_json(args.json, {"cpu": cpu_name(), "records": records, "summary": summary,
-                               "misses": misses})
+        write_json(args.json, {"cpu": cpu_name(), "threads": [1], "records": records,
+                               "summary": summary, "misses": misses})
     return records
 
 
