@@ -624,7 +624,7 @@ def run(args):
         case = make_case(name, scale)
         res = time_cell(case, cap=cap, rounds=rounds)
         rec = {"case": name, "cell": case.info["cell"], "shape": list(case.info["shape"]),
-               "nnz": case.info["nnz"], "results": res}
+               "nnz": case.info["nnz"], "target": case.info["target"], "results": res}
         rows.append(_cell_row(rec))
         records.append(rec)
         print("  ".join(rows[-1]), flush=True)
