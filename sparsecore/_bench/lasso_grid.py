@@ -33,6 +33,7 @@ coefficients and intercept, in float64, by one formula per loss
 """
 import itertools
 import statistics
+import sys
 import warnings
 
 import numpy as np
@@ -627,8 +628,7 @@ def run(args):
                "nnz": case.info["nnz"], "target": case.info["target"], "results": res}
         rows.append(_cell_row(rec))
         records.append(rec)
-        print("  ".join(rows[-1]), flush=True)
-    print()
+        print("  ".join(rows[-1]), file=sys.stderr, flush=True)   # progress
     print(format_table(["cell", "n x p", "nnz", "sparsecore", "vs sklearn", "vs celer", "vs skglm"],
                        rows))
     summary, misses = summarise(records)
