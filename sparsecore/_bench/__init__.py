@@ -33,6 +33,7 @@ __all__ = ["SUITES", "run_suites"]
 
 SUITES = {
     "bcd": "sparsecore._bench.bcd",
+    "lasso-grid": "sparsecore._bench.lasso_grid",
     "spgemm": "sparsecore._bench.spgemm",
     "moe": "sparsecore._bench.moe",
     "mmoe": "sparsecore._bench.moe_mmoe",

@@ -6,6 +6,7 @@ from sparsecore.datasets._generators import (
     make_laplacian,
     make_powerlaw,
     make_rmat,
+    make_sparse_linear,
     make_tall_skinny,
 )
 from sparsecore.datasets._tasks import (
@@ -59,6 +60,7 @@ __all__ = [
     "make_powerlaw",
     "make_rmat",
     "make_routing_regression",
+    "make_sparse_linear",
     "make_tall_skinny",
     "read_matrix_market",
     "steering_dictionary",

@@ -3,7 +3,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["make_rmat", "make_erdos_renyi", "make_laplacian", "make_tall_skinny",
-           "make_powerlaw", "make_banded"]
+           "make_powerlaw", "make_banded", "make_sparse_linear"]
 
 
 def make_rmat(scale, edge_factor=16, *, a=0.57, b=0.19, c=0.19, seed=0):
@@ -217,3 +217,116 @@ def make_banded(n, bandwidth, per_row, *, seed=0):
     A = sp.csr_array((rng.uniform(0.5, 1.5, rows.size), (rows, cols)), shape=(n, n))
     A.sum_duplicates()
     return A
+
+
+def make_sparse_linear(n_samples, n_features, *, density=1.0, n_informative=10,
+                       task="regression", snr=10.0, intercept=0.0, rho=0.5,
+                       nonnegative=False, dtype=np.float64, seed=0):
+    """Linear model data with a sparse truth: ``X``, targets and the truth.
+
+    ``X`` is dense with AR(1) correlation ``rho**|i - j|`` between features
+    (``density=1``), or a ``scipy.sparse.csc_array`` whose entries sit at
+    uniformly random positions with the given density (independent
+    features). The truth ``coef`` has ``n_informative`` N(0, 1) entries at
+    random features; ``z = X coef + intercept`` and::
+
+        regression:      y = z + std(X coef) / snr * N(0, 1)
+        classification:  y = sign(z + std(X coef) / snr * N(0, 1)) in {-1, +1}
+
+    These are the designs of the Lasso benchmarks of Friedman, Hastie &
+    Tibshirani ("Regularization paths for generalized linear models via
+    coordinate descent", J. Stat. Softw. 33(1), 2010) and of Massias,
+    Gramfort & Salmon ("Celer: a fast solver for the Lasso with dual
+    extrapolation", ICML 2018).
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of ``X`` (>= 1).
+    density : float, default=1.0
+        In (0, 1]. 1 gives a dense ndarray (Fortran order), below 1 a sparse
+        CSC array.
+    n_informative : int, default=10
+        Nonzero entries of the truth (at most ``n_features``).
+    task : {"regression", "classification"}, default="regression"
+    snr : float, default=10.0
+        Ratio of the standard deviations of ``X coef`` and of the noise (> 0).
+    intercept : float, default=0.0
+        Added to ``X coef`` before the noise (and the sign).
+    rho : float, default=0.5
+        Correlation of neighbouring features of dense ``X``, in [0, 1).
+    nonnegative : bool, default=False
+        Entries ``|N(0, 1)|`` instead of N(0, 1), as in counts or tf-idf
+        features (columns with a nonzero mean, so an intercept matters).
+    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
+        dtype of ``X`` (``y`` and ``coef`` are float64).
+    seed : int, default=0
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features) or scipy.sparse.csc_array
+    y : ndarray of shape (n_samples,)
+    coef : ndarray of shape (n_features,)
+
+    Examples
+    --------
+    >>> from sparsecore.datasets import make_sparse_linear
+    >>> X, y, coef = make_sparse_linear(200, 1000, density=0.01, n_informative=5)
+    >>> X.format, X.shape, int((coef != 0).sum())
+    ('csc', (200, 1000), 5)
+    """
+    for name, v in (("n_samples", n_samples), ("n_features", n_features),
+                    ("n_informative", n_informative)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if n_samples < 1 or n_features < 1:
+        raise ValueError(f"n_samples and n_features must be >= 1, got {n_samples}, {n_features}")
+    if not 0 <= n_informative <= n_features:
+        raise ValueError(f"n_informative must be in [0, n_features={n_features}], got {n_informative}")
+    if not (0 < density <= 1):
+        raise ValueError(f"density must be in (0, 1], got {density!r}")
+    if task not in ("regression", "classification"):
+        raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+    if not snr > 0:
+        raise ValueError(f"snr must be > 0, got {snr!r}")
+    if not 0 <= rho < 1:
+        raise ValueError(f"rho must be in [0, 1), got {rho!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    rng = np.random.default_rng(seed)
+    n, p = n_samples, n_features
+    if density == 1:
+        X = np.empty((n, p), order="F")
+        X[:, 0] = rng.standard_normal(n)
+        s = np.sqrt(1 - rho * rho)
+        for j in range(1, p):
+            X[:, j] = rho * X[:, j - 1] + s * rng.standard_normal(n)
+        if nonnegative:
+            np.abs(X, out=X)
+        X = X.astype(dtype, order="F", copy=False)
+    else:
+        nnz = int(round(density * n * p))
+        # distinct positions: draw a few more than needed, keep the first
+        # nnz distinct ones (duplicates are rare at the densities used here)
+        pos = np.unique(rng.integers(0, n * p, size=int(nnz * 1.2) + 16, dtype=np.int64))
+        pos = rng.permutation(pos)[:nnz]
+        rows, cols = pos % n, pos // n
+        # int32 indices where they fit, as scipy chooses them
+        if max(n, p, len(pos)) < np.iinfo(np.int32).max:
+            rows, cols = rows.astype(np.int32), cols.astype(np.int32)
+        vals = rng.standard_normal(len(pos))
+        if nonnegative:
+            np.abs(vals, out=vals)
+        X = sp.csc_array((vals.astype(dtype), (rows, cols)), shape=(n, p))
+        X.sum_duplicates()
+    coef = np.zeros(p)
+    support = rng.choice(p, size=n_informative, replace=False)
+    coef[support] = rng.standard_normal(n_informative)
+    signal = np.asarray(X @ coef, dtype=np.float64)
+    scale = float(np.std(signal))
+    noise = (scale / snr if scale > 0 else 1.0) * rng.standard_normal(n)
+    y = signal + intercept + noise
+    if task == "classification":
+        y = np.where(y > 0, 1.0, -1.0)
+    return X, y, coef

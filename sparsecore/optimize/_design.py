@@ -70,12 +70,14 @@ class Design:
         """X[:, cols]^T U as a (len(cols), K) array; U is (n, K)."""
         U = fortran(U, dtype=np.float64)
         full = cols is None or len(cols) == self.shape[1]
-        if full and n_threads == 1:
-            # every column: scipy's CSR kernel on X^T / BLAS gemv are the fastest
+        if full and n_threads == 1 and self.dtype == np.float64:
+            # every column: scipy's CSR kernel on X^T / BLAS gemv are the
+            # fastest in float64; scipy would convert float32 data to float64
+            # (a copy of X) on every call, so the compiled kernel (float32
+            # data, float64 sums) takes those: 2-4x faster per pass
             if self.is_sparse:
                 return contiguous(self.X.T @ U, dtype=np.float64)
-            if self.dtype == np.float64:
-                return contiguous(self.dense.T @ U)
+            return contiguous(self.dense.T @ U)
         if cols is None:
             cols = np.arange(self.shape[1], dtype=np.int64)
         out = np.empty((len(cols), U.shape[1]), dtype=np.float64)

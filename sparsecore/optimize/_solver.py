@@ -58,6 +58,19 @@ _NEWTON_MAX = 2000    # largest support for a direct active-set Newton solve
 # model solve plus the line search beats an accurate solve of an
 # ill-conditioned model (near-separable logistic problems), measured 4x
 _NEWTON_EPOCHS = 100
+# proximal-Newton models of non-quadratic datafits: a sample's curvature is
+# floored at _CURV_FLOOR times its weight (the logistic loss's curvature
+# vanishes as |z| grows: 1e-12 at |z| = 28). A curvature near zero gives a
+# feature whose samples all have it a near-zero coordinate curvature and a
+# step of up to 1e300 that no line search recovers from (near-separable
+# data at small alpha); the floor keeps the model positive definite with a
+# bounded step, and the line search on the true objective keeps descent.
+_CURV_FLOOR = 1e-12
+# samples whose curvature is below _CURV_GAP times their weight enter the
+# block model through their gradient only: their g_i^2 / H_i term (up to
+# 1e12 times the loss) would swamp the block solver's duality gap so that it
+# never stops before its epoch cap; they are left out of that gap
+_CURV_GAP = 1e-10
 
 
 @dataclass
@@ -358,11 +371,11 @@ class _State:
         epochs = 0
         for k in range(self.K):
             hk = self.h * Hd[:, k]
-            hk = np.maximum(hk, 1e-300 * (self.h > 0))
+            ihk = np.where(hk > _CURV_GAP * self.h, 1.0 / np.where(hk > 0, hk, 1.0), 0.0)
+            hk = np.maximum(hk, _CURV_FLOOR * self.h)
             sum_hk = float(hk.sum())
             if sum_hk <= 0:
                 continue
-            ihk = np.where(hk > 0, 1.0 / np.where(hk > 0, hk, 1.0), 0.0)
             s1, s2 = self.X.col_stats(hk, ws, self.n_threads)
             colsum_full[ws] = s1
             gk = self.h * Gr[:, k]
@@ -405,7 +418,13 @@ class _State:
         if line_search and -slope > 1e-13 * max(abs(f0 + p0), 1e-300):
             for _ in range(40):
                 f = self.datafit.value(self.Y, Z0 + step * full, self.h) + pen.value(Wb + step * D)
-                if f <= f0 + p0 + 1e-4 * step * min(slope, 0.0) or step < 1e-10:
+                if f <= f0 + p0 + 1e-4 * step * min(slope, 0.0):
+                    break
+                if step < 1e-10:
+                    # no decrease along this direction, or a non-finite
+                    # objective on it: stay where we are
+                    if not (np.isfinite(f) and f <= f0 + p0):
+                        step = 0.0
                     break
                 step *= 0.5
         self.W[ws] = Wb + step * D

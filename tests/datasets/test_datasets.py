@@ -67,3 +67,57 @@ def test_make_banded_stays_in_band():
     assert A.shape == (5000, 5000)
     assert np.abs(A.row - A.col).max() <= 30
     assert 6 <= A.nnz / 5000 <= 7
+
+
+@pytest.mark.parametrize("density", [1.0, 0.05, 1e-3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_make_sparse_linear(density, dtype):
+    X, y, coef = datasets.make_sparse_linear(300, 120, density=density, n_informative=7,
+                                             dtype=dtype, seed=4)
+    assert X.shape == (300, 120) and X.dtype == dtype
+    assert y.shape == (300,) and y.dtype == np.float64
+    assert np.count_nonzero(coef) == 7
+    if density == 1.0:
+        assert isinstance(X, np.ndarray) and X.flags.f_contiguous
+        # neighbouring features correlated rho = 0.5 (AR(1)), distant ones not
+        C = np.corrcoef(X, rowvar=False)
+        assert abs(np.mean(np.diag(C, 1)) - 0.5) < 0.05
+        assert abs(np.mean(np.diag(C, 10))) < 0.05
+    else:
+        assert isinstance(X, sp.csc_array) and X.has_canonical_format
+        assert X.nnz == round(density * 300 * 120)
+        assert X.indices.dtype == np.int32
+    # y = X coef + noise at SNR 10 (a direct formula)
+    z = np.asarray(X @ coef, dtype=np.float64)
+    if np.std(z) > 0:
+        assert np.std(y - z) == pytest.approx(np.std(z) / 10, rel=0.25)
+    X2, y2, c2 = datasets.make_sparse_linear(300, 120, density=density, n_informative=7,
+                                             dtype=dtype, seed=4)
+    assert np.array_equal(y, y2) and np.array_equal(coef, c2)
+
+
+def test_make_sparse_linear_options():
+    X, y, coef = datasets.make_sparse_linear(200, 50, task="classification", intercept=0.5,
+                                             nonnegative=True, seed=1)
+    assert set(np.unique(y)) == {-1.0, 1.0}
+    assert X.min() >= 0
+    X, y, coef = datasets.make_sparse_linear(5, 3, n_informative=0, density=0.5)
+    assert not np.any(coef) and X.shape == (5, 3)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(n_samples=0), ValueError, "n_samples"),
+    (dict(n_samples=2.0), TypeError, "n_samples"),
+    (dict(n_informative=60), ValueError, "n_informative"),
+    (dict(density=0.0), ValueError, "density"),
+    (dict(density=1.5), ValueError, "density"),
+    (dict(task="ranking"), ValueError, "task"),
+    (dict(snr=0.0), ValueError, "snr"),
+    (dict(rho=1.0), ValueError, "rho"),
+    (dict(dtype=np.int32), TypeError, "dtype"),
+])
+def test_make_sparse_linear_errors(kwargs, exc, match):
+    args = dict(n_samples=20, n_features=50)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        datasets.make_sparse_linear(args.pop("n_samples"), args.pop("n_features"), **args)
