@@ -644,7 +644,7 @@ def run(args):
                        [[p, s["cells"], f"{s['geomean']:.2f}x", f"{s['worst']:.2f}x",
                          s["worst_cell"] or "-"] for p, s in summary.items()]))
     if misses:
-        print("\n### cells that miss a goal (sparse <= 0.5x sklearn, dense <= 0.3x, <= 1.2x celer)")
+        print("\n### cells above 0.5x scikit-learn's time (sparse), 0.3x (dense) or 1.2x celer's")
         for name, why in misses:
             print(f"  {name}: {why}")
     if getattr(args, "json", None):
