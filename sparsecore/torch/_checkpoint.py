@@ -58,7 +58,7 @@ def _safetensors():
         from safetensors.torch import load_file, save_file
     except ImportError:
         raise ImportError("compressed-tensors checkpoints need the safetensors package: "
-                          "pip install safetensors") from None
+                          "pip install safetensors (or \"sparsecore[prune]\")") from None
     return load_file, save_file
 
 
