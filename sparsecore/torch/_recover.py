@@ -214,8 +214,10 @@ def recover(model, teacher, data, *, steps=None, epochs=1, max_time=None, lr=1e-
     epochs : int, default=1
         Passes over ``data`` when ``steps`` is not given.
     max_time : float, optional
-        Stop after the step during which this many seconds have passed (the
-        result then depends on the machine's speed).
+        Stop after the step during which this many seconds have passed. The
+        learning rate then also decays to zero by this time (whichever of
+        ``steps`` and ``max_time`` comes first), so a run cut by the clock
+        ends annealed; its result depends on the machine's speed.
     lr : float, default=1e-4
         Peak learning rate of AdamW (Loshchilov and Hutter, ICLR 2019), with
         a linear warmup and a linear decay to zero at ``steps``.
@@ -409,12 +411,17 @@ def _train(model, teacher, batches, params, layers, steps, max_time, lr, weight_
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     n_warm = int(warmup * steps)
 
-    def factor(step):
+    def factor(step, elapsed):
         if step < n_warm:
-            return (step + 1) / (n_warm + 1)
-        return max(0.0, (steps - step) / max(1, steps - n_warm))
+            f = (step + 1) / (n_warm + 1)
+        else:
+            f = max(0.0, (steps - step) / max(1, steps - n_warm))
+        if max_time is not None:
+            # the decay also reaches zero at max_time, so that a run cut by
+            # the clock ends annealed, like one that ran all its steps
+            f = min(f, max(0.0, (max_time - elapsed) / (max_time * (1 - warmup))))
+        return f
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     masked = [m for m in model.modules() if isinstance(m, _MaskedLinear)]
     gen = torch.Generator().manual_seed(int(seed))
     order = []
@@ -429,6 +436,9 @@ def _train(model, teacher, batches, params, layers, steps, max_time, lr, weight_
                 if not order:
                     order = torch.randperm(len(batches), generator=gen).tolist()
                 batch = batches[order.pop(0)]
+                f = factor(step, time.perf_counter() - t_start)
+                for group in opt.param_groups:
+                    group["lr"] = lr * f
                 am = batch.get("attention_mask") if isinstance(batch, dict) else None
                 am = None if am is None else am.bool()
                 with torch.no_grad():
@@ -447,7 +457,6 @@ def _train(model, teacher, batches, params, layers, steps, max_time, lr, weight_
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, grad_clip)
                 opt.step()
-                sched.step()
                 if masked:
                     with torch.no_grad():
                         for m in masked:

@@ -115,8 +115,11 @@ def test_deterministic_given_the_seed():
     a = recover(student, teacher, data(), steps=5, seed=3, verbose=0)
     b = recover(student, teacher, data(), steps=5, seed=3, verbose=0)
     c = recover(student, teacher, data(), steps=5, seed=4, verbose=0)
+    # a time limit far away changes nothing (the schedule follows the steps)
+    d = recover(student, teacher, data(), steps=5, seed=3, max_time=1e6, verbose=0)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(v, sb[k]) for k, v in sa.items() if torch.is_tensor(v))
+    assert all(torch.equal(v, d.state_dict()[k]) for k, v in sa.items() if torch.is_tensor(v))
     assert any(not torch.equal(v, sc[k]) for k, v in sa.items() if torch.is_tensor(v))
 
 
