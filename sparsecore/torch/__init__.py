@@ -22,6 +22,10 @@ TorchAdapter("torch").require()
 
 from sparsecore.torch import _ops  # noqa: E402,F401  (registers torch.ops.sparsecore.*)
 
+from sparsecore.torch._checkpoint import (  # noqa: E402
+    load_compressed_tensors,
+    save_compressed_tensors,
+)
 from sparsecore.torch._functional import (  # noqa: E402
     monarch_linear,
     monarch_reference,
@@ -37,6 +41,7 @@ from sparsecore.torch._layers import (  # noqa: E402
     sparsify,
 )
 from sparsecore.torch._prune import prune  # noqa: E402
+from sparsecore.torch._recover import recover  # noqa: E402
 from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
 
 __all__ = [
@@ -47,9 +52,12 @@ __all__ = [
     "MonarchLinear",
     "NMSparseLinear",
     "compact",
+    "load_compressed_tensors",
     "monarch_linear",
     "monarch_reference",
     "prune",
+    "recover",
+    "save_compressed_tensors",
     "sparsify",
     "structured_linear",
 ]
