@@ -76,7 +76,7 @@ def main(site):
                     [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
                      "--disable-dev-shm-usage", "--virtual-time-budget=20000",
                      f"--user-data-dir={tmp}/profile", "--dump-dom", url],
-                    capture_output=True, text=True, timeout=180)
+                    capture_output=True, text=True, timeout=180, check=False)
                 dom = proc.stdout
                 m = re.search(r'id="sc-probe">points=(\d+)<', dom)
                 points = int(m[1]) if m else 0

@@ -12,9 +12,10 @@ Run by the Sphinx build (``docs/conf.py``), which puts the site at
 
     python docs/scripts/dashboard.py OUTDIR
 """
+import json
+import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -57,33 +58,95 @@ def _localize(html):
     return _TAG.sub(swap, html)
 
 
-def publish(out_dir, results_dir=None):
-    """Write the dashboard of ``results_dir`` (default ``benchmarks/results``)
-    to ``out_dir``; return the number of recorded commits.
+class _RecordedHistory:
+    """The repository as the recorded runs describe it: commits ordered by
+    the commit dates stored in the result files, all on ``main``, no tags.
+    ``asv publish`` asks git for these facts, which a shallow checkout (as CI
+    may make) does not have; the result files do."""
 
-    Raises RuntimeError when there are no results or asv fails.
+    def __init__(self, dates):
+        self.dates = dates                      # commit hash -> date (ms)
+
+    def pull(self):
+        pass
+
+    def get_tags(self):
+        return {}
+
+    def get_revisions(self, commits):
+        ordered = sorted(self.dates, key=self.dates.get)
+        return {h: i for i, h in enumerate(ordered) if h in commits}
+
+    def get_date_from_name(self, name):
+        return self.dates[name]
+
+    def get_branch_commits(self, branch):
+        return sorted(self.dates, key=self.dates.get, reverse=True)
+
+    def get_branch_name(self, branch):
+        return branch
+
+    def get_range_spec(self, commit_a, commit_b):
+        return (commit_a, commit_b)
+
+    def get_hashes_from_range(self, range_spec):
+        """Commits after ``a`` up to ``b`` (newest first), as git's ``a..b``."""
+        newest_first = self.get_branch_commits("main")
+        if not isinstance(range_spec, tuple):
+            return newest_first
+        a, b = (self.dates.get(h) for h in range_spec)
+        return [h for h in newest_first
+                if (a is None or self.dates[h] > a) and (b is None or self.dates[h] <= b)]
+
+
+def _recorded_dates(results_dir):
+    """Commit hash -> commit date of every recorded run."""
+    dates = {}
+    for path in results_dir.glob("*/*.json"):
+        if path.name == "machine.json":
+            continue
+        run = json.loads(path.read_text())
+        dates[run["commit_hash"]] = run["date"]
+    return dates
+
+
+def publish(out_dir):
+    """Write the dashboard of ``benchmarks/results`` to ``out_dir``; return
+    the number of recorded commits.
+
+    Raises RuntimeError when there are no results.
     """
-    results_dir = Path(results_dir or BENCHMARKS / "results")
-    runs = [p for p in results_dir.glob("*/*.json") if p.name != "machine.json"]
-    if not runs:
+    from asv import util
+    from asv.commands import publish as asv_publish
+    from asv.config import Config
+
+    results_dir = BENCHMARKS / "results"
+    dates = _recorded_dates(results_dir)
+    if not dates:
         raise RuntimeError(f"no asv results under {results_dir}")
     out_dir = Path(out_dir)
+    cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp) / "html"
-        cmd = [sys.executable, "-m", "asv", "publish", "--no-pull",
-               "--html-dir", str(html)]
-        # asv reads asv.conf.json of the working directory; the results
-        # folder is passed through the config's relative path
-        proc = subprocess.run(cmd, cwd=BENCHMARKS, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"asv publish failed:\n{proc.stdout}\n{proc.stderr}")
+        os.chdir(BENCHMARKS)   # asv resolves the config's folders from here
+        get_repo = asv_publish.get_repo
+        try:
+            conf = Config.load(BENCHMARKS / "asv.conf.json")
+            conf.html_dir = str(html)
+            asv_publish.get_repo = lambda conf: _RecordedHistory(dates)
+            asv_publish.Publish.run(conf=conf, pull=False)
+        except util.UserError as exc:
+            raise RuntimeError(f"asv publish failed: {exc}") from exc
+        finally:
+            asv_publish.get_repo = get_repo
+            os.chdir(cwd)
         for page in html.glob("*.html"):
             page.write_text(_localize(page.read_text()))
         shutil.copytree(VENDOR, html / "vendor", dirs_exist_ok=True)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(html, out_dir)
-    return len({p.name.split("-")[0] for p in runs})
+    return len(dates)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,9 @@ def make_powerlaw(n, avg_degree, *, exponent=2.1, seed=0):
     w = np.arange(1, n + 1, dtype=np.float64) ** (-1.0 / (exponent - 1.0))
     cdf = np.cumsum(w / w.sum())
     m = int(n * avg_degree)
-    pick = lambda: np.minimum(np.searchsorted(cdf, rng.random(m)), n - 1)  # noqa: E731
+    def pick():
+        return np.minimum(np.searchsorted(cdf, rng.random(m)), n - 1)
+
     perm = rng.permutation(n)
     rows, cols = perm[pick()], perm[pick()]
     A = sp.csr_array((np.ones(m), (rows, cols)), shape=(n, n))
