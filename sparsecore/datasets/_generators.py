@@ -2,6 +2,8 @@
 import numpy as np
 import scipy.sparse as sp
 
+from sparsecore._validation import check_scalar
+
 __all__ = ["make_rmat", "make_erdos_renyi", "make_laplacian", "make_tall_skinny",
            "make_powerlaw", "make_banded", "make_sparse_linear"]
 
@@ -170,8 +172,9 @@ def make_powerlaw(n, avg_degree, *, exponent=2.1, seed=0):
     >>> A.shape
     (1000, 1000)
     """
-    if not exponent > 2:
-        raise ValueError(f"exponent must be greater than 2, got {exponent}")
+    check_scalar(n, "n", int, min_val=1)
+    check_scalar(avg_degree, "avg_degree", int, min_val=1)
+    check_scalar(exponent, "exponent", float, min_val=2, include_boundaries="neither")
     rng = np.random.default_rng(seed)
     w = np.arange(1, n + 1, dtype=np.float64) ** (-1.0 / (exponent - 1.0))
     cdf = np.cumsum(w / w.sum())
@@ -213,6 +216,9 @@ def make_banded(n, bandwidth, per_row, *, seed=0):
     >>> bool(abs(A.tocoo().row - A.tocoo().col).max() <= 5)
     True
     """
+    check_scalar(n, "n", int, min_val=1)
+    check_scalar(bandwidth, "bandwidth", int, min_val=0)
+    check_scalar(per_row, "per_row", int, min_val=1)
     rng = np.random.default_rng(seed)
     rows = np.repeat(np.arange(n), per_row)
     cols = np.clip(rows + rng.integers(-bandwidth, bandwidth + 1, rows.size), 0, n - 1)

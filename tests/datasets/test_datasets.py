@@ -60,6 +60,17 @@ def test_make_powerlaw_has_heavy_tailed_degrees():
 def test_make_powerlaw_rejects_exponent_at_most_two():
     with pytest.raises(ValueError, match="exponent"):
         datasets.make_powerlaw(100, 3, exponent=2.0)
+    with pytest.raises(ValueError, match="avg_degree"):
+        datasets.make_powerlaw(100, 0)
+    with pytest.raises(TypeError, match="n"):
+        datasets.make_powerlaw(100.5, 3)
+
+
+def test_make_banded_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="bandwidth"):
+        datasets.make_banded(100, -1, 3)
+    with pytest.raises(ValueError, match="per_row"):
+        datasets.make_banded(100, 5, 0)
 
 
 def test_make_banded_stays_in_band():
