@@ -15,6 +15,8 @@ REAL_CASES = [case_name("n1024-l1", "csr", b) for b in (1, 128)]
 SPEEDUP_CASES = [case_name("3072x768", f, 128, s) for f in ["16x16", "8x1", "csr"]
                  for s in (0.5, 0.9)] + [case_name("3072x768", f, 128)
                                          for f in ["2:4", "1:4", "2:8", "1:8"]]
+# one vector (token-by-token decoding): memory-bound, the N:M permute kernel
+SPEEDUP_CASES += [case_name("3072x768", f, 1) for f in ["2:4", "1:4"]]
 
 
 class SpMM(PeerBenchmark):
