@@ -27,11 +27,11 @@ except ModuleNotFoundError as exc:
     raise ImportError(_MSG, name="sparsecore") from None
 from sparsecore import datasets, formats, ops, plugins
 from sparsecore.ops import spgemm, spmm
-from sparsecore._config import show_config
+from sparsecore._config import get_simd, set_simd, show_config
 from sparsecore._accelerate import accelerate
 
-__all__ = ["__version__", "accelerate", "datasets", "formats", "ops", "plugins", "show_config",
-           "spgemm", "spmm"]
+__all__ = ["__version__", "accelerate", "datasets", "formats", "get_simd", "ops", "plugins",
+           "set_simd", "show_config", "spgemm", "spmm"]
 
 # Subpackages imported on attribute access (``sparsecore.linear_model``).
 _LAZY_SUBMODULES = frozenset({"linear_model", "optimize", "semi_supervised"})

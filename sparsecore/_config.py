@@ -3,9 +3,11 @@ import os
 import platform
 
 from sparsecore import _build_info
-from sparsecore._ext import _openmp_helpers
+from sparsecore._ext import _openmp_helpers, _spmm
 
-__all__ = ["build_config", "show_config"]
+__all__ = ["build_config", "get_simd", "set_simd", "show_config"]
+
+_SIMD_REQUESTS = ("auto", "avx2", "avx512")
 
 
 def build_config():
@@ -22,15 +24,86 @@ def build_config():
         "openmp_version": _build_info.OPENMP_VERSION or None,
         "simd_clones": _openmp_helpers.build_has_target_clones(),
         "cpu_avx2_fma": _openmp_helpers.cpu_has_avx2_fma(),
+        "simd_avx512_kernels": _spmm.build_has_avx512(),
+        "cpu_avx512": _spmm.cpu_has_avx512(),
+        "simd": get_simd(),
         "max_threads": _openmp_helpers.max_threads(),
         "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
         "cpu_count": os.cpu_count(),
     }
 
 
+def get_simd():
+    """The widest SIMD instruction set the structured SpMM kernels use now.
+
+    Returns
+    -------
+    {"avx512", "avx2", "baseline"}
+        "avx512": the N:M, block and CSR products over batches wider than
+        one 32-byte vector run their AVX-512 instances (the other kernels,
+        and narrower batches, their AVX2+FMA clones); "avx2": the AVX2+FMA
+        clones everywhere; "baseline": the portable code (no AVX2 on this
+        CPU, or a build without clones).
+
+    See Also
+    --------
+    set_simd : limit or restore the level.
+    """
+    return _spmm.simd()
+
+
+def set_simd(level):
+    """Choose the widest SIMD instruction set the SpMM kernels may use.
+
+    The AVX-512 and AVX2 instances compute the same products in the same
+    order (each output entry sums its terms one by one with fused
+    multiply-adds), so the level changes speed, not results. It holds for
+    the whole process, all threads.
+
+    Parameters
+    ----------
+    level : {"auto", "avx2", "avx512"}
+        "auto" (the default at import): the widest this CPU and build have;
+        "avx2": never AVX-512; "avx512": require it. A value
+        :func:`get_simd` returned ("baseline" too) restores that level.
+
+    Returns
+    -------
+    str
+        The level in force before the call, as :func:`get_simd` reports
+        it; pass it back to restore.
+
+    Raises
+    ------
+    ValueError
+        For another name, or "avx512" on a CPU or build without it.
+
+    Examples
+    --------
+    >>> import sparsecore
+    >>> before = sparsecore.set_simd("avx2")
+    >>> sparsecore.get_simd() in ("avx2", "baseline")
+    True
+    >>> _ = sparsecore.set_simd("auto")
+    """
+    if not isinstance(level, str) or level not in _SIMD_REQUESTS + ("baseline",):
+        raise ValueError(f"sparsecore.set_simd: level must be one of {_SIMD_REQUESTS}, "
+                         f"got {level!r}")
+    if level == "avx512" and not (_spmm.build_has_avx512() and _spmm.cpu_has_avx512()):
+        why = ("this build has no AVX-512 kernels" if not _spmm.build_has_avx512()
+               else "this CPU lacks AVX-512 (F, BW, DQ, VL)")
+        raise ValueError(f"sparsecore.set_simd: 'avx512' is not available: {why}")
+    before = get_simd()
+    # "baseline" (what get_simd reports without AVX2) restores to no AVX-512
+    _spmm.set_simd("avx2" if level == "baseline" else level)
+    return before
+
+
 def simd_variant(cfg=None):
     """The code path the hot loops take on this CPU, in words."""
     cfg = cfg or build_config()
+    if cfg["simd"] == "avx512":
+        return "AVX-512 for the SpMM products, AVX2+FMA elsewhere (picked at run time)"
     if cfg["simd_clones"] and cfg["cpu_avx2_fma"]:
         return "AVX2+FMA (picked at run time)"
     if cfg["simd_clones"]:

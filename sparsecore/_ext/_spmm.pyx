@@ -46,6 +46,12 @@ cdef extern from "spmm.h" nogil:
                     const void *score, int64_t srs, int64_t scs,
                     void *values, uint8_t *idx, int n_threads)
     int64_t sc_spmm_l2_bytes()
+    int sc_spmm_set_simd(int level)
+    int sc_spmm_simd()
+    int sc_spmm_build_has_avx512()
+
+cdef extern from "sc_common.h" nogil:
+    int sc_cpu_has_avx512()
 
 cdef extern from "sc_common.h" nogil:
     int SC_OK
@@ -95,6 +101,31 @@ cdef class _Dense:
 def l2_bytes():
     """Bytes of L2 per core the panel planner assumes."""
     return sc_spmm_l2_bytes()
+
+
+SIMD_LEVELS = {"auto": -1, "baseline": 0, "avx2": 1, "avx512": 2}
+
+
+def set_simd(str level):
+    """Request a SIMD level for the products; the caller checked the name.
+    Returns False when the CPU or build lacks it."""
+    return sc_spmm_set_simd(SIMD_LEVELS[level]) == SC_OK
+
+
+def simd():
+    """The widest SIMD level the products take now, by name."""
+    cdef int level = sc_spmm_simd()
+    return {v: k for k, v in SIMD_LEVELS.items()}[level]
+
+
+def build_has_avx512():
+    """Whether this build carries the AVX-512 instances of the products."""
+    return bool(sc_spmm_build_has_avx512())
+
+
+def cpu_has_avx512():
+    """Whether this CPU (and OS) runs AVX-512 F, BW, DQ and VL."""
+    return bool(sc_cpu_has_avx512())
 
 
 def spmm_bsr(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray blocks,

@@ -19,6 +19,19 @@ int sc_cpu_has_avx2_fma(void)
 #endif
 }
 
+int sc_cpu_has_avx512(void)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    /* __builtin_cpu_supports checks that the OS enabled the AVX-512 state */
+    __builtin_cpu_init();
+    return sc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
 int sc_build_has_target_clones(void)
 {
 #ifdef SC_HAVE_TARGET_CLONES

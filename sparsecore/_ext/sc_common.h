@@ -107,6 +107,9 @@ void sc_move_down(char *dst, char *src, size_t nbytes);
 
 /* 1 when the CPU running us has AVX2 and FMA (what the fast clones use). */
 int sc_cpu_has_avx2_fma(void);
+/* 1 when the CPU has AVX-512 F, BW, DQ and VL (the x86-64-v4 level) and the
+ * OS saves its registers. */
+int sc_cpu_has_avx512(void);
 /* 1 when the build carries AVX2+FMA clones of the hot loops. */
 int sc_build_has_target_clones(void);
 

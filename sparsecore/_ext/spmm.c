@@ -25,66 +25,7 @@
 #include "spmm.h"
 #include "sc_simd.h"
 
-#define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define SC_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define SC_ROUND_UP(x, q) ((((x) + (q) - 1) / (q)) * (q))
-
-/* Multiply-adds a thread must get before a second one is worth waking. */
-#ifndef SC_SPMM_GRAIN
-#define SC_SPMM_GRAIN (1 << 18)
-#endif
-
-/* Widest X panel row: the multi-row tiles of block rows reuse every X vector
- * r times and prefer wide panels (fewer passes over the weights); one-row
- * tiles (CSR, 1 x c) and the N:M kernel read X once per stored value and run
- * faster on narrower panels that stay closer to L1. Measured on Zen 5. */
-#define SC_PANEL_BYTES_WIDE 512
-#define SC_PANEL_BYTES_NARROW 256
-
-/* ---- small helpers shared by every instance ---- */
-
-static void *sc_aligned_alloc(size_t bytes)
-{
-    /* 64-byte aligned block; the offset to the malloc'ed pointer is stored
-     * just below the returned address */
-    unsigned char *raw = (unsigned char *)malloc(bytes + 64 + sizeof(void *));
-    if (!raw) return NULL;
-    uintptr_t p = ((uintptr_t)(raw + sizeof(void *)) + 63) & ~(uintptr_t)63;
-    ((void **)p)[-1] = raw;
-    return (void *)p;
-}
-
-static void sc_aligned_free(void *p)
-{
-    if (p) free(((void **)p)[-1]);
-}
-
-static int sc_team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
-/* Threads for `work` multiply-adds over `units` independent row units. */
-static int sc_threads_for(int n_threads, int64_t work, int64_t units)
-{
-    int64_t nt = work / SC_SPMM_GRAIN;
-    if (nt > n_threads) nt = n_threads;
-    if (nt > units) nt = units;
-    return nt < 1 ? 1 : (int)nt;
-}
-
-/* This thread's share [lo, hi) of `total` units, cut at multiples of `align`. */
-static void sc_even_split(int64_t total, int64_t align, int64_t *lo, int64_t *hi)
-{
-    const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
-    const int64_t chunks = (total + align - 1) / align;
-    *lo = SC_MIN(total, (chunks * tid / nth) * align);
-    *hi = SC_MIN(total, (chunks * (tid + 1) / nth) * align);
-}
+#include "spmm_common.h"
 
 int64_t sc_spmm_l2_bytes(void)
 {
@@ -98,98 +39,6 @@ int64_t sc_spmm_l2_bytes(void)
     if (l2 < (128 << 10) || l2 > (64 << 20)) l2 = 512 << 10;
     cached = l2;
     return l2;
-}
-
-/* ---- panels of X ---- */
-
-typedef struct {
-    int64_t b0;   /* first batch column */
-    int64_t w;    /* valid columns */
-    int64_t wv;   /* columns rounded up to the vector width: all readable */
-    int64_t ldx;  /* elements between rows */
-    int64_t off;  /* element offset in the pack buffer; -1: read X in place */
-} sc_panel;
-
-typedef struct {
-    int npanels;
-    sc_panel *panels;
-    sc_panel one;
-    void *buf;
-} sc_xplan;
-
-/*
- * Cut the batch into panels of at most `max_row_bytes` per row whose n_pad
- * rows fit in half of L2. X is read in place when it is batch-contiguous,
- * 32-byte aligned (rows too), needs no zero rows or columns and fits one
- * panel; otherwise every panel is packed, zero padded to the vector width and
- * to n_pad rows (row strides that are multiples of 4 KiB get one more vector
- * against cache-set aliasing). numpy only aligns to 16 bytes, and a vector
- * load that straddles two cache lines costs two.
- */
-static int sc_plan_x(sc_xplan *pl, const void *X, int64_t n, int64_t n_pad, int64_t B,
-                     int64_t xrs, int64_t xcs, int64_t vl, size_t es, int64_t max_row_bytes)
-{
-    memset(pl, 0, sizeof *pl);
-    const int64_t Bv = SC_ROUND_UP(B, vl);
-    const int64_t budget = sc_spmm_l2_bytes() / 2;
-    int64_t Bp = budget / (n_pad * (int64_t)es);
-    if (Bp > max_row_bytes / (int64_t)es) Bp = max_row_bytes / (int64_t)es;
-    Bp = (Bp / (4 * vl)) * (4 * vl);
-    if (Bp < 2 * vl) Bp = 2 * vl;
-    if (Bp > Bv) Bp = Bv;
-    const int aligned = ((uintptr_t)X % 32 == 0) && ((xrs * (int64_t)es) % 32 == 0);
-    if (xcs == 1 && aligned && n_pad == n && B == Bv && B <= Bp) {
-        pl->one.b0 = 0;
-        pl->one.w = pl->one.wv = B;
-        pl->one.ldx = xrs;
-        pl->one.off = -1;
-        pl->panels = &pl->one;
-        pl->npanels = 1;
-        return SC_OK;
-    }
-    const int64_t np = (Bv + Bp - 1) / Bp;
-    const int64_t pw = SC_ROUND_UP((Bv + np - 1) / np, vl);
-    pl->panels = (sc_panel *)malloc((size_t)np * sizeof(sc_panel));
-    if (!pl->panels) return SC_ERR_NOMEM;
-    int64_t total = 0, p = 0;
-    for (int64_t b0 = 0; b0 < Bv; b0 += pw, p++) {
-        sc_panel *pn = &pl->panels[p];
-        pn->b0 = b0;
-        pn->wv = SC_MIN(pw, Bv - b0);
-        pn->w = SC_MIN(pn->wv, B - b0);
-        pn->ldx = pn->wv;
-        if ((pn->ldx * (int64_t)es) % 4096 == 0) pn->ldx += vl;
-        pn->off = total;
-        total += n_pad * pn->ldx;
-    }
-    pl->npanels = (int)p;
-    pl->buf = sc_aligned_alloc((size_t)total * es);
-    if (!pl->buf) {
-        free(pl->panels);
-        pl->panels = NULL;
-        return SC_ERR_NOMEM;
-    }
-    return SC_OK;
-}
-
-/* Widest panel (vector-rounded), for per-thread staging buffers. */
-static int64_t sc_plan_max_width(const sc_xplan *pl)
-{
-    int64_t w = 0;
-    for (int p = 0; p < pl->npanels; p++) w = SC_MAX(w, pl->panels[p].wv);
-    return w;
-}
-
-/* Rows of Y tiles staged per thread before a transposed flush (>= 32, the
- * tallest block). */
-#define SC_STAGE_ROWS 32
-
-static void sc_plan_free(sc_xplan *pl)
-{
-    if (pl->panels && pl->panels != &pl->one) free(pl->panels);
-    sc_aligned_free(pl->buf);
-    pl->panels = NULL;
-    pl->buf = NULL;
 }
 
 /* ---- value-type instances ---- */
@@ -312,6 +161,43 @@ static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, con
 
 /* ---- entry points ---- */
 
+static int sc_simd_request = SC_SIMD_AUTO;
+
+int sc_spmm_build_has_avx512(void)
+{
+#ifdef SC_HAVE_AVX512_KERNELS
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int sc_spmm_set_simd(int level)
+{
+    /* the AVX2 clones are the loader's choice: there is no baseline request */
+    if (level != SC_SIMD_AUTO && level != SC_SIMD_AVX2 && level != SC_SIMD_AVX512)
+        return SC_ERR_VALUE;
+    if (level == SC_SIMD_AVX512 && !(sc_spmm_build_has_avx512() && sc_cpu_has_avx512()))
+        return SC_ERR_VALUE;
+    sc_simd_request = level;
+    return SC_OK;
+}
+
+int sc_spmm_simd(void)
+{
+    const int cpu = sc_spmm_build_has_avx512() && sc_cpu_has_avx512() ? SC_SIMD_AVX512
+                  : sc_build_has_target_clones() && sc_cpu_has_avx2_fma() ? SC_SIMD_AVX2
+                  : SC_SIMD_BASELINE;
+    return sc_simd_request == SC_SIMD_AUTO || sc_simd_request > cpu ? cpu : sc_simd_request;
+}
+
+/* The AVX-512 instances for batches wider than one 32-byte vector: at 8 or
+ * fewer columns they would only pad the tile. */
+static int sc_wide_simd(int64_t B, int vtype)
+{
+    return B > (vtype == SC_FLOAT32 ? 8 : 4) && sc_spmm_simd() == SC_SIMD_AVX512;
+}
+
 static int sc_block_dim_ok(int d)
 {
     return d == 1 || d == 2 || d == 4 || d == 8 || d == 16 || d == 32;
@@ -324,6 +210,11 @@ int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, in
 {
     if (!sc_block_dim_ok(r) || !sc_block_dim_ok(c)) return SC_ERR_VALUE;
     if (m <= 0 || n <= 0 || B <= 0) return SC_ERR_VALUE;
+#ifdef SC_HAVE_AVX512_KERNELS
+    if (sc_wide_simd(B, vtype))
+        return sc_spmm_bsr_avx512(itype, vtype, m, n, B, r, c, indptr, indices, blocks,
+                                  X, xrs, xcs, Y, yrs, ycs, n_threads);
+#endif
     if (vtype == SC_FLOAT32 && itype == SC_INT32)
         return spmm_bsr_f32_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
     if (vtype == SC_FLOAT32 && itype == SC_INT64)
@@ -341,6 +232,11 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                void *Y, int64_t yrs, int64_t ycs, int n_threads)
 {
     if (N < 1 || M <= N || M > 255 || m <= 0 || K <= 0 || B <= 0) return SC_ERR_VALUE;
+#ifdef SC_HAVE_AVX512_KERNELS
+    if (sc_wide_simd(B, vtype))
+        return sc_spmm_nm_avx512(vtype, m, K, B, N, M, values, idx, X, xrs, xcs,
+                                 Y, yrs, ycs, n_threads);
+#endif
     if (vtype == SC_FLOAT32)
         return spmm_nm_f32(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
     if (vtype == SC_FLOAT64)

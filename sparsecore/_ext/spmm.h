@@ -79,4 +79,24 @@ int sc_nm_prune(int vtype, int stype, int64_t rows, int64_t K, int N, int M,
 /* Bytes of L2 cache per core the planner assumes. */
 int64_t sc_spmm_l2_bytes(void);
 
+/* Which instances of the SpMM products run. The products exist for 32-byte
+ * vectors (the portable baseline and an AVX2+FMA clone, picked by the loader)
+ * and, in builds for x86-64, for 64-byte AVX-512 vectors, which the products
+ * take on CPUs with AVX-512 (F, BW, DQ, VL) when the batch is wider than one
+ * 32-byte vector. Every lane sums its products in the same order, so the
+ * instances give identical products. */
+enum {
+    SC_SIMD_AUTO = -1,     /* the widest this CPU and build have */
+    SC_SIMD_BASELINE = 0,
+    SC_SIMD_AVX2 = 1,      /* no wider than AVX2 */
+    SC_SIMD_AVX512 = 2,
+};
+/* Request SC_SIMD_AUTO, SC_SIMD_AVX2 or SC_SIMD_AVX512; SC_ERR_VALUE for
+ * another level or AVX-512 where the CPU or build lacks it. */
+int sc_spmm_set_simd(int level);
+/* The widest level the products take now. */
+int sc_spmm_simd(void);
+/* 1 when this build carries the AVX-512 instances. */
+int sc_spmm_build_has_avx512(void);
+
 #endif

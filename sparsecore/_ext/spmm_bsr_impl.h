@@ -429,7 +429,11 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
                                  r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW);
-    if (status != SC_OK) return status;
+    if (status == SC_OK) status = sc_plan_alloc(&pl, sizeof(T));
+    if (status != SC_OK) {
+        sc_plan_free(&pl);
+        return status;
+    }
     T *stage = NULL;
     const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
     if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {

@@ -28,44 +28,49 @@
 
 /* ---- packing X into zero-padded column panels ---- */
 
-/* Copy rows [lo, hi) of every packed panel of `pl` from X (n rows). */
+/* Copy rows [lo, hi) of panel `pn` of X (n rows) to dst0 (leading
+ * dimension pn->ldx), zero padded. */
+static void FNV(pack_panel)(const sc_panel *pn, T *dst0, const T *X, int64_t n,
+                            int64_t xrs, int64_t xcs, int64_t lo, int64_t hi)
+{
+    const int64_t w = pn->w, ld = pn->ldx;
+    int64_t j = lo;
+    if (xcs != 1 && xrs == 1) {
+        /* F order: eight source rows at a time read whole cache lines */
+        for (; j + 8 <= hi && j + 8 <= n; j += 8) {
+            T *d = dst0 + j * ld;
+            const T *s = X + j + pn->b0 * xcs;
+            for (int64_t b = 0; b < w; b++) {
+                const T *sb = s + b * xcs;
+                for (int jj = 0; jj < 8; jj++) d[jj * ld + b] = sb[jj];
+            }
+            for (int jj = 0; jj < 8; jj++)
+                for (int64_t b = w; b < ld; b++) d[jj * ld + b] = 0;
+        }
+    }
+    for (; j < hi; j++) {
+        T *d = dst0 + j * ld;
+        int64_t b = 0;
+        if (j < n) {
+            const T *s = X + j * xrs + pn->b0 * xcs;
+            if (xcs == 1) {
+                memcpy(d, s, (size_t)w * sizeof(T));
+                b = w;
+            } else {
+                for (; b < w; b++) d[b] = s[b * xcs];
+            }
+        }
+        for (; b < ld; b++) d[b] = 0;
+    }
+}
+
+/* Copy rows [lo, hi) of every packed panel of `pl` into its buffer. */
 static void FNV(pack_panels)(const sc_xplan *pl, const T *X, int64_t n,
                              int64_t xrs, int64_t xcs, int64_t lo, int64_t hi)
 {
-    T *buf = (T *)pl->buf;
     for (int p = 0; p < pl->npanels; p++) {
         const sc_panel *pn = &pl->panels[p];
-        if (pn->off < 0) continue;
-        T *dst0 = buf + pn->off;
-        const int64_t w = pn->w, ld = pn->ldx;
-        int64_t j = lo;
-        if (xcs != 1 && xrs == 1) {
-            /* F order: eight source rows at a time read whole cache lines */
-            for (; j + 8 <= hi && j + 8 <= n; j += 8) {
-                T *d = dst0 + j * ld;
-                const T *s = X + j + pn->b0 * xcs;
-                for (int64_t b = 0; b < w; b++) {
-                    const T *sb = s + b * xcs;
-                    for (int jj = 0; jj < 8; jj++) d[jj * ld + b] = sb[jj];
-                }
-                for (int jj = 0; jj < 8; jj++)
-                    for (int64_t b = w; b < ld; b++) d[jj * ld + b] = 0;
-            }
-        }
-        for (; j < hi; j++) {
-            T *d = dst0 + j * ld;
-            int64_t b = 0;
-            if (j < n) {
-                const T *s = X + j * xrs + pn->b0 * xcs;
-                if (xcs == 1) {
-                    memcpy(d, s, (size_t)w * sizeof(T));
-                    b = w;
-                } else {
-                    for (; b < w; b++) d[b] = s[b * xcs];
-                }
-            }
-            for (; b < ld; b++) d[b] = 0;
-        }
+        if (pn->off >= 0) FNV(pack_panel)(pn, (T *)pl->buf + pn->off, X, n, xrs, xcs, lo, hi);
     }
 }
 
@@ -148,23 +153,26 @@ SC_INLINE void FNV(dot_row_list)(const T *g, const T *const *x, int cnt, int64_t
     for (; t < cnt; t++) FNV(dot_mk_1x1)(gp, x + t, nv, out + t, 0, 1);
 }
 
-/* ---- N:M SpMM: strips of R rows read each group's M-row window of X ---- */
+/* ---- N:M SpMM: blocks of rows walk K in chunks that stay in L1 ---- */
 
 /*
- * Every row of the strip reads its N rows of the window X[g*M : g*M+M, cols]
- * (M * V*VL values, in L1), so X is read from L2 once per strip and group
- * instead of once per stored value as a CSR kernel does. NN > 0 fixes N at
- * compile time; NN == 0 loops over the run-time N.
+ * R x (V*VL) tile of the partial sums `y` (row stride yrs, whole vectors):
+ * adds the products of G groups to it, starting from zero when !cont. Every
+ * row of the strip reads its N rows of each group's window X[g*M : g*M+M]
+ * (in L1: the caller walks K in chunks). Each lane sums its products in
+ * group order, so a result does not depend on how K was chunked. NN > 0
+ * fixes N at compile time; NN == 0 loops over the run-time N.
  */
 #define SC_NM_MK(R, V, NN)                                                     \
 SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
     const T *SC_RESTRICT vals, const uint8_t *SC_RESTRICT idx, int64_t gn,     \
-    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
-    int64_t ycs, int64_t nvalid)                                              \
+    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs, int cont) \
 {                                                                             \
     const int nn = (NN) > 0 ? (NN) : N;                                       \
     VEC acc[R][V];                                                            \
-    for (int i = 0; i < R; i++) for (int v = 0; v < V; v++) acc[i][v] = VZERO(); \
+    for (int i = 0; i < R; i++)                                               \
+        for (int v = 0; v < V; v++)                                           \
+            acc[i][v] = cont ? VLOAD(y + i * yrs + v * VL) : VZERO();         \
     const T *wr[R];                                                           \
     const uint8_t *ir[R];                                                     \
     for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
@@ -182,7 +190,8 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
         }                                                                     \
         xg += gstep;                                                          \
     }                                                                         \
-    SC_STORE_TILE(R, V, acc, y, yrs, ycs, nvalid);                            \
+    for (int i = 0; i < R; i++)                                               \
+        for (int v = 0; v < V; v++) VSTORE(y + i * yrs + v * VL, acc[i][v]);   \
 }
 
 /*
@@ -198,12 +207,13 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
 #define SC_NM_MKW(R, V, NN)                                                    \
 SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
     const T *SC_RESTRICT vals, const uint8_t *SC_RESTRICT idx, int64_t gn,     \
-    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
-    int64_t ycs, int64_t nvalid)                                              \
+    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs, int cont) \
 {                                                                             \
     enum { GU = 8 / (NN) };                                                   \
     VEC acc[R][V];                                                            \
-    for (int i = 0; i < R; i++) for (int v = 0; v < V; v++) acc[i][v] = VZERO(); \
+    for (int i = 0; i < R; i++)                                               \
+        for (int v = 0; v < V; v++)                                           \
+            acc[i][v] = cont ? VLOAD(y + i * yrs + v * VL) : VZERO();         \
     const T *wr[R];                                                           \
     const uint8_t *ir[R];                                                     \
     for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
@@ -240,7 +250,8 @@ SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
         xg += gstep;                                                          \
     }                                                                         \
     (void)N;                                                                  \
-    SC_STORE_TILE(R, V, acc, y, yrs, ycs, nvalid);                            \
+    for (int i = 0; i < R; i++)                                               \
+        for (int v = 0; v < V; v++) VSTORE(y + i * yrs + v * VL, acc[i][v]);   \
 }
 
 #if SC_NM_WORD_IDX
@@ -252,6 +263,9 @@ SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
     SC_NM_MK(R, V, 1) SC_NM_MK(R, V, 2) SC_NM_MK(R, V, 4) SC_NM_MK(R, V, 0)
 #define SC_NM_FIXED(R, V, NN) nm_mk_##R##x##V##_n##NN
 #endif
+SC_NM_MK_ALL_N(4, 4)
+SC_NM_MK_ALL_N(4, 2)
+SC_NM_MK_ALL_N(4, 1)
 SC_NM_MK_ALL_N(2, 4)
 SC_NM_MK_ALL_N(2, 2)
 SC_NM_MK_ALL_N(2, 1)
@@ -269,15 +283,24 @@ SC_NM_MK_ALL_N(1, 1)
         }                                                                     \
     } while (0)
 
-/* rows per strip of the N:M kernel (2 x 4 vectors measured best on Zen 5) */
-#define SC_NM_R 2
+/* rows per strip of the N:M kernel: with four vectors per row, 16
+ * independent accumulators cover the latency of the FMA chains */
+#define SC_NM_R 4
+/* Bytes of X one chunk of K may take per column tile: a block of rows reads
+ * it from L1 while its partial sums stay in the per-thread buffer. */
+#define SC_NM_CHUNK_BYTES (16 << 10)
 
-/* Rows [0, nrows) of a staged tile block (row-major, leading dimension ld)
- * to Y at (yrs, ycs): column by column, so a batch-major Y (the layer
- * orientation, ycs = m) receives whole runs of consecutive rows. */
+/* Rows [0, nrows) of a block of partial sums (row-major, leading dimension
+ * ld), w columns, to Y at (yrs, ycs): whole rows when Y rows are contiguous,
+ * else column by column, so a batch-major Y (the layer orientation, ycs = m)
+ * receives runs of consecutive rows. */
 static void FNV(flush_stage)(const T *st, int64_t ld, int64_t nrows, int64_t w,
                              T *y, int64_t yrs, int64_t ycs)
 {
+    if (ycs == 1) {
+        for (int64_t i = 0; i < nrows; i++) memcpy(y + i * yrs, st + i * ld, (size_t)w * sizeof(T));
+        return;
+    }
     for (int64_t b = 0; b < w; b++) {
         T *yb = y + b * ycs;
         const T *sb = st + b;
@@ -286,55 +309,71 @@ static void FNV(flush_stage)(const T *st, int64_t ld, int64_t nrows, int64_t w,
 }
 
 /*
- * Rows [lo, hi) of Y for every panel: the hot loop of one thread. With
- * `stage` (a per-thread SC_STAGE_ROWS x panel-width buffer, given when Y is
- * not batch-contiguous) tiles are stored there in C order and flushed to Y
- * in blocks of rows.
+ * Rows [lo, hi) of Y for panel `pn` of X (at xp): the hot loop. Blocks of
+ * SC_STAGE_ROWS rows keep their partial sums in `part` (a per-thread
+ * SC_STAGE_ROWS x panel-width buffer) while K is walked in chunks of groups
+ * whose X rows fit SC_NM_CHUNK_BYTES per column tile; every strip of the
+ * block then reads X from L1, and X leaves L2 once per block instead of once
+ * per strip. A finished block goes to Y.
  */
 SC_TARGET_CLONES
-static void FNV(nm_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int64_t G,
+static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                               int N, int M, const T *values, const uint8_t *idx,
                               T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
-                              T *stage, sc_poll_t *poll)
+                              T *part, sc_poll_t *poll)
 {
     const int64_t gn = G * N;
     const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
-    (void)m;
-    for (int p = 0; p < pl->npanels; p++) {
-        const sc_panel *pn = &pl->panels[p];
-        const T *xp = pn->off >= 0 ? (const T *)pl->buf + pn->off : X + pn->b0;
-        const int64_t ldx = pn->ldx, gstep = (int64_t)M * ldx;
-        const int64_t tr = stage ? pn->wv : yrs, tc = stage ? 1 : ycs;
-        const int64_t wlim = stage ? pn->wv : pn->w;
-        int64_t srow0 = lo, srows = 0;
-        for (int64_t i = lo; i < hi;) {
-            if (SC_POLL(poll, i - lo)) return;
-            const int R = hi - i >= SC_NM_R ? SC_NM_R : 1;
-            if (stage && srows + R > SC_STAGE_ROWS) {
-                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
-                srow0 = i;
-                srows = 0;
-            }
-            const T *vr = values + i * gn;
-            const uint8_t *ixr = idx + i * gn;
-            T *yr = stage ? stage + srows * pn->wv : Y + i * yrs + pn->b0 * ycs;
-            int64_t off = 0;
-#define SC_NM_ARGS(VV) G, N, gstep, vr, ixr, gn, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
-            if (R == 2) {
-                for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS(4));
-                for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_NM_CALL(2, 2, nsel, SC_NM_ARGS(2));
-                for (; off < pn->wv; off += VL) SC_NM_CALL(2, 1, nsel, SC_NM_ARGS(1));
-            } else {
-                for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS(4));
-                for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_NM_CALL(1, 2, nsel, SC_NM_ARGS(2));
-                for (; off < pn->wv; off += VL) SC_NM_CALL(1, 1, nsel, SC_NM_ARGS(1));
-            }
+    int64_t cg = SC_NM_CHUNK_BYTES / ((int64_t)M * 4 * VL * (int64_t)sizeof(T));
+    cg = cg < 8 ? 8 : (cg / 8) * 8;  /* whole words of offsets */
+    {
+        const int64_t ldx = pn->ldx, gstep = (int64_t)M * ldx, pld = pn->wv;
+        for (int64_t r0 = lo; r0 < hi; r0 += SC_STAGE_ROWS) {
+            if (SC_POLL(poll, r0 - lo)) return;
+            const int64_t r1 = SC_MIN(hi, r0 + SC_STAGE_ROWS);
+            for (int64_t g0 = 0; g0 < G; g0 += cg) {
+                const int64_t gc = SC_MIN(cg, G - g0);
+                const T *xc = xp + g0 * gstep;
+                const int cont = g0 > 0;
+                for (int64_t off = 0; off < pn->wv;) {
+                    const int V = pn->wv - off >= 4 * VL ? 4 : pn->wv - off >= 2 * VL ? 2 : 1;
+                    for (int64_t i = r0; i < r1;) {
+                        const int R = r1 - i >= 4 ? 4 : r1 - i >= 2 ? 2 : 1;
+                        const T *vr = values + i * gn + g0 * N;
+                        const uint8_t *ixr = idx + i * gn + g0 * N;
+                        T *pr = part + (i - r0) * pld + off;
+                        if (off == 0 && g0 + cg < G) {
+                            /* the strip's weights of the next chunk, read
+                             * once the whole block has passed this one */
+                            for (int q = 0; q < R; q++) {
+                                const char *nv = (const char *)(vr + q * gn + cg * N);
+                                for (int64_t b = 0; b < cg * N * (int64_t)sizeof(T); b += 64)
+                                    __builtin_prefetch(nv + b, 0, 2);
+                                __builtin_prefetch(ixr + q * gn + cg * N, 0, 2);
+                            }
+                        }
+#define SC_NM_ARGS gc, N, gstep, vr, ixr, gn, xc + off, ldx, pr, pld, cont
+                        if (R == 4) {
+                            if (V == 4) SC_NM_CALL(4, 4, nsel, SC_NM_ARGS);
+                            else if (V == 2) SC_NM_CALL(4, 2, nsel, SC_NM_ARGS);
+                            else SC_NM_CALL(4, 1, nsel, SC_NM_ARGS);
+                        } else if (R == 2) {
+                            if (V == 4) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS);
+                            else if (V == 2) SC_NM_CALL(2, 2, nsel, SC_NM_ARGS);
+                            else SC_NM_CALL(2, 1, nsel, SC_NM_ARGS);
+                        } else {
+                            if (V == 4) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS);
+                            else if (V == 2) SC_NM_CALL(1, 2, nsel, SC_NM_ARGS);
+                            else SC_NM_CALL(1, 1, nsel, SC_NM_ARGS);
+                        }
 #undef SC_NM_ARGS
-            i += R;
-            srows += R;
+                        i += R;
+                    }
+                    off += (int64_t)V * VL;
+                }
+            }
+            FNV(flush_stage)(part, pld, r1 - r0, pn->w, Y + r0 * yrs + pn->b0 * ycs, yrs, ycs);
         }
-        if (stage && srows)
-            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
     }
 }
 
@@ -441,27 +480,53 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
     }
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T), SC_PANEL_BYTES_NARROW);
-    if (status != SC_OK) return status;
-    T *stage = NULL;
+    /* With panels enough for every thread, each thread packs its panels one
+     * at a time into a buffer of its own and runs all rows over each, so a
+     * panel is used while it is in L2 (and a wide X is never copied whole);
+     * otherwise all panels are packed together and threads split the rows. */
+    const int by_panel = pl.npanels >= 2 * nt;
+    const int64_t own_len = by_panel ? sc_plan_max_panel(&pl, K_pad) : 0;
     const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
-    if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {
+    T *stage = NULL;
+    if (status == SC_OK && !by_panel) status = sc_plan_alloc(&pl, sizeof(T));
+    if (status == SC_OK
+        && !(stage = (T *)sc_aligned_alloc((size_t)nt * (stage_len + own_len) * sizeof(T))))
+        status = SC_ERR_NOMEM;
+    if (status != SC_OK) {
         sc_plan_free(&pl);
-        return SC_ERR_NOMEM;
+        return status;
     }
     sc_poll_t poll;
     sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        if (pl.buf) {
-            int64_t lo, hi;
-            sc_even_split(K_pad, 8, &lo, &hi);
-            FNV(pack_panels)(&pl, X, K, xrs, xcs, lo, hi);
-            #pragma omp barrier
-        }
+        T *part = stage + SC_OMP_THREAD_NUM() * (stage_len + own_len);
         int64_t lo, hi;
-        sc_even_split(m, SC_NM_R, &lo, &hi);
-        FNV(nm_spmm_rows)(&pl, X, m, G, N, M, values, idx, Y, yrs, ycs, lo, hi,
-                          stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL, &poll);
+        if (by_panel) {
+            T *own = part + stage_len;
+            sc_even_split(pl.npanels, 1, &lo, &hi);
+            for (int64_t p = lo; p < hi; p++) {
+                const sc_panel *pn = &pl.panels[p];
+                const T *xp = X + pn->b0;
+                if (pn->off >= 0) {
+                    FNV(pack_panel)(pn, own, X, K, xrs, xcs, 0, K_pad);
+                    xp = own;
+                }
+                FNV(nm_spmm_rows)(pn, xp, G, N, M, values, idx, Y, yrs, ycs, 0, m, part, &poll);
+            }
+        } else {
+            if (pl.buf) {
+                sc_even_split(K_pad, 8, &lo, &hi);
+                FNV(pack_panels)(&pl, X, K, xrs, xcs, lo, hi);
+                #pragma omp barrier
+            }
+            sc_even_split(m, SC_NM_R, &lo, &hi);
+            for (int p = 0; p < pl.npanels; p++) {
+                const sc_panel *pn = &pl.panels[p];
+                const T *xp = pn->off >= 0 ? (const T *)pl.buf + pn->off : X + pn->b0;
+                FNV(nm_spmm_rows)(pn, xp, G, N, M, values, idx, Y, yrs, ycs, lo, hi, part, &poll);
+            }
+        }
     }
     sc_aligned_free(stage);
     sc_plan_free(&pl);

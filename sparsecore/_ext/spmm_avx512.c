@@ -1,0 +1,122 @@
+/*
+ * spmm_avx512.c -- the SpMM product templates over 64-byte vectors (16
+ * floats, 8 doubles) for CPUs with AVX-512.
+ *
+ * Meson compiles this file alone for the x86-64-v4 level (-march=x86-64-v4)
+ * and defines SC_HAVE_AVX512_KERNELS for spmm.c, whose entry points call
+ * these instances only when the CPU has AVX-512 (sc_spmm_simd), so no code
+ * of this file runs on a CPU without it. The templates are the ones spmm.c
+ * instantiates for 32-byte vectors; every lane of a tile is one column of Y
+ * summed in the same order, so both instances give the same products. Only
+ * the products are used from here (the other template functions are
+ * compiled but unused, hence -Wno-unused-function for this file).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spmm_common.h"
+
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+
+/* the whole file is built for AVX-512: no clones inside it */
+#undef SC_TARGET_CLONES
+#define SC_TARGET_CLONES
+
+typedef float sc_vf32x16 __attribute__((vector_size(64)));
+typedef double sc_vf64x8 __attribute__((vector_size(64)));
+typedef float sc_vf32x16_u __attribute__((vector_size(64), aligned(4), __may_alias__));
+typedef double sc_vf64x8_u __attribute__((vector_size(64), aligned(8), __may_alias__));
+
+SC_INLINE sc_vf32x16 sc_load_f32x16(const float *p) { return *(const sc_vf32x16_u *)p; }
+SC_INLINE void sc_store_f32x16(float *p, sc_vf32x16 v) { *(sc_vf32x16_u *)p = v; }
+SC_INLINE sc_vf32x16 sc_zero_f32x16(void) { sc_vf32x16 z = {0}; return z; }
+SC_INLINE sc_vf32x16 sc_fma_f32x16(sc_vf32x16 acc, float w, sc_vf32x16 x) { return acc + w * x; }
+SC_INLINE sc_vf32x16 sc_fmav_f32x16(sc_vf32x16 acc, sc_vf32x16 a, sc_vf32x16 b) { return acc + a * b; }
+SC_INLINE sc_vf32x16 sc_add_f32x16(sc_vf32x16 a, sc_vf32x16 b) { return a + b; }
+SC_INLINE float sc_hsum_f32x16(sc_vf32x16 v)
+{
+    return (((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])))
+         + (((v[8] + v[9]) + (v[10] + v[11])) + ((v[12] + v[13]) + (v[14] + v[15])));
+}
+
+SC_INLINE sc_vf64x8 sc_load_f64x8(const double *p) { return *(const sc_vf64x8_u *)p; }
+SC_INLINE void sc_store_f64x8(double *p, sc_vf64x8 v) { *(sc_vf64x8_u *)p = v; }
+SC_INLINE sc_vf64x8 sc_zero_f64x8(void) { sc_vf64x8 z = {0}; return z; }
+SC_INLINE sc_vf64x8 sc_fma_f64x8(sc_vf64x8 acc, double w, sc_vf64x8 x) { return acc + w * x; }
+SC_INLINE sc_vf64x8 sc_fmav_f64x8(sc_vf64x8 acc, sc_vf64x8 a, sc_vf64x8 b) { return acc + a * b; }
+SC_INLINE sc_vf64x8 sc_add_f64x8(sc_vf64x8 a, sc_vf64x8 b) { return a + b; }
+SC_INLINE double sc_hsum_f64x8(sc_vf64x8 v)
+{
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+#define T float
+#define SFX f32x16
+#define VEC sc_vf32x16
+#define VL 16
+#define VLOAD sc_load_f32x16
+#define VSTORE sc_store_f32x16
+#define VZERO sc_zero_f32x16
+#define VFMA sc_fma_f32x16
+#define VFMAV sc_fmav_f32x16
+#define VADD sc_add_f32x16
+#define VHSUM sc_hsum_f32x16
+#include "spmm_nm_impl.h"
+#include "sc_index_i32.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "sc_index_i64.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "spmm_type_end.h"
+
+#define T double
+#define SFX f64x8
+#define VEC sc_vf64x8
+#define VL 8
+#define VLOAD sc_load_f64x8
+#define VSTORE sc_store_f64x8
+#define VZERO sc_zero_f64x8
+#define VFMA sc_fma_f64x8
+#define VFMAV sc_fmav_f64x8
+#define VADD sc_add_f64x8
+#define VHSUM sc_hsum_f64x8
+#include "spmm_nm_impl.h"
+#include "sc_index_i32.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "sc_index_i64.h"
+#include "spmm_bsr_impl.h"
+#include "sc_index_end.h"
+#include "spmm_type_end.h"
+
+int sc_spmm_bsr_avx512(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
+                       const void *indptr, const void *indices, const void *blocks,
+                       const void *X, int64_t xrs, int64_t xcs,
+                       void *Y, int64_t yrs, int64_t ycs, int n_threads)
+{
+    if (vtype == SC_FLOAT32 && itype == SC_INT32)
+        return spmm_bsr_f32x16_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+    if (vtype == SC_FLOAT32 && itype == SC_INT64)
+        return spmm_bsr_f32x16_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+    if (vtype == SC_FLOAT64 && itype == SC_INT32)
+        return spmm_bsr_f64x8_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+    if (vtype == SC_FLOAT64 && itype == SC_INT64)
+        return spmm_bsr_f64x8_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+    return SC_ERR_VALUE;
+}
+
+int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
+                      const void *values, const uint8_t *idx,
+                      const void *X, int64_t xrs, int64_t xcs,
+                      void *Y, int64_t yrs, int64_t ycs, int n_threads)
+{
+    if (vtype == SC_FLOAT32)
+        return spmm_nm_f32x16(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
+    if (vtype == SC_FLOAT64)
+        return spmm_nm_f64x8(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
+    return SC_ERR_VALUE;
+}
+
+#endif
