@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
+from sparsecore import datasets
 from sparsecore._bench import _harness as h
 from sparsecore._bench._registry import available_matrices, generated_matrix, optional, real_matrix
 from sparsecore._bench.monarch import stacked_matmul
@@ -694,8 +695,6 @@ def run(args):
         groups = args.cases
     threads = sorted(set(args.threads)) if args.threads else [1]
     rounds = 3 if args.quick else args.rounds
-    from sparsecore import datasets
-
     folder = datasets.find_matrix_dir(getattr(args, "matrix_dir", None))
     optional("torch")  # imported before the facts, so they name its version
     with forced_simd(level) as path:
