@@ -43,6 +43,14 @@ def _bench(args):
         print(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}",
               file=sys.stderr)
         return 2
+    if args.simd is not None:  # refused before any suite runs
+        from sparsecore._bench.gflops import check_simd
+
+        try:
+            check_simd(args.simd)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     run_suites(names, args)
     return 0
 
@@ -72,6 +80,9 @@ def build_parser():
     p.add_argument("--sections", nargs="+", default=None,
                    help="bcd suite: only these sections (lasso path logistic labelprop rules cold); "
                         "semiring suite: semirings masked topk datafit")
+    p.add_argument("--simd", default=None, metavar="LEVEL",
+                   help="gflops suite: run the kernels on this SIMD path (auto, avx2, avx512), "
+                        "where sparsecore.set_simd exists")
     p.add_argument("--json", default=None, help="write the raw results to this file")
     p.add_argument("--busy", type=int, default=0, metavar="K",
                    help="run K CPU-bound processes beside the measurement (a loaded "

@@ -47,6 +47,7 @@ SUITES = {
     "continual": "sparsecore._bench.continual",
     "prune": "sparsecore._bench.prune",
     "accelerate": "sparsecore._bench.accelerate",
+    "gflops": "sparsecore._bench.gflops",
 }
 
 
