@@ -44,12 +44,12 @@ def _bench(args):
               file=sys.stderr)
         return 2
     if args.simd is not None:  # refused before any suite runs
-        from sparsecore._bench.gflops import check_simd
+        from sparsecore._config import set_simd
 
         try:
-            check_simd(args.simd)
+            set_simd(set_simd(args.simd))  # checked, then put back
         except ValueError as exc:
-            print(exc, file=sys.stderr)
+            print(f"--simd: {exc}", file=sys.stderr)
             return 2
     run_suites(names, args)
     return 0
@@ -81,8 +81,8 @@ def build_parser():
                    help="bcd suite: only these sections (lasso path logistic labelprop rules cold); "
                         "semiring suite: semirings masked topk datafit")
     p.add_argument("--simd", default=None, metavar="LEVEL",
-                   help="gflops suite: run the kernels on this SIMD path (auto, avx2, avx512), "
-                        "where sparsecore.set_simd exists")
+                   help="SIMD level of the SpMM kernels for every suite: auto (default), "
+                        "avx2 or avx512 (sparsecore.set_simd)")
     p.add_argument("--json", default=None, help="write the raw results to this file")
     p.add_argument("--busy", type=int, default=0, metavar="K",
                    help="run K CPU-bound processes beside the measurement (a loaded "

@@ -56,12 +56,12 @@ def run_suites(names, args):
     CPU-bound processes, stopped afterwards)."""
     import os
 
-    from sparsecore._bench._harness import busy_processes, environment_line
+    from sparsecore._bench._harness import busy_processes, environment_line, forced_simd
 
     if getattr(args, "matrix_dir", None):  # where every suite's registry reads matrices
         os.environ["SPARSECORE_MATRIX_DIR"] = str(args.matrix_dir)
     busy = getattr(args, "busy", 0) or 0
-    with busy_processes(busy):
+    with busy_processes(busy), forced_simd(getattr(args, "simd", None)):
         print(environment_line(busy))
         for name in names:
             importlib.import_module(SUITES[name]).run(args)

@@ -24,6 +24,7 @@ __all__ = [
     "busy_processes",
     "cpu_name",
     "environment_line",
+    "forced_simd",
     "format_table",
     "geomean",
     "paired_ratio",
@@ -183,12 +184,15 @@ def cpu_name():
 
 
 def environment_line(busy=0):
+    from sparsecore._config import get_simd
+
     cpu = cpu_name()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     beside = f"; {busy} CPU-bound process(es) running beside (--busy)" if busy else ""
     return (
         f"# {cpu}; {os.cpu_count()} CPUs; load average {load}; "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}{beside}"
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+        f"SpMM SIMD level {get_simd()}{beside}"
     )
 
 
@@ -287,3 +291,25 @@ def busy_processes(k, *, settle=0.2):
             p.kill()
         for p in procs:
             p.wait()
+
+
+@contextlib.contextmanager
+def forced_simd(level):
+    """``with forced_simd(level):`` the SpMM kernels run at that SIMD level
+    (``sparsecore.set_simd``) inside, at the automatic choice after it;
+    ``level=None`` changes nothing.
+
+    Parameters
+    ----------
+    level : {"auto", "avx2", "avx512"} or None
+    """
+    from sparsecore._config import set_simd
+
+    if level is None:
+        yield
+        return
+    set_simd(level)
+    try:
+        yield
+    finally:
+        set_simd("auto")

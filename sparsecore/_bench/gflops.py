@@ -16,11 +16,10 @@ same matrix) is rated on the same useful flops, so its rate says how fast it
 delivers the same result.
 
 ``--cases`` picks groups: ``nm``, ``block``, ``csr``, ``spgemm``,
-``monarch``, ``sddmm`` (the dense peak is always measured). ``--simd LEVEL``
-runs the kernels on a forced SIMD path where the package offers
-``sparsecore.set_simd``.
+``monarch``, ``sddmm`` (the dense peak is always measured). ``sparsecore
+bench --simd LEVEL`` runs every suite on a forced SIMD level
+(``sparsecore.set_simd``).
 """
-import contextlib
 import os
 import platform
 import re
@@ -44,12 +43,9 @@ from sparsecore.ops import sddmm, spgemm, spmm
 __all__ = [
     "GROUPS",
     "SIMD_FLAGS",
-    "SIMD_LEVELS",
     "Kernel",
-    "check_simd",
     "cpu_facts",
     "dense_peaks",
-    "forced_simd",
     "kernels",
     "machine_facts",
     "measure_clock",
@@ -59,8 +55,6 @@ __all__ = [
     "spmm_flops",
 ]
 
-#: Levels ``--simd`` accepts (``sparsecore.set_simd``).
-SIMD_LEVELS = ("auto", "avx2", "avx512")
 #: The /proc/cpuinfo flags that decide which vector code can run, in the
 #: order the header prints them (x86 ``flags``, then Arm ``Features``).
 SIMD_FLAGS = (
@@ -238,75 +232,11 @@ def blas_facts():
             "architecture": i.get("architecture"), "threading": i.get("threading_layer")}
 
 
-def _simd_api():
-    """``(get_simd, set_simd)`` of the package, or None where this build
-    has no run-time SIMD switch. The switch lives on the top-level package."""
-    import sparsecore
-
-    if hasattr(sparsecore, "set_simd"):
-        return getattr(sparsecore, "get_simd", None), sparsecore.set_simd
-    return None
-
-
 def simd_path():
-    """The SIMD path the kernels take now, in words."""
-    api = _simd_api()
-    if api is not None and api[0] is not None:
-        return str(api[0]())
-    from sparsecore._config import simd_variant
+    """The SIMD level the SpMM kernels take now (``sparsecore.get_simd``)."""
+    from sparsecore._config import get_simd
 
-    return simd_variant()
-
-
-def check_simd(level):
-    """Validate a ``--simd`` level before any work.
-
-    Parameters
-    ----------
-    level : str or None
-        One of :data:`SIMD_LEVELS`, or None (leave the path as it is).
-
-    Raises
-    ------
-    ValueError
-        For an unknown level, or when this build of sparsecore has no
-        ``set_simd`` to force one with.
-    """
-    if level is None:
-        return
-    if level not in SIMD_LEVELS:
-        raise ValueError(f"--simd: unknown level {level!r}; choose from {', '.join(SIMD_LEVELS)}")
-    if _simd_api() is None:
-        raise ValueError(f"--simd {level}: this build of sparsecore cannot force a SIMD path "
-                         "(it has no sparsecore.set_simd); run without --simd")
-
-
-@contextlib.contextmanager
-def forced_simd(level):
-    """``with forced_simd(level):`` the kernels run on that SIMD path inside
-    (``sparsecore.set_simd``), and on the path they had before after it.
-    ``level=None`` changes nothing.
-
-    Parameters
-    ----------
-    level : str or None
-
-    Yields
-    ------
-    str
-        The SIMD path inside, in words.
-    """
-    check_simd(level)
-    if level is None:
-        yield simd_path()
-        return
-    get, set_ = _simd_api()
-    before = get() if get is not None else "auto"
-    set_(level)
-    try:
-        yield simd_path()
-    finally:
-        set_(before)
+    return get_simd()
 
 
 def machine_facts(threads, simd=None, clock=True):
@@ -684,8 +614,6 @@ def run(args):
         The ``bench`` options (``threads``, ``rounds``, ``quick``,
         ``cases``, ``matrix_dir``, ``json``, ``simd``).
     """
-    level = getattr(args, "simd", None)
-    check_simd(level)
     groups = None
     if args.cases:
         unknown = [c for c in args.cases if c not in GROUPS]
@@ -697,23 +625,22 @@ def run(args):
     rounds = 3 if args.quick else args.rounds
     folder = datasets.find_matrix_dir(getattr(args, "matrix_dir", None))
     optional("torch")  # imported before the facts, so they name its version
-    with forced_simd(level) as path:
-        facts = machine_facts(threads, simd=path)
-        print("\n## gflops: useful GF/s of each kernel beside the dense GEMM peak of this run")
-        for line in header_lines(facts):
-            print(line)
-        print("# useful GF/s = 2 x the multiply-adds the sparse product must do (stored values x "
-              "batch; SpGEMM: scalar products) / time;")
-        print(f"# '% of dense peak' divides by the fastest dense GEMM of the same dtype and "
-              f"threads; the peer is rated on the same useful flops; medians of {rounds} rounds\n")
-        peaks, results, skipped = [], [], []
+    facts = machine_facts(threads)
+    print("\n## gflops: useful GF/s of each kernel beside the dense GEMM peak of this run")
+    for line in header_lines(facts):
+        print(line)
+    print("# useful GF/s = 2 x the multiply-adds the sparse product must do (stored values x "
+          "batch; SpGEMM: scalar products) / time;")
+    print(f"# '% of dense peak' divides by the fastest dense GEMM of the same dtype and "
+          f"threads; the peer is rated on the same useful flops; medians of {rounds} rounds\n")
+    peaks, results, skipped = [], [], []
+    for t in threads:
+        peaks += dense_peaks(t, rounds, quick=args.quick)
+    for k in kernels(args.quick, groups, folder, skipped):
         for t in threads:
-            peaks += dense_peaks(t, rounds, quick=args.quick)
-        for k in kernels(args.quick, groups, folder, skipped):
-            for t in threads:
-                results.append(measure_kernel(k, t, rounds, peak_of(peaks, k.dtype, t)))
-        facts["measured_mhz_end"] = measure_clock()
-        facts["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+            results.append(measure_kernel(k, t, rounds, peak_of(peaks, k.dtype, t)))
+    facts["measured_mhz_end"] = measure_clock()
+    facts["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     print(h.format_table(HEADER, table_rows(peaks, results)))
     for what, why in skipped:
         print(f"# skipped {what}: {why}")
