@@ -103,19 +103,19 @@ SC_BSR_MK1(1, 1) SC_BSR_MK1(1, 0)
         else FNI(bsr_mk_##R##x##V##_c0)(__VA_ARGS__);                          \
     } while (0)
 
-/* Block rows [lo, hi) of Y for every panel: one thread's share (see
- * nm_spmm_rows for `stage`). */
+/* Block rows [lo, hi) of Y for panel `pn` of X (at xp). With `stage` (a
+ * per-thread SC_STAGE_ROWS x panel-width buffer, given when Y is not
+ * batch-contiguous) tiles are stored there in C order and flushed to Y in
+ * blocks of rows. */
 SC_TARGET_CLONES
-static void FNI(bsr_spmm_rows)(const sc_xplan *pl, const T *X, int64_t m, int r, int c,
+static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r, int c,
                                const IDX *indptr, const IDX *indices, const T *blocks,
                                T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
                                T *stage, sc_poll_t *poll)
 {
     const int64_t rc = (int64_t)r * c;
     const int c1 = c == 1;
-    for (int p = 0; p < pl->npanels; p++) {
-        const sc_panel *pn = &pl->panels[p];
-        const T *xp = pn->off >= 0 ? (const T *)pl->buf + pn->off : X + pn->b0;
+    {
         const int64_t ldx = pn->ldx;
         const int64_t tc = stage ? 1 : ycs;
         const int64_t wlim = stage ? pn->wv : pn->w;
@@ -429,32 +429,57 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
                                  r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW);
-    if (status == SC_OK) status = sc_plan_alloc(&pl, sizeof(T));
+    /* as in spmm_nm: panels enough for every thread are packed one at a time
+     * by the thread that runs all block rows over them */
+    const int by_panel = pl.npanels >= 2 * nt;
+    const int64_t own_len = by_panel ? sc_plan_max_panel(&pl, n_pad) : 0;
+    const int64_t stage_len = ycs != 1 ? SC_STAGE_ROWS * sc_plan_max_width(&pl) : 0;
+    T *stage = NULL;
+    if (status == SC_OK && !by_panel) status = sc_plan_alloc(&pl, sizeof(T));
+    if (status == SC_OK && stage_len + own_len > 0
+        && !(stage = (T *)sc_aligned_alloc((size_t)nt * (stage_len + own_len) * sizeof(T))))
+        status = SC_ERR_NOMEM;
     if (status != SC_OK) {
         sc_plan_free(&pl);
         return status;
-    }
-    T *stage = NULL;
-    const int64_t stage_len = SC_STAGE_ROWS * sc_plan_max_width(&pl);
-    if (ycs != 1 && !(stage = (T *)sc_aligned_alloc((size_t)nt * stage_len * sizeof(T)))) {
-        sc_plan_free(&pl);
-        return SC_ERR_NOMEM;
     }
     sc_poll_t poll;
     sc_poll_init(&poll);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        if (pl.buf) {
+        T *mine = stage ? stage + SC_OMP_THREAD_NUM() * (stage_len + own_len) : NULL;
+        T *st = stage_len ? mine : NULL;
+        if (by_panel) {
+            T *own = mine + stage_len;
             int64_t plo, phi;
-            sc_even_split(n_pad, 8, &plo, &phi);
-            FNV(pack_panels)(&pl, X, n, xrs, xcs, plo, phi);
-            #pragma omp barrier
+            sc_even_split(pl.npanels, 1, &plo, &phi);
+            for (int64_t p = plo; p < phi; p++) {
+                const sc_panel *pn = &pl.panels[p];
+                const T *xp = X + pn->b0;
+                if (pn->off >= 0) {
+                    FNV(pack_panel)(pn, own, X, n, xrs, xcs, 0, n_pad);
+                    xp = own;
+                }
+                FNI(bsr_spmm_rows)(pn, xp, m, r, c, indptr, indices, blocks, Y, yrs, ycs,
+                                   0, mb, st, &poll);
+            }
+        } else {
+            if (pl.buf) {
+                int64_t plo, phi;
+                sc_even_split(n_pad, 8, &plo, &phi);
+                FNV(pack_panels)(&pl, X, n, xrs, xcs, plo, phi);
+                #pragma omp barrier
+            }
+            const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
+            const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid, nth);
+            const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid + 1, nth);
+            for (int p = 0; p < pl.npanels; p++) {
+                const sc_panel *pn = &pl.panels[p];
+                const T *xp = pn->off >= 0 ? (const T *)pl.buf + pn->off : X + pn->b0;
+                FNI(bsr_spmm_rows)(pn, xp, m, r, c, indptr, indices, blocks, Y, yrs, ycs,
+                                   lo, hi, st, &poll);
+            }
         }
-        const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
-        const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid, nth);
-        const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, 2 * r, tid + 1, nth);
-        FNI(bsr_spmm_rows)(&pl, X, m, r, c, indptr, indices, blocks, Y, yrs, ycs, lo, hi,
-                           stage ? stage + SC_OMP_THREAD_NUM() * stage_len : NULL, &poll);
     }
     sc_aligned_free(stage);
     sc_plan_free(&pl);
