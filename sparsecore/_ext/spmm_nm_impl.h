@@ -155,6 +155,15 @@ SC_INLINE void FNV(dot_row_list)(const T *g, const T *const *x, int cnt, int64_t
 
 /* ---- N:M SpMM: blocks of rows walk K in chunks that stay in L1 ---- */
 
+/* Keep a computed row pointer in a register: the vector loads then address
+ * it with a displacement only, which x86 issues as one fused micro-op where
+ * a base + index address splits the load from its FMA. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SC_IN_REGISTER(p) __asm__("" : "+r"(p))
+#else
+#define SC_IN_REGISTER(p) ((void)0)
+#endif
+
 /*
  * R x (V*VL) tile of the partial sums `y` (row stride yrs, whole vectors):
  * adds the products of G groups to it, starting from zero when !cont. Every
@@ -181,6 +190,7 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
         for (int i = 0; i < R; i++) {                                         \
             for (int k = 0; k < nn; k++) {                                    \
                 const T *xr = xg + (int64_t)ir[i][k] * ldx;                   \
+                SC_IN_REGISTER(xr);                                           \
                 const T w = wr[i][k];                                         \
                 for (int v = 0; v < V; v++)                                   \
                     acc[i][v] = VFMA(acc[i][v], w, VLOAD(xr + v * VL));       \
@@ -200,7 +210,7 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
  * a third of the loads of the inner loop.
  */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SC_NM_WORD_IDX 1
+#define SC_NM_WORD_IDX 0
 #else
 #define SC_NM_WORD_IDX 0
 #endif
@@ -266,9 +276,11 @@ SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
 SC_NM_MK_ALL_N(4, 4)
 SC_NM_MK_ALL_N(4, 2)
 SC_NM_MK_ALL_N(4, 1)
+SC_NM_MK_ALL_N(2, 8)
 SC_NM_MK_ALL_N(2, 4)
 SC_NM_MK_ALL_N(2, 2)
 SC_NM_MK_ALL_N(2, 1)
+SC_NM_MK_ALL_N(1, 8)
 SC_NM_MK_ALL_N(1, 4)
 SC_NM_MK_ALL_N(1, 2)
 SC_NM_MK_ALL_N(1, 1)
@@ -283,9 +295,18 @@ SC_NM_MK_ALL_N(1, 1)
         }                                                                     \
     } while (0)
 
-/* rows per strip of the N:M kernel: with four vectors per row, 16
- * independent accumulators cover the latency of the FMA chains */
-#define SC_NM_R 4
+/* The widest tile of the N:M kernel, SC_NM_RMAX rows x SC_NM_VMAX vectors
+ * (the including file may set them; rows x vectors accumulators must fit
+ * the register file): 2 x 4 for 32-byte vectors (16 registers). */
+#ifndef SC_NM_RMAX
+#define SC_NM_RMAX 2
+#endif
+#ifndef SC_NM_VMAX
+#define SC_NM_VMAX 4
+#endif
+#if SC_NM_RMAX > 2 && SC_NM_VMAX > 4
+#error "the N:M tiles are 4 x 4 or 2 x 8 at most"
+#endif
 /* Bytes of X one chunk of K may take per column tile: a block of rows reads
  * it from L1 while its partial sums stay in the per-thread buffer. */
 #define SC_NM_CHUNK_BYTES (16 << 10)
@@ -324,7 +345,7 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
 {
     const int64_t gn = G * N;
     const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
-    int64_t cg = SC_NM_CHUNK_BYTES / ((int64_t)M * 4 * VL * (int64_t)sizeof(T));
+    int64_t cg = SC_NM_CHUNK_BYTES / ((int64_t)M * SC_NM_VMAX * VL * (int64_t)sizeof(T));
     cg = cg < 8 ? 8 : (cg / 8) * 8;  /* whole words of offsets */
     {
         const int64_t ldx = pn->ldx, gstep = (int64_t)M * ldx, pld = pn->wv;
@@ -336,9 +357,11 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                 const T *xc = xp + g0 * gstep;
                 const int cont = g0 > 0;
                 for (int64_t off = 0; off < pn->wv;) {
-                    const int V = pn->wv - off >= 4 * VL ? 4 : pn->wv - off >= 2 * VL ? 2 : 1;
+                    const int64_t left = pn->wv - off;
+                    const int V = SC_NM_VMAX >= 8 && left >= 8 * VL ? 8
+                                : left >= 4 * VL ? 4 : left >= 2 * VL ? 2 : 1;
                     for (int64_t i = r0; i < r1;) {
-                        const int R = r1 - i >= 4 ? 4 : r1 - i >= 2 ? 2 : 1;
+                        const int R = SC_NM_RMAX >= 4 && r1 - i >= 4 ? 4 : r1 - i >= 2 ? 2 : 1;
                         const T *vr = values + i * gn + g0 * N;
                         const uint8_t *ixr = idx + i * gn + g0 * N;
                         T *pr = part + (i - r0) * pld + off;
@@ -358,11 +381,13 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                             else if (V == 2) SC_NM_CALL(4, 2, nsel, SC_NM_ARGS);
                             else SC_NM_CALL(4, 1, nsel, SC_NM_ARGS);
                         } else if (R == 2) {
-                            if (V == 4) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS);
+                            if (V == 8) SC_NM_CALL(2, 8, nsel, SC_NM_ARGS);
+                            else if (V == 4) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS);
                             else if (V == 2) SC_NM_CALL(2, 2, nsel, SC_NM_ARGS);
                             else SC_NM_CALL(2, 1, nsel, SC_NM_ARGS);
                         } else {
-                            if (V == 4) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS);
+                            if (V == 8) SC_NM_CALL(1, 8, nsel, SC_NM_ARGS);
+                            else if (V == 4) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS);
                             else if (V == 2) SC_NM_CALL(1, 2, nsel, SC_NM_ARGS);
                             else SC_NM_CALL(1, 1, nsel, SC_NM_ARGS);
                         }
@@ -479,7 +504,9 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }
     sc_xplan pl;
-    int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T), SC_PANEL_BYTES_NARROW);
+    const int64_t tile_bytes = SC_NM_VMAX * VL * (int64_t)sizeof(T);
+    int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T),
+                           SC_MAX(SC_PANEL_BYTES_NARROW, tile_bytes));
     /* With panels enough for every thread, each thread packs its panels one
      * at a time into a buffer of its own and runs all rows over each, so a
      * panel is used while it is in L2 (and a wide X is never copied whole);
@@ -520,7 +547,7 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
                 FNV(pack_panels)(&pl, X, K, xrs, xcs, lo, hi);
                 #pragma omp barrier
             }
-            sc_even_split(m, SC_NM_R, &lo, &hi);
+            sc_even_split(m, SC_NM_RMAX, &lo, &hi);
             for (int p = 0; p < pl.npanels; p++) {
                 const sc_panel *pn = &pl.panels[p];
                 const T *xp = pn->off >= 0 ? (const T *)pl.buf + pn->off : X + pn->b0;
