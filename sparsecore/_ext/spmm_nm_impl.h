@@ -204,75 +204,11 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
         for (int v = 0; v < V; v++) VSTORE(y + i * yrs + v * VL, acc[i][v]);   \
 }
 
-/*
- * The same for N in {1, 2, 4}, reading each row's offsets eight at a time
- * (8 / N groups) as one 64-bit word: a byte load per stored value would be
- * a third of the loads of the inner loop.
- */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SC_NM_WORD_IDX 0
-#else
-#define SC_NM_WORD_IDX 0
-#endif
-#define SC_NM_MKW(R, V, NN)                                                    \
-SC_INLINE void FNV(nm_mkw_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,  \
-    const T *SC_RESTRICT vals, const uint8_t *SC_RESTRICT idx, int64_t gn,     \
-    const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs, int cont) \
-{                                                                             \
-    enum { GU = 8 / (NN) };                                                   \
-    VEC acc[R][V];                                                            \
-    for (int i = 0; i < R; i++)                                               \
-        for (int v = 0; v < V; v++)                                           \
-            acc[i][v] = cont ? VLOAD(y + i * yrs + v * VL) : VZERO();         \
-    const T *wr[R];                                                           \
-    const uint8_t *ir[R];                                                     \
-    for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
-    const T *xg = xp;                                                         \
-    int64_t g = 0;                                                            \
-    for (; g + GU <= G; g += GU) {                                            \
-        uint64_t iw[R];                                                       \
-        for (int i = 0; i < R; i++) memcpy(&iw[i], ir[i], 8);                 \
-        for (int u = 0; u < GU; u++) {                                        \
-            for (int i = 0; i < R; i++) {                                     \
-                for (int k = 0; k < (NN); k++) {                              \
-                    const int64_t j = (int64_t)((iw[i] >> (8 * (u * (NN) + k))) & 0xff); \
-                    const T *xr = xg + j * ldx;                               \
-                    const T w = wr[i][u * (NN) + k];                          \
-                    for (int v = 0; v < V; v++)                               \
-                        acc[i][v] = VFMA(acc[i][v], w, VLOAD(xr + v * VL));   \
-                }                                                             \
-            }                                                                 \
-            xg += gstep;                                                      \
-        }                                                                     \
-        for (int i = 0; i < R; i++) { wr[i] += 8; ir[i] += 8; }               \
-    }                                                                         \
-    for (; g < G; g++) {                                                      \
-        for (int i = 0; i < R; i++) {                                         \
-            for (int k = 0; k < (NN); k++) {                                  \
-                const T *xr = xg + (int64_t)ir[i][k] * ldx;                   \
-                const T w = wr[i][k];                                         \
-                for (int v = 0; v < V; v++)                                   \
-                    acc[i][v] = VFMA(acc[i][v], w, VLOAD(xr + v * VL));       \
-            }                                                                 \
-            wr[i] += (NN);                                                    \
-            ir[i] += (NN);                                                    \
-        }                                                                     \
-        xg += gstep;                                                          \
-    }                                                                         \
-    (void)N;                                                                  \
-    for (int i = 0; i < R; i++)                                               \
-        for (int v = 0; v < V; v++) VSTORE(y + i * yrs + v * VL, acc[i][v]);   \
-}
-
-#if SC_NM_WORD_IDX
-#define SC_NM_MK_ALL_N(R, V) \
-    SC_NM_MKW(R, V, 1) SC_NM_MKW(R, V, 2) SC_NM_MKW(R, V, 4) SC_NM_MK(R, V, 0)
-#define SC_NM_FIXED(R, V, NN) nm_mkw_##R##x##V##_n##NN
-#else
+/* Offsets are read a byte per stored value: on a Xeon with AVX-512 that ran
+ * 10-20 % faster than reading eight at a time as one word and shifting. */
 #define SC_NM_MK_ALL_N(R, V) \
     SC_NM_MK(R, V, 1) SC_NM_MK(R, V, 2) SC_NM_MK(R, V, 4) SC_NM_MK(R, V, 0)
 #define SC_NM_FIXED(R, V, NN) nm_mk_##R##x##V##_n##NN
-#endif
 SC_NM_MK_ALL_N(4, 4)
 SC_NM_MK_ALL_N(4, 2)
 SC_NM_MK_ALL_N(4, 1)
@@ -346,7 +282,7 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
     const int64_t gn = G * N;
     const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
     int64_t cg = SC_NM_CHUNK_BYTES / ((int64_t)M * SC_NM_VMAX * VL * (int64_t)sizeof(T));
-    cg = cg < 8 ? 8 : (cg / 8) * 8;  /* whole words of offsets */
+    if (cg < 4) cg = 4;
     {
         const int64_t ldx = pn->ldx, gstep = (int64_t)M * ldx, pld = pn->wv;
         for (int64_t r0 = lo; r0 < hi; r0 += SC_STAGE_ROWS) {
