@@ -40,7 +40,12 @@ static void FNV(pack_panel)(const sc_panel *pn, T *dst0, const T *X, int64_t n,
         for (; j + 8 <= hi && j + 8 <= n; j += 8) {
             T *d = dst0 + j * ld;
             const T *s = X + j + pn->b0 * xcs;
-            for (int64_t b = 0; b < w; b++) {
+            int64_t b0 = 0;
+#ifdef TRANSPOSE_BLOCKS
+            b0 = w & ~(int64_t)7;
+            TRANSPOSE_BLOCKS(s, xcs, b0, 8, d, ld);
+#endif
+            for (int64_t b = b0; b < w; b++) {
                 const T *sb = s + b * xcs;
                 for (int jj = 0; jj < 8; jj++) d[jj * ld + b] = sb[jj];
             }
@@ -258,6 +263,15 @@ static void FNV(flush_stage)(const T *st, int64_t ld, int64_t nrows, int64_t w,
         for (int64_t i = 0; i < nrows; i++) memcpy(y + i * yrs, st + i * ld, (size_t)w * sizeof(T));
         return;
     }
+#ifdef TRANSPOSE_BLOCKS
+    if (yrs == 1) {  /* batch-major Y: whole 8 x 8 blocks by register transposes */
+        const int64_t r8 = nrows & ~(int64_t)7, w8 = w & ~(int64_t)7;
+        TRANSPOSE_BLOCKS(st, ld, r8, w8, y, ycs);
+        for (int64_t b = 0; b < w; b++)
+            for (int64_t i = b < w8 ? r8 : 0; i < nrows; i++) y[b * ycs + i] = st[i * ld + b];
+        return;
+    }
+#endif
     for (int64_t b = 0; b < w; b++) {
         T *yb = y + b * ycs;
         const T *sb = st + b;

@@ -12,3 +12,4 @@
 #undef VHSUM
 #undef FNV
 #undef NM_GEMV_PERM
+#undef TRANSPOSE_BLOCKS
