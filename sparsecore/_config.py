@@ -40,8 +40,8 @@ def get_simd():
     -------
     {"avx512", "avx2", "baseline"}
         "avx512": the N:M, block and CSR products over batches wider than
-        one 32-byte vector run their AVX-512 instances (the other kernels,
-        and narrower batches, their AVX2+FMA clones); "avx2": the AVX2+FMA
+        one 32-byte vector, and float32 N:M products with a vector, run
+        their AVX-512 instances (the other kernels their AVX2+FMA clones); "avx2": the AVX2+FMA
         clones everywhere; "baseline": the portable code (no AVX2 on this
         CPU, or a build without clones).
 
@@ -55,10 +55,12 @@ def get_simd():
 def set_simd(level):
     """Choose the widest SIMD instruction set the SpMM kernels may use.
 
-    The AVX-512 and AVX2 instances compute the same products in the same
-    order (each output entry sums its terms one by one with fused
-    multiply-adds), so the level changes speed, not results. It holds for
-    the whole process, all threads.
+    The AVX-512 and AVX2 instances compute products with a batch of two or
+    more columns in the same order (each output entry sums its terms one by
+    one with fused multiply-adds), so there the level changes speed, not
+    results; a float32 N:M product with a single vector sums 16 lanes at a
+    time under AVX-512 and 8 under AVX2, so the two agree to rounding. The
+    level holds for the whole process, all threads.
 
     Parameters
     ----------

@@ -107,6 +107,10 @@ static void sc_nm_gemv_perm_rows_f32(int64_t G, int N, int M, const float *value
                 xs = _mm256_blend_ps(xs, sc_permute2_ps(_mm256_loadu_ps(xc + 16),          \
                                                         _mm256_loadu_ps(xc + 24), p), 0xf0); \
             acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * c), xs, acc);                    \
+            if ((c & 1) == 0) { /* one line of values ahead per 16 of them */              \
+                _mm_prefetch((const char *)(w + 8 * c) + SC_GEMV_AHEAD, _MM_HINT_T0);      \
+                _mm_prefetch((const char *)(j + 8 * c) + SC_GEMV_AHEAD / 4, _MM_HINT_T0);  \
+            }                                                                              \
             c++;                                                                           \
             xc += xstep;                                                                   \
         } while (0)
@@ -233,7 +237,10 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
 {
     if (N < 1 || M <= N || M > 255 || m <= 0 || K <= 0 || B <= 0) return SC_ERR_VALUE;
 #ifdef SC_HAVE_AVX512_KERNELS
-    if (sc_wide_simd(B, vtype))
+    /* float32 vectors too: the AVX-512 permute kernel picks 16 kept values
+     * per multiply-add */
+    if (sc_wide_simd(B, vtype)
+        || (B == 1 && vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512))
         return sc_spmm_nm_avx512(vtype, m, K, B, N, M, values, idx, X, xrs, xcs,
                                  Y, yrs, ycs, n_threads);
 #endif

@@ -83,8 +83,10 @@ int64_t sc_spmm_l2_bytes(void);
  * vectors (the portable baseline and an AVX2+FMA clone, picked by the loader)
  * and, in builds for x86-64, for 64-byte AVX-512 vectors, which the products
  * take on CPUs with AVX-512 (F, BW, DQ, VL) when the batch is wider than one
- * 32-byte vector. Every lane sums its products in the same order, so the
- * instances give identical products. */
+ * 32-byte vector, and for float32 N:M products with a vector. Every lane of a
+ * batch sums its products in the same order, so the instances give identical
+ * products for B >= 2; a vector product sums in lanes of the vector width, so
+ * there the levels agree to rounding only. */
 enum {
     SC_SIMD_AUTO = -1,     /* the widest this CPU and build have */
     SC_SIMD_BASELINE = 0,

@@ -90,7 +90,72 @@ static void sc_transpose_f32(const float *src, int64_t lds, int64_t rows, int64_
     }
 }
 
+/*
+ * One row of an N:M float32 product with a vector at a time, 16 kept values
+ * per multiply-add: their x entries are picked from the 32 (M / N = 2) or
+ * 64 (M / N = 4) floats of x they fall in by two-table lane permutes (the
+ * AVX2 kernel of spmm.c needs two permutes and a blend per 8). Chunks
+ * alternate between two accumulators summed in one fixed order, so a result
+ * depends on its row alone, not on the thread.
+ */
+static void sc_nm_gemv_perm16_rows_f32(int64_t G, int N, int M, const float *values,
+                                       const uint8_t *idx, const float *x, float *y,
+                                       int64_t ys, int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    const int64_t gn = G * N;
+    const int gpc = 16 / N;                    /* groups per chunk of 16 kept values */
+    const int64_t chunks = G / gpc, xstep = (int64_t)gpc * M;
+    const int wide = xstep == 64;              /* M / N = 4: lanes 8-15 read x[32:64] */
+    int lane[16];
+    for (int l = 0; l < 16; l++) lane[l] = ((l / N) * M) & 31;
+    const __m512i base = _mm512_loadu_si512((const void *)lane);
+    for (int64_t i = lo; i < hi; i++) {
+        if (SC_POLL(poll, i - lo)) return;
+        const float *w = values + i * gn;
+        const uint8_t *j = idx + i * gn;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        const float *xc = x;
+        int64_t c = 0;
+#define SC_NM_CHUNK16(acc)                                                                  \
+        do {                                                                                \
+            const __m512i p = _mm512_add_epi32(                                             \
+                base, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(j + 16 * c)))); \
+            __m512 xs = _mm512_permutex2var_ps(_mm512_loadu_ps(xc), p, _mm512_loadu_ps(xc + 16)); \
+            if (wide)                                                                       \
+                xs = _mm512_mask_blend_ps(0xff00, xs, _mm512_permutex2var_ps(              \
+                    _mm512_loadu_ps(xc + 32), p, _mm512_loadu_ps(xc + 48)));                \
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + 16 * c), xs, acc);                    \
+            _mm_prefetch((const char *)(w + 16 * c) + SC_GEMV_AHEAD, _MM_HINT_T0);          \
+            _mm_prefetch((const char *)(j + 16 * c) + SC_GEMV_AHEAD / 4, _MM_HINT_T0);      \
+            c++;                                                                            \
+            xc += xstep;                                                                    \
+        } while (0)
+        while (c + 2 <= chunks) {
+            SC_NM_CHUNK16(acc0);
+            SC_NM_CHUNK16(acc1);
+        }
+        if (c < chunks) SC_NM_CHUNK16(acc0);
+#undef SC_NM_CHUNK16
+        float s = sc_hsum_f32x16(acc0 + acc1);
+        for (int64_t g = c * gpc; g < G; g++, xc += M)
+            for (int k = 0; k < N; k++) s += w[g * N + k] * xc[j[g * N + k]];
+        y[i * ys] = s;
+    }
+}
+
+/* The AVX-512 permute kernel when it applies (N:M with M / N of 2 or 4 and
+ * N dividing 16): returns 1 after computing y[lo:hi], else 0. */
+static int sc_nm_gemv_perm16_f32(int64_t G, int N, int M, const float *values,
+                                 const uint8_t *idx, const float *x, float *y, int64_t ys,
+                                 int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    if ((N != 1 && N != 2 && N != 4 && N != 8) || (M != 2 * N && M != 4 * N)) return 0;
+    sc_nm_gemv_perm16_rows_f32(G, N, M, values, idx, x, y, ys, lo, hi, poll);
+    return 1;
+}
+
 #define TRANSPOSE_BLOCKS sc_transpose_f32
+#define NM_GEMV_PERM sc_nm_gemv_perm16_f32
 #define T float
 #define SFX f32x16
 #define VEC sc_vf32x16

@@ -102,6 +102,11 @@ static inline void sc_even_split(int64_t total, int64_t align, int64_t *lo, int6
 }
 
 
+/* Bytes of stored values the N:M vector kernels prefetch ahead: the values of
+ * consecutive rows are one stream across 4 KiB pages, where the hardware
+ * prefetcher stops (measured on a Xeon: 4096 beat 2048 and none). */
+#define SC_GEMV_AHEAD 4096
+
 /* ---- panels of X ---- */
 
 typedef struct {

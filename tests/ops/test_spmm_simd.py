@@ -62,6 +62,26 @@ def test_avx512_equals_avx2_bit_for_bit(dtype, B, restore_simd):
 
 
 @needs_avx512
+@pytest.mark.parametrize("nm", [(2, 4), (1, 4), (4, 8), (1, 2), (8, 16), (3, 7)])
+def test_nm_vector_products_agree_to_rounding(nm, restore_simd):
+    # one vector: AVX-512 sums 16 lanes at a time, AVX2 8, so only rounding
+    # may differ; each level is still the same for any thread count
+    rng = np.random.default_rng(7)
+    n, m = nm
+    for shape in ((300, 1000), (64, 4096), (5, 37)):
+        S = nm_prune(rng.standard_normal(shape).astype(np.float32), n, m)
+        x = rng.standard_normal(shape[1]).astype(np.float32)
+        ref = S.toarray().astype(np.float64) @ x.astype(np.float64)
+        scale = np.abs(S.toarray()).astype(np.float64) @ np.abs(x).astype(np.float64)
+        got = {}
+        for level in ("avx2", "avx512"):
+            sparsecore.set_simd(level)
+            got[level] = spmm(S, x, n_threads=1)
+            np.testing.assert_array_equal(spmm(S, x, n_threads=2), got[level])
+            assert np.all(np.abs(got[level] - ref) <= 4e-6 * np.sqrt(shape[1]) * scale + 1e-30)
+
+
+@needs_avx512
 def test_wide_batches_split_by_panels_and_by_rows_agree(restore_simd):
     # wide enough that each thread packs panels of its own (by panels) and
     # narrow enough that threads share one packing (by rows)
