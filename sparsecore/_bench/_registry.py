@@ -325,7 +325,7 @@ def real_matrix(name, matrix_dir=None):
     else:
         raise FileNotFoundError(f"{name}.mtx is neither in the matrix folder nor shipped")
     if np.iscomplexobj(A.data):
-        A = datasets.as_real(A)
+        A = sp.csr_array(A.real)
         A.eliminate_zeros()
     return sp.csr_array(A, dtype=np.float64)
 

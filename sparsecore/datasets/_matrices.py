@@ -107,8 +107,3 @@ def find_matrix_dir(path=None):
         if cand and Path(cand).is_dir() and any(Path(cand).glob("*.mtx")):
             return Path(cand)
     return None
-
-
-def as_real(A):
-    """Real part of a complex matrix, unchanged otherwise (for real-only peers)."""
-    return sp.csr_array(A.real) if np.iscomplexobj(A.data) else A

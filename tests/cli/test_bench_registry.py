@@ -68,3 +68,14 @@ def test_asv_classes_are_views_of_registered_families():
         sys.path.remove(str(BENCHMARKS))
         for name in [m for m in sys.modules if m == "benchmarks" or m.startswith("benchmarks.")]:
             del sys.modules[name]
+
+
+@pytest.mark.parametrize("name", ["young1c", "bcsstk13"])
+def test_real_matrix_loads_complex_and_real_files_as_float64(name):
+    from helpers import SHARED
+
+    if SHARED is None or not (SHARED / f"{name}.mtx").exists():
+        pytest.skip(f"{name}.mtx is not in ../shared/data/matrices on this machine")
+    A = _registry.real_matrix(name, SHARED)
+    assert A.dtype == np.float64 and A.format == "csr"
+    assert A.nnz > 0 and np.all(A.data != 0)
