@@ -2,6 +2,7 @@
 import numbers
 import os
 import sys
+import threading
 import time
 
 from sparsecore._ext import _openmp_helpers
@@ -85,8 +86,11 @@ def free_cpus():
     thread. Sampled at most every 0.1 s (about 70 us a sample); None where
     ``/proc`` cannot tell (not Linux).
 
-    Threads of this process that run at the time (its own OpenMP team still
-    spinning after a kernel, other Python threads) are not counted as load.
+    Of this process's own threads, the calling thread and sparsecore's
+    OpenMP team (which spins briefly after each kernel) are not counted as
+    load; other threads of the process that run are, such as a BLAS
+    library's workers, which keep spinning for a while after each BLAS call
+    (OpenBLAS about 0.1 s) and hold the core a kernel thread would wait for.
     """
     global _load_samples
     now = time.monotonic()
@@ -106,8 +110,11 @@ def _sample_free_cpus():
     try:
         with open("/proc/loadavg", "rb") as f:
             running = int(f.read().split()[3].split(b"/")[0])
+        ours = _own_team() | {threading.get_native_id()}
         own = 0
         for tid in os.listdir("/proc/self/task"):
+            if int(tid) not in ours:
+                continue
             try:
                 with open(f"/proc/self/task/{tid}/stat", "rb") as f:
                     # the state letter follows the name in parentheses
@@ -119,6 +126,19 @@ def _sample_free_cpus():
         return None
     cpus = os.cpu_count() or 1
     return max(1, cpus - max(0, running - own))
+
+
+_TEAMS = {}  # native id of a calling thread -> ids of the OpenMP team it starts
+
+
+def _own_team():
+    """Ids of the OpenMP team threads the calling thread runs kernels on
+    (found once per calling thread and team size)."""
+    key = (threading.get_native_id(), _openmp_helpers.max_threads())
+    team = _TEAMS.get(key)
+    if team is None:
+        team = _TEAMS[key] = frozenset(_openmp_helpers.team_thread_ids())
+    return team
 
 
 def threads_for_work(n_threads, work, grain):

@@ -106,6 +106,43 @@ def test_free_cpus_counts_other_processes_only():
             p.wait()
 
 
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_busy_threads_of_this_process_count_unless_they_are_ours():
+    import os
+    import threading
+    import time
+
+    from sparsecore.ops import spgemm
+
+    cpus = os.cpu_count()
+    team = _threads._own_team()
+    tasks = {int(t) for t in os.listdir("/proc/self/task")}
+    assert threading.get_native_id() in team and team <= tasks
+    assert len(team) == available_threads()
+    assert _threads._own_team() == team  # the same pool threads every time
+    # another thread of this process running a kernel (GIL released) is load,
+    # as a BLAS library's spinning workers are
+    A = sp.random_array((3000, 3000), density=0.003, rng=np.random.default_rng(0), format="csr")
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            spgemm(A, A, n_threads=1)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        time.sleep(0.2)
+        seen = []
+        for _ in range(20):
+            seen.append(_threads._sample_free_cpus())
+            time.sleep(0.01)
+        assert min(seen) <= max(1, cpus - 1)
+    finally:
+        stop.set()
+        worker.join()
+
+
 def test_result_does_not_depend_on_threadpool_limits():
     A = sp.random_array((300, 300), density=0.05, rng=np.random.default_rng(0), format="csr")
     with threadpool_limits(limits=1):
