@@ -9,7 +9,7 @@ monarch = load("monarch")["result"]["products"]
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
 for shape, color in [("3072x768", "C0"), ("4096x4096", "C1")]:
     for fmt, style in [("16x16", "-o"), ("8x1", "--s"), ("csr", ":x")]:
-        pts = sorted((int(r["case"].split()[2]), ratio(r["times"], "np_dense 1t", "sparsecore 1t"))
+        pts = sorted((int(r["case"].split()[-1]), ratio(r["times"], "numpy dense 1t", "sparsecore 1t"))
                      for r in spmm if r["case"].split()[:2] == [shape, fmt])
         left.plot(*zip(*pts), style, color=color, label=f"{shape} {fmt}")
 left.axhline(10, color="k", ls=":", lw=0.8, label="ideal (1/density)")

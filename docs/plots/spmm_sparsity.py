@@ -11,10 +11,10 @@ rows = rec["result"]["results"]
 def series(fmt, peer):
     xs, ys = [], []
     for r in rows:
-        f, s = r["case"].split()
+        _, f, s, _ = r["case"].split()  # "3072x768 16x16 50% 128"
         if f == fmt:
             xs.append(float(s.rstrip("%")))
-            ys.append(ratio(r["times"], "np_dense 1t", f"{peer} 1t"))
+            ys.append(ratio(r["times"], "numpy dense 1t", f"{peer} 1t"))
     return np.array(xs), np.array(ys)
 
 
@@ -23,16 +23,16 @@ for fmt, marker in [("16x16", "o"), ("8x8", "s"), ("16x1", "^"), ("8x1", "v"),
                     ("4x1", "<"), ("csr", "x")]:
     x, y = series(fmt, "sparsecore")
     left.plot(x, y, marker=marker, label=f"sparsecore {fmt}")
-x = np.array(sorted({float(r["case"].split()[1].rstrip("%")) for r in rows}))
+x = np.array(sorted({float(r["case"].split()[2].rstrip("%")) for r in rows}))
 for ax in (left, right):
     ax.plot(x, 1 / (1 - x / 100), "k:", label="ideal 1/density")
     ax.axhline(1, color="grey", lw=0.8)
     ax.set(xlabel="sparsity (%)", yscale="log")
     ax.grid(True, which="both", alpha=0.3)
 left.set(ylabel="speedup over numpy dense (1 thread)", title="sparsecore, by block shape")
-for peer, fmt, style in [("sparsecore", "16x16", "-o"), ("sp_bsr", "16x16", "--o"),
-                         ("torch_bsr", "16x16", "-.o"), ("sparsecore", "csr", "-x"),
-                         ("sp_csr", "csr", "--x"), ("torch_csr", "csr", "-.x")]:
+for peer, fmt, style in [("sparsecore", "16x16", "-o"), ("scipy bsr", "16x16", "--o"),
+                         ("torch bsr", "16x16", "-.o"), ("sparsecore", "csr", "-x"),
+                         ("scipy csr", "csr", "--x"), ("torch csr", "csr", "-.x")]:
     xs, ys = series(fmt, peer)
     right.plot(xs, ys, style, label=f"{peer} ({fmt})")
 right.set(title="beside scipy and torch (MKL), 16x16 blocks and CSR")

@@ -16,8 +16,7 @@ ax.bar(x + 0.2, [r["dense_scaling"] for r in rows], 0.4, color="C7", edgecolor="
        label="numpy dense, 2 threads against 1")
 ax.axhline(2, color="k", ls=":", lw=0.8, label="ideal on 2 idle cores")
 ax.axhline(1, color="k", lw=0.8)
-ax.set_xticks(x, [r["case"].replace("(", "").replace(")", "").replace(", ", "x")
-                  .replace(" ", "\n") for r in rows])
+ax.set_xticks(x, [r["case"].replace(" ", "\n") for r in rows])
 title = f"SpMM, batch 128, float32, {load_label(rec)}"
 if is_busy(rec):
     title += "\nother work held the second core: not a measure of scaling"
