@@ -60,8 +60,8 @@ DTYPES = [torch.float32, torch.float64]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("B", [0, 1, 7])
-@pytest.mark.parametrize("nm", [(2, 4), (1, 4), (4, 8)])
+@pytest.mark.parametrize("B", [0, 1, 7, 40])  # 40: the dense values gradient
+@pytest.mark.parametrize("nm", [(2, 4), (1, 4), (4, 8), (1, 8)])
 def test_nm_ops(dtype, layout, B, nm):
     n, m = nm
     K = 18 if m == 4 else 24      # 18: a partial last group
@@ -81,6 +81,22 @@ def test_nm_ops(dtype, layout, B, nm):
     torch.library.opcheck(_ops.nm_linear, (x, values, offsets, n, m, K, 0))
     torch.library.opcheck(_ops.nm_linear_grad_input, (dy, values, offsets, n, m, K, 1))
     torch.library.opcheck(_ops.nm_linear_grad_values, (dy, x, offsets, n, m, 1))
+
+
+@pytest.mark.parametrize("nm", [(2, 4), (4, 8), (1, 4)])
+def test_nm_values_gradient_paths_agree(nm, monkeypatch):
+    # the dense GEMM + gather and the SDDMM kernel give the same gradient,
+    # partial last group included
+    n, m = nm
+    K = 18 if m == 4 else 28
+    values, offsets, W = nm_parts(20, K, n, m, torch.float64)
+    x = torch.randn(64, K, dtype=torch.float64)
+    dy = torch.randn(64, 20, dtype=torch.float64)
+    dense = _ops.nm_linear_grad_values(dy, x, offsets, n, m, 1)
+    monkeypatch.setattr(_ops, "_DENSE_GRAD_MIN_BATCH", 10**9)
+    kernel = _ops.nm_linear_grad_values(dy, x, offsets, n, m, 1)
+    torch.testing.assert_close(dense, kernel, rtol=1e-12, atol=1e-12)
+    assert dense.shape == offsets.shape and dense.is_contiguous()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
