@@ -99,9 +99,35 @@ def test_nm_values_gradient_paths_agree(nm, monkeypatch):
     assert dense.shape == offsets.shape and dense.is_contiguous()
 
 
+@pytest.mark.parametrize("density", [0.1, 0.6])
+@pytest.mark.parametrize("bs", [(4, 4), (2, 8), (16, 16)])
+def test_block_gradient_paths_agree(bs, density, monkeypatch):
+    # GEMM + gather (a quarter or more of the blocks stored) and the SDDMM
+    # kernel give the same gradient, partial last block row and column too
+    r, c = bs
+    M, K = 3 * r + 1, 4 * c + 3
+    rng = np.random.default_rng(0)
+    keep = rng.random((-(-M // r), -(-K // c))) < density
+    keep[0, 0] = True
+    indptr = torch.tensor(np.r_[0, np.cumsum(keep.sum(1))], dtype=torch.int64)
+    indices = torch.tensor(np.nonzero(keep)[1], dtype=torch.int64)
+    x = torch.randn(48, K, dtype=torch.float64)
+    dy = torch.randn(48, M, dtype=torch.float64)
+    fast = _ops.block_linear_grad_blocks(dy, x, indices, indptr, r, c, 1)
+    monkeypatch.setattr(_ops, "_DENSE_GRAD_MIN_BATCH", 10**9)
+    kernel = _ops.block_linear_grad_blocks(dy, x, indices, indptr, r, c, 1)
+    # entries of partial blocks outside the matrix are not compared
+    full = torch.zeros(keep.shape[0] * r, keep.shape[1] * c, dtype=torch.float64)
+    full[:M, :K] = 1
+    inside = full.view(keep.shape[0], r, keep.shape[1], c).transpose(1, 2)[
+        torch.repeat_interleave(torch.arange(keep.shape[0]), indptr.diff()), indices] != 0
+    torch.testing.assert_close(fast * inside, kernel * inside, rtol=1e-12, atol=1e-12)
+    assert fast.shape == kernel.shape and fast.is_contiguous()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("B", [0, 1, 7])
+@pytest.mark.parametrize("B", [0, 1, 7, 40])
 @pytest.mark.parametrize("bs", [(4, 4), (2, 8), (1, 1)])
 def test_block_ops(dtype, layout, B, bs):
     blocks, indices, indptr, W = block_parts(16, 32, bs, 0.4, dtype)
