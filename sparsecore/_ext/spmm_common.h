@@ -21,19 +21,6 @@
 /* Multiply-adds a thread must get before a second one is worth waking. */
 #ifndef SC_SPMM_GRAIN
 #define SC_SPMM_GRAIN (1 << 18)
-#ifdef SC_HAVE_AVX512_KERNELS
-/* The AVX-512 instances of the products (spmm_avx512.c); same contracts as
- * sc_spmm_bsr and sc_spmm_nm, callable only on a CPU with AVX-512. */
-int sc_spmm_bsr_avx512(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
-                       const void *indptr, const void *indices, const void *blocks,
-                       const void *X, int64_t xrs, int64_t xcs,
-                       void *Y, int64_t yrs, int64_t ycs, int n_threads);
-int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
-                      const void *values, const uint8_t *idx,
-                      const void *X, int64_t xrs, int64_t xcs,
-                      void *Y, int64_t yrs, int64_t ycs, int n_threads);
-#endif
-
 #endif
 
 /* Widest X panel row: the multi-row tiles of block rows reuse every X vector
@@ -67,19 +54,6 @@ static inline int sc_team_size(void)
     return omp_get_num_threads();
 #else
     return 1;
-#ifdef SC_HAVE_AVX512_KERNELS
-/* The AVX-512 instances of the products (spmm_avx512.c); same contracts as
- * sc_spmm_bsr and sc_spmm_nm, callable only on a CPU with AVX-512. */
-int sc_spmm_bsr_avx512(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
-                       const void *indptr, const void *indices, const void *blocks,
-                       const void *X, int64_t xrs, int64_t xcs,
-                       void *Y, int64_t yrs, int64_t ycs, int n_threads);
-int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
-                      const void *values, const uint8_t *idx,
-                      const void *X, int64_t xrs, int64_t xcs,
-                      void *Y, int64_t yrs, int64_t ycs, int n_threads);
-#endif
-
 #endif
 }
 
