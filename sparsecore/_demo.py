@@ -6,7 +6,7 @@ import numpy as np
 
 from sparsecore import datasets
 from sparsecore._config import build_config, simd_variant
-from sparsecore._threads import effective_n_threads
+from sparsecore._threads import available_threads, effective_n_threads
 
 __all__ = ["run_demo"]
 
@@ -501,9 +501,12 @@ SECTIONS = [demo_spgemm, demo_moe, demo_kronecker_sbl, demo_spmm, demo_monarch, 
 def run_demo(n_threads=None):
     """Run every demo section and print what it shows."""
     cfg = build_config()
-    nt = effective_n_threads(n_threads)
+    if n_threads is None:  # each call picks its count from the load at the time
+        threads = f"up to {available_threads()} thread(s), fewer while other work holds cores"
+    else:
+        threads = f"{effective_n_threads(n_threads)} thread(s)"
     print(f"sparsecore {cfg['version']}: OpenMP {'on' if cfg['openmp'] else 'off'}, "
-          f"{nt} thread(s), SIMD {simd_variant(cfg)}\n")
+          f"{threads}, SIMD {simd_variant(cfg)}\n")
     t0 = time.perf_counter()
     for section in SECTIONS:
         section(n_threads)
