@@ -428,7 +428,7 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     }
     sc_xplan pl;
     int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
-                                 r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW);
+                                 r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW, 2 * VL);
     /* as in spmm_nm: panels enough for every thread are packed one at a time
      * by the thread that runs all block rows over them */
     const int by_panel = pl.npanels >= 2 * nt;

@@ -101,7 +101,9 @@ typedef struct {
 
 /*
  * Cut the batch into panels of at most `max_row_bytes` per row whose n_pad
- * rows fit in half of L2. X is read in place when it is batch-contiguous,
+ * rows fit in half of L2, and of at least `min_cols` columns (a multiple of
+ * the vector width: the widest tile the caller wants even when that panel
+ * outgrows L2). X is read in place when it is batch-contiguous,
  * 32-byte aligned (rows too), needs no zero rows or columns and fits one
  * panel; otherwise every panel is packed, zero padded to the vector width and
  * to n_pad rows (row strides that are multiples of 4 KiB get one more vector
@@ -110,7 +112,8 @@ typedef struct {
  * packed panels with sc_plan_alloc, or packs each into a buffer of its own.
  */
 static inline int sc_plan_x(sc_xplan *pl, const void *X, int64_t n, int64_t n_pad, int64_t B,
-                     int64_t xrs, int64_t xcs, int64_t vl, size_t es, int64_t max_row_bytes)
+                     int64_t xrs, int64_t xcs, int64_t vl, size_t es, int64_t max_row_bytes,
+                     int64_t min_cols)
 {
     memset(pl, 0, sizeof *pl);
     const int64_t Bv = SC_ROUND_UP(B, vl);
@@ -118,7 +121,7 @@ static inline int sc_plan_x(sc_xplan *pl, const void *X, int64_t n, int64_t n_pa
     int64_t Bp = budget / (n_pad * (int64_t)es);
     if (Bp > max_row_bytes / (int64_t)es) Bp = max_row_bytes / (int64_t)es;
     Bp = (Bp / (4 * vl)) * (4 * vl);
-    if (Bp < 2 * vl) Bp = 2 * vl;
+    if (Bp < min_cols) Bp = min_cols;
     if (Bp > Bv) Bp = Bv;
     const int aligned = ((uintptr_t)X % 32 == 0) && ((xrs * (int64_t)es) % 32 == 0);
     if (xcs == 1 && aligned && n_pad == n && B == Bv && B <= Bp) {

@@ -454,9 +454,11 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }
     sc_xplan pl;
+    /* panels of at least one whole tile: the kernel walks K in chunks, so
+     * a panel need not fit L2 (it streams from L3 once per block of rows) */
     const int64_t tile_bytes = SC_NM_VMAX * VL * (int64_t)sizeof(T);
     int status = sc_plan_x(&pl, X, K, K_pad, B, xrs, xcs, VL, sizeof(T),
-                           SC_MAX(SC_PANEL_BYTES_NARROW, tile_bytes));
+                           SC_MAX(SC_PANEL_BYTES_NARROW, tile_bytes), SC_NM_VMAX * VL);
     /* With panels enough for every thread, each thread packs its panels one
      * at a time into a buffer of its own and runs all rows over each, so a
      * panel is used while it is in L2 (and a wide X is never copied whole);
