@@ -8,6 +8,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -22,6 +23,8 @@ __all__ = [
     "Peer",
     "ThreadControl",
     "busy_processes",
+    "SIMD_FLAGS",
+    "cpu_facts",
     "cpu_name",
     "environment_line",
     "forced_simd",
@@ -171,16 +174,68 @@ def thread_counts(requested):
     return sorted({1, n})
 
 
-def cpu_name():
-    """The CPU's model name (from /proc/cpuinfo on Linux), else the platform's."""
+#: The /proc/cpuinfo flags that decide which vector code can run, in the
+#: order the header prints them (x86 ``flags``, then Arm ``Features``).
+SIMD_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni",
+    "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
+    "asimd", "asimdhp", "sve", "sve2", "sme",
+)
+
+
+def _cpuinfo(text=None):
+    if text is not None:
+        return text
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            return f.read()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return ""
+
+
+def cpu_facts(text=None):
+    """CPU model, SIMD flags and reported clocks from /proc/cpuinfo.
+
+    Parameters
+    ----------
+    text : str, optional
+        The contents of /proc/cpuinfo (default: read it; empty where it
+        does not exist, and the facts say "unknown").
+
+    Returns
+    -------
+    dict
+        ``model`` (str), ``flags`` (those of :data:`SIMD_FLAGS` present, or
+        None when the file gives no flags), ``mhz`` (the "cpu MHz" of each
+        CPU, possibly empty) and ``nominal_ghz`` (the "@ x.xxGHz" of the
+        model name, or None).
+    """
+    text = _cpuinfo(text)
+    model, flags, mhz = None, None, []
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = value.strip()
+        elif key in ("flags", "Features") and flags is None:
+            present = set(value.split())
+            flags = [f for f in SIMD_FLAGS if f in present]
+        elif key == "cpu MHz":
+            try:
+                mhz.append(float(value))
+            except ValueError:
+                pass
+    if model is None:  # Arm kernels name no model; the platform may
+        model = platform.processor() or platform.machine() or "unknown"
+    m = re.search(r"@\s*([\d.]+)\s*GHz", model)
+    return {"model": model, "flags": flags, "mhz": mhz,
+            "nominal_ghz": float(m[1]) if m else None}
+
+
+def cpu_name():
+    """The CPU's model name (from /proc/cpuinfo on Linux), else the platform's."""
+    return cpu_facts()["model"]
 
 
 def environment_line(busy=0):

@@ -22,7 +22,6 @@ bench --simd LEVEL`` runs every suite on a forced SIMD level
 """
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ import scipy.sparse as sp
 
 from sparsecore import datasets
 from sparsecore._bench import _harness as h
+from sparsecore._bench._harness import cpu_facts
 from sparsecore._bench._registry import available_matrices, generated_matrix, optional, real_matrix
 from sparsecore._bench.monarch import stacked_matmul
 from sparsecore._bench.spmm import make_block, make_nm
@@ -42,9 +42,7 @@ from sparsecore.ops import sddmm, spgemm, spmm
 
 __all__ = [
     "GROUPS",
-    "SIMD_FLAGS",
     "Kernel",
-    "cpu_facts",
     "dense_peaks",
     "kernels",
     "machine_facts",
@@ -55,14 +53,6 @@ __all__ = [
     "spmm_flops",
 ]
 
-#: The /proc/cpuinfo flags that decide which vector code can run, in the
-#: order the header prints them (x86 ``flags``, then Arm ``Features``).
-SIMD_FLAGS = (
-    "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni",
-    "avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl", "avx512_vnni",
-    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
-    "asimd", "asimdhp", "sve", "sve2", "sme",
-)
 #: The kernel groups of ``--cases``.
 GROUPS = ("nm", "block", "csr", "spgemm", "monarch", "sddmm")
 # SpGEMM inputs: real matrices (read from the matrix folder, skipped when
@@ -116,55 +106,6 @@ def monarch_flops(M, batch):
 
 # ---------------------------------------------------------------------------
 # the machine
-
-
-def _cpuinfo(text=None):
-    if text is not None:
-        return text
-    try:
-        with open("/proc/cpuinfo") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def cpu_facts(text=None):
-    """CPU model, SIMD flags and reported clocks from /proc/cpuinfo.
-
-    Parameters
-    ----------
-    text : str, optional
-        The contents of /proc/cpuinfo (default: read it; empty where it
-        does not exist, and the facts say "unknown").
-
-    Returns
-    -------
-    dict
-        ``model`` (str), ``flags`` (those of :data:`SIMD_FLAGS` present, or
-        None when the file gives no flags), ``mhz`` (the "cpu MHz" of each
-        CPU, possibly empty) and ``nominal_ghz`` (the "@ x.xxGHz" of the
-        model name, or None).
-    """
-    text = _cpuinfo(text)
-    model, flags, mhz = None, None, []
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model is None:
-            model = value.strip()
-        elif key in ("flags", "Features") and flags is None:
-            present = set(value.split())
-            flags = [f for f in SIMD_FLAGS if f in present]
-        elif key == "cpu MHz":
-            try:
-                mhz.append(float(value))
-            except ValueError:
-                pass
-    if model is None:  # Arm kernels name no model; the platform may
-        model = platform.processor() or platform.machine() or "unknown"
-    m = re.search(r"@\s*([\d.]+)\s*GHz", model)
-    return {"model": model, "flags": flags, "mhz": mhz,
-            "nominal_ghz": float(m[1]) if m else None}
 
 
 # A loop of 8 dependent register-register adds (rax += rsi) and a counted

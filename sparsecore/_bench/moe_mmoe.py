@@ -258,7 +258,6 @@ def run_trial(dataset, seed, gate, trial, *, sizes=None):
         all use at most ``k`` experts) and ``seconds``.
     """
     import torch
-    from torch import nn
     from torch.nn import functional as F
 
     t0 = time.perf_counter()
@@ -496,7 +495,6 @@ def run(args):
     except ImportError:
         print('\n## mmoe: skipped (torch is not installed: pip install "sparsecore[moe]")')
         return
-    import multiprocessing
 
     from sparsecore._bench import _harness as h
 

@@ -176,12 +176,24 @@ int sc_spmm_build_has_avx512(void)
 #endif
 }
 
+/* The widest level this CPU and build have (found once; the CPU cannot
+ * change under a running process). */
+static int sc_simd_widest(void)
+{
+    static int widest = -2;
+    if (widest == -2)
+        widest = sc_spmm_build_has_avx512() && sc_cpu_has_avx512() ? SC_SIMD_AVX512
+               : sc_build_has_target_clones() && sc_cpu_has_avx2_fma() ? SC_SIMD_AVX2
+               : SC_SIMD_BASELINE;
+    return widest;
+}
+
 int sc_spmm_set_simd(int level)
 {
     /* the AVX2 clones are the loader's choice: there is no baseline request */
     if (level != SC_SIMD_AUTO && level != SC_SIMD_AVX2 && level != SC_SIMD_AVX512)
         return SC_ERR_VALUE;
-    if (level == SC_SIMD_AVX512 && !(sc_spmm_build_has_avx512() && sc_cpu_has_avx512()))
+    if (level == SC_SIMD_AVX512 && sc_simd_widest() != SC_SIMD_AVX512)
         return SC_ERR_VALUE;
     sc_simd_request = level;
     return SC_OK;
@@ -189,10 +201,8 @@ int sc_spmm_set_simd(int level)
 
 int sc_spmm_simd(void)
 {
-    const int cpu = sc_spmm_build_has_avx512() && sc_cpu_has_avx512() ? SC_SIMD_AVX512
-                  : sc_build_has_target_clones() && sc_cpu_has_avx2_fma() ? SC_SIMD_AVX2
-                  : SC_SIMD_BASELINE;
-    return sc_simd_request == SC_SIMD_AUTO || sc_simd_request > cpu ? cpu : sc_simd_request;
+    const int widest = sc_simd_widest();
+    return sc_simd_request == SC_SIMD_AUTO || sc_simd_request > widest ? widest : sc_simd_request;
 }
 
 /* The AVX-512 instances for batches wider than one 32-byte vector: at 8 or

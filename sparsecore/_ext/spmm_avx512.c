@@ -22,7 +22,6 @@
 /* 32 vector registers: N:M tiles of 4 rows x 4 vectors (2 x 8 measured
  * slower on a Xeon with AVX-512) */
 #define SC_NM_RMAX 4
-#define SC_NM_VMAX 4
 
 /* the whole file is built for AVX-512: no clones inside it */
 #undef SC_TARGET_CLONES

@@ -217,11 +217,9 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
 SC_NM_MK_ALL_N(4, 4)
 SC_NM_MK_ALL_N(4, 2)
 SC_NM_MK_ALL_N(4, 1)
-SC_NM_MK_ALL_N(2, 8)
 SC_NM_MK_ALL_N(2, 4)
 SC_NM_MK_ALL_N(2, 2)
 SC_NM_MK_ALL_N(2, 1)
-SC_NM_MK_ALL_N(1, 8)
 SC_NM_MK_ALL_N(1, 4)
 SC_NM_MK_ALL_N(1, 2)
 SC_NM_MK_ALL_N(1, 1)
@@ -236,18 +234,13 @@ SC_NM_MK_ALL_N(1, 1)
         }                                                                     \
     } while (0)
 
-/* The widest tile of the N:M kernel, SC_NM_RMAX rows x SC_NM_VMAX vectors
- * (the including file may set them; rows x vectors accumulators must fit
- * the register file): 2 x 4 for 32-byte vectors (16 registers). */
+/* The widest tile of the N:M kernel: SC_NM_RMAX rows (2 or 4; the including
+ * file may set it) x SC_NM_VMAX vectors; its accumulators must fit the
+ * register file: 2 x 4 for 32-byte vectors (16 registers). */
 #ifndef SC_NM_RMAX
 #define SC_NM_RMAX 2
 #endif
-#ifndef SC_NM_VMAX
 #define SC_NM_VMAX 4
-#endif
-#if SC_NM_RMAX > 2 && SC_NM_VMAX > 4
-#error "the N:M tiles are 4 x 4 or 2 x 8 at most"
-#endif
 /* Bytes of X one chunk of K may take per column tile: a block of rows reads
  * it from L1 while its partial sums stay in the per-thread buffer. */
 #define SC_NM_CHUNK_BYTES (16 << 10)
@@ -308,8 +301,7 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                 const int cont = g0 > 0;
                 for (int64_t off = 0; off < pn->wv;) {
                     const int64_t left = pn->wv - off;
-                    const int V = SC_NM_VMAX >= 8 && left >= 8 * VL ? 8
-                                : left >= 4 * VL ? 4 : left >= 2 * VL ? 2 : 1;
+                    const int V = left >= 4 * VL ? 4 : left >= 2 * VL ? 2 : 1;
                     for (int64_t i = r0; i < r1;) {
                         const int R = SC_NM_RMAX >= 4 && r1 - i >= 4 ? 4 : r1 - i >= 2 ? 2 : 1;
                         const T *vr = values + i * gn + g0 * N;
@@ -331,13 +323,11 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                             else if (V == 2) SC_NM_CALL(4, 2, nsel, SC_NM_ARGS);
                             else SC_NM_CALL(4, 1, nsel, SC_NM_ARGS);
                         } else if (R == 2) {
-                            if (V == 8) SC_NM_CALL(2, 8, nsel, SC_NM_ARGS);
-                            else if (V == 4) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS);
+                            if (V == 4) SC_NM_CALL(2, 4, nsel, SC_NM_ARGS);
                             else if (V == 2) SC_NM_CALL(2, 2, nsel, SC_NM_ARGS);
                             else SC_NM_CALL(2, 1, nsel, SC_NM_ARGS);
                         } else {
-                            if (V == 8) SC_NM_CALL(1, 8, nsel, SC_NM_ARGS);
-                            else if (V == 4) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS);
+                            if (V == 4) SC_NM_CALL(1, 4, nsel, SC_NM_ARGS);
                             else if (V == 2) SC_NM_CALL(1, 2, nsel, SC_NM_ARGS);
                             else SC_NM_CALL(1, 1, nsel, SC_NM_ARGS);
                         }

@@ -117,10 +117,13 @@ def test_set_simd_rejects_unknown_levels(bad, restore_simd):
     assert sparsecore.get_simd() == before
 
 
-@pytest.mark.skipif(HAVE_AVX512, reason="this CPU has AVX-512")
-def test_set_simd_avx512_without_it_says_why(restore_simd):
-    with pytest.raises(ValueError, match="not available"):
+def test_set_simd_avx512_without_it_says_why(restore_simd, monkeypatch):
+    # a CPU without AVX-512, as the level switch sees it
+    monkeypatch.setattr(_spmm, "cpu_has_avx512", lambda: False)
+    before = sparsecore.get_simd()
+    with pytest.raises(ValueError, match="not available: this CPU lacks AVX-512"):
         sparsecore.set_simd("avx512")
+    assert sparsecore.get_simd() == before
 
 
 def test_show_config_names_the_level(capsys):
