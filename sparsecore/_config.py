@@ -41,9 +41,9 @@ def get_simd():
     {"avx512", "avx2", "baseline"}
         "avx512": the N:M, block and CSR products over batches wider than
         one 32-byte vector, and float32 N:M products with a vector, run
-        their AVX-512 instances (the other kernels their AVX2+FMA clones); "avx2": the AVX2+FMA
-        clones everywhere; "baseline": the portable code (no AVX2 on this
-        CPU, or a build without clones).
+        their AVX-512 instances (the other kernels their AVX2+FMA clones);
+        "avx2": the AVX2+FMA clones everywhere; "baseline": the portable
+        code (no AVX2 on this CPU, or a build without clones).
 
     See Also
     --------
