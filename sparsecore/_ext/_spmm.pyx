@@ -19,14 +19,17 @@ cnp.import_array()
 register_interrupt_check()
 
 cdef extern from "spmm.h" nogil:
+    ctypedef struct sc_epilogue:
+        const void *bias
+        int act
     int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                     const void *indptr, const void *indices, const void *blocks,
                     const void *X, int64_t xrs, int64_t xcs,
-                    void *Y, int64_t yrs, int64_t ycs, int n_threads)
+                    void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
     int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                    const void *values, const uint8_t *idx,
                    const void *X, int64_t xrs, int64_t xcs,
-                   void *Y, int64_t yrs, int64_t ycs, int n_threads)
+                   void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
     int sc_sddmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                      const void *indptr, const void *indices,
                      const void *G, int64_t grs, int64_t gcs,
@@ -128,10 +131,28 @@ def cpu_has_avx512():
     return bool(sc_cpu_has_avx512())
 
 
+#: the epilogue's activations by name (spmm.h's SC_ACT_*)
+ACTIVATIONS = {"none": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4}
+
+
+cdef const sc_epilogue *_epilogue(sc_epilogue *ep, object bias, object vt, int64_t m,
+                                  str activation):
+    """Fill `ep` for a bias (None or m values of dtype vt) and an activation
+    name; NULL when there is nothing to apply."""
+    ep.act = ACTIVATIONS[activation]
+    ep.bias = NULL
+    if bias is not None:
+        ep.bias = data_ptr(bias, vt, m)
+    if ep.bias == NULL and ep.act == 0:
+        return NULL
+    return ep
+
+
 def spmm_bsr(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray blocks,
              int64_t m, int64_t n, int r, int c, cnp.ndarray X, cnp.ndarray Y,
-             int n_threads):
-    """Y = A @ X for block-sparse A (blocks of shape (nnzb, r, c))."""
+             int n_threads, object bias=None, str activation="none"):
+    """Y = act(A @ X + bias[:, None]) for block-sparse A (blocks of shape
+    (nnzb, r, c))."""
     cdef object it = indptr.dtype, vt = blocks.dtype
     cdef int itype = INDEX_CODES[it], vtype = VALUE_CODES[vt]
     cdef int64_t mb = (m + r - 1) // r
@@ -142,16 +163,20 @@ def spmm_bsr(cnp.ndarray indptr, cnp.ndarray indices, cnp.ndarray blocks,
     cdef _Dense y = _Dense(Y, vt, True)
     if x.rows != n or y.rows != m or x.cols != y.cols:
         raise RuntimeError("internal error: spmm_bsr operand shapes disagree")
+    cdef sc_epilogue ep_store
+    cdef const sc_epilogue *ep = _epilogue(&ep_store, bias, vt, m, activation)
     cdef int status
     with nogil:
         status = sc_spmm_bsr(itype, vtype, m, n, x.cols, r, c, p, j, b,
-                             x.ptr, x.rs, x.cs, y.ptr, y.rs, y.cs, n_threads)
+                             x.ptr, x.rs, x.cs, y.ptr, y.rs, y.cs, n_threads, ep)
     _check(status, "spmm (block-sparse)")
 
 
 def spmm_nm(cnp.ndarray values, cnp.ndarray idx, int64_t m, int64_t K, int N, int M,
-            cnp.ndarray X, cnp.ndarray Y, int n_threads):
-    """Y = A @ X for N:M A with values/idx of shape (m, G * N)."""
+            cnp.ndarray X, cnp.ndarray Y, int n_threads, object bias=None,
+            str activation="none"):
+    """Y = act(A @ X + bias[:, None]) for N:M A with values/idx of shape
+    (m, G * N)."""
     cdef object vt = values.dtype
     cdef int vtype = VALUE_CODES[vt]
     cdef int64_t G = (K + M - 1) // M
@@ -161,10 +186,12 @@ def spmm_nm(cnp.ndarray values, cnp.ndarray idx, int64_t m, int64_t K, int N, in
     cdef _Dense y = _Dense(Y, vt, True)
     if x.rows != K or y.rows != m or x.cols != y.cols:
         raise RuntimeError("internal error: spmm_nm operand shapes disagree")
+    cdef sc_epilogue ep_store
+    cdef const sc_epilogue *ep = _epilogue(&ep_store, bias, vt, m, activation)
     cdef int status
     with nogil:
         status = sc_spmm_nm(vtype, m, K, x.cols, N, M, v, ix,
-                            x.ptr, x.rs, x.cs, y.ptr, y.rs, y.cs, n_threads)
+                            x.ptr, x.rs, x.cs, y.ptr, y.rs, y.cs, n_threads, ep)
     _check(status, "spmm (N:M)")
 
 

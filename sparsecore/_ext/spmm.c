@@ -220,30 +220,32 @@ static int sc_block_dim_ok(int d)
 int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                 const void *indptr, const void *indices, const void *blocks,
                 const void *X, int64_t xrs, int64_t xcs,
-                void *Y, int64_t yrs, int64_t ycs, int n_threads)
+                void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                const sc_epilogue *ep)
 {
     if (!sc_block_dim_ok(r) || !sc_block_dim_ok(c)) return SC_ERR_VALUE;
     if (m <= 0 || n <= 0 || B <= 0) return SC_ERR_VALUE;
 #ifdef SC_HAVE_AVX512_KERNELS
     if (sc_wide_simd(B, vtype))
         return sc_spmm_bsr_avx512(itype, vtype, m, n, B, r, c, indptr, indices, blocks,
-                                  X, xrs, xcs, Y, yrs, ycs, n_threads);
+                                  X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
 #endif
     if (vtype == SC_FLOAT32 && itype == SC_INT32)
-        return spmm_bsr_f32_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f32_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT32 && itype == SC_INT64)
-        return spmm_bsr_f32_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f32_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64 && itype == SC_INT32)
-        return spmm_bsr_f64_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f64_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64 && itype == SC_INT64)
-        return spmm_bsr_f64_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f64_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     return SC_ERR_VALUE;
 }
 
 int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                const void *values, const uint8_t *idx,
                const void *X, int64_t xrs, int64_t xcs,
-               void *Y, int64_t yrs, int64_t ycs, int n_threads)
+               void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                const sc_epilogue *ep)
 {
     if (N < 1 || M <= N || M > 255 || m <= 0 || K <= 0 || B <= 0) return SC_ERR_VALUE;
 #ifdef SC_HAVE_AVX512_KERNELS
@@ -252,12 +254,12 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
     if (sc_wide_simd(B, vtype)
         || (B == 1 && vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512))
         return sc_spmm_nm_avx512(vtype, m, K, B, N, M, values, idx, X, xrs, xcs,
-                                 Y, yrs, ycs, n_threads);
+                                 Y, yrs, ycs, n_threads, ep);
 #endif
     if (vtype == SC_FLOAT32)
-        return spmm_nm_f32(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_nm_f32(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64)
-        return spmm_nm_f64(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_nm_f64(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     return SC_ERR_VALUE;
 }
 

@@ -22,6 +22,12 @@
  * in the same order whatever the thread count, so results are bit-identical
  * for any n_threads. Products below a small amount of work run on one thread.
  *
+ * The products can finish Y before storing it (an epilogue, as inference
+ * libraries fuse after a layer's matrix product): Y[i, :] = act(Y[i, :] +
+ * bias[i]) with `ep` given; NULL stores the product alone. The activations
+ * of float32 products use approximations accurate to a few units in the last
+ * place (vectorised); float64 ones call libm.
+ *
  * Value types: SC_FLOAT32, SC_FLOAT64. Index types: SC_INT32, SC_INT64.
  * Return SC_OK, SC_ERR_NOMEM (a workspace allocation failed) or SC_ERR_VALUE
  * (an unsupported type code or block shape: a bug in the caller).
@@ -32,18 +38,31 @@
 #include <stdint.h>
 #include "sc_common.h"
 
+/* Activations of the epilogue. */
+enum {
+    SC_ACT_NONE = 0,
+    SC_ACT_RELU = 1,
+    SC_ACT_GELU = 2,       /* x * Phi(x), Phi the normal CDF (erf form) */
+    SC_ACT_GELU_TANH = 3,  /* the tanh approximation of GELU */
+    SC_ACT_SILU = 4,       /* x * sigmoid(x) */
+};
+typedef struct {
+    const void *bias;  /* m values of the product's value type, or NULL */
+    int act;           /* SC_ACT_* */
+} sc_epilogue;
+
 /* Y (m x B) = A @ X (n x B), A block-sparse with mb = ceil(m / r) block rows. */
 int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                 const void *indptr, const void *indices, const void *blocks,
                 const void *X, int64_t xrs, int64_t xcs,
-                void *Y, int64_t yrs, int64_t ycs, int n_threads);
+                void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep);
 
 /* Y (m x B) = A @ X (K x B), A N:M along its columns: values and idx are
  * (m, G * N) row-major with G = ceil(K / M) groups per row. */
 int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                const void *values, const uint8_t *idx,
                const void *X, int64_t xrs, int64_t xcs,
-               void *Y, int64_t yrs, int64_t ycs, int n_threads);
+               void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep);
 
 /* out[k] (one value per stored position of A, in A's storage order) =
  * dot(G[row, :], X[col, :]) over B; G is m x B, X is n x B. */

@@ -198,28 +198,30 @@ static int sc_nm_gemv_perm16_f32(int64_t G, int N, int M, const float *values,
 int sc_spmm_bsr_avx512(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                        const void *indptr, const void *indices, const void *blocks,
                        const void *X, int64_t xrs, int64_t xcs,
-                       void *Y, int64_t yrs, int64_t ycs, int n_threads)
+                       void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                const sc_epilogue *ep)
 {
     if (vtype == SC_FLOAT32 && itype == SC_INT32)
-        return spmm_bsr_f32x16_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f32x16_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT32 && itype == SC_INT64)
-        return spmm_bsr_f32x16_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f32x16_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64 && itype == SC_INT32)
-        return spmm_bsr_f64x8_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f64x8_i32(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64 && itype == SC_INT64)
-        return spmm_bsr_f64x8_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_bsr_f64x8_i64(m, n, B, r, c, indptr, indices, blocks, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     return SC_ERR_VALUE;
 }
 
 int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                       const void *values, const uint8_t *idx,
                       const void *X, int64_t xrs, int64_t xcs,
-                      void *Y, int64_t yrs, int64_t ycs, int n_threads)
+                      void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                const sc_epilogue *ep)
 {
     if (vtype == SC_FLOAT32)
-        return spmm_nm_f32x16(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_nm_f32x16(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64)
-        return spmm_nm_f64x8(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads);
+        return spmm_nm_f64x8(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     return SC_ERR_VALUE;
 }
 

@@ -111,7 +111,7 @@ SC_TARGET_CLONES
 static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r, int c,
                                const IDX *indptr, const IDX *indices, const T *blocks,
                                T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
-                               T *stage, sc_poll_t *poll)
+                               T *stage, const sc_epilogue *ep, sc_poll_t *poll)
 {
     const int64_t rc = (int64_t)r * c;
     const int c1 = c == 1;
@@ -125,7 +125,8 @@ static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r
             const int64_t kb = indptr[ib], ke = indptr[ib + 1];
             const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
             if (stage && srows + rows > SC_STAGE_ROWS) {
-                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+                FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs,
+                                 ep, srow0);
                 srow0 = ib * r;
                 srows = 0;
             }
@@ -156,7 +157,8 @@ static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r
             srows += rows;
         }
         if (stage && srows)
-            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs);
+            FNV(flush_stage)(stage, pn->wv, srows, pn->w, Y + srow0 * yrs + pn->b0 * ycs, yrs, ycs,
+                             ep, srow0);
     }
 }
 
@@ -399,7 +401,7 @@ static int64_t FNI(bsr_cut)(const IDX *indptr, int64_t mb, int64_t rc, int64_t r
 static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
                          const IDX *indptr, const IDX *indices, const T *blocks,
                          const T *X, int64_t xrs, int64_t xcs,
-                         T *Y, int64_t yrs, int64_t ycs, int n_threads)
+                         T *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
 {
     const int64_t mb = (m + r - 1) / r, nb = (n + c - 1) / c, n_pad = nb * c;
     const int64_t rc = (int64_t)r * c;
@@ -422,6 +424,11 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
             const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
             const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
             FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
+            if (ep && !poll.stop) {
+                const int64_t i0 = SC_MIN(m, lo * r), i1 = SC_MIN(m, hi * r);
+                FNV(epilogue_strided)(Y + i0 * yrs, yrs, i1 - i0,
+                                      ep->bias ? (const T *)ep->bias + i0 : NULL, ep->act);
+            }
         }
         sc_aligned_free(xbuf);
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
@@ -433,7 +440,9 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
      * by the thread that runs all block rows over them */
     const int by_panel = pl.npanels >= 2 * nt;
     const int64_t own_len = by_panel ? sc_plan_max_panel(&pl, n_pad) : 0;
-    const int64_t stage_len = ycs != 1 ? SC_STAGE_ROWS * sc_plan_max_width(&pl) : 0;
+    /* Y tiles go through the staging block when Y is not batch-contiguous or
+     * an epilogue finishes them */
+    const int64_t stage_len = ycs != 1 || ep ? SC_STAGE_ROWS * sc_plan_max_width(&pl) : 0;
     T *stage = NULL;
     if (status == SC_OK && !by_panel) status = sc_plan_alloc(&pl, sizeof(T));
     if (status == SC_OK && stage_len + own_len > 0
@@ -461,7 +470,7 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
                     xp = own;
                 }
                 FNI(bsr_spmm_rows)(pn, xp, m, r, c, indptr, indices, blocks, Y, yrs, ycs,
-                                   0, mb, st, &poll);
+                                   0, mb, st, ep, &poll);
             }
         } else {
             if (pl.buf) {
@@ -477,7 +486,7 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
                 const sc_panel *pn = &pl.panels[p];
                 const T *xp = pn->off >= 0 ? (const T *)pl.buf + pn->off : X + pn->b0;
                 FNI(bsr_spmm_rows)(pn, xp, m, r, c, indptr, indices, blocks, Y, yrs, ycs,
-                                   lo, hi, st, &poll);
+                                   lo, hi, st, ep, &poll);
             }
         }
     }

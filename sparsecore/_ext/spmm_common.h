@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "spmm.h"
+#include "sc_act.h"
 #include "sc_common.h"
 
 #define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -197,11 +198,13 @@ static inline void sc_plan_free(sc_xplan *pl)
 int sc_spmm_bsr_avx512(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                        const void *indptr, const void *indices, const void *blocks,
                        const void *X, int64_t xrs, int64_t xcs,
-                       void *Y, int64_t yrs, int64_t ycs, int n_threads);
+                       void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                       const sc_epilogue *ep);
 int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                       const void *values, const uint8_t *idx,
                       const void *X, int64_t xrs, int64_t xcs,
-                      void *Y, int64_t yrs, int64_t ycs, int n_threads);
+                      void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                      const sc_epilogue *ep);
 #endif
 
 #endif

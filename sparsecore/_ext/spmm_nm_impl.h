@@ -245,13 +245,69 @@ SC_NM_MK_ALL_N(1, 1)
  * it from L1 while its partial sums stay in the per-thread buffer. */
 #define SC_NM_CHUNK_BYTES (16 << 10)
 
-/* Rows [0, nrows) of a block of partial sums (row-major, leading dimension
- * ld), w columns, to Y at (yrs, ycs): whole rows when Y rows are contiguous,
- * else column by column, so a batch-major Y (the layer orientation, ycs = m)
- * receives runs of consecutive rows. */
-static void FNV(flush_stage)(const T *st, int64_t ld, int64_t nrows, int64_t w,
-                             T *y, int64_t yrs, int64_t ycs)
+/* ---- the epilogue: Y[i, :] = act(Y[i, :] + bias[i]) ---- */
+
+/* The type's activation (float: sc_act.h's vectorisable forms; double: libm). */
+#define SC_GELU(v) (sizeof(T) == 4 ? (T)sc_gelu_f32((float)(v)) : (T)sc_gelu_f64((double)(v)))
+#define SC_GELU_TANH(v) \
+    (sizeof(T) == 4 ? (T)sc_gelu_tanh_f32((float)(v)) : (T)sc_gelu_tanh_f64((double)(v)))
+#define SC_SILU(v) (sizeof(T) == 4 ? (T)sc_silu_f32((float)(v)) : (T)sc_silu_f64((double)(v)))
+
+/* One loop per activation, so that each vectorises. */
+#define SC_EP_SWITCH(act, LOOP)                                                \
+    switch (act) {                                                            \
+    case SC_ACT_RELU: LOOP(v < 0 ? (T)0 : v) break;  /* NaN stays NaN */       \
+    case SC_ACT_GELU: LOOP(SC_GELU(v)) break;                                 \
+    case SC_ACT_GELU_TANH: LOOP(SC_GELU_TANH(v)) break;                       \
+    case SC_ACT_SILU: LOOP(SC_SILU(v)) break;                                 \
+    default: LOOP(v) break;                                                   \
+    }
+
+/* y[j] = act(y[j] + b) for j < n: a row of a staged tile. */
+#define SC_EP_ROW(EXPR)                                                        \
+    for (int64_t j = 0; j < n; j++) {                                         \
+        const T v = y[j] + b;                                                 \
+        y[j] = (EXPR);                                                        \
+    }
+SC_TARGET_CLONES
+static void FNV(epilogue_row)(T *SC_RESTRICT y, int64_t n, T b, int act)
 {
+    SC_EP_SWITCH(act, SC_EP_ROW)
+}
+#undef SC_EP_ROW
+
+/* y[j * ys] = act(y[j * ys] + bias[j]) for j < n (bias NULL: 0): a
+ * matrix-vector product's output. */
+#define SC_EP_STRIDED(EXPR)                                                    \
+    for (int64_t j = 0; j < n; j++) {                                         \
+        const T v = y[j * ys] + (bias ? bias[j] : (T)0);                      \
+        y[j * ys] = (EXPR);                                                   \
+    }
+static void FNV(epilogue_strided)(T *y, int64_t ys, int64_t n, const T *bias, int act)
+{
+    SC_EP_SWITCH(act, SC_EP_STRIDED)
+}
+#undef SC_EP_STRIDED
+
+/* The epilogue on rows [0, nrows) of a staged block (leading dimension ld,
+ * w columns) whose first row is row `row0` of Y. */
+static void FNV(epilogue_stage)(T *st, int64_t ld, int64_t nrows, int64_t w,
+                                const sc_epilogue *ep, int64_t row0)
+{
+    const T *bias = (const T *)ep->bias;
+    for (int64_t i = 0; i < nrows; i++)
+        FNV(epilogue_row)(st + i * ld, w, bias ? bias[row0 + i] : (T)0, ep->act);
+}
+
+/* Rows [0, nrows) of a block of partial sums (row-major, leading dimension
+ * ld), w columns, to Y at (yrs, ycs) after the epilogue `ep` (when not NULL;
+ * the block's first row is row `row0` of Y): whole rows when Y rows are
+ * contiguous, else column by column, so a batch-major Y (the layer
+ * orientation, ycs = m) receives runs of consecutive rows. */
+static void FNV(flush_stage)(T *st, int64_t ld, int64_t nrows, int64_t w,
+                             T *y, int64_t yrs, int64_t ycs, const sc_epilogue *ep, int64_t row0)
+{
+    if (ep) FNV(epilogue_stage)(st, ld, nrows, w, ep, row0);
     if (ycs == 1) {
         for (int64_t i = 0; i < nrows; i++) memcpy(y + i * yrs, st + i * ld, (size_t)w * sizeof(T));
         return;
@@ -284,7 +340,7 @@ SC_TARGET_CLONES
 static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                               int N, int M, const T *values, const uint8_t *idx,
                               T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
-                              T *part, sc_poll_t *poll)
+                              T *part, const sc_epilogue *ep, sc_poll_t *poll)
 {
     const int64_t gn = G * N;
     const int nsel = (N == 1 || N == 2 || N == 4) ? N : 0;
@@ -337,7 +393,8 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                     off += (int64_t)V * VL;
                 }
             }
-            FNV(flush_stage)(part, pld, r1 - r0, pn->w, Y + r0 * yrs + pn->b0 * ycs, yrs, ycs);
+            FNV(flush_stage)(part, pld, r1 - r0, pn->w, Y + r0 * yrs + pn->b0 * ycs, yrs, ycs,
+                             ep, r0);
         }
     }
 }
@@ -415,7 +472,7 @@ static void FNV(nm_sddmm_rows)(int64_t G, int N, int M, const uint8_t *idx,
 static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
                         const T *values, const uint8_t *idx,
                         const T *X, int64_t xrs, int64_t xcs,
-                        T *Y, int64_t yrs, int64_t ycs, int n_threads)
+                        T *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
 {
     const int64_t G = (K + M - 1) / M, K_pad = G * M;
     const int64_t work = m * G * N * B;
@@ -439,6 +496,9 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
             if (!NM_GEMV_PERM(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll))
 #endif
             FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
+            if (ep && !poll.stop)
+                FNV(epilogue_strided)(Y + lo * yrs, yrs, hi - lo,
+                                      ep->bias ? (const T *)ep->bias + lo : NULL, ep->act);
         }
         sc_aligned_free(xbuf);
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
@@ -481,7 +541,7 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
                     FNV(pack_panel)(pn, own, X, K, xrs, xcs, 0, K_pad);
                     xp = own;
                 }
-                FNV(nm_spmm_rows)(pn, xp, G, N, M, values, idx, Y, yrs, ycs, 0, m, part, &poll);
+                FNV(nm_spmm_rows)(pn, xp, G, N, M, values, idx, Y, yrs, ycs, 0, m, part, ep, &poll);
             }
         } else {
             if (pl.buf) {
@@ -493,7 +553,8 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
             for (int p = 0; p < pl.npanels; p++) {
                 const sc_panel *pn = &pl.panels[p];
                 const T *xp = pn->off >= 0 ? (const T *)pl.buf + pn->off : X + pn->b0;
-                FNV(nm_spmm_rows)(pn, xp, G, N, M, values, idx, Y, yrs, ycs, lo, hi, part, &poll);
+                FNV(nm_spmm_rows)(pn, xp, G, N, M, values, idx, Y, yrs, ycs, lo, hi, part, ep,
+                                   &poll);
             }
         }
     }

@@ -13,3 +13,7 @@
 #undef FNV
 #undef NM_GEMV_PERM
 #undef TRANSPOSE_BLOCKS
+#undef SC_GELU
+#undef SC_GELU_TANH
+#undef SC_SILU
+#undef SC_EP_SWITCH

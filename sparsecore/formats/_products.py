@@ -102,8 +102,46 @@ def dense_operand(X, name):
     return X
 
 
-def sparse_times_dense(S, X, *, out=None, n_threads=None):
-    """``S @ X``; see :func:`sparsecore.ops.spmm`."""
+#: activations the products can apply before storing (the C epilogue's)
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "silu")
+
+
+def check_epilogue(bias, activation, m, dtype):
+    """bias as a contiguous (m,) array of ``dtype`` (or None) and the
+    activation's kernel name ("none" for None), checked."""
+    if activation is None:
+        activation = "none"
+    elif activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or one of {ACTIVATIONS}, got {activation!r}")
+    if bias is not None:
+        if sp.issparse(bias) or isinstance(bias, StructuredSparseMatrix):
+            raise TypeError("bias must be a dense 1-D array")
+        bias = np.asarray(bias)
+        check_real(bias.dtype, "bias")
+        if bias.shape != (m,):
+            raise ValueError(f"bias must have shape ({m},) (one value per row of S), "
+                             f"got {bias.shape}")
+        bias = np.ascontiguousarray(bias, dtype=dtype)
+    return bias, activation
+
+
+def apply_epilogue(Y, bias, activation):
+    """``Y = act(Y + bias[:, None])`` in place with numpy (where no kernel ran)."""
+    if bias is not None:
+        Y += bias.reshape((-1,) + (1,) * (Y.ndim - 1))
+    if activation == "relu":
+        np.maximum(Y, 0, out=Y, where=~np.isnan(Y))
+    elif activation == "gelu":
+        from scipy.special import erf
+        Y *= 0.5 * (1 + erf(Y / np.sqrt(2)))
+    elif activation == "gelu_tanh":
+        Y *= 0.5 * (1 + np.tanh(np.sqrt(2 / np.pi) * (Y + 0.044715 * Y ** 3)))
+    elif activation == "silu":
+        Y /= 1 + np.exp(-Y)
+
+
+def sparse_times_dense(S, X, *, out=None, bias=None, activation=None, n_threads=None):
+    """``act(S @ X + bias)``; see :func:`sparsecore.ops.spmm`."""
     kind = operand_kind(S, "S")
     X = dense_operand(X, "X")
     m, n = S.shape
@@ -113,6 +151,7 @@ def sparse_times_dense(S, X, *, out=None, n_threads=None):
             f"equal S.shape[1] = {n}"
         )
     dtype = result_dtype(S, X, "X")
+    bias, activation = check_epilogue(bias, activation, m, dtype)
     shape = (m,) if X.ndim == 1 else (m, X.shape[1])
     csr = as_csr_parts(S, "S") if kind == "scipy" else None
     nt = _threads.effective_n_threads(n_threads)
@@ -126,21 +165,23 @@ def sparse_times_dense(S, X, *, out=None, n_threads=None):
     stored = (S.nnzb if kind == "block" else S.values.size if kind == "nm" else csr.nnz)
     if n == 0 or stored == 0:
         out.fill(0)
+        apply_epilogue(out, bias, activation)
         return out
     X = as_operand(X, dtype, "X")
     if kind == "block":
         r, c = S.block_shape
         _spmm.spmm_bsr(S.indptr, S.indices, kernel_values(S.blocks, dtype), m, n, r, c,
-                       X, out, nt)
+                       X, out, nt, bias, activation)
     elif kind == "nm" and S.axis == 1:
-        _spmm.spmm_nm(kernel_values(S.values, dtype), S.indices, m, n, S.n, S.m, X, out, nt)
+        _spmm.spmm_nm(kernel_values(S.values, dtype), S.indices, m, n, S.n, S.m, X, out, nt,
+                      bias, activation)
     else:
         if kind == "nm":
             indptr, indices, data = S.csr_parts()
         else:
             indptr, indices, data = csr.indptr, csr.indices, csr.data
         _spmm.spmm_bsr(indptr, indices, kernel_values(data, dtype).reshape(-1, 1, 1), m, n,
-                       1, 1, X, out, nt)
+                       1, 1, X, out, nt, bias, activation)
     return out
 
 

@@ -9,8 +9,9 @@ from sparsecore.ops._spgemm import like_left_operand
 __all__ = ["sddmm", "spmm"]
 
 
-def spmm(S, X, *, out=None, n_threads=None):
-    """Sparse times dense: ``S @ X``.
+def spmm(S, X, *, out=None, bias=None, activation=None, n_threads=None):
+    """Sparse times dense: ``S @ X``, optionally finished as a layer,
+    ``act(S @ X + bias[:, None])``.
 
     Parameters
     ----------
@@ -27,6 +28,14 @@ def spmm(S, X, *, out=None, n_threads=None):
     out : ndarray, optional
         Where to write the result: shape (m, B) or (m,), the result dtype,
         C- or F-contiguous, not overlapping X.
+    bias : array_like, shape (m,), optional
+        Added to every column of the product (one value per row of S).
+    activation : {None, "relu", "gelu", "gelu_tanh", "silu"}, optional
+        Applied to the product (plus bias) as it is stored, while it is in
+        cache: "gelu" is ``x * Phi(x)`` (erf form), "gelu_tanh" its tanh
+        approximation, "silu" ``x * sigmoid(x)``. float32 results use
+        vectorised approximations within a few units in the last place of
+        the exact function; float64 results call libm.
     n_threads : int, optional
         Threads (None: all OpenMP offers, honouring threadpoolctl and
         OMP_NUM_THREADS). Small products run on one thread. The result is
@@ -68,7 +77,8 @@ def spmm(S, X, *, out=None, n_threads=None):
     >>> np.array_equal(spmm(S, X), W @ X)
     True
     """
-    Y = sparse_times_dense(S, X, out=out, n_threads=n_threads)
+    Y = sparse_times_dense(S, X, out=out, bias=bias, activation=activation,
+                           n_threads=n_threads)
     if out is None and isinstance(S, sp.spmatrix) and isinstance(X, np.matrix):
         return np.asmatrix(Y)
     return Y

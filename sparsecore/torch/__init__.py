@@ -14,7 +14,8 @@ Inference layers store only the compact format: :class:`CompactNMLinear`,
 :class:`CompactBlockLinear` (and :class:`MonarchLinear`'s two factors);
 :func:`compact` converts a trained model's sparse layers to them, and
 :func:`prune` prunes a trained model's ``nn.Linear`` layers after training
-(magnitude, Wanda, SparseGPT) into them.
+(magnitude, Wanda, SparseGPT) into them, and :func:`fuse_activations` moves
+the activation after a layer into its kernel.
 """
 from sparsecore.plugins._builtin import TorchAdapter
 
@@ -31,6 +32,7 @@ from sparsecore.torch._functional import (  # noqa: E402
     monarch_reference,
     structured_linear,
 )
+from sparsecore.torch._fuse import fuse_activations  # noqa: E402
 from sparsecore.torch._layers import (  # noqa: E402
     BlockSparseLinear,
     CompactBlockLinear,
@@ -52,6 +54,7 @@ __all__ = [
     "MonarchLinear",
     "NMSparseLinear",
     "compact",
+    "fuse_activations",
     "load_compressed_tensors",
     "monarch_linear",
     "monarch_reference",

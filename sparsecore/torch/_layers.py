@@ -22,6 +22,15 @@ __all__ = ["BlockSparseLinear", "CompactBlockLinear", "CompactNMLinear", "Monarc
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _BACKENDS = ("auto", "sparsecore", "masked")
 
+#: the activations the compact layers' kernels can apply to their output,
+#: with their torch forms (for gradients and other devices)
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda y: F.gelu(y, approximate="tanh"),
+    "silu": F.silu,
+}
+
 
 def _check_features(value, name):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
@@ -626,22 +635,34 @@ def _block_keep(S):
 
 class _CompactLinear(_SparseLinearBase):
     """Shared parts of the compact layers: forward through a custom operator
-    on the CPU, through the dense weight rebuilt by torch ops elsewhere."""
+    on the CPU, through the dense weight rebuilt by torch ops elsewhere.
+
+    ``activation`` (None, or a key of ``ACTIVATIONS``, set by
+    :func:`sparsecore.torch.fuse_activations`) is applied to the output: by
+    the kernel while each output tile is in cache when no gradient is wanted,
+    by torch after the product otherwise."""
+
+    activation = None
 
     def _masked_forward(self, x2):
-        return F.linear(x2, self.dense_weight(), self.bias)
+        y = F.linear(x2, self.dense_weight(), self.bias)
+        return y if self.activation is None else ACTIVATIONS[self.activation](y)
 
     def _kernel_forward(self, x2):
-        y = self._op_forward(x2)
-        # in place: the operator's output is fresh and its backward does not need it
-        return y if self.bias is None else y.add_(self.bias)
+        act = self.activation
+        if act is not None and torch.is_grad_enabled() and (
+                x2.requires_grad or any(p.requires_grad for p in self.parameters(recurse=False))):
+            # the fused activation has no backward
+            return ACTIVATIONS[act](self._op_forward(x2, "none"))
+        return self._op_forward(x2, "none" if act is None else act)
 
     def to_dense(self):
-        """An ``nn.Linear`` holding the dense weight (a copy).
+        """An ``nn.Linear`` holding the dense weight (a copy); with a fused
+        ``activation``, an ``nn.Sequential`` of it and the activation.
 
         Returns
         -------
-        torch.nn.Linear
+        torch.nn.Linear or torch.nn.Sequential
         """
         W = self._reference_param()
         lin = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
@@ -650,7 +671,18 @@ class _CompactLinear(_SparseLinearBase):
             lin.weight.copy_(self.dense_weight())
             if self.bias is not None:
                 lin.bias.copy_(self.bias)
-        return lin
+        if self.activation is None:
+            return lin
+        act = {"relu": nn.ReLU(), "gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"),
+               "silu": nn.SiLU()}[self.activation]
+        return nn.Sequential(lin, act)
+
+    def _check_unfused(self):
+        if self.activation is not None:
+            raise ValueError(
+                f"this layer applies a fused activation ({self.activation!r}); the training "
+                f"form has none: set layer.activation = None and put the activation back "
+                f"in the model first")
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
@@ -876,9 +908,10 @@ class CompactNMLinear(_CompactLinear):
         """Stored weights over ``in_features * out_features``."""
         return self.nnz / (self.in_features * self.out_features)
 
-    def _op_forward(self, x2):
+    def _op_forward(self, x2, activation):
         return torch.ops.sparsecore.nm_linear(x2, self.values, self.offsets, self.n, self.m,
-                                              self.in_features, self._op_threads())
+                                              self.in_features, self._op_threads(), self.bias,
+                                              activation)
 
     def to_masked(self):
         """The training form: an :class:`NMSparseLinear` with a dense weight
@@ -888,6 +921,7 @@ class CompactNMLinear(_CompactLinear):
         -------
         NMSparseLinear
         """
+        self._check_unfused()
         layer = NMSparseLinear(self.in_features, self.out_features, self.n, self.m,
                                bias=self.bias is not None, backend=self.backend,
                                n_threads=self.n_threads, device=self.values.device,
@@ -895,13 +929,15 @@ class CompactNMLinear(_CompactLinear):
         return self._fill_masked(layer, layer.mask, self.mask)
 
     def get_extra_state(self):
-        """The pattern and in_features (checked when a state_dict is loaded).
+        """The pattern, in_features and fused activation (checked when a
+        state_dict is loaded).
 
         Returns
         -------
         dict
         """
-        return {"format": "nm", "n": self.n, "m": self.m, "in_features": self.in_features}
+        return {"format": "nm", "n": self.n, "m": self.m, "in_features": self.in_features,
+                "activation": self.activation}
 
     def _prepare_load(self, state_dict, prefix):
         key = prefix + "offsets"
@@ -1120,9 +1156,10 @@ class CompactBlockLinear(_CompactLinear):
         W4 = W4.index_put((self._block_rows(), self.indices.long()), self.blocks)
         return W4.transpose(1, 2).reshape(self.out_features, self.in_features)
 
-    def _op_forward(self, x2):
+    def _op_forward(self, x2, activation):
         return torch.ops.sparsecore.block_linear(x2, self.blocks, self.indices, self.indptr,
-                                                 self.out_features, self._op_threads())
+                                                 self.out_features, self._op_threads(),
+                                                 self.bias, activation)
 
     def to_masked(self):
         """The training form: a :class:`BlockSparseLinear` with a dense weight
@@ -1132,6 +1169,7 @@ class CompactBlockLinear(_CompactLinear):
         -------
         BlockSparseLinear
         """
+        self._check_unfused()
         layer = BlockSparseLinear(self.in_features, self.out_features, tuple(self.block_shape),
                                   1.0, bias=self.bias is not None, backend=self.backend,
                                   n_threads=self.n_threads, device=self.blocks.device,
@@ -1139,7 +1177,8 @@ class CompactBlockLinear(_CompactLinear):
         return self._fill_masked(layer, layer.block_mask, self.block_mask)
 
     def get_extra_state(self):
-        """Block shape and features (checked when a state_dict is loaded).
+        """Block shape, features and fused activation (checked when a
+        state_dict is loaded).
 
         Returns
         -------
@@ -1147,7 +1186,7 @@ class CompactBlockLinear(_CompactLinear):
         """
         r, c = self.block_shape
         return {"format": "block", "block_shape": [r, c], "in_features": self.in_features,
-                "out_features": self.out_features}
+                "out_features": self.out_features, "activation": self.activation}
 
     def _prepare_load(self, state_dict, prefix):
         keys = [prefix + k for k in ("blocks", "indices", "indptr")]

@@ -9,15 +9,20 @@ calls the other operators:
 ==========================  ===============================================
 operator                    product (x: (B, in), dy: (B, out))
 ==========================  ===============================================
-``nm_linear``               ``y = x @ W.T``, W stored N:M (values, offsets)
+``nm_linear``               ``y = act(x @ W.T + b)``, W stored N:M (values, offsets)
 ``nm_linear_grad_input``    ``dx = dy @ W``
 ``nm_linear_grad_values``   ``dW = dy.T @ x`` at W's stored entries (SDDMM)
-``block_linear``            ``y = x @ W.T``, W stored as r x c blocks (BSR)
+``block_linear``            ``y = act(x @ W.T + b)``, W stored as r x c blocks (BSR)
 ``block_linear_grad_input`` ``dx = dy @ W``
 ``block_linear_grad_blocks`` ``dW`` at W's stored blocks (SDDMM)
 ``monarch_linear``          ``y = x @ M.T``, ``M = P L P^T R``
 ``monarch_linear_grad_input`` ``dx = dy @ M``
 ==========================  ===============================================
+
+The forward products take an optional bias and activation (``"none"``,
+``"relu"``, ``"gelu"``, ``"gelu_tanh"``, ``"silu"``) that the kernel applies
+while each tile of the output is in cache; a product with an activation has
+no backward (the layers fuse one only when no gradient is wanted).
 
 The bodies read and write CPU tensors through zero-copy numpy views (no
 autograd inside) and always return fresh C-contiguous tensors, which is what
@@ -29,6 +34,8 @@ The operator names are a serialised API: an exported program refers to
 ``torch.ops.sparsecore.nm_linear.default`` and can be loaded once
 ``sparsecore.torch`` has been imported.
 """
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -62,6 +69,25 @@ def _check_2d(x, name):
         raise ValueError(f"sparsecore: {name} must be 2-D, got shape {tuple(x.shape)}")
 
 
+def _epilogue(bias, activation):
+    """The bias as a numpy view and the activation for ``spmm`` (None: none)."""
+    return (None if bias is None else _np(bias.contiguous()),
+            None if activation == "none" else activation)
+
+
+def _bias_grad(ctx, dy, index):
+    # needs_input_grad covers the arguments the call passed (bias may be left out)
+    needs = ctx.needs_input_grad
+    return dy.sum(0) if index < len(needs) and needs[index] else None
+
+
+def _check_differentiable(activation, name):
+    if activation != "none":
+        raise RuntimeError(
+            f"sparsecore: {name} with a fused activation ({activation!r}) has no backward; "
+            f"apply the activation after the product where gradients are needed")
+
+
 # ---------------------------------------------------------------- N:M ----
 
 def _nm_matrix(values, offsets, n, m, in_features):
@@ -72,8 +98,10 @@ def _nm_matrix(values, offsets, n, m, in_features):
 
 @torch.library.custom_op("sparsecore::nm_linear", mutates_args=(), device_types="cpu")
 def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_features: int,
-              n_threads: int = 0) -> Tensor:
-    """``x @ W.T`` for W of shape (out, in_features) stored N:M along its rows.
+              n_threads: int = 0, bias: Optional[Tensor] = None,
+              activation: str = "none") -> Tensor:
+    """``act(x @ W.T + bias)`` for W of shape (out, in_features) stored N:M
+    along its rows.
 
     Parameters
     ----------
@@ -87,6 +115,9 @@ def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_fea
     in_features : int
     n_threads : int, default=0
         Kernel threads (0: ``torch.get_num_threads()``).
+    bias : Tensor, shape (out,), optional
+    activation : {"none", "relu", "gelu", "gelu_tanh", "silu"}, default="none"
+        Applied by the kernel as the output is stored (no backward).
 
     Returns
     -------
@@ -95,12 +126,13 @@ def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_fea
     _check_2d(x, "x")
     S = _nm_matrix(values, offsets, n, m, in_features)
     y = torch.empty((x.shape[0], values.shape[0]), dtype=x.dtype)
-    spmm(S, _np(x).T, out=_np(y).T, n_threads=_threads(n_threads))
+    b, act = _epilogue(bias, activation)
+    spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
     return y
 
 
 @nm_linear.register_fake
-def _(x, values, offsets, n, m, in_features, n_threads=0):
+def _(x, values, offsets, n, m, in_features, n_threads=0, bias=None, activation="none"):
     return x.new_empty((x.shape[0], values.shape[0]))
 
 
@@ -185,14 +217,15 @@ def _(dy, x, offsets, n, m, n_threads=0):
 
 
 def _nm_setup(ctx, inputs, output):
-    x, values, offsets, n, m, in_features, n_threads = inputs
+    x, values, offsets, n, m, in_features, n_threads, bias, activation = inputs
     ctx.save_for_backward(x, values, offsets)
-    ctx.args = (n, m, in_features, n_threads)
+    ctx.args = (n, m, in_features, n_threads, activation)
 
 
 def _nm_backward(ctx, dy):
     x, values, offsets = ctx.saved_tensors
-    n, m, in_features, nt = ctx.args
+    n, m, in_features, nt, activation = ctx.args
+    _check_differentiable(activation, "nm_linear")
     dy = dy.contiguous()
     dx = dv = None
     if ctx.needs_input_grad[0]:
@@ -200,7 +233,7 @@ def _nm_backward(ctx, dy):
                                                        in_features, nt)
     if ctx.needs_input_grad[1]:
         dv = torch.ops.sparsecore.nm_linear_grad_values(dy, x, offsets, n, m, nt)
-    return dx, dv, None, None, None, None, None
+    return dx, dv, None, None, None, None, None, _bias_grad(ctx, dy, 7), None
 
 
 nm_linear.register_autograd(_nm_backward, setup_context=_nm_setup)
@@ -216,8 +249,10 @@ def _block_matrix(blocks, indices, indptr, out_features, in_features):
 
 @torch.library.custom_op("sparsecore::block_linear", mutates_args=(), device_types="cpu")
 def block_linear(x: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
-                 out_features: int, n_threads: int = 0) -> Tensor:
-    """``x @ W.T`` for W stored as dense ``r x c`` blocks in block-CSR form.
+                 out_features: int, n_threads: int = 0, bias: Optional[Tensor] = None,
+                 activation: str = "none") -> Tensor:
+    """``act(x @ W.T + bias)`` for W stored as dense ``r x c`` blocks in
+    block-CSR form.
 
     Parameters
     ----------
@@ -228,6 +263,9 @@ def block_linear(x: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
     indptr : Tensor of the same dtype, shape (out_features / r + 1,)
     out_features : int
     n_threads : int, default=0
+    bias : Tensor, shape (out_features,), optional
+    activation : {"none", "relu", "gelu", "gelu_tanh", "silu"}, default="none"
+        Applied by the kernel as the output is stored (no backward).
 
     Returns
     -------
@@ -236,12 +274,13 @@ def block_linear(x: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
     _check_2d(x, "x")
     S = _block_matrix(blocks, indices, indptr, out_features, x.shape[1])
     y = torch.empty((x.shape[0], out_features), dtype=x.dtype)
-    spmm(S, _np(x).T, out=_np(y).T, n_threads=_threads(n_threads))
+    b, act = _epilogue(bias, activation)
+    spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
     return y
 
 
 @block_linear.register_fake
-def _(x, blocks, indices, indptr, out_features, n_threads=0):
+def _(x, blocks, indices, indptr, out_features, n_threads=0, bias=None, activation="none"):
     return x.new_empty((x.shape[0], out_features))
 
 
@@ -323,14 +362,15 @@ def _(dy, x, indices, indptr, r, c, n_threads=0):
 
 
 def _block_setup(ctx, inputs, output):
-    x, blocks, indices, indptr, out_features, n_threads = inputs
+    x, blocks, indices, indptr, out_features, n_threads, bias, activation = inputs
     ctx.save_for_backward(x, blocks, indices, indptr)
-    ctx.args = (x.shape[1], blocks.shape[1], blocks.shape[2], n_threads)
+    ctx.args = (x.shape[1], blocks.shape[1], blocks.shape[2], n_threads, activation)
 
 
 def _block_backward(ctx, dy):
     x, blocks, indices, indptr = ctx.saved_tensors
-    in_features, r, c, nt = ctx.args
+    in_features, r, c, nt, activation = ctx.args
+    _check_differentiable(activation, "block_linear")
     dy = dy.contiguous()
     dx = db = None
     if ctx.needs_input_grad[0]:
@@ -338,7 +378,7 @@ def _block_backward(ctx, dy):
                                                           in_features, nt)
     if ctx.needs_input_grad[1]:
         db = torch.ops.sparsecore.block_linear_grad_blocks(dy, x, indices, indptr, r, c, nt)
-    return dx, db, None, None, None, None
+    return dx, db, None, None, None, None, _bias_grad(ctx, dy, 6), None
 
 
 block_linear.register_autograd(_block_backward, setup_context=_block_setup)

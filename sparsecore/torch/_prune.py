@@ -20,6 +20,7 @@ import time
 import torch
 from torch import nn
 
+from sparsecore.torch._fuse import fuse_activations, run_batch
 from sparsecore.torch._layers import CompactBlockLinear, CompactNMLinear
 
 __all__ = ["prune"]
@@ -287,16 +288,6 @@ def _groups(model, names, order):
     return list(groups.items())
 
 
-def _call(model, batch, forward):
-    if forward is not None:
-        return forward(model, batch)
-    if isinstance(batch, dict):
-        return model(**batch)
-    if isinstance(batch, (tuple, list)):
-        return model(*batch)
-    return model(batch)
-
-
 class _Progress:
     def __init__(self, total, verbose):
         self.bar = None
@@ -330,7 +321,7 @@ class _Progress:
 
 def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=None,
           include="*", exclude=_DEFAULT_EXCLUDE, forward=None, blocksize=128,
-          percdamp=0.01, inplace=False, verbose=1):
+          percdamp=0.01, fuse=True, inplace=False, verbose=1):
     """Prune the ``nn.Linear`` layers of a trained model without retraining
     and return it with compact sparse layers.
 
@@ -378,6 +369,10 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         SparseGPT's column block for lazy batch updates.
     percdamp : float, default=0.01
         SparseGPT's damping, a fraction of the mean diagonal of ``X^T X``.
+    fuse : bool, default=True
+        Then move each activation that directly follows a pruned layer into
+        the layer's kernel (:func:`fuse_activations`, checked on the first
+        calibration batch; needs ``calibration``).
     inplace : bool, default=False
         Prune ``model`` itself instead of a deep copy.
     verbose : int, default=1
@@ -489,6 +484,8 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         for name, (src, keep, bm) in pruned.items():
             _set_module(model, name, _compact_layer(src, kind, keep, bm).to(
                 src.weight.device))
+        if fuse and batches is not None:
+            fuse_activations(model, batches[0], forward=forward, inplace=True)
     finally:
         model.train(was_training)
     return model
@@ -507,7 +504,7 @@ def _call_order(model, names, batches, forward):
         hooks.append(model.get_submodule(name).register_forward_pre_hook(hook))
     try:
         with torch.no_grad():
-            _call(model, batches[0], forward)
+            run_batch(model, batches[0], forward)
     except Exception as exc:
         raise ValueError(f"the model cannot run calibration[0] ({type(exc).__name__}: {exc}); "
                          f"check the batches' shapes, or pass forward=") from exc
@@ -546,7 +543,7 @@ def _measure(model, members, gname, batches, forward, method):
             for b in batches:
                 mask_now[0] = b.get("attention_mask") if isinstance(b, dict) else None
                 try:
-                    _call(model, b, forward)
+                    run_batch(model, b, forward)
                 except _Stop:
                     pass
     finally:

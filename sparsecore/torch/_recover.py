@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from sparsecore.torch._fuse import run_batch
 from sparsecore.torch._layers import (
     BlockSparseLinear,
     CompactBlockLinear,
@@ -34,7 +35,6 @@ from sparsecore.torch._layers import (
     NMSparseLinear,
     _MaskedLinear,
 )
-from sparsecore.torch._prune import _call
 
 __all__ = ["recover"]
 
@@ -357,7 +357,7 @@ def recover(model, teacher, data, *, steps=None, epochs=1, max_time=None, lr=1e-
     pick = output if output is not None else (lambda out: out)
 
     def run(m, batch, what):
-        return _first_tensor(pick(_call(m, batch, forward)), what)
+        return _first_tensor(pick(run_batch(m, batch, forward)), what)
 
     teacher_flags = {mod: mod.training for mod in teacher.modules()}
     teacher.eval()
