@@ -405,8 +405,10 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     ...                             torch.nn.Linear(32, 4))
     >>> calib = [torch.randn(64, 16) for _ in range(4)]
     >>> pruned = prune(model, calib, "2:4", "wanda", verbose=0)
-    >>> [type(m).__name__ for m in pruned]
-    ['CompactNMLinear', 'ReLU', 'CompactNMLinear']
+    >>> [type(m).__name__ for m in pruned]   # the ReLU moved into the first layer
+    ['CompactNMLinear', 'Identity', 'CompactNMLinear']
+    >>> pruned[0].activation
+    'relu'
     >>> type(model[0]).__name__          # the input model is unchanged
     'Linear'
     """
