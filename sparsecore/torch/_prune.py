@@ -372,7 +372,7 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     fuse : bool, default=True
         Then move each activation that directly follows a pruned layer into
         the layer's kernel (:func:`fuse_activations`, checked on the first
-        calibration batch; needs ``calibration``).
+        calibration batch; needs ``calibration``, for "magnitude" too).
     inplace : bool, default=False
         Prune ``model`` itself instead of a deep copy.
     verbose : int, default=1
@@ -459,6 +459,13 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
                     raise ValueError(f"calibration[{i}]['attention_mask'] must be a 2-D "
                                      f"(batch, length) tensor")
 
+    # the batch that checks the activation fusion ("magnitude" takes no
+    # statistics, but a list of batches given to it still serves here)
+    fuse_batch = None
+    if fuse and batches is not None:
+        fuse_batch = batches[0]
+    elif fuse and isinstance(calibration, (list, tuple)) and calibration:
+        fuse_batch = calibration[0]
     if not inplace:
         model = copy.deepcopy(model)
     was_training = model.training
@@ -486,8 +493,8 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         for name, (src, keep, bm) in pruned.items():
             _set_module(model, name, _compact_layer(src, kind, keep, bm).to(
                 src.weight.device))
-        if fuse and batches is not None:
-            fuse_activations(model, batches[0], forward=forward, inplace=True)
+        if fuse_batch is not None:
+            fuse_activations(model, fuse_batch, forward=forward, inplace=True)
     finally:
         model.train(was_training)
     return model

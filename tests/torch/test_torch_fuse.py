@@ -174,3 +174,7 @@ def test_prune_fuses_by_default():
     assert plain[0].activation is None and isinstance(plain[1], nn.GELU)
     with torch.no_grad():
         assert close(out(calib[0]), plain(calib[0]))
+    # "magnitude" takes no statistics, but its calibration list checks the fusion
+    mag = prune(model, calib, "2:4", "magnitude", verbose=0)
+    assert mag[0].activation == "gelu"
+    assert prune(model, None, "2:4", "magnitude", verbose=0)[0].activation is None
