@@ -181,7 +181,7 @@ def _sparsegpt(W, H, kind, sparsity, blocksize=128, percdamp=0.01):
     return W * keep, keep
 
 
-def _dsnot(W, keep, stats, kind, max_cycles=50, gamma=1.0):
+def _dsnot(W, keep, stats, kind, max_cycles=50, gamma=1.0, threshold=0.1):
     """DSnoT (Zhang et al., "Dynamic Sparse No Training: Training-Free
     Fine-tuning for Sparse LLMs", ICLR 2024): starting from ``keep``, swap a
     pruned and a kept weight of the same row (of the same group of M for
@@ -190,8 +190,11 @@ def _dsnot(W, keep, stats, kind, max_cycles=50, gamma=1.0):
     one whose ``W_ij E[x_j] / Var(x_j)^gamma`` pulls ``eps_i`` most towards
     zero; the weight pruned in exchange has the sign that also pulls it
     towards zero (any sign for N:M) and the lowest Wanda score. Weights are
-    not changed. A row stops when no swap lowers ``|eps_i|`` (the papers stop
-    at a fixed threshold in their units instead) or after ``max_cycles``."""
+    not changed. As in the authors' implementation, a row swaps once per
+    cycle until ``|eps_i|`` falls to ``threshold`` in units of the mean
+    sequence length times the mean input (0.1, their default), or after
+    ``max_cycles``; under N:M a swap that would flip the sign of ``eps_i`` is
+    rejected and ends the row."""
     W = W.double()
     keep = keep.clone()
     R, K = W.shape
@@ -201,7 +204,9 @@ def _dsnot(W, keep, stats, kind, max_cycles=50, gamma=1.0):
     grow_score = c / var[None, :] ** gamma
     wanda = W.abs() * stats.sq.sqrt()[None, :]
     eps = (c * ~keep).sum(1)
-    active = eps != 0
+    # eps is per token here; the threshold is per sequence length of tokens
+    tol = threshold * max(stats.seqs, 1) / max(stats.tokens, 1)
+    active = eps.abs() > tol
     rows = torch.arange(R)
     inf = torch.tensor(math.inf, dtype=torch.float64)
     for _ in range(max_cycles):
@@ -223,14 +228,14 @@ def _dsnot(W, keep, stats, kind, max_cycles=50, gamma=1.0):
             p_val, j_prune = ws.min(dim=1)
             p_ok = torch.isfinite(p_val)
         new_eps = eps - c[rows, j_grow] + c[rows, j_prune]
-        ok = active & (g_val > 0) & p_ok & (new_eps.abs() < eps.abs())
+        ok = active & (g_val > 0) & p_ok
         if kind[0] == "nm":
             ok &= torch.sign(new_eps) == sgn     # a swap may not flip the error's sign
-        active &= ok
         idx = rows[ok]
         keep[idx, j_grow[ok]] = True
         keep[idx, j_prune[ok]] = False
         eps = torch.where(ok, new_eps, eps)
+        active &= ok & (eps.abs() > tol)
     return keep
 
 
@@ -244,8 +249,14 @@ class _Stats:
         self.sum = torch.zeros(in_features, dtype=torch.float64)
         self.H = torch.zeros(in_features, in_features, dtype=torch.float64) if gram else None
         self.tokens = 0
+        self.seqs = 0
 
-    def add(self, x):
+    def add(self, x, seqs=None):
+        """Accumulate the rows of ``x`` (``seqs`` sequences: by default one
+        per leading index, or per row of a 2-D ``x``)."""
+        if seqs is None:
+            seqs = int(math.prod(x.shape[:-2])) if x.dim() >= 3 else x.shape[0]
+        self.seqs += seqs
         x = x.detach().reshape(-1, x.shape[-1])
         if x.dtype not in (torch.float32, torch.float64):
             x = x.float()
@@ -532,9 +543,10 @@ def _measure(model, members, gname, batches, forward, method):
         def hook(mod, args):
             x = args[0]
             am = mask_now[0]
+            seqs = int(math.prod(x.shape[:-2])) if x.dim() >= 3 else x.shape[0]
             if am is not None and tuple(x.shape[:-1]) == tuple(am.shape):
                 x = x[am.bool()]
-            stats[name].add(x)
+            stats[name].add(x, seqs)
         return hook
 
     for name in members:
