@@ -13,7 +13,7 @@ from torch.nn.utils import parametrize
 from sparsecore.formats import BlockShape, BlockSparseMatrix, NMPattern, NMSparseMatrix
 from sparsecore.formats._monarch import monarch_layout
 from sparsecore.ops import block_prune, monarch_project, nm_prune
-from sparsecore.torch import _ops  # noqa: F401  (registers torch.ops.sparsecore.*)
+from sparsecore.torch import _ops  # registers torch.ops.sparsecore.*
 from sparsecore.torch._functional import mask_with_dense_grad, monarch_reference
 
 __all__ = ["BlockSparseLinear", "CompactBlockLinear", "CompactNMLinear", "MonarchLinear",
@@ -650,11 +650,16 @@ class _CompactLinear(_SparseLinearBase):
 
     def _kernel_forward(self, x2):
         act = self.activation
-        if act is not None and torch.is_grad_enabled() and (
+        if torch.is_grad_enabled() and (
                 x2.requires_grad or any(p.requires_grad for p in self.parameters(recurse=False))):
-            # the fused activation has no backward
-            return ACTIVATIONS[act](self._op_forward(x2, "none"))
-        return self._op_forward(x2, "none" if act is None else act)
+            # through the operator's autograd; the fused activation has no backward
+            y = self._op_forward(x2, "none")
+            return y if act is None else ACTIVATIONS[act](y)
+        # no gradient: eager calls skip the operator's dispatch (tens of
+        # microseconds, as much as the product of a small layer on one token);
+        # tracing (torch.compile, torch.export's fake tensors) needs the operator
+        direct = type(x2) is torch.Tensor and not torch.compiler.is_compiling()
+        return self._op_forward(x2, "none" if act is None else act, direct)
 
     def to_dense(self):
         """An ``nn.Linear`` holding the dense weight (a copy); with a fused
@@ -908,10 +913,10 @@ class CompactNMLinear(_CompactLinear):
         """Stored weights over ``in_features * out_features``."""
         return self.nnz / (self.in_features * self.out_features)
 
-    def _op_forward(self, x2, activation):
-        return torch.ops.sparsecore.nm_linear(x2, self.values, self.offsets, self.n, self.m,
-                                              self.in_features, self._op_threads(), self.bias,
-                                              activation)
+    def _op_forward(self, x2, activation, direct=False):
+        op = _ops.nm_linear_eager if direct else torch.ops.sparsecore.nm_linear
+        return op(x2, self.values, self.offsets, self.n, self.m, self.in_features,
+                  self._op_threads(), self.bias, activation)
 
     def to_masked(self):
         """The training form: an :class:`NMSparseLinear` with a dense weight
@@ -1156,10 +1161,10 @@ class CompactBlockLinear(_CompactLinear):
         W4 = W4.index_put((self._block_rows(), self.indices.long()), self.blocks)
         return W4.transpose(1, 2).reshape(self.out_features, self.in_features)
 
-    def _op_forward(self, x2, activation):
-        return torch.ops.sparsecore.block_linear(x2, self.blocks, self.indices, self.indptr,
-                                                 self.out_features, self._op_threads(),
-                                                 self.bias, activation)
+    def _op_forward(self, x2, activation, direct=False):
+        op = _ops.block_linear_eager if direct else torch.ops.sparsecore.block_linear
+        return op(x2, self.blocks, self.indices, self.indptr, self.out_features,
+                  self._op_threads(), self.bias, activation)
 
     def to_masked(self):
         """The training form: a :class:`BlockSparseLinear` with a dense weight

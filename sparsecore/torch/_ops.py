@@ -96,6 +96,18 @@ def _nm_matrix(values, offsets, n, m, in_features):
         (values.shape[0], in_features), NMPattern.of(n, m), 1)
 
 
+def nm_linear_eager(x, values, offsets, n, m, in_features, n_threads=0, bias=None,
+                    activation="none"):
+    """The body of :func:`nm_linear`, callable on plain CPU tensors without
+    the operator's dispatch (about 30 microseconds a call); no autograd."""
+    _check_2d(x, "x")
+    S = _nm_matrix(values, offsets, n, m, in_features)
+    y = torch.empty((x.shape[0], values.shape[0]), dtype=x.dtype)
+    b, act = _epilogue(bias, activation)
+    spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
+    return y
+
+
 @torch.library.custom_op("sparsecore::nm_linear", mutates_args=(), device_types="cpu")
 def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_features: int,
               n_threads: int = 0, bias: Optional[Tensor] = None,
@@ -123,12 +135,7 @@ def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_fea
     -------
     Tensor, shape (B, out), C-contiguous
     """
-    _check_2d(x, "x")
-    S = _nm_matrix(values, offsets, n, m, in_features)
-    y = torch.empty((x.shape[0], values.shape[0]), dtype=x.dtype)
-    b, act = _epilogue(bias, activation)
-    spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
-    return y
+    return nm_linear_eager(x, values, offsets, n, m, in_features, n_threads, bias, activation)
 
 
 @nm_linear.register_fake
@@ -247,6 +254,18 @@ def _block_matrix(blocks, indices, indptr, out_features, in_features):
         (out_features, in_features))
 
 
+def block_linear_eager(x, blocks, indices, indptr, out_features, n_threads=0, bias=None,
+                       activation="none"):
+    """The body of :func:`block_linear`, callable on plain CPU tensors without
+    the operator's dispatch; no autograd."""
+    _check_2d(x, "x")
+    S = _block_matrix(blocks, indices, indptr, out_features, x.shape[1])
+    y = torch.empty((x.shape[0], out_features), dtype=x.dtype)
+    b, act = _epilogue(bias, activation)
+    spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
+    return y
+
+
 @torch.library.custom_op("sparsecore::block_linear", mutates_args=(), device_types="cpu")
 def block_linear(x: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
                  out_features: int, n_threads: int = 0, bias: Optional[Tensor] = None,
@@ -271,12 +290,8 @@ def block_linear(x: Tensor, blocks: Tensor, indices: Tensor, indptr: Tensor,
     -------
     Tensor, shape (B, out_features), C-contiguous
     """
-    _check_2d(x, "x")
-    S = _block_matrix(blocks, indices, indptr, out_features, x.shape[1])
-    y = torch.empty((x.shape[0], out_features), dtype=x.dtype)
-    b, act = _epilogue(bias, activation)
-    spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
-    return y
+    return block_linear_eager(x, blocks, indices, indptr, out_features, n_threads, bias,
+                              activation)
 
 
 @block_linear.register_fake

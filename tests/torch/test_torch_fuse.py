@@ -178,3 +178,21 @@ def test_prune_fuses_by_default():
     mag = prune(model, calib, "2:4", "magnitude", verbose=0)
     assert mag[0].activation == "gelu"
     assert prune(model, None, "2:4", "magnitude", verbose=0)[0].activation is None
+
+
+@pytest.mark.parametrize("kind", ["nm", "block"])
+def test_no_grad_calls_give_the_operators_bits(kind):
+    # without a gradient, eager calls skip the operator's dispatch
+    torch.manual_seed(0)
+    layer = compact(nn.Linear(32, 16), kind)
+    layer.activation = "silu"
+    x = torch.randn(5, 32)
+    with torch.no_grad():
+        y = layer(x)
+        if kind == "nm":
+            want = torch.ops.sparsecore.nm_linear(x, layer.values, layer.offsets, 2, 4, 32, 0,
+                                                  layer.bias, "silu")
+        else:
+            want = torch.ops.sparsecore.block_linear(x, layer.blocks, layer.indices,
+                                                     layer.indptr, 16, 0, layer.bias, "silu")
+    assert torch.equal(y, want)
