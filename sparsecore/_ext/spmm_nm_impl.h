@@ -169,6 +169,15 @@ SC_INLINE void FNV(dot_row_list)(const T *g, const T *const *x, int cnt, int64_t
 #define SC_IN_REGISTER(p) ((void)0)
 #endif
 
+/* Unroll the row and kept-value loops of a tile completely: with N = 4 gcc
+ * otherwise kept the accumulators on the stack (a 4:8 tile ran 10-20 %
+ * slower than a 2:4 one). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SC_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SC_UNROLL
+#endif
+
 /*
  * R x (V*VL) tile of the partial sums `y` (row stride yrs, whole vectors):
  * adds the products of G groups to it, starting from zero when !cont. Every
@@ -192,8 +201,8 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
     for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
     const T *xg = xp;                                                         \
     for (int64_t g = 0; g < G; g++) {                                         \
-        for (int i = 0; i < R; i++) {                                         \
-            for (int k = 0; k < nn; k++) {                                    \
+        SC_UNROLL for (int i = 0; i < R; i++) {                               \
+            SC_UNROLL for (int k = 0; k < nn; k++) {                          \
                 const T *xr = xg + (int64_t)ir[i][k] * ldx;                   \
                 SC_IN_REGISTER(xr);                                           \
                 const T w = wr[i][k];                                         \
