@@ -158,7 +158,7 @@ def sparse_times_dense(S, X, *, out=None, bias=None, activation=None, n_threads=
     if out is None:
         out = np.empty(shape, dtype=dtype)
     else:
-        check_out(out, shape, dtype, [("X", X)])
+        check_out(out, shape, dtype, [("X", X)] + ([("bias", bias)] if bias is not None else []))
     B = 1 if X.ndim == 1 else X.shape[1]
     if m == 0 or B == 0:
         return out

@@ -1,11 +1,25 @@
 """Folding the activation that follows a compact sparse layer into its kernel."""
+import contextlib
 import copy
 
 import torch
 
 from sparsecore.torch._layers import ACTIVATIONS, _CompactLinear
 
-__all__ = ["fuse_activations", "run_batch"]
+__all__ = ["eval_mode", "fuse_activations", "run_batch"]
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put every submodule in eval mode, and give each its own mode back
+    afterwards (``model.train(flag)`` would reset them all to one)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def run_batch(model, batch, forward=None):
@@ -26,7 +40,10 @@ def _activation_name(module):
     if (next(module.parameters(), None) is not None or next(module.buffers(), None) is not None
             or next(module.children(), None) is not None):
         return None
-    probe = torch.linspace(-8.0, 8.0, 321, dtype=torch.float64)
+    # moderate values densely, then large ones: a clamp or saturation that
+    # only shows far out (e.g. Hardtanh(0, 10)) is not one of them
+    far = torch.tensor([12.0, 20.0, 50.0, 100.0, 1e3, 1e4], dtype=torch.float64)
+    probe = torch.cat([torch.linspace(-8.0, 8.0, 321, dtype=torch.float64), far, -far])
     try:
         with torch.no_grad():
             out = module(probe.clone())
@@ -41,7 +58,15 @@ def _activation_name(module):
 
 
 def _same(a, b):
-    """Whether two module outputs agree to float32 rounding, recursively."""
+    """Whether two module outputs agree to float32 rounding, recursively
+    (outputs that cannot be compared count as different)."""
+    try:
+        return _same_or_raise(a, b)
+    except Exception:  # noqa: BLE001 (e.g. a dataclass of tensors: == is ambiguous)
+        return False
+
+
+def _same_or_raise(a, b):
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
             return False
@@ -50,10 +75,10 @@ def _same(a, b):
         scale = float(b.detach().abs().max()) if b.numel() else 0.0
         return bool(torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, scale)))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_same_or_raise(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a is b or a == b
+        return len(a) == len(b) and all(_same_or_raise(x, y) for x, y in zip(a, b))
+    return a is b or bool(a == b)
 
 
 def fuse_activations(model, batch, *, forward=None, inplace=False):
@@ -110,21 +135,23 @@ def fuse_activations(model, batch, *, forward=None, inplace=False):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not inplace:
         model = copy.deepcopy(model)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         _fuse_model(model, batch, forward)
-    finally:
-        model.train(was_training)
     return model
 
 
 def _fuse_model(model, batch, forward):
+    # a layer that is the child of two modules could be checked in one only
+    parents_of = {}
+    for parent in model.modules():
+        for child in parent.children():
+            parents_of[id(child)] = parents_of.get(id(child), 0) + 1
     candidates = {}
     for parent in model.modules():
         children = list(parent.named_children())
         layers = [n for n, c in children
-                  if isinstance(c, _CompactLinear) and c.activation is None]
+                  if isinstance(c, _CompactLinear) and c.activation is None
+                  and parents_of[id(c)] == 1]
         acts = [(n, a) for n, c in children if layers and (a := _activation_name(c))]
         if layers and acts:
             candidates[parent] = (layers, acts)

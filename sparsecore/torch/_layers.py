@@ -633,6 +633,18 @@ def _block_keep(S):
     return keep
 
 
+def _plain_eager(x):
+    """Whether a product on ``x`` may call the kernel without the operator's
+    dispatch (tens of microseconds, as much as the product of a small layer on
+    one token): a plain tensor, and nothing that records or transforms
+    operators is active (torch.compile, torch.jit.trace, dispatch or
+    function modes such as make_fx or FlopCounterMode, vmap/grad)."""
+    return (type(x) is torch.Tensor and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing() and torch._C._len_torch_dispatch_stack() == 0
+            and not torch._C._is_torch_function_mode_enabled()
+            and not torch._C._are_functorch_transforms_active())
+
+
 class _CompactLinear(_SparseLinearBase):
     """Shared parts of the compact layers: forward through a custom operator
     on the CPU, through the dense weight rebuilt by torch ops elsewhere.
@@ -642,7 +654,17 @@ class _CompactLinear(_SparseLinearBase):
     the kernel while each output tile is in cache when no gradient is wanted,
     by torch after the product otherwise."""
 
-    activation = None
+    @property
+    def activation(self):
+        """The fused activation (a key of ``ACTIVATIONS``) or None."""
+        return self.__dict__.get("_activation")
+
+    @activation.setter
+    def activation(self, value):
+        if value is not None and value not in ACTIVATIONS:
+            raise ValueError(f"activation must be None or one of {tuple(ACTIVATIONS)}, "
+                             f"got {value!r}")
+        self.__dict__["_activation"] = value
 
     def _masked_forward(self, x2):
         y = F.linear(x2, self.dense_weight(), self.bias)
@@ -655,11 +677,7 @@ class _CompactLinear(_SparseLinearBase):
             # through the operator's autograd; the fused activation has no backward
             y = self._op_forward(x2, "none")
             return y if act is None else ACTIVATIONS[act](y)
-        # no gradient: eager calls skip the operator's dispatch (tens of
-        # microseconds, as much as the product of a small layer on one token);
-        # tracing (torch.compile, torch.export's fake tensors) needs the operator
-        direct = type(x2) is torch.Tensor and not torch.compiler.is_compiling()
-        return self._op_forward(x2, "none" if act is None else act, direct)
+        return self._op_forward(x2, "none" if act is None else act, _plain_eager(x2))
 
     def to_dense(self):
         """An ``nn.Linear`` holding the dense weight (a copy); with a fused
@@ -934,15 +952,14 @@ class CompactNMLinear(_CompactLinear):
         return self._fill_masked(layer, layer.mask, self.mask)
 
     def get_extra_state(self):
-        """The pattern, in_features and fused activation (checked when a
-        state_dict is loaded).
+        """The pattern and in_features (checked when a state_dict is loaded;
+        a fused activation belongs to the model's structure, not its state).
 
         Returns
         -------
         dict
         """
-        return {"format": "nm", "n": self.n, "m": self.m, "in_features": self.in_features,
-                "activation": self.activation}
+        return {"format": "nm", "n": self.n, "m": self.m, "in_features": self.in_features}
 
     def _prepare_load(self, state_dict, prefix):
         key = prefix + "offsets"
@@ -1182,8 +1199,7 @@ class CompactBlockLinear(_CompactLinear):
         return self._fill_masked(layer, layer.block_mask, self.block_mask)
 
     def get_extra_state(self):
-        """Block shape, features and fused activation (checked when a
-        state_dict is loaded).
+        """Block shape and features (checked when a state_dict is loaded).
 
         Returns
         -------
@@ -1191,7 +1207,7 @@ class CompactBlockLinear(_CompactLinear):
         """
         r, c = self.block_shape
         return {"format": "block", "block_shape": [r, c], "in_features": self.in_features,
-                "out_features": self.out_features, "activation": self.activation}
+                "out_features": self.out_features}
 
     def _prepare_load(self, state_dict, prefix):
         keys = [prefix + k for k in ("blocks", "indices", "indptr")]

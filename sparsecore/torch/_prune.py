@@ -20,7 +20,7 @@ import time
 import torch
 from torch import nn
 
-from sparsecore.torch._fuse import fuse_activations, run_batch
+from sparsecore.torch._fuse import eval_mode, fuse_activations, run_batch
 from sparsecore.torch._layers import CompactBlockLinear, CompactNMLinear
 
 __all__ = ["prune"]
@@ -479,9 +479,9 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         fuse_batch = calibration[0]
     if not inplace:
         model = copy.deepcopy(model)
-    was_training = model.training
-    model.eval()
-    try:
+    # each replaced layer's own train/eval mode, for its compact successor
+    modes = {name: model.get_submodule(name).training for name in names}
+    with eval_mode(model):
         order = _call_order(model, names, batches, forward)
         groups = _groups(model, names, order)
         pruned = {}
@@ -506,8 +506,8 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
                 src.weight.device))
         if fuse_batch is not None:
             fuse_activations(model, fuse_batch, forward=forward, inplace=True)
-    finally:
-        model.train(was_training)
+    for name, mode in modes.items():
+        model.get_submodule(name).training = mode
     return model
 
 

@@ -120,3 +120,6 @@ def test_bad_epilogue_arguments():
         spmm(S, X, bias=np.ones(8, complex))
     with pytest.raises(TypeError, match="bias must be a dense"):
         spmm(S, X, bias=sp.csr_array(np.ones((1, 8))))
+    out = np.zeros((8, 3), order="F")
+    with pytest.raises(ValueError, match="overlaps bias"):
+        spmm(S, X, out=out, bias=out[:, 0])

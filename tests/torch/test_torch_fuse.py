@@ -141,12 +141,17 @@ def test_fused_state_dict_save_load_and_errors():
         for m in (loaded, clone):
             assert m[0].activation == "relu"
             assert torch.equal(m(x), fused(x))
-    target = copy.deepcopy(fused)
+    # the activation is structure, not state: state dicts load both ways
+    target = copy.deepcopy(seq)
     target.load_state_dict(fused.state_dict())
-    with pytest.raises(RuntimeError, match="activation"):
-        seq.load_state_dict(fused.state_dict())
+    fused2 = copy.deepcopy(fused)
+    fused2.load_state_dict(seq.state_dict())
+    with torch.no_grad():
+        assert torch.equal(target(x), seq(x)) and torch.equal(fused2(x), fused(x))
     with pytest.raises(ValueError, match="fused activation"):
         fused[0].to_masked()
+    with pytest.raises(ValueError, match="activation must be"):
+        fused[0].activation = "tanh"
 
 
 def test_compile_and_export_of_a_fused_model():
@@ -196,3 +201,66 @@ def test_no_grad_calls_give_the_operators_bits(kind):
             want = torch.ops.sparsecore.block_linear(x, layer.blocks, layer.indices,
                                                      layer.indptr, 16, 0, layer.bias, "silu")
     assert torch.equal(y, want)
+
+
+def test_tracers_see_the_operator():
+    torch.manual_seed(0)
+    seq = nn.Sequential(CompactNMLinear.from_dense(nn.Linear(16, 8), 2, 4), nn.GELU())
+    fused = fuse_activations(seq, torch.randn(3, 16))
+    x, x2 = torch.randn(4, 16), torch.randn(4, 16)
+    with torch.no_grad():
+        traced = torch.jit.trace(fused, x)
+        assert close(traced(x2), fused(x2))
+        from torch.fx.experimental.proxy_tensor import make_fx
+        gm = make_fx(fused, tracing_mode="real")(x)
+        assert any("sparsecore" in str(n.target) for n in gm.graph.nodes)
+        assert close(torch.func.vmap(fused)(x), fused(x))
+
+
+def test_fusion_is_refused_where_it_cannot_be_checked():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Out:
+        h: torch.Tensor
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+            self.act = nn.GELU()
+
+        def forward(self, x):
+            return Out(self.act(self.fc(x)))
+
+    torch.manual_seed(0)
+    out = prune(Block(), [torch.randn(8, 16)], "2:4", "wanda", verbose=0)  # no crash
+    assert out.fc.activation is None and isinstance(out.act, nn.GELU)
+
+    # a layer shared by two parents
+    fc = CompactNMLinear.from_dense(nn.Linear(16, 16), 2, 4)
+    model = nn.Sequential(nn.Sequential(fc, nn.GELU()), nn.Sequential(fc, nn.GELU()))
+    fused = fuse_activations(model, torch.randn(4, 16))
+    assert fused[0][0].activation is None
+    with torch.no_grad():
+        x = torch.randn(4, 16)
+        assert close(fused(x), model(x))
+
+    # a clamp that looks like ReLU near zero
+    seq = nn.Sequential(CompactNMLinear.from_dense(nn.Linear(16, 16), 2, 4), nn.Hardtanh(0, 10))
+    assert fuse_activations(seq, torch.randn(4, 16))[0].activation is None
+
+
+def test_fusion_keeps_each_submodules_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(CompactNMLinear.from_dense(nn.Linear(16, 16), 2, 4), nn.ReLU(),
+                          nn.BatchNorm1d(16))
+    model.train()
+    model[2].eval()           # a frozen normalisation inside a training model
+    fused = fuse_activations(model, torch.randn(4, 16), inplace=True)
+    assert fused.training and fused[0].training and not fused[2].training
+    dense = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.BatchNorm1d(16))
+    dense.train()
+    dense[2].eval()
+    pruned = prune(dense, [torch.randn(8, 16)], "2:4", "wanda", verbose=0)
+    assert pruned.training and pruned[0].training and not pruned[2].training
