@@ -666,6 +666,10 @@ class _CompactLinear(_SparseLinearBase):
                              f"got {value!r}")
         self.__dict__["_activation"] = value
 
+    def extra_repr(self):
+        act = "" if self.activation is None else f", activation={self.activation}"
+        return super().extra_repr() + act
+
     def _masked_forward(self, x2):
         y = F.linear(x2, self.dense_weight(), self.bias)
         return y if self.activation is None else ACTIVATIONS[self.activation](y)

@@ -264,3 +264,19 @@ def test_fusion_keeps_each_submodules_mode():
     dense[2].eval()
     pruned = prune(dense, [torch.randn(8, 16)], "2:4", "wanda", verbose=0)
     assert pruned.training and pruned[0].training and not pruned[2].training
+
+
+def test_fused_model_checkpoint_loads_into_the_dense_architecture(tmp_path):
+    pytest.importorskip("safetensors")
+    from sparsecore.torch import load_compressed_tensors, save_compressed_tensors
+
+    torch.manual_seed(0)
+    dense = nn.Sequential(nn.Linear(32, 64), nn.GELU(), nn.Linear(64, 32))
+    pruned = prune(dense, [torch.randn(8, 32)], "2:4", "wanda", verbose=0)
+    assert pruned[0].activation == "gelu" and "activation=gelu" in repr(pruned[0])
+    save_compressed_tensors(pruned, tmp_path)
+    fresh = nn.Sequential(nn.Linear(32, 64), nn.GELU(), nn.Linear(64, 32))
+    loaded = load_compressed_tensors(tmp_path, fresh)   # the architecture keeps its GELU
+    x = torch.randn(5, 32)
+    with torch.no_grad():
+        assert close(loaded(x), pruned(x))
