@@ -103,7 +103,7 @@ def dense_operand(X, name):
 
 
 #: activations the products can apply before storing (the C epilogue's)
-ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "silu")
+ACTIVATIONS = tuple(a for a in _spmm.ACTIVATIONS if a != "none")
 
 
 def check_epilogue(bias, activation, m, dtype):

@@ -23,12 +23,13 @@ _KERNEL_DTYPES = (torch.float32, torch.float64)
 _BACKENDS = ("auto", "sparsecore", "masked")
 
 #: the activations the compact layers' kernels can apply to their output,
-#: with their torch forms (for gradients and other devices)
+#: as torch modules (applied where a gradient is wanted or off the CPU, and
+#: what ``to_dense`` returns beside the Linear)
 ACTIVATIONS = {
-    "relu": F.relu,
-    "gelu": F.gelu,
-    "gelu_tanh": lambda y: F.gelu(y, approximate="tanh"),
-    "silu": F.silu,
+    "relu": nn.ReLU(),
+    "gelu": nn.GELU(),
+    "gelu_tanh": nn.GELU(approximate="tanh"),
+    "silu": nn.SiLU(),
 }
 
 
@@ -700,9 +701,7 @@ class _CompactLinear(_SparseLinearBase):
                 lin.bias.copy_(self.bias)
         if self.activation is None:
             return lin
-        act = {"relu": nn.ReLU(), "gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"),
-               "silu": nn.SiLU()}[self.activation]
-        return nn.Sequential(lin, act)
+        return nn.Sequential(lin, copy.deepcopy(ACTIVATIONS[self.activation]))
 
     def _check_unfused(self):
         if self.activation is not None:
