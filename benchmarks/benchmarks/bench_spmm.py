@@ -1,6 +1,6 @@
 """Block-sparse, N:M and CSR SpMM beside numpy dense (OpenBLAS at the same
 thread count), scipy CSR/BSR and torch CSR/BSR: views of the registry
-families ``spmm``, ``spmm.layer`` and ``spmm.convert``
+families ``spmm``, ``spmm.layer``, ``spmm.epilogue`` and ``spmm.convert``
 (sparsecore/_bench/spmm.py)."""
 from .common import PeerBenchmark, SpeedupBenchmark, peer_params, shrink_params
 
@@ -57,6 +57,18 @@ class Layer(PeerBenchmark):
 
     family = "spmm.layer"
     params = peer_params("spmm.layer", LAYER_CASES, ["Xb@S.T", "Gb@S", "sddmm"], [1])
+    param_names = ["case", "operation", "threads"]
+
+    def time_operation(self, case, operation, threads):
+        self.call()
+
+
+class Epilogue(PeerBenchmark):
+    """A layer's product (batch-major, float32) alone, with bias and GELU in
+    the kernel, and followed by torch's bias and GELU."""
+
+    family = "spmm.epilogue"
+    params = peer_params("spmm.epilogue", None, None, [1, 2])
     param_names = ["case", "operation", "threads"]
 
     def time_operation(self, case, operation, threads):

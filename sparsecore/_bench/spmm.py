@@ -5,11 +5,13 @@ CSR/BSR (MKL). Every ratio is a median over rounds of side-by-side calls.
 Sections (``--cases`` picks some): goals (sparsity sweep, 3072x768, B=128),
 shapes (shape x batch at 90 %), nm (N:M patterns), f64, backward (S.T @ G,
 layer products, SDDMM), threads (self-scaling), convert (pruning and format
-conversions in units of one dense GEMM), real (a sparse DNN layer shipped in
-the package).
+conversions in units of one dense GEMM), epilogue (bias and GELU applied by
+the kernel against after it), real (a sparse DNN layer shipped in the
+package).
 
 Registers the families ``spmm`` (Y = S @ X beside the peers), ``spmm.layer``
-(the products of a sparse layer) and ``spmm.convert`` (conversions). A case
+(the products of a sparse layer), ``spmm.epilogue`` (a layer's product with
+its bias and activation) and ``spmm.convert`` (conversions). A case
 is named ``"<shape> <format> <sparsity>% <batch>"`` (``"3072x768 16x16 90%
 128"``), ``"<shape> <n>:<m> <batch>"`` for N:M, with ``" float64"`` appended
 for double precision; a shipped matrix takes the shape's place
@@ -180,6 +182,47 @@ LAYER = register(Family(
     make_layer_case,
     lambda case, t: [Peer(op, t, lambda d, f=f: f(d, t)) for op, f in LAYER_OPERATIONS.items()],
     list(LAYER_OPERATIONS), kind="operations"))
+
+
+def make_epilogue_case(name):
+    """A layer case (batch-major X and Y) plus a bias: the product finished
+    with bias and activation in the kernel, or after it."""
+    case = make_layer_case(name)
+    d = case.inputs
+    m = d["S"].shape[0]
+    d["b"] = np.random.default_rng(3).standard_normal(m).astype(d["S"].dtype)
+    d["Yb"] = np.empty(d["Xb"].shape[:-1] + (m,), d["S"].dtype)
+    return case
+
+
+def _separate_gelu(d, t):
+    """The product, then the bias and GELU as torch applies them (a layer's
+    ``F.linear`` output followed by ``F.gelu``)."""
+    import torch
+
+    spmm(d["S"], d["Xb"].T, out=d["Yb"].T, n_threads=t)
+    return torch.nn.functional.gelu(torch.from_numpy(d["Yb"]).add_(torch.from_numpy(d["b"])))
+
+
+EPILOGUE_OPERATIONS = {
+    "product": lambda d, t: spmm(d["S"], d["Xb"].T, out=d["Yb"].T, n_threads=t),
+    "product+bias+gelu fused": lambda d, t: spmm(d["S"], d["Xb"].T, out=d["Yb"].T, bias=d["b"],
+                                                  activation="gelu", n_threads=t),
+    "product, then torch bias+gelu": _separate_gelu,
+}
+
+
+def _epilogue_peers(case, t):
+    ops = dict(EPILOGUE_OPERATIONS)
+    if optional("torch") is None:
+        ops.pop("product, then torch bias+gelu")
+    return [Peer(op, t, lambda d, f=f: f(d, t)) for op, f in ops.items()]
+
+
+EPILOGUE = register(Family(
+    "spmm.epilogue", [case_name("3072x768", f, b, 0.5 if f == "16x16" else None)
+                      for f in ["2:4", "16x16"] for b in [1, 1024]],
+    make_epilogue_case, _epilogue_peers, list(EPILOGUE_OPERATIONS), kind="operations"))
 
 
 def make_convert_case(name):
@@ -373,6 +416,26 @@ def section_convert(args, threads, rounds, results):
     print(h.format_table(["shape", "GEMM ms"] + list(CONVERSIONS)[1:], rows))
 
 
+def section_epilogue(args, threads, rounds, results):
+    """A layer's product finished by bias and GELU in the kernel, against
+    the product alone and the product followed by torch's bias and GELU."""
+    rows = []
+    for name in EPILOGUE.case_names():
+        case = make_epilogue_case(name)
+        for t in threads:
+            peers = EPILOGUE.peers(case, t)
+            times = h.time_peers(case, peers, rounds=rounds)
+            base = f"product {t}t"
+            cells = [name, t, h.fmt_ms(np.median(times[base]))]
+            rec = {p.name: h.paired_ratio(times, f"{p.name} {t}t", base) for p in peers[1:]}
+            cells += [f"{rec.get(op, float('nan')):.2f}" for op in list(EPILOGUE_OPERATIONS)[1:]]
+            rows.append(cells)
+            results.append({"section": "epilogue", "case": name, "threads": t,
+                            "time_over_product": rec, "times": times})
+    print("\n### epilogue: time over the product alone (batch-major X and Y, float32)")
+    print(h.format_table(["case", "threads", "product ms"] + list(EPILOGUE_OPERATIONS)[1:], rows))
+
+
 def section_real(args, threads, rounds, results):
     """The sparse DNN layer n1024-l1 (GraphChallenge, shipped): as CSR and as
     the 4x1 blocks that cover it."""
@@ -388,6 +451,7 @@ SECTIONS = {
     "backward": section_backward,
     "threads": section_threads,
     "convert": section_convert,
+    "epilogue": section_epilogue,
     "real": section_real,
 }
 
