@@ -49,11 +49,15 @@ typedef struct { double re, im; } sc_complex128;
 #define SC_INLINE static inline __attribute__((always_inline))
 #define SC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SC_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)  /* read, keep */
+#define SC_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3) /* to write */
 #else
 #define SC_RESTRICT
 #define SC_INLINE static inline
 #define SC_LIKELY(x) (x)
 #define SC_UNLIKELY(x) (x)
+#define SC_PREFETCH(p) ((void)0)
+#define SC_PREFETCH_W(p) ((void)0)
 #endif
 
 /* A function compiled twice, for the portable baseline and for AVX2+FMA; the

@@ -78,10 +78,5 @@ SC_INLINE sc_vf64 sc_add_f64(sc_vf64 a, sc_vf64 b)
 #define SC_LANE(v, i) ((v).l[i])
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
-#define SC_PREFETCH_R(p) __builtin_prefetch((const void *)(p), 0, 3)
-#else
-#define SC_PREFETCH_R(p) ((void)0)
-#endif
 
 #endif

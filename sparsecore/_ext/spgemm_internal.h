@@ -62,11 +62,6 @@ SC_INLINE int sc_table_bits(int64_t len)
  * row of the same task): B rows are scattered, and a row-wise product spends
  * most of its time waiting for them. */
 #define SC_AHEAD 4
-#if defined(__GNUC__) || defined(__clang__)
-#define SC_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
-#else
-#define SC_PREFETCH(p) ((void)0)
-#endif
 
 /* One side more than SC_GALLOP times longer than the other: look the short
  * side's indices up by binary search instead of merging. */

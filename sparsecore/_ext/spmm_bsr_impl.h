@@ -6,6 +6,12 @@
 
 #define FNI(name) SC_NAME3(name, SFX, ISFX)
 
+/* The tallest tile: 4 rows, or 8 where the including file has the registers
+ * (8 x 3 vectors is 24 accumulators and 11 loads per 24 FMAs). */
+#ifndef SC_BSR_RMAX
+#define SC_BSR_RMAX 4
+#endif
+
 /*
  * Register-blocked micro-kernel: an R x (V*VL) tile of Y (R rows of one block
  * row, V vectors of the batch) stays in registers while the block row's
@@ -88,6 +94,11 @@ SC_INLINE void FNI(bsr_mk_1x##V##_c##C1)(const IDX *SC_RESTRICT ind,            
     SC_STORE_TILE(1, V, acc, y, yrs, ycs, nvalid);                            \
 }
 
+#if SC_BSR_RMAX >= 8
+SC_BSR_MK(8, 3, 1) SC_BSR_MK(8, 3, 0)
+SC_BSR_MK(8, 2, 1) SC_BSR_MK(8, 2, 0)
+SC_BSR_MK(8, 1, 1) SC_BSR_MK(8, 1, 0)
+#endif
 SC_BSR_MK(4, 2, 1) SC_BSR_MK(4, 2, 0)
 SC_BSR_MK(4, 1, 1) SC_BSR_MK(4, 1, 0)
 SC_BSR_MK(2, 4, 1) SC_BSR_MK(2, 4, 0)
@@ -120,6 +131,7 @@ static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r
         const int64_t tc = stage ? 1 : ycs;
         const int64_t wlim = stage ? pn->wv : pn->w;
         int64_t srow0 = lo * r, srows = 0;
+        const int batch_major = stage && yrs == 1 && ycs != 1;
         for (int64_t ib = lo; ib < hi; ib++) {
             if (SC_POLL(poll, ib - lo)) return;
             const int64_t kb = indptr[ib], ke = indptr[ib + 1];
@@ -130,15 +142,25 @@ static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r
                 srow0 = ib * r;
                 srows = 0;
             }
+            if (batch_major && srows == 0)
+                FNV(prefetch_stage_dest)(Y + srow0 + pn->b0 * ycs, ycs,
+                                         SC_MIN(SC_STAGE_ROWS, SC_MIN(hi * r, m) - srow0), pn->w);
             T *ybase = stage ? stage + srows * pn->wv : Y + ib * r * yrs + pn->b0 * ycs;
             const int64_t tr = stage ? pn->wv : yrs;
             for (int i0 = 0; i0 < rows;) {
                 const int left = rows - i0;
-                const int R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                const int R = left >= 8 && SC_BSR_RMAX >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
                 const T *w0 = blocks + (int64_t)i0 * c;
                 T *yr = ybase + i0 * tr;
                 int64_t off = 0;
 #define SC_BSR_ARGS(VV) indices, kb, ke, w0, rc, c, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
+#if SC_BSR_RMAX >= 8
+                if (R == 8) {
+                    for (; off + 3 * VL <= pn->wv; off += 3 * VL) SC_BSR_CALL(8, 3, c1, SC_BSR_ARGS(3));
+                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(8, 2, c1, SC_BSR_ARGS(2));
+                    for (; off < pn->wv; off += VL) SC_BSR_CALL(8, 1, c1, SC_BSR_ARGS(1));
+                } else
+#endif
                 if (R == 4) {
                     for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(4, 2, c1, SC_BSR_ARGS(2));
                     for (; off < pn->wv; off += VL) SC_BSR_CALL(4, 1, c1, SC_BSR_ARGS(1));

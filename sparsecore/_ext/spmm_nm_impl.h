@@ -308,6 +308,22 @@ static void FNV(epilogue_stage)(T *st, int64_t ld, int64_t nrows, int64_t w,
         FNV(epilogue_row)(st + i * ld, w, bias ? bias[row0 + i] : (T)0, ep->act);
 }
 
+/* Ask for the lines of a batch-major Y (rows contiguous, column stride ycs)
+ * that the flush of a staged block of rows [0, nrows) x w columns will write,
+ * before the block is computed: the flush writes short runs far apart, which
+ * the hardware does not fetch ahead, and when Y outgrows the last-level cache
+ * each run waited on memory (a 16 x 16 block product with a 48 MiB Y ran
+ * 1.5x longer than with a column-major one). */
+static void FNV(prefetch_stage_dest)(const T *y, int64_t ycs, int64_t nrows, int64_t w)
+{
+    const int64_t bytes = nrows * (int64_t)sizeof(T);
+    for (int64_t b = 0; b < w; b++) {
+        const char *p = (const char *)(y + b * ycs);
+        for (int64_t o = 0; o < bytes; o += 64) SC_PREFETCH_W(p + o);
+        SC_PREFETCH_W(p + bytes - 1);
+    }
+}
+
 /* Rows [0, nrows) of a block of partial sums (row-major, leading dimension
  * ld), w columns, to Y at (yrs, ycs) after the epilogue `ep` (when not NULL;
  * the block's first row is row `row0` of Y): whole rows when Y rows are
@@ -360,6 +376,8 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
         for (int64_t r0 = lo; r0 < hi; r0 += SC_STAGE_ROWS) {
             if (SC_POLL(poll, r0 - lo)) return;
             const int64_t r1 = SC_MIN(hi, r0 + SC_STAGE_ROWS);
+            if (yrs == 1 && ycs != 1)
+                FNV(prefetch_stage_dest)(Y + r0 + pn->b0 * ycs, ycs, r1 - r0, pn->w);
             for (int64_t g0 = 0; g0 < G; g0 += cg) {
                 const int64_t gc = SC_MIN(cg, G - g0);
                 const T *xc = xp + g0 * gstep;

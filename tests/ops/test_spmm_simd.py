@@ -37,6 +37,8 @@ def matrices(rng, m, n, dtype):
     yield "nm-4:8", nm_prune(W, 4, 8)
     yield "nm-3:7", nm_prune(W, 3, 7)
     yield "block-16x16", block_prune(W, (16, 16), 0.4)
+    yield "block-8x4", block_prune(W, (8, 4), 0.4)     # tiles of 8 rows only
+    yield "block-32x2", block_prune(W, (32, 2), 0.4)   # 4 x 8 rows; 150 = 4 x 32 + 16 + 4 + 2
     yield "block-4x1", block_prune(W, (4, 1), 0.4)
     yield "block-1x1", block_prune(W, (1, 1), 0.3)
     yield "csr", sp.random_array((m, n), density=0.1, format="csr", dtype=dtype, rng=rng)
@@ -59,6 +61,13 @@ def test_avx512_equals_avx2_bit_for_bit(dtype, B, restore_simd):
             np.testing.assert_array_equal(got["avx512"][1], got["avx512"][0], err_msg=name)
             tol = 1e-4 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(got["avx512"][0], ref, rtol=tol, atol=tol, err_msg=name)
+        # batch-major Y (the layer orientation): staged, flushed by columns
+        for level in ("avx2", "avx512"):
+            sparsecore.set_simd(level)
+            for t in (1, 2):
+                out = np.full((B, m), np.nan, dtype)
+                spmm(S, np.asfortranarray(X), out=out.T, n_threads=t)
+                np.testing.assert_array_equal(out.T, got["avx512"][0], err_msg=name)
 
 
 @needs_avx512
