@@ -2,6 +2,9 @@
 numpy: every format x dtype x layout x transposition, generated shapes
 (empty, 1 x 1, not divisible by the blocks or by M), real matrices, thread
 invariance, NaN propagation, bad input and untouched inputs."""
+import mmap
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -771,3 +774,62 @@ def test_sddmm_pattern_matrix_gives_a_matrix(rng):
     C = sddmm(G, X, sp.csr_matrix(P))
     assert type(C) is sp.csr_matrix
     np.testing.assert_array_equal(C.toarray(), ref.toarray())
+
+
+needs_thp = pytest.mark.skipif(
+    not os.path.isdir("/sys/kernel/mm/transparent_hugepage"),
+    reason="no transparent huge pages on this system (Linux only)")
+
+
+def _vm_flags(address):
+    """The VmFlags of this process's mapping that holds ``address``."""
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(v, 16) for v in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@needs_thp
+@pytest.mark.parametrize("kind", ["nm", "block"])
+@pytest.mark.parametrize("batch_major", [False, True])
+def test_large_fresh_outputs_are_advised_huge_pages(kind, batch_major):
+    # a 16 MiB output in untouched anonymous memory (as torch.empty gives):
+    # the product asks for huge pages on it before writing, so that writing
+    # it does not fault once per 4 KiB page
+    rng = np.random.default_rng(0)
+    m, n, B = 1024, 64, 4096
+    W = rng.standard_normal((m, n)).astype(np.float32)
+    S = nm_prune(W, 2, 4) if kind == "nm" else block_prune(W, (16, 16), 0.5)
+    X = rng.standard_normal((n, B)).astype(np.float32)
+    buf = mmap.mmap(-1, m * B * 4)
+    flat = np.frombuffer(buf, dtype=np.float32)
+    out = flat.reshape(B, m).T if batch_major else flat.reshape(m, B)
+    middle = flat.ctypes.data + flat.nbytes // 2
+    assert "hg" not in _vm_flags(middle)
+    spmm(S, X, out=out)
+    assert "hg" in _vm_flags(middle)
+    assert_product_close(out, S.toarray(), X, np.float32)
+    del out, flat
+    buf.close()
+
+
+@needs_thp
+def test_small_outputs_are_left_alone():
+    # below two huge pages nothing is advised
+    rng = np.random.default_rng(1)
+    S = nm_prune(rng.standard_normal((256, 64)).astype(np.float32), 2, 4)
+    X = rng.standard_normal((64, 2048)).astype(np.float32)
+    buf = mmap.mmap(-1, 256 * 2048 * 4)
+    flat = np.frombuffer(buf, dtype=np.float32)
+    out = flat.reshape(256, 2048)
+    spmm(S, X, out=out)
+    assert "hg" not in _vm_flags(flat.ctypes.data + flat.nbytes // 2)
+    assert_product_close(out, S.toarray(), X, np.float32)
+    del out, flat
+    buf.close()
