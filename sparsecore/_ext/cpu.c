@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +54,42 @@ void *sc_alloc_room(size_t nbytes)
     }
 #endif
     return malloc(nbytes);
+}
+
+/* 1 when advice is how huge pages are had: THP in "madvise" mode (in
+ * "always" they come unasked, in "never" not at all) and not turned off with
+ * SPARSECORE_HUGE_PAGES=0. Read once. */
+static int huge_advice_wanted(void)
+{
+    static int wanted = -1;
+    if (wanted >= 0) return wanted;
+    int w = 0;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const char *env = getenv("SPARSECORE_HUGE_PAGES");
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        char mode[128] = {0};
+        if (fgets(mode, sizeof mode, f)) w = strstr(mode, "[madvise]") != NULL;
+        fclose(f);
+    }
+    if (env && strcmp(env, "0") == 0) w = 0;
+#endif
+    wanted = w;
+    return w;
+}
+
+void sc_advise_huge(void *p, size_t nbytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (nbytes < 2 * huge || !huge_advice_wanted()) return;
+    const uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    const uintptr_t hi = ((uintptr_t)p + nbytes) & ~(huge - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);  /* advice only */
+#else
+    (void)p;
+    (void)nbytes;
+#endif
 }
 
 void sc_move_down(char *dst, char *src, size_t nbytes)

@@ -15,15 +15,11 @@
  * functions that do not inherit a clone's target), so each thread calls the
  * AVX2+FMA clone when the CPU has it.
  */
-#define _DEFAULT_SOURCE  /* MADV_HUGEPAGE under -std=c99 */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
-#endif
-#if defined(__linux__)
-#include <sys/mman.h>
 #endif
 
 #include "spmm.h"
@@ -46,29 +42,17 @@ int64_t sc_spmm_l2_bytes(void)
 }
 
 /*
- * Ask Linux for transparent huge pages under an output the kernels are about
- * to write, when it is one contiguous block of at least 4 MiB (the 2 MiB
- * pages wholly inside it; nothing outside it changes). A fresh output of
- * torch.empty is untouched memory the kernel's first writes fault in: 4 KiB
- * pages cost a fault each, and writing a new 48 MiB output took 16 ms that
- * way against 4-6 ms on 2 MiB pages (numpy advises its own large arrays the
- * same way). Advice only: where THP is off or the range is already mapped it
- * changes nothing but the syscall.
+ * Huge pages under an output the kernels are about to write, when it is one
+ * contiguous block (sc_advise_huge: at least 4 MiB). A fresh output of
+ * torch.empty is untouched memory that the kernel's first writes fault in,
+ * once per 4 KiB page: a new 48 MiB output took 16 ms to write that way
+ * against 4-6 ms on 2 MiB pages.
  */
 static void sc_advise_huge_output(void *Y, int64_t m, int64_t B, int64_t yrs, int64_t ycs,
                                   size_t es)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const int contiguous = (yrs == 1 && ycs == m) || (ycs == 1 && yrs == B);
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    const uintptr_t bytes = (uintptr_t)m * (uintptr_t)B * es;
-    if (!contiguous || bytes < 2 * huge) return;
-    const uintptr_t lo = ((uintptr_t)Y + huge - 1) & ~(huge - 1);
-    const uintptr_t hi = ((uintptr_t)Y + bytes) & ~(huge - 1);
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)Y; (void)m; (void)B; (void)yrs; (void)ycs; (void)es;
-#endif
+    if ((yrs == 1 && ycs == m) || (ycs == 1 && yrs == B))
+        sc_advise_huge(Y, (size_t)m * (size_t)B * es);
 }
 
 /* ---- value-type instances ---- */

@@ -396,8 +396,8 @@ static void FNV(nm_spmm_rows)(const sc_panel *pn, const T *xp, int64_t G,
                             for (int q = 0; q < R; q++) {
                                 const char *nv = (const char *)(vr + q * gn + cg * N);
                                 for (int64_t b = 0; b < cg * N * (int64_t)sizeof(T); b += 64)
-                                    __builtin_prefetch(nv + b, 0, 2);
-                                __builtin_prefetch(ixr + q * gn + cg * N, 0, 2);
+                                    SC_PREFETCH_L2(nv + b);
+                                SC_PREFETCH_L2(ixr + q * gn + cg * N);
                             }
                         }
 #define SC_NM_ARGS gc, N, gstep, vr, ixr, gn, xc + off, ldx, pr, pld, cont

@@ -51,13 +51,20 @@ def spmm(S, X, *, out=None, bias=None, activation=None, n_threads=None):
     Notes
     -----
     Threads own disjoint output rows, cut so each gets the same number of
-    stored values; register-tiled micro-kernels (4 block rows x 16 batch
-    columns in float32) accumulate while the stored values stream past, and X
-    is packed into panels that fit in L2 (Goto & van de Geijn, ACM TOMS 2008;
-    XNNPACK's sparse kernels, Elsen et al., CVPR 2020). The N:M kernel reads
-    each group's window of M rows of X from L1 for a strip of rows. Only
-    stored entries take part: a NaN or inf in X reaches the rows that store a
-    value in its row of X (explicit zeros included), as in scipy.
+    stored values; register-tiled micro-kernels (tiles of up to 4 rows x 2
+    vectors of batch columns, 8 rows x 3 vectors with AVX-512) accumulate while the stored
+    values stream past, and X is packed into panels that fit in L2 (Goto & van
+    de Geijn, ACM TOMS 2008; XNNPACK's sparse kernels, Elsen et al., CVPR
+    2020). The N:M kernel reads each group's window of M rows of X from L1
+    for a strip of rows. Only stored entries take part: a NaN or inf in X
+    reaches the rows that store a value in its row of X (explicit zeros
+    included), as in scipy.
+
+    On Linux in the transparent-huge-page "madvise" mode, a contiguous output
+    of 4 MiB or more is advised for huge pages before it is written (fewer
+    page faults on fresh memory, as numpy does for its own large arrays); the
+    advice stays on those pages. ``SPARSECORE_HUGE_PAGES=0`` in the
+    environment turns it off.
 
     Examples
     --------

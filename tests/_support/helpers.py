@@ -82,3 +82,17 @@ SEMIRING_OPS = {
     "plus_first": (np.add, 0.0, lambda a, b: a + 0 * b),
     "plus_second": (np.add, 0.0, lambda a, b: b + 0 * a),
 }
+
+
+def vm_flags(address):
+    """The VmFlags of this process's mapping that holds ``address``."""
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(v, 16) for v in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from sparsecore import datasets
 from sparsecore.formats import BlockSparseMatrix, NMSparseMatrix
 from sparsecore.ops import block_prune, nm_prune, sddmm, spmm
-from helpers import SHARED, SHARED_MATRICES, interrupt_child, posix_signals, requires_shared
+from helpers import (SHARED, SHARED_MATRICES, interrupt_child, posix_signals,
+                     requires_shared, vm_flags)
 
 # Error bound of a float sum of k products, relative to sum |a_i||b_i|:
 # k * eps in the worst case; the tests use the products |S| @ |X| as scale.
@@ -776,23 +777,18 @@ def test_sddmm_pattern_matrix_gives_a_matrix(rng):
     np.testing.assert_array_equal(C.toarray(), ref.toarray())
 
 
+def _thp_mode():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 needs_thp = pytest.mark.skipif(
-    not os.path.isdir("/sys/kernel/mm/transparent_hugepage"),
-    reason="no transparent huge pages on this system (Linux only)")
-
-
-def _vm_flags(address):
-    """The VmFlags of this process's mapping that holds ``address``."""
-    with open("/proc/self/smaps") as f:
-        inside = False
-        for line in f:
-            head = line.split()[0]
-            if "-" in head and not head.endswith(":"):
-                lo, hi = (int(v, 16) for v in head.split("-"))
-                inside = lo <= address < hi
-            elif inside and head == "VmFlags:":
-                return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
+    "[madvise]" not in _thp_mode() or os.environ.get("SPARSECORE_HUGE_PAGES") == "0",
+    reason="huge pages are advised only in Linux's THP 'madvise' mode "
+           "(and not with SPARSECORE_HUGE_PAGES=0)")
 
 
 @needs_thp
@@ -811,9 +807,9 @@ def test_large_fresh_outputs_are_advised_huge_pages(kind, batch_major):
     flat = np.frombuffer(buf, dtype=np.float32)
     out = flat.reshape(B, m).T if batch_major else flat.reshape(m, B)
     middle = flat.ctypes.data + flat.nbytes // 2
-    assert "hg" not in _vm_flags(middle)
+    assert "hg" not in vm_flags(middle)
     spmm(S, X, out=out)
-    assert "hg" in _vm_flags(middle)
+    assert "hg" in vm_flags(middle)
     assert_product_close(out, S.toarray(), X, np.float32)
     del out, flat
     buf.close()
@@ -829,7 +825,32 @@ def test_small_outputs_are_left_alone():
     flat = np.frombuffer(buf, dtype=np.float32)
     out = flat.reshape(256, 2048)
     spmm(S, X, out=out)
-    assert "hg" not in _vm_flags(flat.ctypes.data + flat.nbytes // 2)
+    assert "hg" not in vm_flags(flat.ctypes.data + flat.nbytes // 2)
     assert_product_close(out, S.toarray(), X, np.float32)
     del out, flat
     buf.close()
+
+
+@needs_thp
+def test_huge_page_advice_can_be_turned_off():
+    import subprocess
+    import sys
+
+    code = (
+        "import mmap, numpy as np\n"
+        "from sparsecore.ops import nm_prune, spmm\n"
+        "from helpers import vm_flags\n"
+        "rng = np.random.default_rng(0)\n"
+        "S = nm_prune(rng.standard_normal((1024, 64)).astype(np.float32), 2, 4)\n"
+        "X = rng.standard_normal((64, 4096)).astype(np.float32)\n"
+        "buf = mmap.mmap(-1, 1024 * 4096 * 4)\n"
+        "flat = np.frombuffer(buf, dtype=np.float32)\n"
+        "spmm(S, X, out=flat.reshape(1024, 4096))\n"
+        "print('hg' in vm_flags(flat.ctypes.data + flat.nbytes // 2))\n"
+    )
+    support = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_support")
+    env = dict(os.environ, SPARSECORE_HUGE_PAGES="0", PYTHONPATH=support)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"
