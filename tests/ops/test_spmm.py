@@ -832,7 +832,7 @@ def test_small_outputs_are_left_alone():
 
 
 @needs_thp
-def test_huge_page_advice_can_be_turned_off():
+def test_huge_page_advice_can_be_turned_off(tmp_path):
     import subprocess
     import sys
 
@@ -850,7 +850,8 @@ def test_huge_page_advice_can_be_turned_off():
     )
     support = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_support")
     env = dict(os.environ, SPARSECORE_HUGE_PAGES="0", PYTHONPATH=support)
+    # run outside the checkout, which must not shadow the installed package
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+                         cwd=tmp_path, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
