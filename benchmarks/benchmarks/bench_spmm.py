@@ -64,8 +64,8 @@ class Layer(PeerBenchmark):
 
 
 class Epilogue(PeerBenchmark):
-    """A layer's product (batch-major, float32) alone, with bias and GELU in
-    the kernel, and followed by torch's bias and GELU."""
+    """A layer's product (batch-major, float32) alone, with bias and GELU or
+    SiLU in the kernel, and followed by torch's bias and GELU or SiLU."""
 
     family = "spmm.epilogue"
     params = peer_params("spmm.epilogue", None, None, [1, 2])

@@ -195,27 +195,38 @@ def make_epilogue_case(name):
     return case
 
 
-def _separate_gelu(d, t):
-    """The product, then the bias and GELU as torch applies them (a layer's
-    ``F.linear`` output followed by ``F.gelu``)."""
-    import torch
+def _separate(act):
+    """The product, then the bias and ``act`` as torch applies them (a layer's
+    ``F.linear`` output followed by ``F.gelu`` or ``F.silu``)."""
+    def run(d, t):
+        import torch
 
-    spmm(d["S"], d["Xb"].T, out=d["Yb"].T, n_threads=t)
-    return torch.nn.functional.gelu(torch.from_numpy(d["Yb"]).add_(torch.from_numpy(d["b"])))
+        spmm(d["S"], d["Xb"].T, out=d["Yb"].T, n_threads=t)
+        f = getattr(torch.nn.functional, act)
+        return f(torch.from_numpy(d["Yb"]).add_(torch.from_numpy(d["b"])))
+    return run
+
+
+def _fused(act):
+    return lambda d, t: spmm(d["S"], d["Xb"].T, out=d["Yb"].T, bias=d["b"], activation=act,
+                             n_threads=t)
 
 
 EPILOGUE_OPERATIONS = {
     "product": lambda d, t: spmm(d["S"], d["Xb"].T, out=d["Yb"].T, n_threads=t),
-    "product+bias+gelu fused": lambda d, t: spmm(d["S"], d["Xb"].T, out=d["Yb"].T, bias=d["b"],
-                                                  activation="gelu", n_threads=t),
-    "product, then torch bias+gelu": _separate_gelu,
+    "product+bias+gelu fused": _fused("gelu"),
+    "product, then torch bias+gelu": _separate("gelu"),
+    "product+bias+silu fused": _fused("silu"),
+    "product, then torch bias+silu": _separate("silu"),
 }
 
 
 def _epilogue_peers(case, t):
     ops = dict(EPILOGUE_OPERATIONS)
     if optional("torch") is None:
-        ops.pop("product, then torch bias+gelu")
+        for op in list(ops):
+            if op.startswith("product, then torch"):
+                ops.pop(op)
     return [Peer(op, t, lambda d, f=f: f(d, t)) for op, f in ops.items()]
 
 
