@@ -49,7 +49,7 @@ void *sc_alloc_room(size_t nbytes)
     if (nbytes >= 2 * huge) {
         void *p = NULL;
         if (posix_memalign(&p, huge, nbytes) != 0) return NULL;
-        madvise(p, nbytes, MADV_HUGEPAGE);  /* advice only: failure is harmless */
+        sc_advise_huge(p, nbytes);
         return p;
     }
 #endif

@@ -102,7 +102,7 @@ int sc_poll(sc_poll_t *p);
 #define SC_POLL(p, i) (((i) & SC_POLL_ROWS) == 0 && sc_poll(p))
 
 /* malloc for a large output written front to back: aligned to 2 MiB and
- * advised to use huge pages when big enough (fewer page faults), otherwise
+ * advised to use huge pages (sc_advise_huge) when big enough, otherwise
  * plain malloc. Free with free(); realloc works on it. */
 void *sc_alloc_room(size_t nbytes);
 
