@@ -3,6 +3,7 @@ import copy
 import fnmatch
 import math
 import numbers
+import weakref
 
 import numpy as np
 import torch
@@ -646,6 +647,42 @@ def _plain_eager(x):
             and not torch._C._are_functorch_transforms_active())
 
 
+#: layer -> (key of its stored tensors, their dense weight): the views that
+#: ``weight`` handed out (weakly keyed, so never copied with a layer)
+_DENSE_VIEWS = weakref.WeakKeyDictionary()
+
+
+def _dense_view(layer):
+    """The layer's dense weight, detached, rebuilt only after its stored
+    tensors changed (in place or replaced)."""
+    if torch.compiler.is_compiling():
+        # traced like any product; dropped from the graph when only its
+        # dtype, device or shape is read
+        return layer.dense_weight()
+    key = tuple((t.data_ptr(), t._version, t.dtype, t.device)
+                for name, t in (*layer.named_parameters(recurse=False),
+                                *layer.named_buffers(recurse=False))
+                if name != "bias")
+    hit = _DENSE_VIEWS.get(layer)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    with torch.no_grad():
+        W = layer.dense_weight().detach()
+    _DENSE_VIEWS[layer] = (key, W)
+    return W
+
+
+#: ``weight`` of the layers that store a compact form: what code written for
+#: ``nn.Linear`` reads (transformers' T5 and Whisper blocks compare their
+#: input's dtype with ``layer.weight.dtype`` on every call)
+_WEIGHT_PROPERTY = property(_dense_view, doc="""The dense (out_features, in_features) weight, read-only and detached,
+    for code written against ``nn.Linear`` that reads ``layer.weight`` (its
+    dtype, device, shape or values). Built from the compact storage on first
+    access and kept until that storage changes; the forward never uses it and
+    it is not part of the ``state_dict``. :meth:`dense_weight` rebuilds it,
+    differentiably, on each call.""")
+
+
 class _CompactLinear(_SparseLinearBase):
     """Shared parts of the compact layers: forward through a custom operator
     on the CPU, through the dense weight rebuilt by torch ops elsewhere.
@@ -654,6 +691,8 @@ class _CompactLinear(_SparseLinearBase):
     :func:`sparsecore.torch.fuse_activations`) is applied to the output: by
     the kernel while each output tile is in cache when no gradient is wanted,
     by torch after the product otherwise."""
+
+    weight = _WEIGHT_PROPERTY
 
     @property
     def activation(self):
@@ -1292,6 +1331,8 @@ class MonarchLinear(_SparseLinearBase):
     8448
     """
 
+    weight = _WEIGHT_PROPERTY
+
     def __init__(self, in_features, out_features, n_blocks=None, bias=True, *, backend="auto",
                  n_threads=None, device=None, dtype=None):
         super().__init__()
@@ -1392,8 +1433,57 @@ _KINDS = {"nm": NMSparseLinear, "block": BlockSparseLinear, "monarch": MonarchLi
 _COMPACT_KINDS = {"nm": CompactNMLinear, "block": CompactBlockLinear}
 
 
+def _is_conv1d(module):
+    """Whether ``module`` is transformers' ``Conv1D`` (GPT-2 and its kin): a
+    linear layer that stores its weight transposed, (in_features,
+    out_features), and computes ``bias + x @ weight``."""
+    cls = type(module)
+    return (cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers")
+            and isinstance(getattr(module, "weight", None), torch.Tensor)
+            and module.weight.dim() == 2)
+
+
+def linear_features(module):
+    """(in_features, out_features) of an ``nn.Linear`` or a transformers
+    ``Conv1D``."""
+    if _is_conv1d(module):
+        return tuple(module.weight.shape)
+    return module.in_features, module.out_features
+
+
+def as_linear(module):
+    """``module`` itself when it is an ``nn.Linear``; a transformers
+    ``Conv1D`` as the ``nn.Linear`` that computes the same (weight transposed
+    and copied, bias copied, same device, dtype and mode)."""
+    if not _is_conv1d(module):
+        return module
+    n_in, n_out = module.weight.shape
+    W = module.weight
+    lin = nn.Linear(n_in, n_out, bias=module.bias is not None, device=W.device, dtype=W.dtype)
+    with torch.no_grad():
+        lin.weight.copy_(W.T)
+        if module.bias is not None:
+            lin.bias.copy_(module.bias)
+    lin.weight.requires_grad_(W.requires_grad)
+    lin.train(module.training)
+    return lin
+
+
+def linear_targets(model, include, exclude):
+    """(name, module) of every ``nn.Linear`` and transformers ``Conv1D`` of
+    ``model`` (not the model itself) whose qualified name matches a pattern of
+    ``include`` and none of ``exclude`` (``fnmatch``; a str is one pattern)."""
+    include = (include,) if isinstance(include, str) else tuple(include)
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    return [(name, mod) for name, mod in model.named_modules()
+            if (type(mod) is nn.Linear or _is_conv1d(mod)) and name
+            and any(fnmatch.fnmatchcase(name, p) for p in include)
+            and not any(fnmatch.fnmatchcase(name, p) for p in exclude)]
+
+
 def sparsify(model, kind="nm", *, include="*", exclude=(), **kwargs):
-    """Replace the ``nn.Linear`` layers of ``model`` in place by sparse ones.
+    """Replace the ``nn.Linear`` layers of ``model`` (and transformers'
+    ``Conv1D``, GPT-2's linear layers) in place by sparse ones.
 
     Parameters
     ----------
@@ -1428,17 +1518,11 @@ def sparsify(model, kind="nm", *, include="*", exclude=(), **kwargs):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-    include = (include,) if isinstance(include, str) else tuple(include)
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     cls = _KINDS[kind]
-    targets = [(name, mod) for name, mod in model.named_modules()
-               if type(mod) is nn.Linear and name
-               and any(fnmatch.fnmatchcase(name, p) for p in include)
-               and not any(fnmatch.fnmatchcase(name, p) for p in exclude)]
     replaced = {}
-    for name, mod in targets:
+    for name, mod in linear_targets(model, include, exclude):
         try:
-            new = cls.from_dense(mod, **kwargs)
+            new = cls.from_dense(as_linear(mod), **kwargs)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"cannot sparsify layer {name!r}: {exc}") from exc
         parent_name, _, child = name.rpartition(".")

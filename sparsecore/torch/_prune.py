@@ -11,7 +11,6 @@ with the earlier groups already pruned, as in the SparseGPT and Wanda
 reference implementations.
 """
 import copy
-import fnmatch
 import math
 import numbers
 import sys
@@ -21,7 +20,8 @@ import torch
 from torch import nn
 
 from sparsecore.torch._fuse import eval_mode, fuse_activations, run_batch
-from sparsecore.torch._layers import CompactBlockLinear, CompactNMLinear
+from sparsecore.torch._layers import (CompactBlockLinear, CompactNMLinear, as_linear,
+                                      linear_features, linear_targets)
 
 __all__ = ["prune"]
 
@@ -267,15 +267,6 @@ class _Stats:
         self.tokens += x.shape[0]
 
 
-def _select(model, include, exclude):
-    include = (include,) if isinstance(include, str) else tuple(include)
-    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
-    return [name for name, mod in model.named_modules()
-            if type(mod) is nn.Linear and name
-            and any(fnmatch.fnmatchcase(name, p) for p in include)
-            and not any(fnmatch.fnmatchcase(name, p) for p in exclude)]
-
-
 def _groups(model, names, order):
     """Targets grouped by the block (child of a ModuleList) that holds them,
     groups in call order."""
@@ -333,8 +324,9 @@ class _Progress:
 def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=None,
           include="*", exclude=_DEFAULT_EXCLUDE, forward=None, blocksize=128,
           percdamp=0.01, fuse=True, inplace=False, verbose=1):
-    """Prune the ``nn.Linear`` layers of a trained model without retraining
-    and return it with compact sparse layers.
+    """Prune the ``nn.Linear`` layers of a trained model (and transformers'
+    ``Conv1D``, GPT-2's linear layers) without retraining and return it with
+    compact sparse layers.
 
     Parameters
     ----------
@@ -437,22 +429,22 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         raise ValueError(f"percdamp must be a positive number, got {percdamp!r}")
     if forward is not None and not callable(forward):
         raise TypeError(f"forward must be callable, got {type(forward).__name__}")
-    names = _select(model, include, exclude)
-    if not names:
-        raise ValueError(f"no nn.Linear of the model matches include={include!r} and "
-                         f"exclude={exclude!r}")
-    for name in names:
-        lin = model.get_submodule(name)
+    targets = linear_targets(model, include, exclude)
+    if not targets:
+        raise ValueError(f"no nn.Linear (or transformers Conv1D) of the model matches "
+                         f"include={include!r} and exclude={exclude!r}")
+    names = [name for name, _ in targets]
+    for name, lin in targets:
+        n_in, n_out = linear_features(lin)
         if lin.weight.dtype not in (torch.float32, torch.float64):
             raise TypeError(f"layer {name!r} has dtype {lin.weight.dtype}; float32 or float64 "
                             f"is needed")
-        if kind[0] == "nm" and lin.in_features % kind[2]:
-            raise ValueError(f"layer {name!r} has in_features={lin.in_features}, not a multiple "
+        if kind[0] == "nm" and n_in % kind[2]:
+            raise ValueError(f"layer {name!r} has in_features={n_in}, not a multiple "
                              f"of M={kind[2]} of pattern {pattern!r}")
-        if kind[0] == "block" and (lin.out_features % kind[1] or lin.in_features % kind[2]):
-            raise ValueError(f"layer {name!r} of shape (out, in) = "
-                             f"{(lin.out_features, lin.in_features)} is not a whole number of "
-                             f"{kind[1]}x{kind[2]} blocks")
+        if kind[0] == "block" and (n_out % kind[1] or n_in % kind[2]):
+            raise ValueError(f"layer {name!r} of shape (out, in) = {(n_out, n_in)} is not a "
+                             f"whole number of {kind[1]}x{kind[2]} blocks")
     batches = None
     if method != "magnitude":
         if calibration is None:
@@ -479,6 +471,8 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         fuse_batch = calibration[0]
     if not inplace:
         model = copy.deepcopy(model)
+    for name in names:  # transformers Conv1D (GPT-2) as the Linear it computes
+        _set_module(model, name, as_linear(model.get_submodule(name)))
     # each replaced layer's own train/eval mode, for its compact successor
     modes = {name: model.get_submodule(name).training for name in names}
     with eval_mode(model):

@@ -57,6 +57,31 @@ def test_state_dict_holds_only_compact_tensors():
     assert sorted(n for n, _ in layers["nm"].named_parameters()) == ["bias", "values"]
 
 
+@pytest.mark.parametrize("kind", ["nm", "block", "monarch"])
+def test_weight_is_a_read_only_dense_view(kind):
+    torch.manual_seed(0)
+    layer = compact_layers().get(kind) or MonarchLinear(32, 32, n_blocks=4)
+    W = layer.weight
+    assert W.shape == (layer.out_features, layer.in_features) and not W.requires_grad
+    assert torch.equal(W, layer.dense_weight().detach())
+    assert layer.weight is W  # kept while the storage is unchanged
+    assert "weight" not in layer.state_dict() and "weight" not in dict(layer.named_parameters())
+    stored = next(p for n, p in layer.named_parameters() if n != "bias")
+    with torch.no_grad():
+        stored.mul_(2)  # changed in place: rebuilt
+    assert torch.equal(layer.weight, layer.dense_weight().detach())
+    twin = copy.deepcopy(layer)
+    assert twin.weight is not layer.weight and torch.equal(twin.weight, layer.weight)
+    with pytest.raises(KeyError, match="weight"):
+        layer.weight = nn.Parameter(torch.zeros_like(W))
+    # code written for nn.Linear reads the weight's dtype, compiled as well
+    x = torch.randn(3, layer.in_features)
+    torch._dynamo.reset()
+    f = torch.compile(lambda t: layer(t.to(layer.weight.dtype)), fullgraph=True)
+    with torch.no_grad():
+        assert close(f(x), layer(x))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compact_of_training_layer_is_the_same_function(dtype):
     torch.manual_seed(1)

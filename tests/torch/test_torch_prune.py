@@ -285,3 +285,59 @@ def test_dsnot_keeps_counts_and_shrinks_expected_error(pattern, sparsity):
 def test_dsnot_rejects_blocks():
     with pytest.raises(ValueError, match="dsnot"):
         prune(single(), calib(), "4x4", "dsnot", sparsity=0.5)
+
+
+def masked_by_magnitude_24(W):
+    """W (out, in) with the 2 largest |W| of every 4 consecutive inputs kept."""
+    return W * nm_keep(W.abs(), 2, 4)
+
+
+def test_transformers_conv1d_layers_are_pruned_and_sparsified():
+    """GPT-2 keeps its linear layers as transformers' Conv1D, weight (in, out)."""
+    transformers = pytest.importorskip("transformers")
+    from sparsecore.torch import sparsify
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=2)
+    model = transformers.GPT2Model(cfg).eval()
+    ids = [{"input_ids": torch.randint(0, 64, (2, 16))} for _ in range(2)]
+    before = copy.deepcopy(model.state_dict())
+    pruned = prune(model, ids, "2:4", "magnitude", verbose=0)
+    convs = [n for n, m in model.named_modules() if type(m).__name__ == "Conv1D"]
+    assert len(convs) == 8
+    assert all(isinstance(pruned.get_submodule(n), CompactNMLinear) for n in convs)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    # the same function as GPT-2 with each Conv1D weight pruned by hand
+    ref = copy.deepcopy(model)
+    with torch.no_grad():
+        for n in convs:
+            conv = ref.get_submodule(n)
+            conv.weight.copy_(masked_by_magnitude_24(conv.weight.T).T)
+        out, want = pruned(**ids[0]).last_hidden_state, ref(**ids[0]).last_hidden_state
+    assert float((out - want).abs().max()) <= 1e-5 * float(want.abs().max())
+    assert pruned.h[0].mlp.c_fc.activation == "gelu_tanh"  # GPT-2's "gelu_new", fused
+
+    replaced = sparsify(model, "nm", n=2, m=4)
+    assert sorted(replaced) == sorted(convs)
+    with torch.no_grad():
+        trained = model(**ids[0]).last_hidden_state
+    assert float((trained - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+def test_models_that_read_linear_weight_dtype_run_pruned():
+    """transformers' T5 compares its input's dtype with ``wo.weight.dtype``."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.T5Config(vocab_size=64, d_model=32, d_ff=64, num_layers=2, num_heads=2,
+                                d_kv=16)
+    model = transformers.T5EncoderModel(cfg).eval()
+    ids = [{"input_ids": torch.randint(0, 64, (2, 12))} for _ in range(2)]
+    pruned = prune(model, ids, "2:4", "wanda", verbose=0)
+    wo = pruned.encoder.block[0].layer[1].DenseReluDense.wo
+    assert isinstance(wo, CompactNMLinear) and wo.weight.dtype == torch.float32
+    with torch.no_grad():
+        out = pruned(**ids[0]).last_hidden_state
+        torch._dynamo.reset()
+        compiled = torch.compile(pruned, fullgraph=True)(**ids[0]).last_hidden_state
+    assert out.shape == (2, 12, 32) and torch.isfinite(out).all()
+    assert float((compiled - out).abs().max()) <= 1e-5 * float(out.abs().max())
