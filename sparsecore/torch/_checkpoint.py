@@ -40,6 +40,8 @@ from sparsecore.torch._layers import (
     CompactBlockLinear,
     CompactNMLinear,
     NMSparseLinear,
+    is_conv1d,
+    linear_features,
 )
 
 __all__ = ["load_compressed_tensors", "save_compressed_tensors"]
@@ -117,7 +119,11 @@ def save_compressed_tensors(model, save_directory, *, format="auto"):
     ``sparsity_config["targets"]`` lists the compressed modules by name,
     ``"sparsity_structure"`` is ``"2:4"`` when every one is 2:4 (else
     ``"unstructured"``), and ``"global_sparsity"`` is the fraction of zeros
-    among all the model's parameters.
+    among all the model's parameters. Weights are written (out_features,
+    in_features), as ``nn.Linear`` holds them, also where the layer was pruned
+    from a transformers ``Conv1D`` (GPT-2), which holds its weight transposed:
+    :func:`load_compressed_tensors` reads such a checkpoint back into the same
+    architecture; the compressed-tensors package would load it transposed.
 
     Examples
     --------
@@ -312,8 +318,9 @@ def load_compressed_tensors(path, model, *, pattern="auto", strict=True, backend
         architecture (e.g. built from the same config): its state_dict's
         names are the checkpoint's. Modified in place, as by
         ``load_state_dict``: each module ``P`` whose ``P.weight`` is stored
-        compressed (an ``nn.Linear`` or a sparse layer of the same shape) is
-        replaced; all other tensors are copied into the model.
+        compressed (an ``nn.Linear``, a transformers ``Conv1D`` or a sparse
+        layer of the same shape) is replaced; all other tensors are copied
+        into the model.
     pattern : {"auto", "N:M", "csr", "dense"}, default="auto"
         Layer built for a ``sparse-bitmask`` weight: "N:M" a
         :class:`CompactNMLinear` (each group of M along ``in_features`` may
@@ -389,9 +396,10 @@ def load_compressed_tensors(path, model, *, pattern="auto", strict=True, backend
         except AttributeError:
             raise ValueError(f"the checkpoint holds the compressed weight of {p!r}, which is "
                              f"not a module of the model") from None
-        if not isinstance(mod, (nn.Linear,) + _SPARSE):
-            raise ValueError(f"module {p!r} is a {type(mod).__name__}; an nn.Linear or a "
-                             f"sparse linear layer is needed for a compressed weight")
+        if not (isinstance(mod, (nn.Linear,) + _SPARSE) or is_conv1d(mod)):
+            raise ValueError(f"module {p!r} is a {type(mod).__name__}; an nn.Linear, a "
+                             f"transformers Conv1D or a sparse linear layer is needed for a "
+                             f"compressed weight")
         keys = [p + s for s in (".shape", ".compressed", ".bitmask", ".row_offsets")
                 if p + s in tensors]
         if p + ".shape" not in tensors:
@@ -435,9 +443,10 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
         raise ValueError(f"checkpoint tensor {p + '.shape'!r} must hold two ints, got "
                          f"{shape.tolist()}")
     out_f, in_f = (int(v) for v in shape.flatten())
-    if (out_f, in_f) != (mod.out_features, mod.in_features):
+    n_in, n_out = linear_features(mod)
+    if (out_f, in_f) != (n_out, n_in):
         raise ValueError(f"checkpoint weight {p!r} has shape {(out_f, in_f)}; the model's "
-                         f"layer is {(mod.out_features, mod.in_features)}")
+                         f"layer is {(n_out, n_in)} (out_features, in_features)")
     if bits.dtype != torch.uint8 or tuple(bits.shape) != (out_f, math.ceil(in_f / 8)):
         raise ValueError(f"checkpoint tensor {p + '.bitmask'!r} must be uint8 of shape "
                          f"{(out_f, math.ceil(in_f / 8))}, got {bits.dtype} "
@@ -446,7 +455,7 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
         raise ValueError(f"checkpoint tensor {p + '.compressed'!r} has dtype {values.dtype}; "
                          f"only floating-point (unquantized) weights are read")
     mask = _unpack(bits, in_f)
-    ref = mod.weight if isinstance(mod, nn.Linear) else mod._reference_param()
+    ref = mod._reference_param() if isinstance(mod, _SPARSE) else mod.weight
     dtype, device = ref.dtype, ref.device
     if bias is not None:
         if tuple(bias.shape) != (out_f,):

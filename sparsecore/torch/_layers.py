@@ -1433,7 +1433,7 @@ _KINDS = {"nm": NMSparseLinear, "block": BlockSparseLinear, "monarch": MonarchLi
 _COMPACT_KINDS = {"nm": CompactNMLinear, "block": CompactBlockLinear}
 
 
-def _is_conv1d(module):
+def is_conv1d(module):
     """Whether ``module`` is transformers' ``Conv1D`` (GPT-2 and its kin): a
     linear layer that stores its weight transposed, (in_features,
     out_features), and computes ``bias + x @ weight``."""
@@ -1446,7 +1446,7 @@ def _is_conv1d(module):
 def linear_features(module):
     """(in_features, out_features) of an ``nn.Linear`` or a transformers
     ``Conv1D``."""
-    if _is_conv1d(module):
+    if is_conv1d(module):
         return tuple(module.weight.shape)
     return module.in_features, module.out_features
 
@@ -1455,7 +1455,7 @@ def as_linear(module):
     """``module`` itself when it is an ``nn.Linear``; a transformers
     ``Conv1D`` as the ``nn.Linear`` that computes the same (weight transposed
     and copied, bias copied, same device, dtype and mode)."""
-    if not _is_conv1d(module):
+    if not is_conv1d(module):
         return module
     n_in, n_out = module.weight.shape
     W = module.weight
@@ -1476,7 +1476,7 @@ def linear_targets(model, include, exclude):
     include = (include,) if isinstance(include, str) else tuple(include)
     exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     return [(name, mod) for name, mod in model.named_modules()
-            if (type(mod) is nn.Linear or _is_conv1d(mod)) and name
+            if (type(mod) is nn.Linear or is_conv1d(mod)) and name
             and any(fnmatch.fnmatchcase(name, p) for p in include)
             and not any(fnmatch.fnmatchcase(name, p) for p in exclude)]
 

@@ -341,3 +341,24 @@ def test_models_that_read_linear_weight_dtype_run_pruned():
         compiled = torch.compile(pruned, fullgraph=True)(**ids[0]).last_hidden_state
     assert out.shape == (2, 12, 32) and torch.isfinite(out).all()
     assert float((compiled - out).abs().max()) <= 1e-5 * float(out.abs().max())
+
+
+def test_pruned_gpt2_checkpoint_loads_into_a_fresh_gpt2(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("safetensors")
+    from sparsecore.torch import load_compressed_tensors, save_compressed_tensors
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=2)
+    model = transformers.GPT2Model(cfg).eval()
+    ids = [{"input_ids": torch.randint(0, 64, (2, 16))} for _ in range(2)]
+    for pattern, sparsity in (("2:4", None), ("unstructured", 0.5)):
+        pruned = prune(model, ids, pattern, "wanda", sparsity=sparsity, verbose=0)
+        d = tmp_path / pattern.replace(":", "_")
+        save_compressed_tensors(pruned, d)
+        fresh = load_compressed_tensors(d, transformers.GPT2Model(cfg).eval())
+        assert type(fresh.h[0].attn.c_proj).__name__.startswith("Compact")
+        with torch.no_grad():
+            want = pruned(**ids[1]).last_hidden_state
+            got = fresh(**ids[1]).last_hidden_state
+        assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
