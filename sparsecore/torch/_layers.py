@@ -673,14 +673,15 @@ def _dense_view(layer):
 
 
 #: ``weight`` of the layers that store a compact form: what code written for
-#: ``nn.Linear`` reads (transformers' T5 and Whisper blocks compare their
-#: input's dtype with ``layer.weight.dtype`` on every call)
+#: ``nn.Linear`` reads (transformers' T5 blocks compare their input's dtype
+#: with ``wo.weight.dtype`` on every call)
 _WEIGHT_PROPERTY = property(_dense_view, doc="""The dense (out_features, in_features) weight, read-only and detached,
     for code written against ``nn.Linear`` that reads ``layer.weight`` (its
     dtype, device, shape or values). Built from the compact storage on first
-    access and kept until that storage changes; the forward never uses it and
-    it is not part of the ``state_dict``. :meth:`dense_weight` rebuilds it,
-    differentiably, on each call.""")
+    access and kept, in dense memory, while the layer lives and that storage
+    is unchanged; the forward never uses it and it is not part of the
+    ``state_dict``. :meth:`dense_weight` rebuilds it, differentiably, on each
+    call.""")
 
 
 class _CompactLinear(_SparseLinearBase):
