@@ -469,3 +469,23 @@ def test_minilm_both_ways_with_the_package(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).last_hidden_state, expected, rtol=1e-5,
                                    atol=1e-5)
+
+
+def test_checkpoint_loads_into_a_model_built_from_its_own_config(tmp_path):
+    """The route for a Hugging Face model: config.json beside the weights, a
+    model built from it, the compact layers loaded into that model."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                  num_hidden_layers=2, num_attention_heads=2)
+    dense = transformers.BertModel(cfg).eval()
+    ids = {"input_ids": torch.randint(3, 64, (2, 12))}
+    pruned = prune(dense, [ids], "2:4", "wanda", verbose=0)
+    save_compressed_tensors(pruned, tmp_path)
+    built = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(tmp_path))
+    loaded = load_compressed_tensors(tmp_path, built.eval())
+    assert isinstance(loaded.encoder.layer[0].intermediate.dense, CompactNMLinear)
+    with torch.no_grad():
+        want = pruned(**ids).last_hidden_state
+        got = loaded(**ids).last_hidden_state
+    assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
