@@ -664,16 +664,18 @@ def test_worker_killed_mid_computation_is_retried():
         C = spgemm(X, from_scipy(B, chunks=700), strategy="2d", persist=False)
         pids = client.run(os.getpid)
         future = client.compute(C)
-        # kill a worker while it runs a block, after it has finished another
+        # kill a worker while the blocks run, once it has been given a second
+        # block (the blocks it held are then lost with it; what it holds is
+        # no sign of progress: the scheduler may already have released a
+        # used block, and then no worker was ever picked)
         deadline = time.monotonic() + 60
-        victim, finished = None, set()
+        victim, given = None, {}
         while victim is None and time.monotonic() < deadline:
-            for w, keys in client.has_what().items():
-                if any("from-row-blocks" in str(k) for k in keys):
-                    finished.add(w)
             for w, keys in client.processing().items():
-                if w in finished and any("from-row-blocks" in str(k) for k in keys):
+                now = {k for k in keys if "from-row-blocks" in str(k)}
+                if given.get(w) and now - given[w]:
                     victim = w
+                given.setdefault(w, set()).update(now)
             time.sleep(0.01)
         assert victim is not None and not future.done()
         os.kill(pids[victim], signal.SIGKILL)
