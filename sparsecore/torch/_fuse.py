@@ -1,6 +1,7 @@
 """Folding the activation that follows a compact sparse layer into its kernel."""
 import contextlib
 import copy
+from collections.abc import Mapping
 
 import torch
 
@@ -24,10 +25,11 @@ def eval_mode(model):
 
 def run_batch(model, batch, forward=None):
     """Run one batch: ``forward(model, batch)``, or ``model(**batch)`` for a
-    dict, ``model(*batch)`` for a tuple or list, ``model(batch)`` otherwise."""
+    mapping (a dict, a tokenizer's ``BatchEncoding``), ``model(*batch)`` for a
+    tuple or list, ``model(batch)`` otherwise."""
     if forward is not None:
         return forward(model, batch)
-    if isinstance(batch, dict):
+    if isinstance(batch, Mapping):
         return model(**batch)
     if isinstance(batch, (tuple, list)):
         return model(*batch)

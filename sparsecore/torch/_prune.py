@@ -15,6 +15,7 @@ import math
 import numbers
 import sys
 import time
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -335,8 +336,9 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     calibration : iterable of batches, optional
         Inputs the model is run on to measure each layer's input statistics
         (e.g. 128 sequences of real text). A batch is a Tensor
-        (``model(batch)``), a tuple (``model(*batch)``) or a dict of keyword
-        arguments (``model(**batch)``); a dict's ``"attention_mask"`` of shape
+        (``model(batch)``), a tuple (``model(*batch)``) or a mapping of keyword
+        arguments such as a tokenizer's output (``model(**batch)``); a
+        mapping's ``"attention_mask"`` of shape
         (batch, length) excludes padded tokens from the statistics. Needed by
         "wanda" and "sparsegpt"; "magnitude" ignores it.
     pattern : str, default="2:4"
@@ -449,14 +451,14 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     if method != "magnitude":
         if calibration is None:
             raise ValueError(f"method={method!r} needs calibration data")
-        if isinstance(calibration, (torch.Tensor, dict)):
+        if isinstance(calibration, (torch.Tensor, Mapping)):
             raise TypeError("calibration must be an iterable of batches (e.g. a list of "
                             "tensors or of dicts), not a single batch; wrap it in a list")
         batches = list(calibration)
         if not batches:
             raise ValueError("calibration is empty")
         for i, b in enumerate(batches):
-            if isinstance(b, dict) and "attention_mask" in b:
+            if isinstance(b, Mapping) and "attention_mask" in b:
                 am = b["attention_mask"]
                 if not isinstance(am, torch.Tensor) or am.dim() != 2:
                     raise ValueError(f"calibration[{i}]['attention_mask'] must be a 2-D "
@@ -556,7 +558,7 @@ def _measure(model, members, gname, batches, forward, method):
     try:
         with torch.no_grad():
             for b in batches:
-                mask_now[0] = b.get("attention_mask") if isinstance(b, dict) else None
+                mask_now[0] = b.get("attention_mask") if isinstance(b, Mapping) else None
                 try:
                     run_batch(model, b, forward)
                 except _Stop:

@@ -205,9 +205,9 @@ def recover(model, teacher, data, *, steps=None, epochs=1, max_time=None, lr=1e-
         (its train/eval flags are restored).
     data : iterable of batches
         Calibration inputs, as for :func:`prune`: a Tensor (``model(batch)``),
-        a tuple (``model(*batch)``) or a dict of keyword arguments
-        (``model(**batch)``). A dict's 2-D ``"attention_mask"`` leaves padded
-        tokens out of the loss.
+        a tuple (``model(*batch)``) or a mapping of keyword arguments such as
+        a tokenizer's output (``model(**batch)``). A mapping's 2-D
+        ``"attention_mask"`` leaves padded tokens out of the loss.
     steps : int, optional
         Optimizer steps (one batch each), cycling over ``data``; default
         ``epochs * len(data)``.
@@ -297,7 +297,7 @@ def recover(model, teacher, data, *, steps=None, epochs=1, max_time=None, lr=1e-
     if model is teacher:
         raise ValueError("model and teacher are the same module; pass the pruned model and "
                          "the dense model it came from")
-    if isinstance(data, (torch.Tensor, dict)):
+    if isinstance(data, (torch.Tensor, Mapping)):
         raise TypeError("data must be an iterable of batches (e.g. a list of tensors or of "
                         "dicts), not a single batch; wrap it in a list")
     try:
@@ -308,7 +308,7 @@ def recover(model, teacher, data, *, steps=None, epochs=1, max_time=None, lr=1e-
     if not batches:
         raise ValueError("data is empty")
     for i, b in enumerate(batches):
-        if isinstance(b, dict) and "attention_mask" in b:
+        if isinstance(b, Mapping) and "attention_mask" in b:
             am = b["attention_mask"]
             if not isinstance(am, torch.Tensor) or am.dim() != 2:
                 raise ValueError(f"data[{i}]['attention_mask'] must be a 2-D (batch, length) "
@@ -439,7 +439,7 @@ def _train(model, teacher, batches, params, layers, steps, max_time, lr, weight_
                 f = factor(step, time.perf_counter() - t_start)
                 for group in opt.param_groups:
                     group["lr"] = lr * f
-                am = batch.get("attention_mask") if isinstance(batch, dict) else None
+                am = batch.get("attention_mask") if isinstance(batch, Mapping) else None
                 am = None if am is None else am.bool()
                 with torch.no_grad():
                     t_out = run(teacher, batch, "the teacher")

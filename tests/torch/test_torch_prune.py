@@ -362,3 +362,32 @@ def test_pruned_gpt2_checkpoint_loads_into_a_fresh_gpt2(tmp_path):
             want = pruned(**ids[1]).last_hidden_state
             got = fresh(**ids[1]).last_hidden_state
         assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+def test_tokenizer_outputs_are_keyword_batches():
+    """A tokenizer's BatchEncoding is a Mapping, not a dict: it runs as
+    ``model(**batch)`` and its attention mask leaves padding out; given alone
+    (not in a list) it is refused as a single batch."""
+    transformers = pytest.importorskip("transformers")
+    from sparsecore.torch import recover
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                  num_hidden_layers=2, num_attention_heads=2)
+    model = transformers.BertModel(cfg).eval()
+    ids = torch.randint(3, 64, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[1, 7:] = 0
+    enc = transformers.BatchEncoding({"input_ids": ids, "attention_mask": mask})
+    plain = {"input_ids": ids, "attention_mask": mask}
+    a = prune(model, [enc], "2:4", "wanda", verbose=0)
+    b = prune(model, [plain], "2:4", "wanda", verbose=0)
+    for k, v in b.state_dict().items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(a.state_dict()[k], v)
+    with pytest.raises(TypeError, match="single batch"):
+        prune(model, enc, "2:4", "wanda", verbose=0)
+    tuned = recover(a, model, [enc], steps=1, verbose=0)
+    assert isinstance(tuned.encoder.layer[0].intermediate.dense, CompactNMLinear)
+    with pytest.raises(TypeError, match="single batch"):
+        recover(a, model, enc, steps=1, verbose=0)
