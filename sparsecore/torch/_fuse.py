@@ -1,6 +1,7 @@
 """Folding the activation that follows a compact sparse layer into its kernel."""
 import contextlib
 import copy
+import inspect
 from collections.abc import Mapping
 
 import torch
@@ -25,15 +26,29 @@ def eval_mode(model):
 
 def run_batch(model, batch, forward=None):
     """Run one batch: ``forward(model, batch)``, or ``model(**batch)`` for a
-    mapping (a dict, a tokenizer's ``BatchEncoding``), ``model(*batch)`` for a
-    tuple or list, ``model(batch)`` otherwise."""
+    mapping (a dict, a tokenizer's ``BatchEncoding``; the mapping itself to a
+    model whose forward wants it whole), ``model(*batch)`` for a tuple or
+    list, ``model(batch)`` otherwise."""
     if forward is not None:
         return forward(model, batch)
     if isinstance(batch, Mapping):
-        return model(**batch)
+        return model(batch) if _takes_mapping(model, batch) else model(**batch)
     if isinstance(batch, (tuple, list)):
         return model(*batch)
     return model(batch)
+
+
+def _takes_mapping(model, batch):
+    """Whether ``model``'s forward takes a mapping of inputs whole (one
+    required parameter, not among the mapping's keys: sentence-transformers'
+    models take their tokenizer's output as ``forward(input)``)."""
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) == 1 and required[0].name not in batch
 
 
 def _activation_name(module):

@@ -368,8 +368,10 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         Linear is pruned except names matching ``*classifier*``,
         ``*pooler*`` or ``*lm_head*``.
     forward : callable, optional
-        ``forward(model, batch)`` runs one batch (e.g. ``lambda m, b: m(b)``
-        for a sentence-transformers model, which takes a dict positionally).
+        ``forward(model, batch)`` runs one batch. Without it a mapping goes
+        whole to a forward with one required parameter that is not among its
+        keys (a sentence-transformers model's ``forward(input)``), as keyword
+        arguments to any other.
     blocksize : int, default=128
         SparseGPT's column block for lazy batch updates.
     percdamp : float, default=0.01

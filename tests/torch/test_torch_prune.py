@@ -391,3 +391,33 @@ def test_tokenizer_outputs_are_keyword_batches():
     assert isinstance(tuned.encoder.layer[0].intermediate.dense, CompactNMLinear)
     with pytest.raises(TypeError, match="single batch"):
         recover(a, model, enc, steps=1, verbose=0)
+
+
+class _TakesFeatures(nn.Module):
+    """A model whose forward takes the whole mapping of inputs, as
+    sentence-transformers' models do."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8, dtype=torch.float64)
+
+    def forward(self, features, scale=1.0):
+        return self.fc(features["x"]) * scale
+
+
+class _TakesKeywords(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8, dtype=torch.float64)
+
+    def forward(self, x, scale=1.0):
+        return self.fc(x) * scale
+
+
+def test_mapping_batches_go_whole_to_a_forward_that_wants_them():
+    data = [{"x": b} for b in calib(8)]
+    for net in (_TakesFeatures(), _TakesKeywords()):
+        pruned = prune(net, data, "2:4", "wanda", verbose=0)
+        ref = prune(net, data, "2:4", "wanda", verbose=0,
+                    forward=lambda m, b: m(b) if isinstance(m, _TakesFeatures) else m(**b))
+        assert torch.equal(pruned.fc.values, ref.fc.values)
