@@ -42,6 +42,10 @@ def _takes_mapping(model, batch):
     """Whether ``model``'s forward takes a mapping of inputs whole (one
     required parameter, not among the mapping's keys: sentence-transformers'
     models take their tokenizer's output as ``forward(input)``)."""
+    # torch.compile's and DataParallel's wrappers forward (*args, **kwargs)
+    model = getattr(model, "_orig_mod", model)
+    if isinstance(model, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)):
+        model = model.module
     try:
         params = inspect.signature(model.forward).parameters.values()
     except (TypeError, ValueError):

@@ -654,15 +654,18 @@ _DENSE_VIEWS = weakref.WeakKeyDictionary()
 
 def _dense_view(layer):
     """The layer's dense weight, detached, rebuilt only after its stored
-    tensors changed (in place or replaced)."""
-    if torch.compiler.is_compiling():
-        # traced like any product; dropped from the graph when only its
-        # dtype, device or shape is read
-        return layer.dense_weight()
-    key = tuple((t.data_ptr(), t._version, t.dtype, t.device)
-                for name, t in (*layer.named_parameters(recurse=False),
-                                *layer.named_buffers(recurse=False))
-                if name != "bias")
+    tensors changed (in place, replaced, or converted by ``.to``)."""
+    stored = [t for name, t in (*layer.named_parameters(recurse=False),
+                                *layer.named_buffers(recurse=False)) if name != "bias"]
+    if (torch.compiler.is_compiling() or torch.is_inference_mode_enabled()
+            or torch._C._are_functorch_transforms_active()
+            or any(type(t) not in (torch.Tensor, nn.Parameter) or t.is_inference()
+                   for t in stored)):
+        # built each time: traced by torch.compile (and dropped from the
+        # graph when only its dtype, device or shape is read); inference and
+        # functorch tensors have no version counter or storage to key on
+        return layer.dense_weight().detach()
+    key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in stored)
     hit = _DENSE_VIEWS.get(layer)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -672,6 +675,13 @@ def _dense_view(layer):
     return W
 
 
+def _apply_dropping_view(self, fn, *args, **kwargs):
+    """``nn.Module._apply`` (``.to``, ``.half``, ...) that first forgets the
+    dense view: a conversion may reuse an address and keep the version."""
+    _DENSE_VIEWS.pop(self, None)
+    return nn.Module._apply(self, fn, *args, **kwargs)
+
+
 #: ``weight`` of the layers that store a compact form: what code written for
 #: ``nn.Linear`` reads (transformers' T5 blocks compare their input's dtype
 #: with ``wo.weight.dtype`` on every call)
@@ -679,8 +689,9 @@ _WEIGHT_PROPERTY = property(_dense_view, doc="""The dense (out_features, in_feat
     for code written against ``nn.Linear`` that reads ``layer.weight`` (its
     dtype, device, shape or values). Built from the compact storage on first
     access and kept, in dense memory, while the layer lives and that storage
-    is unchanged; the forward never uses it and it is not part of the
-    ``state_dict``. :meth:`dense_weight` rebuilds it, differentiably, on each
+    is unchanged (a write through ``.data`` goes unseen); the forward never
+    uses it, it is not part of the ``state_dict``, and writing to it changes
+    nothing else. :meth:`dense_weight` rebuilds it, differentiably, on each
     call.""")
 
 
@@ -694,6 +705,7 @@ class _CompactLinear(_SparseLinearBase):
     by torch after the product otherwise."""
 
     weight = _WEIGHT_PROPERTY
+    _apply = _apply_dropping_view
 
     @property
     def activation(self):
@@ -1333,6 +1345,7 @@ class MonarchLinear(_SparseLinearBase):
     """
 
     weight = _WEIGHT_PROPERTY
+    _apply = _apply_dropping_view
 
     def __init__(self, in_features, out_features, n_blocks=None, bias=True, *, backend="auto",
                  n_threads=None, device=None, dtype=None):

@@ -475,12 +475,12 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
         fuse_batch = calibration[0]
     if not inplace:
         model = copy.deepcopy(model)
-    for name in names:  # transformers Conv1D (GPT-2) as the Linear it computes
-        _set_module(model, name, as_linear(model.get_submodule(name)))
     # each replaced layer's own train/eval mode, for its compact successor
     modes = {name: model.get_submodule(name).training for name in names}
     with eval_mode(model):
-        order = _call_order(model, names, batches, forward)
+        order = _call_order(model, names, batches, forward)  # checks the batches
+        for name in names:  # transformers Conv1D (GPT-2) as the Linear it computes
+            _set_module(model, name, as_linear(model.get_submodule(name)))
         groups = _groups(model, names, order)
         pruned = {}
         progress = _Progress(len(groups), verbose)

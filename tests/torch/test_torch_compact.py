@@ -57,6 +57,17 @@ def test_state_dict_holds_only_compact_tensors():
     assert sorted(n for n, _ in layers["nm"].named_parameters()) == ["bias", "values"]
 
 
+class _ReadsWeight(nn.Module):
+    """Code written for nn.Linear: casts its input to the layer's weight dtype."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(x.to(self.layer.weight.dtype))
+
+
 @pytest.mark.parametrize("kind", ["nm", "block", "monarch"])
 def test_weight_is_a_read_only_dense_view(kind):
     torch.manual_seed(0)
@@ -74,6 +85,27 @@ def test_weight_is_a_read_only_dense_view(kind):
     assert twin.weight is not layer.weight and torch.equal(twin.weight, layer.weight)
     with pytest.raises(KeyError, match="weight"):
         layer.weight = nn.Parameter(torch.zeros_like(W))
+    # converted: never the view of the old tensors (.to may reuse their address)
+    for dtype in (torch.float64, torch.float32):
+        layer.to(dtype)
+        assert layer.weight.dtype == dtype
+        assert torch.equal(layer.weight, layer.dense_weight().detach())
+    # inference tensors and torch.func's wrappers have no version or storage
+    # to key on: built each time, and nothing made there is handed out later
+    with torch.inference_mode():
+        frozen = copy.deepcopy(layer)
+        assert torch.equal(frozen.weight, layer.weight)
+        inner = layer.weight
+    assert torch.equal(frozen.weight, inner)
+    x = torch.randn(3, layer.in_features, requires_grad=True)
+    (x @ layer.weight.T).sum().backward()
+    masked = copy.deepcopy(layer)
+    masked.backend = "masked"  # torch ops, which torch.func transforms
+    reads = _ReadsWeight(masked)
+    params = {k: v.detach() for k, v in reads.named_parameters()}
+    grads = torch.func.grad(
+        lambda p: torch.func.functional_call(reads, p, (x.detach(),)).sum())(params)
+    assert sorted(grads) == sorted(params)
     # code written for nn.Linear reads the weight's dtype, compiled as well
     x = torch.randn(3, layer.in_features)
     torch._dynamo.reset()

@@ -316,6 +316,12 @@ def test_transformers_conv1d_layers_are_pruned_and_sparsified():
         out, want = pruned(**ids[0]).last_hidden_state, ref(**ids[0]).last_hidden_state
     assert float((out - want).abs().max()) <= 1e-5 * float(want.abs().max())
     assert pruned.h[0].mlp.c_fc.activation == "gelu_tanh"  # GPT-2's "gelu_new", fused
+    # calibration the model cannot run is refused before anything changes, in place too
+    with pytest.raises(ValueError, match="cannot run"):
+        prune(model, [{"input_ids": torch.full((1, 4), 999)}], "2:4", "wanda", inplace=True,
+              verbose=0)
+    assert [n for n, m in model.named_modules() if type(m).__name__ == "Conv1D"] == convs
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
     replaced = sparsify(model, "nm", n=2, m=4)
     assert sorted(replaced) == sorted(convs)
@@ -417,6 +423,8 @@ class _TakesKeywords(nn.Module):
 def test_mapping_batches_go_whole_to_a_forward_that_wants_them():
     data = [{"x": b} for b in calib(8)]
     for net in (_TakesFeatures(), _TakesKeywords()):
+        wrapped = prune(nn.DataParallel(net), data, "2:4", "wanda", verbose=0)
+        assert isinstance(wrapped.module.fc, CompactNMLinear)
         pruned = prune(net, data, "2:4", "wanda", verbose=0)
         ref = prune(net, data, "2:4", "wanda", verbose=0,
                     forward=lambda m, b: m(b) if isinstance(m, _TakesFeatures) else m(**b))
