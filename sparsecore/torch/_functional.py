@@ -168,5 +168,9 @@ class _MaskGrad(torch.autograd.Function):
 def mask_with_dense_grad(w, mask, sink=None):
     """``w * mask`` whose backward stores the unmasked gradient in
     ``sink.dense_grad`` when ``sink.want_dense_grad`` is set (what a growth
-    step of a dynamic sparsifier needs); the gradient of ``w`` is masked."""
+    step of a dynamic sparsifier needs); the gradient of ``w`` is masked.
+    Under torch.func transforms, which take no autograd.Function without
+    ``setup_context``, the plain product (no dense gradient kept)."""
+    if torch._C._are_functorch_transforms_active():
+        return w * mask
     return _MaskGrad.apply(w, mask, sink)

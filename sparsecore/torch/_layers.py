@@ -107,6 +107,13 @@ class _SparseLinearBase(nn.Module):
     def _use_kernel(self, x):
         if self.backend == "masked":
             return False
+        if torch._C._are_functorch_transforms_active():
+            # torch.func (grad, vmap, jacrev, ...) cannot see into the
+            # operators' autograd: the torch-op form serves there
+            if self.backend == "sparsecore":
+                raise ValueError("torch.func transforms run the torch-op form of the layer; "
+                                 "backend='sparsecore' forbids it (use backend='auto')")
+            return False
         ok = x.device.type == "cpu" and x.dtype in _KERNEL_DTYPES
         if self.backend == "sparsecore" and not ok:
             raise ValueError(

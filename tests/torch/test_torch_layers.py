@@ -337,3 +337,33 @@ def test_nm_mask_change_in_place_is_seen():
     layer.mask.data[:, 2] = True
     layer.refresh()
     torch.testing.assert_close(layer(x), x @ (layer.weight * layer.mask).T + layer.bias)
+
+
+def test_torch_func_grad_and_vmap_run_every_layer():
+    """torch.func cannot see into the operators' autograd: the layers run
+    their torch-op form there, with the gradients of the kernel path."""
+    from sparsecore.torch import (BlockSparseLinear, CompactBlockLinear, CompactNMLinear,
+                                  MonarchLinear, NMSparseLinear)
+
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 32)
+    layers = [CompactNMLinear.from_dense(lin, 2, 4),
+              CompactBlockLinear.from_dense(lin, (8, 8), 0.5),
+              NMSparseLinear.from_dense(lin, 2, 4),
+              BlockSparseLinear.from_dense(lin, (8, 8), 0.5),
+              MonarchLinear.from_dense(nn.Linear(64, 64), n_blocks=8)]
+    x = torch.randn(3, 64)
+    for layer in layers:
+        params = {n: p.detach() for n, p in layer.named_parameters()}
+        grads = torch.func.grad(
+            lambda p: torch.func.functional_call(layer, p, (x,)).square().sum())(params)
+        layer.zero_grad()
+        layer(x).square().sum().backward()
+        for n, p in layer.named_parameters():
+            assert torch.allclose(grads[n], p.grad, rtol=1e-5, atol=1e-6), (type(layer), n)
+        with torch.no_grad():
+            assert torch.allclose(torch.func.vmap(layer)(x[:, None, :])[:, 0], layer(x),
+                                  rtol=1e-5, atol=1e-6)
+    strict = CompactNMLinear.from_dense(lin, 2, 4, backend="sparsecore")
+    with pytest.raises(ValueError, match="torch.func"):
+        torch.func.vmap(strict)(x[:, None, :])
