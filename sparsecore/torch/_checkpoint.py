@@ -274,18 +274,50 @@ def _weight_files(path):
     return files
 
 
+_BLOCK_SIDES = (1, 2, 4, 8, 16, 32)
+
+
 def _parse_pattern(pattern):
     if pattern in ("auto", "csr", "dense"):
         return pattern
-    if isinstance(pattern, str) and ":" in pattern:
+    if isinstance(pattern, str) and (":" in pattern or "x" in pattern):
+        sep = ":" if ":" in pattern else "x"
         try:
-            n, m = (int(v) for v in pattern.split(":"))
+            a, b = (int(v) for v in pattern.split(sep))
         except ValueError:
-            n = m = 0
-        if 1 <= n < m <= 16:
-            return (n, m)
-    raise ValueError(f"pattern must be 'auto', 'N:M' (1 <= N < M <= 16), 'csr' or 'dense', "
-                     f"got {pattern!r}")
+            a = b = 0
+        if sep == ":" and 1 <= a < b <= 16:
+            return (a, b)
+        if sep == "x" and a in _BLOCK_SIDES and b in _BLOCK_SIDES:
+            return ("block", a, b)
+    raise ValueError(f"pattern must be 'auto', 'N:M' (1 <= N < M <= 16), 'RxC' (blocks, each "
+                     f"of 1, 2, 4, 8, 16, 32), 'csr' or 'dense', got {pattern!r}")
+
+
+def _block_map(mask, r, c):
+    """(out / r, in / c) map of the r x c blocks holding a nonzero."""
+    R, K = mask.shape
+    return mask.reshape(R // r, r, K // c, c).any(dim=3).any(dim=1)
+
+
+def _block_shape_of(mask):
+    """The largest r x c blocks (r, c of 1, 2, 4, ..., 32; at least 2
+    entries) whose kept blocks hold only nonzeros, all but 1 %, as a layer
+    pruned to blocks does; None when no such shape tiles the mask."""
+    R, K = mask.shape
+    nnz = int(mask.sum())
+
+    def full(r, c):
+        return nnz >= 0.99 * int(_block_map(mask, r, c).sum()) * r * c
+
+    # a shape that passes passes for every shape dividing it: an unstructured
+    # mask is rejected by the two smallest
+    if not any(R % r == 0 and K % c == 0 and full(r, c) for r, c in ((1, 2), (2, 1))):
+        return None
+    shapes = sorted(((r, c) for r in _BLOCK_SIDES for c in _BLOCK_SIDES
+                     if r * c >= 2 and R % r == 0 and K % c == 0),
+                    key=lambda rc: (-rc[0] * rc[1], -rc[0]))
+    return next(((r, c) for r, c in shapes if full(r, c)), None)
 
 
 def _fits(mask, n, m):
@@ -321,13 +353,16 @@ def load_compressed_tensors(path, model, *, pattern="auto", strict=True, backend
         compressed (an ``nn.Linear``, a transformers ``Conv1D`` or a sparse
         layer of the same shape) is replaced; all other tensors are copied
         into the model.
-    pattern : {"auto", "N:M", "csr", "dense"}, default="auto"
+    pattern : {"auto", "N:M", "RxC", "csr", "dense"}, default="auto"
         Layer built for a ``sparse-bitmask`` weight: "N:M" a
         :class:`CompactNMLinear` (each group of M along ``in_features`` may
-        hold at most N nonzeros), "csr" a :class:`CompactBlockLinear` of
-        1 x 1 blocks (CSR), "dense" an ``nn.Linear``; "auto": 2:4 where the
-        nonzeros fit it, else CSR. ``sparse-24-bitmask`` weights always
-        become 2:4 :class:`CompactNMLinear` layers (unless "dense").
+        hold at most N nonzeros), "RxC" a :class:`CompactBlockLinear` of R x C
+        blocks (each block holding a nonzero is stored), "csr" one of 1 x 1
+        blocks (CSR), "dense" an ``nn.Linear``; "auto": 2:4 where the
+        nonzeros fit it, else the largest blocks whose stored blocks hold only
+        nonzeros (all but 1 %), as a layer pruned to blocks does, else CSR.
+        ``sparse-24-bitmask`` weights always become 2:4
+        :class:`CompactNMLinear` layers (unless "dense").
     strict : bool, default=True
         Raise if the checkpoint and the model do not hold the same names.
     backend : {"auto", "sparsecore", "masked"}, default="auto"
@@ -490,6 +525,23 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
                 ro.to(torch.int64), torch.cumsum(counts, 0) - counts):
             raise ValueError(f"checkpoint tensor {p + '.row_offsets'!r} must hold where each "
                              f"of the {out_f} rows starts in {p + '.compressed'!r}")
+        block = kind[1:] if isinstance(kind, tuple) and kind[0] == "block" else None
+        if kind == "auto" and not _fits(mask, 2, 4):
+            block = _block_shape_of(mask)
+        if block is not None:
+            r, c = block
+            if out_f % r or in_f % c:
+                raise ValueError(f"{p!r} of shape {(out_f, in_f)} is not a whole number of "
+                                 f"{r}x{c} blocks")
+            W = torch.zeros(out_f, in_f, dtype=dtype)
+            W[mask] = values.to(dtype)
+            lin = nn.Linear(in_f, out_f, bias=bias is not None, dtype=dtype)
+            with torch.no_grad():
+                lin.weight.copy_(W)
+                if bias is not None:
+                    lin.bias.copy_(bias)
+            return CompactBlockLinear.from_dense(lin, (r, c), mask=_block_map(mask, r, c),
+                                                 **opts).to(device)
         if kind == "csr" or (kind == "auto" and not _fits(mask, 2, 4)):
             idx_dtype = torch.int32 if max(nnz, in_f) < 2 ** 31 else torch.int64
             indptr = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
@@ -500,7 +552,7 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
         W = torch.zeros(out_f, in_f, dtype=dtype)
         W[mask] = values.to(dtype)
         if kind != "dense":
-            n, m = (2, 4) if kind == "auto" else kind
+            n, m = (2, 4) if kind == "auto" else kind  # blocks returned above
             if not _fits(mask, n, m):
                 raise ValueError(f"the nonzeros of {p!r} do not fit pattern '{n}:{m}' (more "
                                  f"than {n} in a group of {m}, or in_features {in_f} not a "

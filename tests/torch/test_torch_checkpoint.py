@@ -138,19 +138,23 @@ def test_roundtrip_training_forms_and_explicit_zeros(tmp_path):
     assert torch.equal(loaded[0].dense_weight(), nm.masked_weight().detach())
 
 
-def test_roundtrip_blocks_as_csr_and_patterns(tmp_path):
+def test_roundtrip_blocks_and_patterns(tmp_path):
     torch.manual_seed(3)
     src = nn.Sequential(CompactBlockLinear(32, 16, (4, 4), density=0.4), nn.ReLU(),
                         CompactBlockLinear(16, 8, (8, 8), density=0.5))
     save_compressed_tensors(src, tmp_path)
     ref = dense_twin(src)
     x = torch.randn(5, 32)
-    for pattern, kind in (("auto", CompactBlockLinear), ("csr", CompactBlockLinear),
-                          ("dense", nn.Linear)):
+    # "auto" finds the blocks the layers were pruned to (the bitmask keeps
+    # only nonzeros); "RxC" stores every R x C block holding a nonzero
+    for pattern, shapes in (("auto", [(4, 4), (8, 8)]), ("csr", [(1, 1), (1, 1)]),
+                            ("2x4", [(2, 4), (2, 4)]), ("dense", None)):
         loaded = load_compressed_tensors(tmp_path, mlp(), pattern=pattern)
+        kind = nn.Linear if shapes is None else CompactBlockLinear
         assert isinstance(loaded[0], kind) and isinstance(loaded[2], kind)
-        if kind is CompactBlockLinear:
-            assert loaded[0].block_shape == (1, 1)
+        if shapes is not None:
+            assert [tuple(loaded[i].block_shape) for i in (0, 2)] == shapes
+        if pattern == "csr":
             assert loaded[0].nnz == int((ref[0].weight != 0).sum())
         for i in (0, 2):
             w = loaded[i].weight if kind is nn.Linear else loaded[i].dense_weight()
@@ -489,3 +493,16 @@ def test_checkpoint_loads_into_a_model_built_from_its_own_config(tmp_path):
         want = pruned(**ids).last_hidden_state
         got = loaded(**ids).last_hidden_state
     assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+def test_unstructured_loads_as_csr_and_block_patterns_are_checked(tmp_path):
+    torch.manual_seed(4)
+    model = prune(mlp(), None, "unstructured", "magnitude", sparsity=0.5, verbose=0)
+    save_compressed_tensors(model, tmp_path)
+    loaded = load_compressed_tensors(tmp_path, mlp())
+    assert tuple(loaded[0].block_shape) == (1, 1)
+    assert torch.equal(loaded[0].dense_weight(), model[0].dense_weight())
+    with pytest.raises(ValueError, match="'RxC'"):
+        load_compressed_tensors(tmp_path, mlp(), pattern="3x3")
+    with pytest.raises(ValueError, match="whole number of 32x32 blocks"):
+        load_compressed_tensors(tmp_path, mlp(), pattern="32x32")
