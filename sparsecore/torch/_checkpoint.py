@@ -374,7 +374,9 @@ def load_compressed_tensors(path, model, *, pattern="auto", strict=True, backend
     -------
     torch.nn.Module
         ``model``. The new layers take the dtype and device of the layers
-        they replace.
+        they replace. Activations that a pruned model ran inside its kernels
+        are not part of the checkpoint (the model's own activation modules
+        run them): :func:`fuse_activations` moves them in again.
 
     Raises
     ------
