@@ -123,6 +123,13 @@ class _SparseLinearBase(nn.Module):
         return ok
 
     def forward(self, x):
+        # under autocast a dense Linear computes in the autocast dtype; these
+        # layers compute in their own and return the autocast dtype, as it would
+        cast = None
+        if (isinstance(x, torch.Tensor) and x.is_floating_point()
+                and torch.is_autocast_enabled(x.device.type)):
+            cast = torch.get_autocast_dtype(x.device.type)
+            x = x.to(self._reference_param().dtype)
         self._check_input(x)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
@@ -130,7 +137,8 @@ class _SparseLinearBase(nn.Module):
             y = self._kernel_forward(x2)
         else:
             y = self._masked_forward(x2)
-        return y.reshape(*lead, self.out_features)
+        y = y.reshape(*lead, self.out_features)
+        return y if cast is None else y.to(cast)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -367,3 +367,35 @@ def test_torch_func_grad_and_vmap_run_every_layer():
     strict = CompactNMLinear.from_dense(lin, 2, 4, backend="sparsecore")
     with pytest.raises(ValueError, match="torch.func"):
         torch.func.vmap(strict)(x[:, None, :])
+
+
+def test_autocast_runs_the_layers_in_their_dtype_and_returns_the_autocast_dtype():
+    """A dense Linear under CPU autocast computes in bfloat16; the sparse
+    layers compute in their own dtype and return bfloat16, as it would."""
+    from sparsecore.torch import (BlockSparseLinear, CompactBlockLinear, CompactNMLinear,
+                                  MonarchLinear, NMSparseLinear)
+
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 32)
+    layers = [CompactNMLinear.from_dense(lin, 2, 4),
+              CompactBlockLinear.from_dense(lin, (8, 8), 0.5),
+              NMSparseLinear.from_dense(lin, 2, 4),
+              BlockSparseLinear.from_dense(lin, (8, 8), 0.5),
+              MonarchLinear.from_dense(nn.Linear(64, 64), n_blocks=8)]
+    x = torch.randn(3, 64)
+    for layer in layers:
+        with torch.no_grad():
+            want = layer(x).to(torch.bfloat16)
+        for inp in (x, x.to(torch.bfloat16)):  # what the op before it returned
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                got = layer(inp)
+            assert got.dtype == torch.bfloat16
+            if inp.dtype == torch.float32:
+                assert torch.equal(got.detach(), want)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(x).float().square().sum().backward()
+        assert all(p.grad is not None for p in layer.parameters())
+    torch._dynamo.reset()
+    f = torch.compile(layers[0], fullgraph=True)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(f(x), layers[0](x).detach())
