@@ -339,19 +339,25 @@ def test_nm_mask_change_in_place_is_seen():
     torch.testing.assert_close(layer(x), x @ (layer.weight * layer.mask).T + layer.bias)
 
 
-def test_torch_func_grad_and_vmap_run_every_layer():
-    """torch.func cannot see into the operators' autograd: the layers run
-    their torch-op form there, with the gradients of the kernel path."""
+def one_of_each_layer():
+    """A layer of each sparse class, from one dense Linear (64 -> 32; Monarch
+    64 -> 64)."""
     from sparsecore.torch import (BlockSparseLinear, CompactBlockLinear, CompactNMLinear,
                                   MonarchLinear, NMSparseLinear)
 
     torch.manual_seed(0)
     lin = nn.Linear(64, 32)
-    layers = [CompactNMLinear.from_dense(lin, 2, 4),
-              CompactBlockLinear.from_dense(lin, (8, 8), 0.5),
-              NMSparseLinear.from_dense(lin, 2, 4),
-              BlockSparseLinear.from_dense(lin, (8, 8), 0.5),
-              MonarchLinear.from_dense(nn.Linear(64, 64), n_blocks=8)]
+    return [CompactNMLinear.from_dense(lin, 2, 4),
+            CompactBlockLinear.from_dense(lin, (8, 8), 0.5),
+            NMSparseLinear.from_dense(lin, 2, 4),
+            BlockSparseLinear.from_dense(lin, (8, 8), 0.5),
+            MonarchLinear.from_dense(nn.Linear(64, 64), n_blocks=8)]
+
+
+def test_torch_func_grad_and_vmap_run_every_layer():
+    """torch.func cannot see into the operators' autograd: the layers run
+    their torch-op form there, with the gradients of the kernel path."""
+    layers = one_of_each_layer()
     x = torch.randn(3, 64)
     for layer in layers:
         params = {n: p.detach() for n, p in layer.named_parameters()}
@@ -364,7 +370,8 @@ def test_torch_func_grad_and_vmap_run_every_layer():
         with torch.no_grad():
             assert torch.allclose(torch.func.vmap(layer)(x[:, None, :])[:, 0], layer(x),
                                   rtol=1e-5, atol=1e-6)
-    strict = CompactNMLinear.from_dense(lin, 2, 4, backend="sparsecore")
+    strict = layers[0]
+    strict.backend = "sparsecore"
     with pytest.raises(ValueError, match="torch.func"):
         torch.func.vmap(strict)(x[:, None, :])
 
@@ -372,16 +379,7 @@ def test_torch_func_grad_and_vmap_run_every_layer():
 def test_autocast_runs_the_layers_in_their_dtype_and_returns_the_autocast_dtype():
     """A dense Linear under CPU autocast computes in bfloat16; the sparse
     layers compute in their own dtype and return bfloat16, as it would."""
-    from sparsecore.torch import (BlockSparseLinear, CompactBlockLinear, CompactNMLinear,
-                                  MonarchLinear, NMSparseLinear)
-
-    torch.manual_seed(0)
-    lin = nn.Linear(64, 32)
-    layers = [CompactNMLinear.from_dense(lin, 2, 4),
-              CompactBlockLinear.from_dense(lin, (8, 8), 0.5),
-              NMSparseLinear.from_dense(lin, 2, 4),
-              BlockSparseLinear.from_dense(lin, (8, 8), 0.5),
-              MonarchLinear.from_dense(nn.Linear(64, 64), n_blocks=8)]
+    layers = one_of_each_layer()
     x = torch.randn(3, 64)
     for layer in layers:
         with torch.no_grad():
