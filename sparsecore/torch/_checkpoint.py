@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sparsecore.formats._block import BLOCK_DIMS
 from sparsecore.torch._layers import (
     BlockSparseLinear,
     CompactBlockLinear,
@@ -42,6 +43,7 @@ from sparsecore.torch._layers import (
     NMSparseLinear,
     is_conv1d,
     linear_features,
+    parse_structure,
 )
 
 __all__ = ["load_compressed_tensors", "save_compressed_tensors"]
@@ -274,24 +276,14 @@ def _weight_files(path):
     return files
 
 
-_BLOCK_SIDES = (1, 2, 4, 8, 16, 32)
-
-
 def _parse_pattern(pattern):
     if pattern in ("auto", "csr", "dense"):
         return pattern
-    if isinstance(pattern, str) and (":" in pattern or "x" in pattern):
-        sep = ":" if ":" in pattern else "x"
-        try:
-            a, b = (int(v) for v in pattern.split(sep))
-        except ValueError:
-            a = b = 0
-        if sep == ":" and 1 <= a < b <= 16:
-            return (a, b)
-        if sep == "x" and a in _BLOCK_SIDES and b in _BLOCK_SIDES:
-            return ("block", a, b)
-    raise ValueError(f"pattern must be 'auto', 'N:M' (1 <= N < M <= 16), 'RxC' (blocks, each "
-                     f"of 1, 2, 4, 8, 16, 32), 'csr' or 'dense', got {pattern!r}")
+    kind = parse_structure(pattern)
+    if kind is None:
+        raise ValueError(f"pattern must be 'auto', 'N:M' (1 <= N < M <= 16), 'RxC' (blocks, "
+                         f"each of 1, 2, 4, 8, 16, 32), 'csr' or 'dense', got {pattern!r}")
+    return kind
 
 
 def _block_map(mask, r, c):
@@ -314,7 +306,7 @@ def _block_shape_of(mask):
     # mask is rejected by the two smallest
     if not any(R % r == 0 and K % c == 0 and full(r, c) for r, c in ((1, 2), (2, 1))):
         return None
-    shapes = sorted(((r, c) for r in _BLOCK_SIDES for c in _BLOCK_SIDES
+    shapes = sorted(((r, c) for r in BLOCK_DIMS for c in BLOCK_DIMS
                      if r * c >= 2 and R % r == 0 and K % c == 0),
                     key=lambda rc: (-rc[0] * rc[1], -rc[0]))
     return next(((r, c) for r, c in shapes if full(r, c)), None)
@@ -527,24 +519,13 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
                 ro.to(torch.int64), torch.cumsum(counts, 0) - counts):
             raise ValueError(f"checkpoint tensor {p + '.row_offsets'!r} must hold where each "
                              f"of the {out_f} rows starts in {p + '.compressed'!r}")
-        block = kind[1:] if isinstance(kind, tuple) and kind[0] == "block" else None
-        if kind == "auto" and not _fits(mask, 2, 4):
-            block = _block_shape_of(mask)
-        if block is not None:
-            r, c = block
-            if out_f % r or in_f % c:
-                raise ValueError(f"{p!r} of shape {(out_f, in_f)} is not a whole number of "
-                                 f"{r}x{c} blocks")
-            W = torch.zeros(out_f, in_f, dtype=dtype)
-            W[mask] = values.to(dtype)
-            lin = nn.Linear(in_f, out_f, bias=bias is not None, dtype=dtype)
-            with torch.no_grad():
-                lin.weight.copy_(W)
-                if bias is not None:
-                    lin.bias.copy_(bias)
-            return CompactBlockLinear.from_dense(lin, (r, c), mask=_block_map(mask, r, c),
-                                                 **opts).to(device)
-        if kind == "csr" or (kind == "auto" and not _fits(mask, 2, 4)):
+        if kind == "auto":
+            if _fits(mask, 2, 4):
+                kind = ("nm", 2, 4)
+            else:
+                block = _block_shape_of(mask)
+                kind = "csr" if block is None else ("block", *block)
+        if kind == "csr":
             idx_dtype = torch.int32 if max(nnz, in_f) < 2 ** 31 else torch.int64
             indptr = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
             layer = CompactBlockLinear._from_parts(
@@ -553,21 +534,29 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
             return layer.to(device)
         W = torch.zeros(out_f, in_f, dtype=dtype)
         W[mask] = values.to(dtype)
+        if kind != "dense" and kind[0] == "block":
+            r, c = kind[1:]
+            if out_f % r or in_f % c:
+                raise ValueError(f"{p!r} of shape {(out_f, in_f)} is not a whole number of "
+                                 f"{r}x{c} blocks")
+            return CompactBlockLinear.from_dense(_linear(W, bias), (r, c),
+                                                 mask=_block_map(mask, r, c), **opts).to(device)
         if kind != "dense":
-            n, m = (2, 4) if kind == "auto" else kind  # blocks returned above
+            n, m = kind[1:]
             if not _fits(mask, n, m):
                 raise ValueError(f"the nonzeros of {p!r} do not fit pattern '{n}:{m}' (more "
                                  f"than {n} in a group of {m}, or in_features {in_f} not a "
                                  f"multiple of {m})")
-            lin = nn.Linear(in_f, out_f, bias=bias is not None, dtype=dtype)
-            with torch.no_grad():
-                lin.weight.copy_(W)
-                if bias is not None:
-                    lin.bias.copy_(bias)
-            return CompactNMLinear.from_dense(lin, n, m, mask=mask, **opts).to(device)
-    lin = nn.Linear(in_f, out_f, bias=bias is not None, dtype=dtype)
+            return CompactNMLinear.from_dense(_linear(W, bias), n, m, mask=mask,
+                                              **opts).to(device)
+    return _linear(W, bias).to(device)
+
+
+def _linear(W, bias):
+    """An ``nn.Linear`` holding copies of W (out, in) and bias (or None)."""
+    lin = nn.Linear(W.shape[1], W.shape[0], bias=bias is not None, dtype=W.dtype)
     with torch.no_grad():
         lin.weight.copy_(W)
         if bias is not None:
             lin.bias.copy_(bias)
-    return lin.to(device)
+    return lin

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from sparsecore.formats import BlockShape, BlockSparseMatrix, NMPattern, NMSparseMatrix
+from sparsecore.formats._block import BLOCK_DIMS
 from sparsecore.formats._monarch import monarch_layout
 from sparsecore.ops import block_prune, monarch_project, nm_prune
 from sparsecore.torch import _ops  # registers torch.ops.sparsecore.*
@@ -1460,6 +1461,26 @@ class MonarchLinear(_SparseLinearBase):
 
 _KINDS = {"nm": NMSparseLinear, "block": BlockSparseLinear, "monarch": MonarchLinear}
 _COMPACT_KINDS = {"nm": CompactNMLinear, "block": CompactBlockLinear}
+
+
+def parse_structure(text):
+    """("nm", n, m) for "N:M" (1 <= N < M <= 16), ("block", r, c) for "RxC"
+    (sides in ``BLOCK_DIMS``), None for any other value."""
+    if not isinstance(text, str):
+        return None
+    p = text.strip().lower()
+    sep = ":" if ":" in p else "x" if "x" in p else None
+    if sep is None:
+        return None
+    try:
+        a, b = (int(v) for v in p.split(sep))
+    except ValueError:
+        return None
+    if sep == ":" and 1 <= a < b <= 16:
+        return ("nm", a, b)
+    if sep == "x" and a in BLOCK_DIMS and b in BLOCK_DIMS:
+        return ("block", a, b)
+    return None
 
 
 def is_conv1d(module):

@@ -22,7 +22,7 @@ from torch import nn
 
 from sparsecore.torch._fuse import eval_mode, fuse_activations, run_batch
 from sparsecore.torch._layers import (CompactBlockLinear, CompactNMLinear, as_linear,
-                                      linear_features, linear_targets)
+                                      linear_features, linear_targets, parse_structure)
 
 __all__ = ["prune"]
 
@@ -43,36 +43,22 @@ def _parse_pattern(pattern, sparsity):
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be a str such as '2:4', '16x16' or 'unstructured', got "
                         f"{type(pattern).__name__}")
-    p = pattern.strip().lower()
     if sparsity is not None and (not isinstance(sparsity, numbers.Real)
                                  or isinstance(sparsity, bool) or not 0 < sparsity < 1):
         raise ValueError(f"sparsity must be a number in (0, 1), got {sparsity!r}")
-    try:
-        if ":" in p:
-            n, m = (int(v) for v in p.split(":"))
-            if not 1 <= n < m <= 16:
-                raise ValueError
-            if sparsity is not None and not math.isclose(sparsity, 1 - n / m):
-                raise ValueError(
-                    f"pattern {pattern!r} keeps {n} of every {m} weights (sparsity "
-                    f"{1 - n / m:g}); it does not combine with sparsity={sparsity}")
-            return ("nm", n, m), 1 - n / m
-        if "x" in p:
-            r, c = (int(v) for v in p.split("x"))
-            if r not in (1, 2, 4, 8, 16, 32) or c not in (1, 2, 4, 8, 16, 32):
-                raise ValueError
-            kind = ("block", r, c)
-        elif p == "unstructured":
-            kind = ("unstructured",)
-        else:
-            raise ValueError
-    except ValueError as exc:
-        if "does not combine" in str(exc):
-            raise
+    kind = parse_structure(pattern)
+    if kind is None and pattern.strip().lower() == "unstructured":
+        kind = ("unstructured",)
+    if kind is None:
         raise ValueError(
             f"pattern must be 'N:M' (N kept of every M consecutive inputs, 1 <= N < M <= 16), "
-            f"'RxC' (blocks, each of 1, 2, 4, 8, 16, 32) or 'unstructured'; got {pattern!r}"
-        ) from None
+            f"'RxC' (blocks, each of 1, 2, 4, 8, 16, 32) or 'unstructured'; got {pattern!r}")
+    if kind[0] == "nm":
+        n, m = kind[1:]
+        if sparsity is not None and not math.isclose(sparsity, 1 - n / m):
+            raise ValueError(f"pattern {pattern!r} keeps {n} of every {m} weights (sparsity "
+                             f"{1 - n / m:g}); it does not combine with sparsity={sparsity}")
+        return kind, 1 - n / m
     if sparsity is None:
         raise ValueError(f"pattern {pattern!r} needs sparsity= (the fraction of weights "
                          f"removed, e.g. 0.5)")
