@@ -82,18 +82,19 @@ sc_permute2_ps(__m256 a, __m256 b, __m256i p)
     return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, p), _mm256_permutevar8x32_ps(b, p), from_b);
 }
 
-/* One row of an N:M float32 product with a vector: the kept values of the
- * row, 8 at a time, pick their x entries with lane permutes of the 8-float
- * slices of x they fall in (M / N slices per 8 kept values), so a
- * multiply-add covers 8 kept values where the scalar loop covers one.
- * Lane l of chunk c always meets the same kept value, and the chunks
- * alternate between two accumulators summed in one fixed order: the result
- * depends on the row alone, never on the thread. AVX2 only: the caller
- * checks the CPU. */
-__attribute__((target("avx2,fma")))
-static void sc_nm_gemv_perm_rows_f32(int64_t G, int N, int M, const float *values,
-                                     const uint8_t *idx, const float *x, float *y,
-                                     int64_t ys, int64_t lo, int64_t hi, sc_poll_t *poll)
+/* Rows of an N:M float32 product with NB vectors (x_b at x + b * ldx, y_b
+ * at y + b * ycs): the kept values of a row, 8 at a time, pick their x
+ * entries with lane permutes of the 8-float slices of x they fall in (M / N
+ * slices per 8 kept values), so a multiply-add covers 8 kept values where
+ * the scalar loop covers one, and a row's values and offsets are read once
+ * for all NB vectors. Lane l of chunk c always meets the same kept value,
+ * and for every vector the chunks alternate between two accumulators summed
+ * in one fixed order: a result depends on its row and vector alone, never
+ * on the thread or the other vectors. AVX2 only: the caller checks the CPU. */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+sc_nm_gemv_perm_body_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
+                         const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,
+                         int64_t lo, int64_t hi, sc_poll_t *poll, const int NB)
 {
     const int64_t gn = G * N;
     const int gpc = 8 / N;                      /* groups per chunk of 8 kept values */
@@ -109,18 +110,25 @@ static void sc_nm_gemv_perm_rows_f32(int64_t G, int N, int M, const float *value
         if (SC_POLL(poll, i - lo)) return;
         const float *w = values + i * gn;
         const uint8_t *j = idx + i * gn;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        /* fixed sizes: NB is a constant after inlining, an array sized by
+         * it would be a VLA on the stack, not registers */
+        __m256 acc0[SC_NM_GEMV_MAX_B], acc1[SC_NM_GEMV_MAX_B];
+        for (int b = 0; b < NB; b++) acc0[b] = acc1[b] = _mm256_setzero_ps();
         const float *xc = x;
         int64_t c = 0;
 #define SC_NM_CHUNK(acc)                                                                   \
         do {                                                                               \
             const __m256i p = _mm256_add_epi32(                                            \
                 base, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(j + 8 * c))));  \
-            __m256 xs = sc_permute2_ps(_mm256_loadu_ps(xc), _mm256_loadu_ps(xc + 8), p);   \
-            if (four)                                                                      \
-                xs = _mm256_blend_ps(xs, sc_permute2_ps(_mm256_loadu_ps(xc + 16),          \
-                                                        _mm256_loadu_ps(xc + 24), p), 0xf0); \
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * c), xs, acc);                    \
+            const __m256 wv = _mm256_loadu_ps(w + 8 * c);                                  \
+            for (int b = 0; b < NB; b++) {                                                 \
+                const float *xb = xc + b * ldx;                                            \
+                __m256 xs = sc_permute2_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8), p); \
+                if (four)                                                                  \
+                    xs = _mm256_blend_ps(xs, sc_permute2_ps(_mm256_loadu_ps(xb + 16),      \
+                                                            _mm256_loadu_ps(xb + 24), p), 0xf0); \
+                acc[b] = _mm256_fmadd_ps(wv, xs, acc[b]);                                  \
+            }                                                                              \
             if ((c & 1) == 0) { /* one line of values ahead per 16 of them */              \
                 _mm_prefetch((const char *)(w + 8 * c) + SC_GEMV_AHEAD, _MM_HINT_T0);      \
                 _mm_prefetch((const char *)(j + 8 * c) + SC_GEMV_AHEAD / 4, _MM_HINT_T0);  \
@@ -134,27 +142,58 @@ static void sc_nm_gemv_perm_rows_f32(int64_t G, int N, int M, const float *value
         }
         if (c < chunks) SC_NM_CHUNK(acc0);
 #undef SC_NM_CHUNK
-        float t[8];
-        _mm256_storeu_ps(t, _mm256_add_ps(acc0, acc1));
-        float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-        for (int64_t g = c * gpc; g < G; g++, xc += M)
-            for (int k = 0; k < N; k++) s += w[g * N + k] * xc[j[g * N + k]];
-        y[i * ys] = s;
+        for (int b = 0; b < NB; b++) {
+            const float *xt = xc + b * ldx;
+            float t[8];
+            _mm256_storeu_ps(t, _mm256_add_ps(acc0[b], acc1[b]));
+            float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+            for (int64_t g = c * gpc; g < G; g++, xt += M)
+                for (int k = 0; k < N; k++) s += w[g * N + k] * xt[j[g * N + k]];
+            y[i * yrs + b * ycs] = s;
+        }
     }
 }
 
-/* The permute kernel when it applies (a CPU with AVX2; N:M with M / N of 2
- * or 4 and N dividing 8): returns 1 after computing y[lo:hi], else 0. */
-static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
-                               const float *x, float *y, int64_t ys, int64_t lo, int64_t hi,
-                               sc_poll_t *poll)
+#define SC_NM_PERM_NB(NB)                                                                    \
+__attribute__((target("avx2,fma")))                                                          \
+static void sc_nm_gemv_perm_rows##NB##_f32(int64_t G, int N, int M, const float *values,      \
+    const uint8_t *idx, const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,      \
+    int64_t lo, int64_t hi, sc_poll_t *poll)                                                  \
+{                                                                                             \
+    sc_nm_gemv_perm_body_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll, NB);    \
+}
+SC_NM_PERM_NB(1) SC_NM_PERM_NB(2) SC_NM_PERM_NB(3) SC_NM_PERM_NB(4)
+SC_NM_PERM_NB(5) SC_NM_PERM_NB(6) SC_NM_PERM_NB(7) SC_NM_PERM_NB(8)
+#undef SC_NM_PERM_NB
+
+/* Whether the permute kernel applies (a CPU with AVX2; N:M with M / N of 2
+ * or 4 and N dividing 8). */
+static int sc_nm_gemv_perm_ok(int N, int M)
 {
-    if ((N != 1 && N != 2 && N != 4) || (M != 2 * N && M != 4 * N) || !sc_cpu_has_avx2_fma())
-        return 0;
-    sc_nm_gemv_perm_rows_f32(G, N, M, values, idx, x, y, ys, lo, hi, poll);
-    return 1;
+    return sc_nm_perm_ok(N, M, 8) && sc_cpu_has_avx2_fma();
+}
+
+/* The permute kernel when it applies, for up to SC_NM_GEMV_MAX_B vectors:
+ * returns 1 after computing y[lo:hi] for every vector, else 0. */
+static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
+                               const float *x, int64_t ldx, int64_t nb, float *y, int64_t yrs,
+                               int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    if (!sc_nm_gemv_perm_ok(N, M)) return 0;
+    switch (nb) {
+    case 1: sc_nm_gemv_perm_rows1_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 2: sc_nm_gemv_perm_rows2_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 3: sc_nm_gemv_perm_rows3_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 4: sc_nm_gemv_perm_rows4_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 5: sc_nm_gemv_perm_rows5_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 6: sc_nm_gemv_perm_rows6_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 7: sc_nm_gemv_perm_rows7_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 8: sc_nm_gemv_perm_rows8_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    default: return 0;
+    }
 }
 #define NM_GEMV_PERM sc_nm_gemv_perm_f32
+#define NM_GEMV_PERM_OK sc_nm_gemv_perm_ok
 #endif
 
 #include "spmm_f32.h"
@@ -241,7 +280,9 @@ int sc_spmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, in
     if (m <= 0 || n <= 0 || B <= 0) return SC_ERR_VALUE;
     sc_advise_huge_output(Y, m, B, yrs, ycs, vtype == SC_FLOAT32 ? 4 : 8);
 #ifdef SC_HAVE_AVX512_KERNELS
-    if (sc_wide_simd(B, vtype))
+    /* a few columns go the vector way in the 32-byte instance at either
+     * level, so both levels give the same products */
+    if (B > SC_BSR_GEMV_MAX_B && sc_wide_simd(B, vtype))
         return sc_spmm_bsr_avx512(itype, vtype, m, n, B, r, c, indptr, indices, blocks,
                                   X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
 #endif
@@ -265,10 +306,11 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
     if (N < 1 || M <= N || M > 255 || m <= 0 || K <= 0 || B <= 0) return SC_ERR_VALUE;
     sc_advise_huge_output(Y, m, B, yrs, ycs, vtype == SC_FLOAT32 ? 4 : 8);
 #ifdef SC_HAVE_AVX512_KERNELS
-    /* float32 vectors too: the AVX-512 permute kernel picks 16 kept values
-     * per multiply-add */
+    /* float32 vectors (one, or a few with a permute-friendly N:M) too: the
+     * AVX-512 permute kernel picks 16 kept values per multiply-add */
     if (sc_wide_simd(B, vtype)
-        || (B == 1 && vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512))
+        || (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512
+            && (B == 1 || (B <= SC_NM_GEMV_MAX_B && sc_nm_perm_ok(N, M, 16)))))
         return sc_spmm_nm_avx512(vtype, m, K, B, N, M, values, idx, X, xrs, xcs,
                                  Y, yrs, ycs, n_threads, ep);
 #endif

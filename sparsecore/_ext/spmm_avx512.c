@@ -93,71 +93,159 @@ static void sc_transpose_f32(const float *src, int64_t lds, int64_t rows, int64_
 }
 
 /*
- * One row of an N:M float32 product with a vector at a time, 16 kept values
- * per multiply-add: their x entries are picked from the 32 (M / N = 2) or
- * 64 (M / N = 4) floats of x they fall in by two-table lane permutes (the
- * AVX2 kernel of spmm.c needs two permutes and a blend per 8). Chunks
- * alternate between two accumulators summed in one fixed order, so a result
- * depends on its row alone, not on the thread.
+ * Rows of an N:M float32 product with NB vectors (x_b at x + b * ldx, y_b at
+ * y + b * ycs), 16 kept values per multiply-add: their x entries are picked
+ * from the 32 (M / N = 2) or 64 (M / N = 4) floats of x they fall in by
+ * two-table lane permutes (the AVX2 kernel of spmm.c needs two permutes and
+ * a blend per 8). A row's values and offsets are read once for all NB
+ * vectors, so a few vectors cost about what one does while the weights
+ * stream from memory. For every vector the chunks alternate between two
+ * accumulators summed in one fixed order, so a result depends on its row
+ * and its vector alone, not on the thread or on the other vectors.
  */
-static void sc_nm_gemv_perm16_rows_f32(int64_t G, int N, int M, const float *values,
-                                       const uint8_t *idx, const float *x, float *y,
-                                       int64_t ys, int64_t lo, int64_t hi, sc_poll_t *poll)
+/* Sum of the 16 lanes in a fixed order: halves added until one lane is left
+ * (a few shuffles, where lane-by-lane adds made the reduction cost as much
+ * as a short row's products). */
+SC_INLINE float sc_hsum_tree_f32x16(__m512 v)
+{
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+static inline __attribute__((always_inline)) void
+sc_nm_gemv_perm16_body_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
+                           const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,
+                           int64_t i, __m512i base, const int wide, const int R, const int NB)
 {
     const int64_t gn = G * N;
     const int gpc = 16 / N;                    /* groups per chunk of 16 kept values */
     const int64_t chunks = G / gpc, xstep = (int64_t)gpc * M;
-    const int wide = xstep == 64;              /* M / N = 4: lanes 8-15 read x[32:64] */
-    int lane[16];
-    for (int l = 0; l < 16; l++) lane[l] = ((l / N) * M) & 31;
-    const __m512i base = _mm512_loadu_si512((const void *)lane);
-    for (int64_t i = lo; i < hi; i++) {
-        if (SC_POLL(poll, i - lo)) return;
-        const float *w = values + i * gn;
-        const uint8_t *j = idx + i * gn;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        const float *xc = x;
-        int64_t c = 0;
+    const float *w = values + i * gn;
+    const uint8_t *j = idx + i * gn;
+    /* fixed sizes (R and NB are constants after inlining; arrays sized by
+     * them would be VLAs on the stack, not registers) */
+    __m512 acc0[2][SC_NM_GEMV_MAX_B], acc1[2][SC_NM_GEMV_MAX_B];
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < NB; b++) acc0[r][b] = acc1[r][b] = _mm512_setzero_ps();
+    const float *xc = x;
+    int64_t c = 0;
 #define SC_NM_CHUNK16(acc)                                                                  \
-        do {                                                                                \
-            const __m512i p = _mm512_add_epi32(                                             \
-                base, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(j + 16 * c)))); \
-            __m512 xs = _mm512_permutex2var_ps(_mm512_loadu_ps(xc), p, _mm512_loadu_ps(xc + 16)); \
-            if (wide)                                                                       \
-                xs = _mm512_mask_blend_ps(0xff00, xs, _mm512_permutex2var_ps(              \
-                    _mm512_loadu_ps(xc + 32), p, _mm512_loadu_ps(xc + 48)));                \
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + 16 * c), xs, acc);                    \
-            _mm_prefetch((const char *)(w + 16 * c) + SC_GEMV_AHEAD, _MM_HINT_T0);          \
-            _mm_prefetch((const char *)(j + 16 * c) + SC_GEMV_AHEAD / 4, _MM_HINT_T0);      \
-            c++;                                                                            \
-            xc += xstep;                                                                    \
-        } while (0)
-        while (c + 2 <= chunks) {
-            SC_NM_CHUNK16(acc0);
-            SC_NM_CHUNK16(acc1);
-        }
-        if (c < chunks) SC_NM_CHUNK16(acc0);
+    do {                                                                                    \
+        __m512i p[2];                                                                       \
+        __m512 wv[2];                                                                       \
+        for (int r = 0; r < R; r++) {                                                       \
+            p[r] = _mm512_add_epi32(base, _mm512_cvtepu8_epi32(                             \
+                _mm_loadu_si128((const __m128i *)(j + r * gn + 16 * c))));                  \
+            wv[r] = _mm512_loadu_ps(w + r * gn + 16 * c);                                   \
+        }                                                                                   \
+        for (int b = 0; b < NB; b++) {                                                      \
+            const float *xb = xc + b * ldx;                                                 \
+            const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);          \
+            for (int r = 0; r < R; r++) {                                                   \
+                __m512 xs = _mm512_permutex2var_ps(x0, p[r], x1);                           \
+                if (wide)                                                                   \
+                    xs = _mm512_mask_blend_ps(0xff00, xs, _mm512_permutex2var_ps(          \
+                        _mm512_loadu_ps(xb + 32), p[r], _mm512_loadu_ps(xb + 48)));         \
+                acc[r][b] = _mm512_fmadd_ps(wv[r], xs, acc[r][b]);                          \
+            }                                                                               \
+        }                                                                                   \
+        for (int r = 0; r < R; r++) {                                                       \
+            _mm_prefetch((const char *)(w + r * gn + 16 * c) + SC_GEMV_AHEAD, _MM_HINT_T0); \
+            if ((c & 3) == 0)                                                               \
+                _mm_prefetch((const char *)(j + r * gn + 16 * c) + SC_GEMV_AHEAD / 4,       \
+                             _MM_HINT_T0);                                                  \
+        }                                                                                   \
+        c++;                                                                                \
+        xc += xstep;                                                                        \
+    } while (0)
+    while (c + 2 <= chunks) {
+        SC_NM_CHUNK16(acc0);
+        SC_NM_CHUNK16(acc1);
+    }
+    if (c < chunks) SC_NM_CHUNK16(acc0);
 #undef SC_NM_CHUNK16
-        float s = sc_hsum_f32x16(acc0 + acc1);
-        for (int64_t g = c * gpc; g < G; g++, xc += M)
-            for (int k = 0; k < N; k++) s += w[g * N + k] * xc[j[g * N + k]];
-        y[i * ys] = s;
+    for (int r = 0; r < R; r++) {
+        const float *wr = w + r * gn;
+        const uint8_t *jr = j + r * gn;
+        for (int b = 0; b < NB; b++) {
+            const float *xt = xc + b * ldx;
+            float s = sc_hsum_tree_f32x16(_mm512_add_ps(acc0[r][b], acc1[r][b]));
+            for (int64_t g = c * gpc; g < G; g++, xt += M)
+                for (int k = 0; k < N; k++) s += wr[g * N + k] * xt[jr[g * N + k]];
+            y[(i + r) * yrs + b * ycs] = s;
+        }
     }
 }
 
+/* Rows [lo, hi) with NB vectors, x read in WIDE (M / N = 4) or narrow
+ * chunks: two rows at a time where NB is small (their accumulator chains
+ * interleave; one row's two would wait on FMA latency). */
+static inline __attribute__((always_inline)) void
+sc_nm_gemv_perm16_rows_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
+                           const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,
+                           int64_t lo, int64_t hi, sc_poll_t *poll, const int WIDE, const int NB)
+{
+    int lane[16];                              /* a lane's group offset in its slice pair */
+    for (int l = 0; l < 16; l++) lane[l] = ((l / N) * M) & 31;
+    const __m512i base = _mm512_loadu_si512((const void *)lane);
+    int64_t i = lo;
+    if (NB <= 2)
+        for (; i + 2 <= hi; i += 2) {
+            if (SC_POLL(poll, i - lo)) return;
+            sc_nm_gemv_perm16_body_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, i, base, WIDE,
+                                       2, NB <= 2 ? NB : 1);
+        }
+    for (; i < hi; i++) {
+        if (SC_POLL(poll, i - lo)) return;
+        sc_nm_gemv_perm16_body_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, i, base, WIDE,
+                                   1, NB);
+    }
+}
+
+#define SC_NM_PERM16_NB(NB)                                                                  \
+static void sc_nm_gemv_perm16_rows##NB##_f32(int64_t G, int N, int M, const float *values,    \
+    const uint8_t *idx, const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,      \
+    int64_t lo, int64_t hi, sc_poll_t *poll)                                                  \
+{                                                                                             \
+    if ((int64_t)(16 / N) * M == 64)                                                          \
+        sc_nm_gemv_perm16_rows_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll,   \
+                                   1, NB);                                                    \
+    else                                                                                      \
+        sc_nm_gemv_perm16_rows_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll,   \
+                                   0, NB);                                                    \
+}
+SC_NM_PERM16_NB(1) SC_NM_PERM16_NB(2) SC_NM_PERM16_NB(3) SC_NM_PERM16_NB(4)
+SC_NM_PERM16_NB(5) SC_NM_PERM16_NB(6) SC_NM_PERM16_NB(7) SC_NM_PERM16_NB(8)
+#undef SC_NM_PERM16_NB
+
 /* The AVX-512 permute kernel when it applies (N:M with M / N of 2 or 4 and
- * N dividing 16): returns 1 after computing y[lo:hi], else 0. */
+ * N dividing 16, at most SC_NM_GEMV_MAX_B vectors): returns 1 after
+ * computing y[lo:hi] for every vector, else 0. */
 static int sc_nm_gemv_perm16_f32(int64_t G, int N, int M, const float *values,
-                                 const uint8_t *idx, const float *x, float *y, int64_t ys,
+                                 const uint8_t *idx, const float *x, int64_t ldx, int64_t nb,
+                                 float *y, int64_t yrs, int64_t ycs,
                                  int64_t lo, int64_t hi, sc_poll_t *poll)
 {
-    if ((N != 1 && N != 2 && N != 4 && N != 8) || (M != 2 * N && M != 4 * N)) return 0;
-    sc_nm_gemv_perm16_rows_f32(G, N, M, values, idx, x, y, ys, lo, hi, poll);
-    return 1;
+    if (!sc_nm_perm_ok(N, M, 16)) return 0;
+    switch (nb) {
+    case 1: sc_nm_gemv_perm16_rows1_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 2: sc_nm_gemv_perm16_rows2_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 3: sc_nm_gemv_perm16_rows3_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 4: sc_nm_gemv_perm16_rows4_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 5: sc_nm_gemv_perm16_rows5_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 6: sc_nm_gemv_perm16_rows6_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 7: sc_nm_gemv_perm16_rows7_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    case 8: sc_nm_gemv_perm16_rows8_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
+    default: return 0;
+    }
 }
 
 #define TRANSPOSE_BLOCKS sc_transpose_f32
 #define NM_GEMV_PERM sc_nm_gemv_perm16_f32
+#define NM_GEMV_PERM_OK(N, M) sc_nm_perm_ok(N, M, 16)
 #define T float
 #define SFX f32x16
 #define VEC sc_vf32x16

@@ -243,11 +243,198 @@ SC_GEMV_SMALL(4, 1) SC_GEMV_SMALL(2, 1) SC_GEMV_SMALL(4, 4) SC_GEMV_SMALL(2, 2)
 SC_GEMV_SMALL(1, 4)
 
 /*
- * GEMV, block rows [lo, hi): y = A @ x with x contiguous and zero padded.
- * Blocks with c >= VL are read along their rows (vector dot products over c,
- * reduced at the end of the block row); r x 1 blocks along their column
- * (vectors over r); other shapes row by row.
+ * A few vectors at once (x_b at x + b * ldx, y_b at y + b * ycs), blocks
+ * with c >= VL: R rows of one block row as dot products along the blocks'
+ * rows, each row's weight vector loaded once for all NB vectors (R * NB
+ * accumulators, reduced at the end in a fixed order). R and NB are
+ * constants after inlining; the arrays have fixed sizes so that they stay
+ * in registers.
  */
+SC_INLINE void FNI(gemv_dotm_body)(const IDX *SC_RESTRICT ind, int64_t kb, int64_t ke,
+                                   const T *SC_RESTRICT w0, int64_t rc, int c,
+                                   const T *SC_RESTRICT x, int64_t ldx, T *SC_RESTRICT y,
+                                   int64_t ys, int64_t ycs, const int R, const int NB)
+{
+    VEC acc[4][SC_BSR_GEMV_MAX_B];
+    for (int i = 0; i < R; i++) for (int b = 0; b < NB; b++) acc[i][b] = VZERO();
+    for (int64_t k = kb; k < ke; k++) {
+        const T *xb = x + (int64_t)ind[k] * c;
+        const T *wb = w0 + k * rc;
+        for (int v0 = 0; v0 < c; v0 += VL) {
+            VEC xv[SC_BSR_GEMV_MAX_B];
+            for (int b = 0; b < NB; b++) xv[b] = VLOAD(xb + b * ldx + v0);
+            for (int i = 0; i < R; i++) {
+                const VEC wv = VLOAD(wb + i * c + v0);
+                for (int b = 0; b < NB; b++) acc[i][b] = VFMAV(acc[i][b], wv, xv[b]);
+            }
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int b = 0; b < NB; b++) y[i * ys + b * ycs] = VHSUM(acc[i][b]);
+}
+
+/* The same for r x 1 blocks with r >= VL: vectors down the blocks' column,
+ * up to two per row tile, one broadcast of x_b[j] per vector b. */
+SC_INLINE void FNI(gemv_colm_body)(const IDX *SC_RESTRICT ind, int64_t kb, int64_t ke,
+                                   const T *SC_RESTRICT w0, int64_t rc,
+                                   const T *SC_RESTRICT x, int64_t ldx, T *SC_RESTRICT y,
+                                   int64_t ys, int64_t ycs, int nv, int rows, const int NB)
+{
+    VEC a[2][SC_BSR_GEMV_MAX_B];
+    for (int v = 0; v < 2; v++) for (int b = 0; b < NB; b++) a[v][b] = VZERO();
+    for (int64_t k = kb; k < ke; k++) {
+        const T *w = w0 + k * rc;
+        const VEC w0v = VLOAD(w), w1v = nv > 1 ? VLOAD(w + VL) : VZERO();
+        for (int b = 0; b < NB; b++) {
+            const T xj = x[b * ldx + ind[k]];
+            a[0][b] = VFMA(a[0][b], xj, w0v);
+            if (nv > 1) a[1][b] = VFMA(a[1][b], xj, w1v);
+        }
+    }
+    for (int b = 0; b < NB; b++) {
+        T tmp[2 * VL];
+        VSTORE(tmp, a[0][b]);
+        if (nv > 1) VSTORE(tmp + VL, a[1][b]);
+        for (int i = 0; i < nv * VL && i < rows; i++) y[i * ys + b * ycs] = tmp[i];
+    }
+}
+
+/* One block row of Y for NB vectors with a kernel above. */
+SC_INLINE void FNI(gemv_multi_row)(int r, int c, int rows, const IDX *ind, int64_t kb,
+                                   int64_t ke, const T *blocks, const T *x, int64_t ldx,
+                                   T *yb, int64_t ys, int64_t ycs, const int NB)
+{
+    const int64_t rc = (int64_t)r * c;
+    if (c >= VL) {
+        for (int i0 = 0; i0 < rows;) {
+            const int left = rows - i0;
+            const T *w0 = blocks + (int64_t)i0 * c;
+            T *yi = yb + i0 * ys;
+            if (NB <= 4 && left >= 4) {
+                FNI(gemv_dotm_body)(ind, kb, ke, w0, rc, c, x, ldx, yi, ys, ycs, 4, NB);
+                i0 += 4;
+            } else if (left >= 2) {
+                FNI(gemv_dotm_body)(ind, kb, ke, w0, rc, c, x, ldx, yi, ys, ycs, 2, NB);
+                i0 += 2;
+            } else {
+                FNI(gemv_dotm_body)(ind, kb, ke, w0, rc, c, x, ldx, yi, ys, ycs, 1, NB);
+                i0 += 1;
+            }
+        }
+    } else {  /* c == 1 && r >= VL */
+        for (int i0 = 0; i0 < rows; i0 += 2 * VL) {
+            const int nv = r - i0 >= 2 * VL ? 2 : 1;
+            FNI(gemv_colm_body)(ind, kb, ke, blocks + i0, rc, x, ldx, yb + i0 * ys, ys, ycs, nv,
+                                rows - i0, NB);
+        }
+    }
+}
+
+#define SC_GEMV_MULTI(NB)                                                      \
+SC_TARGET_CLONES                                                              \
+static void FNI(gemv_multi_row##NB)(int r, int c, int rows, const IDX *ind,     \
+    int64_t kb, int64_t ke, const T *blocks, const T *x, int64_t ldx, T *yb,    \
+    int64_t ys, int64_t ycs)                                                  \
+{                                                                             \
+    FNI(gemv_multi_row)(r, c, rows, ind, kb, ke, blocks, x, ldx, yb, ys, ycs, NB); \
+}
+SC_GEMV_MULTI(2) SC_GEMV_MULTI(3) SC_GEMV_MULTI(4) SC_GEMV_MULTI(5)
+SC_GEMV_MULTI(6)
+#undef SC_GEMV_MULTI
+
+/* One block row of y = A @ x (rows of it, the first at yb), x contiguous and
+ * zero padded. Blocks with c >= VL are read along their rows (vector dot
+ * products over c, reduced at the end of the block row); r x 1 blocks along
+ * their column (vectors over r); other shapes row by row. */
+SC_INLINE void FNI(bsr_gemv_block_row)(int r, int c, int rows, const IDX *SC_RESTRICT indices,
+                                       int64_t kb, int64_t ke, const T *SC_RESTRICT blocks,
+                                       const T *SC_RESTRICT x, T *SC_RESTRICT yb, int64_t ys)
+{
+    const int64_t rc = (int64_t)r * c;
+    if (r == 1 && c == 1) {
+        /* four partial sums; eight, or AVX2 gathers, measured no faster
+         * on Zen 5: the three loads per stored value bind */
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int64_t k = kb;
+        for (; k + 4 <= ke; k += 4) {
+            s0 += blocks[k] * x[indices[k]];
+            s1 += blocks[k + 1] * x[indices[k + 1]];
+            s2 += blocks[k + 2] * x[indices[k + 2]];
+            s3 += blocks[k + 3] * x[indices[k + 3]];
+        }
+        for (; k < ke; k++) s0 += blocks[k] * x[indices[k]];
+        yb[0] = (s0 + s1) + (s2 + s3);
+    } else if (c >= VL) {
+        const int nv = c / VL;
+        for (int i0 = 0; i0 < rows;) {
+            const int left = rows - i0;
+            const T *w0 = blocks + (int64_t)i0 * c;
+            T *yi = yb + i0 * ys;
+            int R;
+            if (nv == 1) {
+                R = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                if (R == 8) FNI(gemv_dot_8x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                else if (R == 4) FNI(gemv_dot_4x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                else if (R == 2) FNI(gemv_dot_2x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                else FNI(gemv_dot_1x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
+            } else if (nv == 2) {
+                R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                if (R == 4) FNI(gemv_dot_4x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                else if (R == 2) FNI(gemv_dot_2x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                else FNI(gemv_dot_1x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
+            } else {
+                R = left >= 2 ? 2 : 1;
+                if (R == 2) FNI(gemv_dot_2x4)(indices, kb, ke, w0, rc, c, x, yi, ys);
+                else FNI(gemv_dot_1x4)(indices, kb, ke, w0, rc, c, x, yi, ys);
+            }
+            i0 += R;
+        }
+    } else if (c == 1 && r >= VL) {
+        /* r x 1: vectors down the block's column */
+        for (int i0 = 0; i0 < r; i0 += 4 * VL) {
+            const int nv = SC_MIN(4, (r - i0) / VL);
+            VEC a[4];
+            for (int v = 0; v < 4; v++) a[v] = VZERO();
+            for (int64_t k = kb; k < ke; k++) {
+                const T xj = x[indices[k]];
+                const T *w = blocks + k * rc + i0;
+                for (int v = 0; v < nv; v++) a[v] = VFMA(a[v], xj, VLOAD(w + v * VL));
+            }
+            T tmp[4 * VL];
+            for (int v = 0; v < nv; v++) VSTORE(tmp + v * VL, a[v]);
+            for (int i = 0; i < nv * VL && i0 + i < rows; i++) yb[(i0 + i) * ys] = tmp[i];
+        }
+    } else if (r == 4 && c == 1) {
+        FNI(gemv_small_4x1)(indices, kb, ke, blocks, x, yb, ys, rows);
+    } else if (r == 2 && c == 1) {
+        FNI(gemv_small_2x1)(indices, kb, ke, blocks, x, yb, ys, rows);
+    } else if (r == 4 && c == 4) {
+        FNI(gemv_small_4x4)(indices, kb, ke, blocks, x, yb, ys, rows);
+    } else if (r == 2 && c == 2) {
+        FNI(gemv_small_2x2)(indices, kb, ke, blocks, x, yb, ys, rows);
+    } else if (r == 1 && c == 4) {
+        FNI(gemv_small_1x4)(indices, kb, ke, blocks, x, yb, ys, rows);
+    } else {
+        /* other small blocks: up to 32 rows of scalar sums, in column order */
+        for (int i0 = 0; i0 < rows; i0 += 32) {
+            T s[32];
+            const int nr = SC_MIN(32, rows - i0);
+            for (int i = 0; i < nr; i++) s[i] = 0;
+            for (int64_t k = kb; k < ke; k++) {
+                const T *xb = x + (int64_t)indices[k] * c;
+                const T *w = blocks + k * rc + (int64_t)i0 * c;
+                for (int i = 0; i < nr; i++) {
+                    T acc = s[i];
+                    for (int t = 0; t < c; t++) acc += w[i * c + t] * xb[t];
+                    s[i] = acc;
+                }
+            }
+            for (int i = 0; i < nr; i++) yb[(i0 + i) * ys] = s[i];
+        }
+    }
+}
+
+/* GEMV, block rows [lo, hi): y = A @ x with x contiguous and zero padded. */
 SC_TARGET_CLONES
 static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const IDX *indices,
                                const T *blocks, const T *x, T *y, int64_t ys,
@@ -259,86 +446,46 @@ static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const
         const int64_t kb = indptr[ib], ke = indptr[ib + 1];
         const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
         T *yb = y + ib * r * ys;
-        if (r == 1 && c == 1) {
-            /* four partial sums; eight, or AVX2 gathers, measured no faster
-             * on Zen 5: the three loads per stored value bind */
-            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            int64_t k = kb;
-            for (; k + 4 <= ke; k += 4) {
-                s0 += blocks[k] * x[indices[k]];
-                s1 += blocks[k + 1] * x[indices[k + 1]];
-                s2 += blocks[k + 2] * x[indices[k + 2]];
-                s3 += blocks[k + 3] * x[indices[k + 3]];
-            }
-            for (; k < ke; k++) s0 += blocks[k] * x[indices[k]];
-            yb[0] = (s0 + s1) + (s2 + s3);
-        } else if (c >= VL) {
-            const int nv = c / VL;
-            for (int i0 = 0; i0 < rows;) {
-                const int left = rows - i0;
-                const T *w0 = blocks + (int64_t)i0 * c;
-                T *yi = yb + i0 * ys;
-                int R;
-                if (nv == 1) {
-                    R = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-                    if (R == 8) FNI(gemv_dot_8x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                    else if (R == 4) FNI(gemv_dot_4x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                    else if (R == 2) FNI(gemv_dot_2x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                    else FNI(gemv_dot_1x1)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                } else if (nv == 2) {
-                    R = left >= 4 ? 4 : left >= 2 ? 2 : 1;
-                    if (R == 4) FNI(gemv_dot_4x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                    else if (R == 2) FNI(gemv_dot_2x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                    else FNI(gemv_dot_1x2)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                } else {
-                    R = left >= 2 ? 2 : 1;
-                    if (R == 2) FNI(gemv_dot_2x4)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                    else FNI(gemv_dot_1x4)(indices, kb, ke, w0, rc, c, x, yi, ys);
-                }
-                i0 += R;
-            }
-        } else if (c == 1 && r >= VL) {
-            /* r x 1: vectors down the block's column */
-            for (int i0 = 0; i0 < r; i0 += 4 * VL) {
-                const int nv = SC_MIN(4, (r - i0) / VL);
-                VEC a[4];
-                for (int v = 0; v < 4; v++) a[v] = VZERO();
-                for (int64_t k = kb; k < ke; k++) {
-                    const T xj = x[indices[k]];
-                    const T *w = blocks + k * rc + i0;
-                    for (int v = 0; v < nv; v++) a[v] = VFMA(a[v], xj, VLOAD(w + v * VL));
-                }
-                T tmp[4 * VL];
-                for (int v = 0; v < nv; v++) VSTORE(tmp + v * VL, a[v]);
-                for (int i = 0; i < nv * VL && i0 + i < rows; i++) yb[(i0 + i) * ys] = tmp[i];
-            }
-        } else if (r == 4 && c == 1) {
-            FNI(gemv_small_4x1)(indices, kb, ke, blocks, x, yb, ys, rows);
-        } else if (r == 2 && c == 1) {
-            FNI(gemv_small_2x1)(indices, kb, ke, blocks, x, yb, ys, rows);
-        } else if (r == 4 && c == 4) {
-            FNI(gemv_small_4x4)(indices, kb, ke, blocks, x, yb, ys, rows);
-        } else if (r == 2 && c == 2) {
-            FNI(gemv_small_2x2)(indices, kb, ke, blocks, x, yb, ys, rows);
-        } else if (r == 1 && c == 4) {
-            FNI(gemv_small_1x4)(indices, kb, ke, blocks, x, yb, ys, rows);
-        } else {
-            /* other small blocks: up to 32 rows of scalar sums, in column order */
-            for (int i0 = 0; i0 < rows; i0 += 32) {
-                T s[32];
-                const int nr = SC_MIN(32, rows - i0);
-                for (int i = 0; i < nr; i++) s[i] = 0;
-                for (int64_t k = kb; k < ke; k++) {
-                    const T *xb = x + (int64_t)indices[k] * c;
-                    const T *w = blocks + k * rc + (int64_t)i0 * c;
-                    for (int i = 0; i < nr; i++) {
-                        T acc = s[i];
-                        for (int t = 0; t < c; t++) acc += w[i * c + t] * xb[t];
-                        s[i] = acc;
-                    }
-                }
-                for (int i = 0; i < nr; i++) yb[(i0 + i) * ys] = s[i];
-            }
+        FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x, yb, ys);
+    }
+}
+
+/* Whether a block shape has a kernel that reads its weights once for a few
+ * vectors (otherwise each vector walks the block row on its own). */
+static int FNI(bsr_gemv_multi_ok)(int r, int c)
+{
+    return c >= VL || (c == 1 && r >= VL);
+}
+
+/* GEMV with nb <= SC_BSR_GEMV_MAX_B vectors (x_b at x + b * ldx, contiguous
+ * and zero padded; y_b at y + b * ycs), block rows [lo, hi). */
+SC_TARGET_CLONES
+static void FNI(bsr_gemv_multi_rows)(int64_t m, int r, int c, const IDX *indptr,
+                                     const IDX *indices, const T *blocks, const T *x,
+                                     int64_t ldx, int64_t nb, T *y, int64_t ys, int64_t ycs,
+                                     int64_t lo, int64_t hi, sc_poll_t *poll)
+{
+    const int multi = FNI(bsr_gemv_multi_ok)(r, c);
+    for (int64_t ib = lo; ib < hi; ib++) {
+        if (SC_POLL(poll, ib - lo)) return;
+        const int64_t kb = indptr[ib], ke = indptr[ib + 1];
+        const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
+        T *yb = y + ib * r * ys;
+        if (!multi) {
+            for (int64_t b = 0; b < nb; b++)
+                FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x + b * ldx,
+                                        yb + b * ycs, ys);
+            continue;
+        }
+        switch (nb) {
+        case 2: FNI(gemv_multi_row2)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
+        case 3: FNI(gemv_multi_row3)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
+        case 4: FNI(gemv_multi_row4)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
+        case 5: FNI(gemv_multi_row5)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
+        case 6: FNI(gemv_multi_row6)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
+
+
+        default: FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x, yb, ys);
         }
     }
 }
@@ -429,14 +576,19 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     const int64_t rc = (int64_t)r * c;
     const int64_t work = (int64_t)indptr[mb] * rc * B;
     const int nt = sc_threads_for(n_threads, work, mb);
-    if (B == 1) {
+    /* one vector, or a few with a kernel that reads the weights once for
+     * all: vectors walk the block rows (a panel tile would fill B lanes) */
+    if (B == 1 || (B <= SC_BSR_GEMV_MAX_B && FNI(bsr_gemv_multi_ok)(r, c))) {
         const T *x = X;
+        int64_t ldx = xcs;
         T *xbuf = NULL;
         if (xrs != 1 || n_pad != n) {
-            xbuf = (T *)sc_aligned_alloc((size_t)n_pad * sizeof(T));
+            xbuf = (T *)sc_aligned_alloc((size_t)(B * n_pad) * sizeof(T));
             if (!xbuf) return SC_ERR_NOMEM;
-            FNV(pack_vector)(xbuf, X, n, n_pad, xrs);
+            for (int64_t b = 0; b < B; b++)
+                FNV(pack_vector)(xbuf + b * n_pad, X + b * xcs, n, n_pad, xrs);
             x = xbuf;
+            ldx = n_pad;
         }
         sc_poll_t poll;
         sc_poll_init(&poll);
@@ -445,12 +597,15 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
             const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
             const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
             const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
-            FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
-            if (ep && !poll.stop) {
-                const int64_t i0 = SC_MIN(m, lo * r), i1 = SC_MIN(m, hi * r);
-                FNV(epilogue_strided)(Y + i0 * yrs, yrs, i1 - i0,
+            if (B == 1)
+                FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
+            else
+                FNI(bsr_gemv_multi_rows)(m, r, c, indptr, indices, blocks, x, ldx, B, Y, yrs,
+                                         ycs, lo, hi, &poll);
+            const int64_t i0 = SC_MIN(m, lo * r), i1 = SC_MIN(m, hi * r);
+            for (int64_t b = 0; ep && !poll.stop && b < B; b++)
+                FNV(epilogue_strided)(Y + i0 * yrs + b * ycs, yrs, i1 - i0,
                                       ep->bias ? (const T *)ep->bias + i0 : NULL, ep->act);
-            }
         }
         sc_aligned_free(xbuf);
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;

@@ -82,6 +82,22 @@ static inline void sc_even_split(int64_t total, int64_t align, int64_t *lo, int6
  * prefetcher stops (measured on a Xeon: 4096 beat 2048 and none). */
 #define SC_GEMV_AHEAD 4096
 
+/* Widest batch the N:M vector kernels take whole: a row's stored values are
+ * read once for every column, so a few columns cost about what one does
+ * while the weights stream from memory, where a panel tile would fill only
+ * B of its lanes. */
+#define SC_NM_GEMV_MAX_B 8
+
+/* The same for block rows whose blocks have vector-wide rows or columns. */
+#define SC_BSR_GEMV_MAX_B 6
+
+/* Whether the lane-permute N:M vector kernels cover N:M with `lanes`-float
+ * vectors: N a power of two up to lanes / 2, M of 2N or 4N. */
+static inline int sc_nm_perm_ok(int N, int M, int lanes)
+{
+    return N >= 1 && N <= lanes / 2 && (N & (N - 1)) == 0 && (M == 2 * N || M == 4 * N);
+}
+
 /* ---- panels of X ---- */
 
 typedef struct {

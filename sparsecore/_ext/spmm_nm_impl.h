@@ -504,14 +504,23 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
     const int64_t G = (K + M - 1) / M, K_pad = G * M;
     const int64_t work = m * G * N * B;
     int nt = sc_threads_for(n_threads, work, (m + 3) / 4);
-    if (B == 1) {
+    /* a lane-permute kernel takes up to SC_NM_GEMV_MAX_B columns at once;
+     * otherwise only a single column goes the vector way */
+    int multi = 0;
+#ifdef NM_GEMV_PERM
+    multi = B <= SC_NM_GEMV_MAX_B && NM_GEMV_PERM_OK(N, M);
+#endif
+    if (B == 1 || multi) {
         const T *x = X;
+        int64_t ldx = xcs;
         T *xbuf = NULL;
         if (xrs != 1 || K_pad != K) {
-            xbuf = (T *)sc_aligned_alloc((size_t)K_pad * sizeof(T));
+            xbuf = (T *)sc_aligned_alloc((size_t)(B * K_pad) * sizeof(T));
             if (!xbuf) return SC_ERR_NOMEM;
-            FNV(pack_vector)(xbuf, X, K, K_pad, xrs);
+            for (int64_t b = 0; b < B; b++)
+                FNV(pack_vector)(xbuf + b * K_pad, X + b * xcs, K, K_pad, xrs);
             x = xbuf;
+            ldx = K_pad;
         }
         sc_poll_t poll;
         sc_poll_init(&poll);
@@ -519,12 +528,14 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         {
             int64_t lo, hi;
             sc_even_split(m, 4, &lo, &hi);
+            int done = 0;
 #ifdef NM_GEMV_PERM
-            if (!NM_GEMV_PERM(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll))
+            done = NM_GEMV_PERM(G, N, M, values, idx, x, ldx, B, Y, yrs, ycs, lo, hi, &poll);
 #endif
-            FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
-            if (ep && !poll.stop)
-                FNV(epilogue_strided)(Y + lo * yrs, yrs, hi - lo,
+            if (!done)
+                FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
+            for (int64_t b = 0; ep && !poll.stop && b < B; b++)
+                FNV(epilogue_strided)(Y + lo * yrs + b * ycs, yrs, hi - lo,
                                       ep->bias ? (const T *)ep->bias + lo : NULL, ep->act);
         }
         sc_aligned_free(xbuf);

@@ -12,6 +12,7 @@
 #undef VHSUM
 #undef FNV
 #undef NM_GEMV_PERM
+#undef NM_GEMV_PERM_OK
 #undef TRANSPOSE_BLOCKS
 #undef SC_GELU
 #undef SC_GELU_TANH

@@ -235,6 +235,33 @@ def test_large_product_splits_across_threads_bit_identically(rng):
         np.testing.assert_array_equal(spmm(N, X, n_threads=t), ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B", [2, 3, 6, 8])
+def test_few_columns_every_shape_and_layout(dtype, B, rng):
+    # the vector kernels that read the weights once for a few columns, and
+    # the shapes that walk each column on its own: padded n, C/F/strided X,
+    # batch-major out, bias and activation, threads
+    m, n = 96, 203
+    mats = [random_block(rng, (m, n), bs, 0.4, dtype) for bs in BLOCK_SHAPES]
+    mats += [random_nm(rng, (m, n), a, b, dtype) for a, b in ((2, 4), (1, 4), (4, 8), (3, 7))]
+    X = rng.standard_normal((n, B)).astype(dtype)
+    strided = np.zeros((n, 3 * B), dtype)[:, ::3]
+    strided[...] = X
+    bias = rng.standard_normal(m).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for S in mats:
+        D = S.toarray().astype(np.float64)
+        ref = D @ X.astype(np.float64) + bias[:, None]
+        first = spmm(S, X, bias=bias, activation="relu")
+        np.testing.assert_allclose(first, np.maximum(ref, 0), rtol=tol, atol=tol,
+                                   err_msg=repr(S))
+        for layout in (np.asfortranarray(X), strided):
+            for t in (1, 2):
+                out = np.empty((B, m), dtype).T
+                spmm(S, layout, out=out, bias=bias, activation="relu", n_threads=t)
+                np.testing.assert_array_equal(out, first, err_msg=repr(S))
+
+
 # ---- edge cases -------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS[:3] + KINDS[12:14] + KINDS[-1:], ids=KIND_IDS[:3] + KIND_IDS[12:14] + KIND_IDS[-1:])

@@ -44,6 +44,11 @@ def matrices(rng, m, n, dtype):
     yield "csr", sp.random_array((m, n), density=0.1, format="csr", dtype=dtype, rng=rng)
 
 
+#: float32 N:M patterns that the lane-permute vector kernels take at up to 8
+#: columns (16 kept values a multiply-add with AVX-512, 8 with AVX2)
+VECTOR_NM = ("nm-2:4", "nm-1:4", "nm-4:8")
+
+
 @needs_avx512
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("B", [5, 9, 16, 17, 48, 100, 333])
@@ -52,6 +57,8 @@ def test_avx512_equals_avx2_bit_for_bit(dtype, B, restore_simd):
     m, n = 150, 203  # n is no multiple of M or of a block
     X = rng.standard_normal((n, B)).astype(dtype)
     for name, S in matrices(rng, m, n, dtype):
+        if B <= 8 and dtype == np.float32 and name in VECTOR_NM:
+            continue  # the vector kernels' case: equal to rounding (below)
         ref = S.toarray().astype(np.float64) @ X.astype(np.float64)
         strided = np.zeros((n, 2 * B), dtype)[:, ::2]
         strided[...] = X
@@ -72,14 +79,16 @@ def test_avx512_equals_avx2_bit_for_bit(dtype, B, restore_simd):
 
 @needs_avx512
 @pytest.mark.parametrize("nm", [(2, 4), (1, 4), (4, 8), (1, 2), (8, 16), (3, 7)])
-def test_nm_vector_products_agree_to_rounding(nm, restore_simd):
-    # one vector: AVX-512 sums 16 lanes at a time, AVX2 8, so only rounding
-    # may differ; each level is still the same for any thread count
+@pytest.mark.parametrize("B", [None, 1, 3, 8])
+def test_nm_vector_products_agree_to_rounding(nm, B, restore_simd):
+    # one vector (None: 1-D) or a few: AVX-512 sums 16 lanes at a time, AVX2
+    # 8, so only rounding may differ; each level is the same for any thread
+    # count, and a column's result does not depend on the other columns
     rng = np.random.default_rng(7)
     n, m = nm
     for shape in ((300, 1000), (64, 4096), (5, 37)):
         S = nm_prune(rng.standard_normal(shape).astype(np.float32), n, m)
-        x = rng.standard_normal(shape[1]).astype(np.float32)
+        x = rng.standard_normal(shape[1] if B is None else (shape[1], B)).astype(np.float32)
         ref = S.toarray().astype(np.float64) @ x.astype(np.float64)
         scale = np.abs(S.toarray()).astype(np.float64) @ np.abs(x).astype(np.float64)
         got = {}
@@ -88,6 +97,9 @@ def test_nm_vector_products_agree_to_rounding(nm, restore_simd):
             got[level] = spmm(S, x, n_threads=1)
             np.testing.assert_array_equal(spmm(S, x, n_threads=2), got[level])
             assert np.all(np.abs(got[level] - ref) <= 4e-6 * np.sqrt(shape[1]) * scale + 1e-30)
+            if B is not None:
+                alone = spmm(S, np.ascontiguousarray(x[:, -1]), n_threads=1)
+                np.testing.assert_array_equal(got[level][:, -1], alone)
 
 
 @needs_avx512
