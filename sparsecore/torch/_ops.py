@@ -55,18 +55,39 @@ __all__ = [
 ]
 
 
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
 def _threads(n_threads):
     return torch.get_num_threads() if n_threads <= 0 else n_threads
 
 
 def _np(t):
     """A numpy view of a CPU tensor (no copy unless its conj/neg bits are set)."""
-    return t.detach().resolve_conj().resolve_neg().numpy()
+    if t.requires_grad:
+        t = t.detach()
+    try:
+        return t.numpy()
+    except RuntimeError:  # a conj or neg bit: resolve it into a copy
+        return t.resolve_conj().resolve_neg().numpy()
 
 
 def _check_2d(x, name):
     if x.dim() != 2:
         raise ValueError(f"sparsecore: {name} must be 2-D, got shape {tuple(x.shape)}")
+
+
+def _direct(x, values, bias, activation):
+    """Whether a product may go straight to the kernel binding, skipping the
+    checks and conversions of :func:`sparsecore.ops.spmm` (about 15
+    microseconds, as much as the product of a small layer on one token): the
+    weights' dtype, a non-empty, aligned x, a bias of the same dtype and a
+    kernel activation. Anything else takes the checked path."""
+    return (x.dtype == values.dtype and x.dtype in _KERNEL_DTYPES and x.numel() > 0
+            and values.numel() > 0 and x.data_ptr() % x.element_size() == 0
+            and values.is_contiguous() and activation in _spmm.ACTIVATIONS
+            and (bias is None or (bias.dtype == x.dtype and bias.dim() == 1
+                                  and bias.is_contiguous())))
 
 
 def _epilogue(bias, activation):
@@ -101,8 +122,16 @@ def nm_linear_eager(x, values, offsets, n, m, in_features, n_threads=0, bias=Non
     """The body of :func:`nm_linear`, callable on plain CPU tensors without
     the operator's dispatch (about 30 microseconds a call); no autograd."""
     _check_2d(x, "x")
-    S = _nm_matrix(values, offsets, n, m, in_features)
     y = torch.empty((x.shape[0], values.shape[0]), dtype=x.dtype)
+    if (_direct(x, values, bias, activation) and x.shape[1] == in_features
+            and offsets.shape == values.shape and offsets.dtype == torch.uint8
+            and offsets.is_contiguous()
+            and (bias is None or bias.shape[0] == values.shape[0])):
+        _spmm.spmm_nm(_np(values), _np(offsets), values.shape[0], in_features, n, m,
+                      _np(x).T, _np(y).T, _threads(n_threads),
+                      None if bias is None else _np(bias), activation)
+        return y
+    S = _nm_matrix(values, offsets, n, m, in_features)
     b, act = _epilogue(bias, activation)
     spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
     return y
@@ -259,8 +288,18 @@ def block_linear_eager(x, blocks, indices, indptr, out_features, n_threads=0, bi
     """The body of :func:`block_linear`, callable on plain CPU tensors without
     the operator's dispatch; no autograd."""
     _check_2d(x, "x")
-    S = _block_matrix(blocks, indices, indptr, out_features, x.shape[1])
     y = torch.empty((x.shape[0], out_features), dtype=x.dtype)
+    if (_direct(x, blocks, bias, activation) and out_features > 0 and blocks.dim() == 3
+            and indices.dtype == indptr.dtype and indices.dtype in (torch.int32, torch.int64)
+            and indices.is_contiguous() and indptr.is_contiguous()
+            and (bias is None or bias.shape[0] == out_features)):
+        r, c = blocks.shape[1], blocks.shape[2]
+        if indptr.shape[0] == -(-out_features // r) + 1 and indices.shape[0] == blocks.shape[0]:
+            _spmm.spmm_bsr(_np(indptr), _np(indices), _np(blocks), out_features, x.shape[1],
+                           r, c, _np(x).T, _np(y).T, _threads(n_threads),
+                           None if bias is None else _np(bias), activation)
+            return y
+    S = _block_matrix(blocks, indices, indptr, out_features, x.shape[1])
     b, act = _epilogue(bias, activation)
     spmm(S, _np(x).T, out=_np(y).T, bias=b, activation=act, n_threads=_threads(n_threads))
     return y
