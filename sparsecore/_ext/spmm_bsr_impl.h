@@ -342,6 +342,66 @@ SC_GEMV_MULTI(2) SC_GEMV_MULTI(3) SC_GEMV_MULTI(4) SC_GEMV_MULTI(5)
 SC_GEMV_MULTI(6)
 #undef SC_GEMV_MULTI
 
+/*
+ * Blocks narrower than a vector (1 < c < VL) whose r * c weights fill whole
+ * vectors (4 x 4, 2 x 4, 8 x 2, ... at 8 lanes): x's c entries of each block
+ * column are packed once per product, repeated to L = NV * VL floats (xr,
+ * one copy per vector at xr + b * ldr), so that a slice of L / c rows of a
+ * block meets them in one elementwise multiply-add per vector; each row's c
+ * lanes are summed at the end, in order.
+ */
+SC_INLINE void FNI(gemv_rep_body)(const IDX *SC_RESTRICT ind, int64_t kb, int64_t ke,
+                                  const T *SC_RESTRICT w0, int64_t rc, int c,
+                                  const T *SC_RESTRICT xr, int64_t ldr, int64_t L,
+                                  T *SC_RESTRICT y, int64_t ys, int64_t ycs, int rows,
+                                  const int NV, const int NB)
+{
+    VEC acc[4][SC_BSR_GEMV_MAX_B];
+    for (int v = 0; v < NV; v++) for (int b = 0; b < NB; b++) acc[v][b] = VZERO();
+    for (int64_t k = kb; k < ke; k++) {
+        const T *w = w0 + k * rc;
+        const T *xk = xr + (int64_t)ind[k] * L;
+        for (int v = 0; v < NV; v++) {
+            const VEC wv = VLOAD(w + v * VL);
+            for (int b = 0; b < NB; b++)
+                acc[v][b] = VFMAV(acc[v][b], wv, VLOAD(xk + b * ldr + v * VL));
+        }
+    }
+    for (int b = 0; b < NB; b++) {
+        T tmp[4 * VL];
+        for (int v = 0; v < NV; v++) VSTORE(tmp + v * VL, acc[v][b]);
+        for (int i = 0; i < rows; i++) {
+            T sum = tmp[i * c];
+            for (int t = 1; t < c; t++) sum += tmp[i * c + t];
+            y[i * ys + b * ycs] = sum;
+        }
+    }
+}
+
+#define SC_GEMV_REP(NB)                                                        \
+SC_TARGET_CLONES                                                              \
+static void FNI(gemv_rep_row##NB)(int r, int c, int rows, const IDX *ind,       \
+    int64_t kb, int64_t ke, const T *blocks, const T *xr, int64_t ldr,          \
+    int64_t L, T *yb, int64_t ys, int64_t ycs)                                  \
+{                                                                             \
+    const int64_t rc = (int64_t)r * c;                                        \
+    const int NV = (int)(L / VL), s = (int)(L / c);                           \
+    for (int i0 = 0; i0 < rows; i0 += s) {                                    \
+        const int nr = SC_MIN(s, rows - i0);                                  \
+        const T *w0 = blocks + (int64_t)i0 * c;                               \
+        T *y = yb + i0 * ys;                                                  \
+        if (NV == 4)                                                          \
+            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 4, NB); \
+        else if (NV == 2)                                                     \
+            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 2, NB); \
+        else                                                                  \
+            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 1, NB); \
+    }                                                                         \
+}
+SC_GEMV_REP(1) SC_GEMV_REP(2) SC_GEMV_REP(3) SC_GEMV_REP(4) SC_GEMV_REP(5)
+SC_GEMV_REP(6)
+#undef SC_GEMV_REP
+
 /* One block row of y = A @ x (rows of it, the first at yb), x contiguous and
  * zero padded. Blocks with c >= VL are read along their rows (vector dot
  * products over c, reduced at the end of the block row); r x 1 blocks along
@@ -450,43 +510,57 @@ static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const
     }
 }
 
-/* Whether a block shape has a kernel that reads its weights once for a few
- * vectors (otherwise each vector walks the block row on its own). */
-static int FNI(bsr_gemv_multi_ok)(int r, int c)
+/* Whether blocks take the repeated-x kernel: narrower than a vector, more
+ * than one column wide, whole vectors of weights. */
+static int FNI(bsr_gemv_rep_ok)(int r, int c)
 {
-    return c >= VL || (c == 1 && r >= VL);
+    return c > 1 && c < VL && ((int64_t)r * c) % VL == 0;
 }
 
-/* GEMV with nb <= SC_BSR_GEMV_MAX_B vectors (x_b at x + b * ldx, contiguous
- * and zero padded; y_b at y + b * ycs), block rows [lo, hi). */
+/* Whether a block shape has a kernel that reads its weights once for a few
+ * vectors (otherwise the columns are a panel product). */
+static int FNI(bsr_gemv_multi_ok)(int r, int c)
+{
+    return c >= VL || (c == 1 && r >= VL) || FNI(bsr_gemv_rep_ok)(r, c);
+}
+
+/* GEMV with nvec <= SC_BSR_GEMV_MAX_B vectors, block rows [lo, hi), for a
+ * shape of bsr_gemv_multi_ok: x_b at x + b * ldx (contiguous, zero padded),
+ * or for the repeated-x kernel xr (see there); y_b at y + b * ycs. */
 SC_TARGET_CLONES
 static void FNI(bsr_gemv_multi_rows)(int64_t m, int r, int c, const IDX *indptr,
                                      const IDX *indices, const T *blocks, const T *x,
-                                     int64_t ldx, int64_t nb, T *y, int64_t ys, int64_t ycs,
+                                     int64_t ldx, const T *xr, int64_t ldr, int64_t L,
+                                     int64_t nvec, T *y, int64_t ys, int64_t ycs,
                                      int64_t lo, int64_t hi, sc_poll_t *poll)
 {
-    const int multi = FNI(bsr_gemv_multi_ok)(r, c);
     for (int64_t ib = lo; ib < hi; ib++) {
         if (SC_POLL(poll, ib - lo)) return;
         const int64_t kb = indptr[ib], ke = indptr[ib + 1];
         const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
         T *yb = y + ib * r * ys;
-        if (!multi) {
-            for (int64_t b = 0; b < nb; b++)
-                FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x + b * ldx,
-                                        yb + b * ycs, ys);
-            continue;
+#define SC_REP_ARGS r, c, rows, indices, kb, ke, blocks, xr, ldr, L, yb, ys, ycs
+#define SC_MULTI_ARGS r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs
+        if (xr) {
+            switch (nvec) {
+            case 1: FNI(gemv_rep_row1)(SC_REP_ARGS); break;
+            case 2: FNI(gemv_rep_row2)(SC_REP_ARGS); break;
+            case 3: FNI(gemv_rep_row3)(SC_REP_ARGS); break;
+            case 4: FNI(gemv_rep_row4)(SC_REP_ARGS); break;
+            case 5: FNI(gemv_rep_row5)(SC_REP_ARGS); break;
+            default: FNI(gemv_rep_row6)(SC_REP_ARGS); break;
+            }
+        } else {
+            switch (nvec) {
+            case 2: FNI(gemv_multi_row2)(SC_MULTI_ARGS); break;
+            case 3: FNI(gemv_multi_row3)(SC_MULTI_ARGS); break;
+            case 4: FNI(gemv_multi_row4)(SC_MULTI_ARGS); break;
+            case 5: FNI(gemv_multi_row5)(SC_MULTI_ARGS); break;
+            default: FNI(gemv_multi_row6)(SC_MULTI_ARGS); break;
+            }
         }
-        switch (nb) {
-        case 2: FNI(gemv_multi_row2)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
-        case 3: FNI(gemv_multi_row3)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
-        case 4: FNI(gemv_multi_row4)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
-        case 5: FNI(gemv_multi_row5)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
-        case 6: FNI(gemv_multi_row6)(r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs); break;
-
-
-        default: FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x, yb, ys);
-        }
+#undef SC_REP_ARGS
+#undef SC_MULTI_ARGS
     }
 }
 
@@ -590,6 +664,22 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
             x = xbuf;
             ldx = n_pad;
         }
+        /* narrow blocks: each vector's block columns repeated to L floats */
+        T *xr = NULL;
+        int64_t L = 0, ldr = 0;
+        if (FNI(bsr_gemv_rep_ok)(r, c)) {
+            L = (int64_t)sc_rep_vectors(r, c, VL, B) * VL;
+            ldr = nb * L;
+            xr = (T *)sc_aligned_alloc((size_t)(B * ldr) * sizeof(T));
+            if (!xr) {
+                sc_aligned_free(xbuf);
+                return SC_ERR_NOMEM;
+            }
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t jb = 0; jb < nb; jb++)
+                    for (int64_t q = 0; q < L; q++)
+                        xr[b * ldr + jb * L + q] = x[b * ldx + jb * c + q % c];
+        }
         sc_poll_t poll;
         sc_poll_init(&poll);
         #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -597,16 +687,17 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
             const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
             const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
             const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
-            if (B == 1)
+            if (B == 1 && !xr)
                 FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
             else
-                FNI(bsr_gemv_multi_rows)(m, r, c, indptr, indices, blocks, x, ldx, B, Y, yrs,
-                                         ycs, lo, hi, &poll);
+                FNI(bsr_gemv_multi_rows)(m, r, c, indptr, indices, blocks, x, ldx, xr, ldr, L,
+                                         B, Y, yrs, ycs, lo, hi, &poll);
             const int64_t i0 = SC_MIN(m, lo * r), i1 = SC_MIN(m, hi * r);
             for (int64_t b = 0; ep && !poll.stop && b < B; b++)
                 FNV(epilogue_strided)(Y + i0 * yrs + b * ycs, yrs, i1 - i0,
                                       ep->bias ? (const T *)ep->bias + i0 : NULL, ep->act);
         }
+        sc_aligned_free(xr);
         sc_aligned_free(xbuf);
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }

@@ -91,6 +91,15 @@ static inline void sc_even_split(int64_t total, int64_t align, int64_t *lo, int6
 /* The same for block rows whose blocks have vector-wide rows or columns. */
 #define SC_BSR_GEMV_MAX_B 6
 
+/* Vectors per slice of a block for the repeated-x kernel: enough for a few
+ * independent sums with one column, at most 12 accumulators with more. */
+static inline int sc_rep_vectors(int r, int c, int vl, int64_t ncols)
+{
+    const int per_block = r * c / vl;
+    const int cap = ncols <= 2 ? 4 : 2;
+    return per_block < cap ? per_block : cap;
+}
+
 /* Whether the lane-permute N:M vector kernels cover N:M with `lanes`-float
  * vectors: N a power of two up to lanes / 2, M of 2N or 4N. */
 static inline int sc_nm_perm_ok(int N, int M, int lanes)

@@ -236,13 +236,13 @@ def test_large_product_splits_across_threads_bit_identically(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("B", [2, 3, 6, 8])
+@pytest.mark.parametrize("B", [1, 2, 3, 6, 8])
 def test_few_columns_every_shape_and_layout(dtype, B, rng):
     # the vector kernels that read the weights once for a few columns, and
     # the shapes that walk each column on its own: padded n, C/F/strided X,
     # batch-major out, bias and activation, threads
     m, n = 96, 203
-    mats = [random_block(rng, (m, n), bs, 0.4, dtype) for bs in BLOCK_SHAPES]
+    mats = [random_block(rng, (m, n), bs, 0.4, dtype) for bs in BLOCK_SHAPES + [(8, 2), (16, 4)]]
     mats += [random_nm(rng, (m, n), a, b, dtype) for a, b in ((2, 4), (1, 4), (4, 8), (3, 7))]
     X = rng.standard_normal((n, B)).astype(dtype)
     strided = np.zeros((n, 3 * B), dtype)[:, ::3]
