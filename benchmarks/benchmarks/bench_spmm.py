@@ -17,6 +17,9 @@ SPEEDUP_CASES = [case_name("3072x768", f, 128, s) for f in ["16x16", "8x1", "csr
                                          for f in ["2:4", "1:4", "2:8", "1:8"]]
 # one vector (token-by-token decoding): memory-bound, the N:M permute kernel
 SPEEDUP_CASES += [case_name("3072x768", f, 1) for f in ["2:4", "1:4"]]
+# a few vectors, the weights read once for all of them
+SPEEDUP_CASES += [case_name("3072x768", "2:4", 3)] + [case_name("3072x768", f, 3, 0.5)
+                                                       for f in ["16x16", "8x1", "4x4"]]
 
 
 class SpMM(PeerBenchmark):
