@@ -79,10 +79,10 @@ class _SparseLinearBase(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def _threads(self):
-        return torch.get_num_threads() if self.n_threads is None else self.n_threads
+        return _ops._threads(self._op_threads())
 
     def _op_threads(self):
-        # 0: the operator reads torch.get_num_threads() when it runs, so a
+        # 0: the operator reads the thread count when it runs, so a
         # compiled or exported graph follows later thread settings
         return 0 if self.n_threads is None else int(self.n_threads)
 
@@ -216,7 +216,8 @@ class NMSparseLinear(_MaskedLinear):
         "auto": sparsecore's N:M kernels for float32/float64 on the CPU,
         masked dense torch ops elsewhere; "masked": always the latter.
     n_threads : int or None
-        Kernel threads (None: ``torch.get_num_threads()``).
+        Kernel threads (None: ``torch.get_num_threads()``, less the CPUs other
+        processes keep busy).
     device, dtype : optional
         Where and in which floating dtype to allocate the parameters (as for
         ``torch.nn.Linear``).
@@ -288,7 +289,8 @@ class NMSparseLinear(_MaskedLinear):
         backend : {"auto", "sparsecore", "masked"}, default="auto"
             As for the constructor.
         n_threads : int or None
-            Kernel threads (None: ``torch.get_num_threads()``).
+            Kernel threads (None: ``torch.get_num_threads()``, less the CPUs
+            other processes keep busy).
 
         Returns
         -------
@@ -467,7 +469,8 @@ class BlockSparseLinear(_MaskedLinear):
     bias : bool, default=True
     backend : {"auto", "sparsecore", "masked"}, default="auto"
     n_threads : int or None
-        Kernel threads (None: ``torch.get_num_threads()``).
+        Kernel threads (None: ``torch.get_num_threads()``, less the CPUs other
+        processes keep busy).
     device, dtype : optional
         Where and in which floating dtype to allocate the parameters (as for
         ``torch.nn.Linear``).
@@ -844,7 +847,8 @@ class CompactNMLinear(_CompactLinear):
         float32/float64 on the CPU, a dense product of the rebuilt weight
         elsewhere; "masked": always the latter.
     n_threads : int or None
-        Kernel threads (None: ``torch.get_num_threads()`` when the layer runs).
+        Kernel threads (None: ``torch.get_num_threads()`` when the layer runs,
+        less the CPUs other processes keep busy).
     device, dtype : optional
         Where and in which floating dtype to allocate the parameters.
 
@@ -1335,7 +1339,8 @@ class MonarchLinear(_SparseLinearBase):
     backend : {"auto", "sparsecore", "masked"}, default="auto"
         "masked" here means the stacked-matmul torch reference.
     n_threads : int or None
-        Kernel threads (None: ``torch.get_num_threads()``).
+        Kernel threads (None: ``torch.get_num_threads()``, less the CPUs other
+        processes keep busy).
     device, dtype : optional
         Where and in which floating dtype to allocate the parameters (as for
         ``torch.nn.Linear``).

@@ -28,7 +28,8 @@ The bodies read and write CPU tensors through zero-copy numpy views (no
 autograd inside) and always return fresh C-contiguous tensors, which is what
 the fake implementations promise. ``n_threads`` 0 means the thread count of
 ``torch.get_num_threads()``, read when the operator runs (not when it is
-traced). Inputs are trusted: the layers validate them once, at construction.
+traced), less the CPUs other processes keep busy (read from /proc/loadavg,
+as for sparsecore's other products). Inputs are trusted: the layers validate them once, at construction.
 
 The operator names are a serialised API: an exported program refers to
 ``torch.ops.sparsecore.nm_linear.default`` and can be loaded once
@@ -40,6 +41,7 @@ import torch
 from torch import Tensor
 
 from sparsecore._ext import _monarch, _spmm
+from sparsecore._threads import effective_n_threads
 from sparsecore.formats import BlockSparseMatrix, NMPattern, NMSparseMatrix
 from sparsecore.ops import spmm
 
@@ -59,7 +61,12 @@ _KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def _threads(n_threads):
-    return torch.get_num_threads() if n_threads <= 0 else n_threads
+    """A positive ``n_threads`` as given; otherwise ``torch.get_num_threads()``,
+    less the CPUs that other processes keep busy (a team thread on such a CPU
+    gets slices of it and every short product waits for it)."""
+    if n_threads > 0:
+        return n_threads
+    return max(1, min(torch.get_num_threads(), effective_n_threads(None)))
 
 
 def _np(t):
@@ -155,7 +162,7 @@ def nm_linear(x: Tensor, values: Tensor, offsets: Tensor, n: int, m: int, in_fea
         The pattern: ``n`` kept of every ``m``.
     in_features : int
     n_threads : int, default=0
-        Kernel threads (0: ``torch.get_num_threads()``).
+        Kernel threads (0: ``torch.get_num_threads()``, less busy CPUs).
     bias : Tensor, shape (out,), optional
     activation : {"none", "relu", "gelu", "gelu_tanh", "silu"}, default="none"
         Applied by the kernel as the output is stored (no backward).

@@ -308,3 +308,26 @@ def test_thread_count_bit_identical():
             outs.append((y.detach(), x.grad.clone(), next(layer.parameters()).grad.clone()))
         for a, b in zip(*outs):
             assert torch.equal(a, b)
+
+
+def test_default_threads_leave_busy_cpus(monkeypatch):
+    # n_threads=None: torch's thread count, less the CPUs other processes
+    # keep busy (as sparsecore's other products count them)
+    from sparsecore import _threads
+    from sparsecore.torch import _ops
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(_threads, "_openmp_helpers", type("H", (), {
+            "openmp_enabled": staticmethod(lambda: True), "max_threads": staticmethod(lambda: 4)}))
+        monkeypatch.setattr(_threads, "free_cpus", lambda: 1)
+        assert _ops._threads(0) == 1
+        assert _ops._threads(3) == 3
+        monkeypatch.setattr(_threads, "free_cpus", lambda: 4)
+        assert _ops._threads(0) == 2
+        layer = CompactNMLinear(64, 32)
+        assert layer._threads() == 2
+        layer.n_threads = 5
+        assert layer._threads() == 5
+    finally:
+        torch.set_num_threads(before)
