@@ -194,6 +194,34 @@ static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, con
 }
 #define NM_GEMV_PERM sc_nm_gemv_perm_f32
 #define NM_GEMV_PERM_OK sc_nm_gemv_perm_ok
+
+/* One CSR row of a float32 matrix-vector product, stored values [kb, ke):
+ * eight values a multiply-add, their x entries fetched by an AVX2 gather (on
+ * a Xeon 0.3 ns a value, where four scalar sums took 0.55 to 1.4 ns: three
+ * loads a value bind them); two accumulators, the tail in order, one fixed
+ * order of summation. With a few vectors the gathers bind (about one each
+ * nine cycles), so those go the panel way. AVX2 only: the caller checks
+ * the CPU. */
+__attribute__((target("avx2,fma")))
+static float sc_csr_row_gather_f32(const float *values, const int32_t *indices, int64_t kb,
+                                   int64_t ke, const float *x)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t k = kb;
+    for (; k + 16 <= ke; k += 16) {
+        const __m256i j0 = _mm256_loadu_si256((const __m256i *)(indices + k));
+        const __m256i j1 = _mm256_loadu_si256((const __m256i *)(indices + k + 8));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values + k), _mm256_i32gather_ps(x, j0, 4), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + k + 8), _mm256_i32gather_ps(x, j1, 4), a1);
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (; k < ke; k++) s += values[k] * x[indices[k]];
+    return s;
+}
+#define CSR_ROW_GATHER sc_csr_row_gather_f32
+#define CSR_ROW_GATHER_OK sc_cpu_has_avx2_fma
 #endif
 
 #include "spmm_f32.h"

@@ -13,6 +13,8 @@
 #undef FNV
 #undef NM_GEMV_PERM
 #undef NM_GEMV_PERM_OK
+#undef CSR_ROW_GATHER
+#undef CSR_ROW_GATHER_OK
 #undef TRANSPOSE_BLOCKS
 #undef SC_GELU
 #undef SC_GELU_TANH
