@@ -55,12 +55,14 @@ def get_simd():
 def set_simd(level):
     """Choose the widest SIMD instruction set the SpMM kernels may use.
 
-    The AVX-512 and AVX2 instances compute products with a batch of two or
-    more columns in the same order (each output entry sums its terms one by
-    one with fused multiply-adds), so there the level changes speed, not
-    results; a float32 N:M product with a single vector sums 16 lanes at a
-    time under AVX-512 and 8 under AVX2, so the two agree to rounding. The
-    level holds for the whole process, all threads.
+    Where both levels run a panel product (block-sparse and CSR products,
+    N:M products of more than 8 columns, in float64 or of other patterns)
+    they compute it in the same order (each output entry sums its terms one
+    by one with fused multiply-adds), so there the level changes speed, not
+    results; a float32 N:M product of 1 to 8 columns with N a power of two
+    and M of 2N or 4N (2:4, 1:4, 4:8, ...) sums 16 lanes at a time under
+    AVX-512 and 8 under AVX2, so the two agree to rounding. The level holds
+    for the whole process, all threads.
 
     Parameters
     ----------
