@@ -179,18 +179,16 @@ static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, con
                                const float *x, int64_t ldx, int64_t nb, float *y, int64_t yrs,
                                int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll)
 {
-    if (!sc_nm_gemv_perm_ok(N, M)) return 0;
-    switch (nb) {
-    case 1: sc_nm_gemv_perm_rows1_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 2: sc_nm_gemv_perm_rows2_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 3: sc_nm_gemv_perm_rows3_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 4: sc_nm_gemv_perm_rows4_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 5: sc_nm_gemv_perm_rows5_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 6: sc_nm_gemv_perm_rows6_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 7: sc_nm_gemv_perm_rows7_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    case 8: sc_nm_gemv_perm_rows8_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll); return 1;
-    default: return 0;
-    }
+    static void (*const rows[SC_NM_GEMV_MAX_B])(int64_t, int, int, const float *,
+                                                const uint8_t *, const float *, int64_t,
+                                                float *, int64_t, int64_t, int64_t, int64_t,
+                                                sc_poll_t *) = {
+        sc_nm_gemv_perm_rows1_f32, sc_nm_gemv_perm_rows2_f32, sc_nm_gemv_perm_rows3_f32,
+        sc_nm_gemv_perm_rows4_f32, sc_nm_gemv_perm_rows5_f32, sc_nm_gemv_perm_rows6_f32,
+        sc_nm_gemv_perm_rows7_f32, sc_nm_gemv_perm_rows8_f32};
+    if (!sc_nm_gemv_perm_ok(N, M) || nb < 1 || nb > SC_NM_GEMV_MAX_B) return 0;
+    rows[nb - 1](G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll);
+    return 1;
 }
 #define NM_GEMV_PERM sc_nm_gemv_perm_f32
 #define NM_GEMV_PERM_OK sc_nm_gemv_perm_ok
