@@ -25,6 +25,9 @@
  * useful GF/s for 16 x 16 blocks at 50 %, batch 8192, one core) */
 #define SC_NM_RMAX 4
 #define SC_BSR_RMAX 8
+/* block products of up to SC_BSR_GEMV_MAX_B columns run in spmm.c's 32-byte
+ * instance at either level (sc_spmm_bsr), so both give the same bits */
+#define SC_BSR_SMALL_B 0
 
 /* the whole file is built for AVX-512: no clones inside it */
 #undef SC_TARGET_CLONES

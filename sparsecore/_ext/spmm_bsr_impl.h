@@ -6,6 +6,13 @@
 
 #define FNI(name) SC_NAME3(name, SFX, ISFX)
 
+/* Whether this instance takes batches of up to SC_BSR_GEMV_MAX_B columns
+ * (the caller sends those to the 32-byte instance only, so the 64-byte one
+ * leaves them out). */
+#ifndef SC_BSR_SMALL_B
+#define SC_BSR_SMALL_B 1
+#endif
+
 /* The tallest tile: 4 rows, or 8 where the including file has the registers
  * (8 x 3 vectors is 24 accumulators and 11 loads per 24 FMAs). */
 #ifndef SC_BSR_RMAX
@@ -507,7 +514,6 @@ static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const
                                const T *blocks, const T *x, T *y, int64_t ys,
                                int64_t lo, int64_t hi, sc_poll_t *poll)
 {
-    const int64_t rc = (int64_t)r * c;
     for (int64_t ib = lo; ib < hi; ib++) {
         if (SC_POLL(poll, ib - lo)) return;
         const int64_t kb = indptr[ib], ke = indptr[ib + 1];
@@ -659,7 +665,8 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     const int nt = sc_threads_for(n_threads, work, mb);
     /* one vector, or a few with a kernel that reads the weights once for
      * all: vectors walk the block rows (a panel tile would fill B lanes) */
-    if (B == 1 || (B <= SC_BSR_GEMV_MAX_B && FNI(bsr_gemv_multi_ok)(r, c))) {
+    if (SC_BSR_SMALL_B
+        && (B == 1 || (B <= SC_BSR_GEMV_MAX_B && FNI(bsr_gemv_multi_ok)(r, c)))) {
         const T *x = X;
         int64_t ldx = xcs;
         T *xbuf = NULL;

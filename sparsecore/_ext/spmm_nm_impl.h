@@ -512,7 +512,8 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
 #endif
     if (B == 1 || multi) {
         const T *x = X;
-        int64_t ldx = xcs;
+        int64_t ldx = xcs;  /* read by the permute kernels only */
+        (void)ldx;
         T *xbuf = NULL;
         if (xrs != 1 || K_pad != K) {
             xbuf = (T *)sc_aligned_alloc((size_t)(B * K_pad) * sizeof(T));
