@@ -50,6 +50,11 @@ SC_INLINE sc_vf64 sc_add_f64(sc_vf64 a, sc_vf64 b) { return a + b; }
 
 #define SC_LANE(v, i) ((v)[i])
 
+/* 16-byte vectors of 4 floats, for blocks of four values */
+typedef float sc_vf32x4 __attribute__((vector_size(16)));
+typedef float sc_vf32x4_u __attribute__((vector_size(16), aligned(4), __may_alias__));
+SC_INLINE sc_vf32x4 sc_load_f32x4(const float *p) { return *(const sc_vf32x4_u *)p; }
+
 #else  /* portable structs */
 #define SC_HAVE_VECTOR_EXT 0
 typedef struct { float l[SC_VL_F32]; } sc_vf32;

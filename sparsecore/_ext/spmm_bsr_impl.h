@@ -409,6 +409,63 @@ SC_GEMV_REP(1) SC_GEMV_REP(2) SC_GEMV_REP(3) SC_GEMV_REP(4) SC_GEMV_REP(5)
 SC_GEMV_REP(6)
 #undef SC_GEMV_REP
 
+#ifdef V4
+/*
+ * Blocks of four values narrower than a vector (2 x 2, 4 x 1, 1 x 4 with
+ * 8-float vectors): one 4-lane multiply-add of a block by x repeated to its
+ * shape (xr, 4 values a block column, one copy per vector at xr + b * ldr),
+ * several blocks in flight (one chain would wait on the multiply-add's
+ * latency every block); each row's c lanes are summed at the end, in order.
+ */
+SC_INLINE void FNI(gemv_four_body)(const IDX *SC_RESTRICT ind, int64_t kb, int64_t ke,
+                                   const T *SC_RESTRICT blocks, int c,
+                                   const T *SC_RESTRICT xr, int64_t ldr, T *SC_RESTRICT y,
+                                   int64_t ys, int64_t ycs, int rows, const int NB)
+{
+    const int U = NB == 1 ? 4 : 2;  /* blocks in flight */
+    V4 acc[4][SC_BSR_GEMV_MAX_B];
+    for (int u = 0; u < U; u++) for (int b = 0; b < NB; b++) acc[u][b] = (V4){0};
+    int64_t k = kb;
+    for (; k + U <= ke; k += U)
+        for (int u = 0; u < U; u++) {
+            const V4 w = V4LOAD(blocks + (k + u) * 4);
+            const T *xk = xr + (int64_t)ind[k + u] * 4;
+            for (int b = 0; b < NB; b++) acc[u][b] += w * V4LOAD(xk + b * ldr);
+        }
+    for (; k < ke; k++) {
+        const V4 w = V4LOAD(blocks + k * 4);
+        const T *xk = xr + (int64_t)ind[k] * 4;
+        for (int b = 0; b < NB; b++) acc[0][b] += w * V4LOAD(xk + b * ldr);
+    }
+    for (int b = 0; b < NB; b++) {
+        V4 s = acc[0][b] + acc[1][b];
+        if (U == 4) s += acc[2][b] + acc[3][b];
+        for (int i = 0; i < rows; i++) {
+            T sum = s[i * c];
+            for (int t = 1; t < c; t++) sum += s[i * c + t];
+            y[i * ys + b * ycs] = sum;
+        }
+    }
+}
+
+#define SC_GEMV_FOUR(NB)                                                       \
+SC_TARGET_CLONES                                                              \
+static void FNI(gemv_four_row##NB)(int r, int c, int rows, const IDX *ind,      \
+    int64_t kb, int64_t ke, const T *blocks, const T *xr, int64_t ldr,          \
+    int64_t L, T *yb, int64_t ys, int64_t ycs)                                  \
+{                                                                             \
+    (void)r;                                                                  \
+    (void)L;                                                                  \
+    FNI(gemv_four_body)(ind, kb, ke, blocks, c, xr, ldr, yb, ys, ycs, rows, NB); \
+}
+SC_GEMV_FOUR(1) SC_GEMV_FOUR(2) SC_GEMV_FOUR(3) SC_GEMV_FOUR(4) SC_GEMV_FOUR(5)
+SC_GEMV_FOUR(6)
+#undef SC_GEMV_FOUR
+#define SC_FOUR_OK(r, c) ((r) * (c) == 4 && 4 < VL)
+#else
+#define SC_FOUR_OK(r, c) 0
+#endif
+
 /* One block row of y = A @ x (rows of it, the first at yb), x contiguous and
  * zero padded. Blocks with c >= VL are read along their rows (vector dot
  * products over c, reduced at the end of the block row); r x 1 blocks along
@@ -527,7 +584,7 @@ static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const
  * than one column wide, whole vectors of weights. */
 static int FNI(bsr_gemv_rep_ok)(int r, int c)
 {
-    return c > 1 && c < VL && ((int64_t)r * c) % VL == 0;
+    return (c > 1 && c < VL && ((int64_t)r * c) % VL == 0) || SC_FOUR_OK(r, c);
 }
 
 /* Whether a block shape has a kernel that reads its weights once for a few
@@ -554,6 +611,19 @@ static void FNI(bsr_gemv_multi_rows)(int64_t m, int r, int c, const IDX *indptr,
         T *yb = y + ib * r * ys;
 #define SC_REP_ARGS r, c, rows, indices, kb, ke, blocks, xr, ldr, L, yb, ys, ycs
 #define SC_MULTI_ARGS r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs
+#ifdef V4
+        if (xr && L == 4) {
+            switch (nvec) {
+            case 1: FNI(gemv_four_row1)(SC_REP_ARGS); break;
+            case 2: FNI(gemv_four_row2)(SC_REP_ARGS); break;
+            case 3: FNI(gemv_four_row3)(SC_REP_ARGS); break;
+            case 4: FNI(gemv_four_row4)(SC_REP_ARGS); break;
+            case 5: FNI(gemv_four_row5)(SC_REP_ARGS); break;
+            default: FNI(gemv_four_row6)(SC_REP_ARGS); break;
+            }
+            continue;
+        }
+#endif
         if (xr) {
             switch (nvec) {
             case 1: FNI(gemv_rep_row1)(SC_REP_ARGS); break;
@@ -682,7 +752,7 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
         T *xr = NULL;
         int64_t L = 0, ldr = 0;
         if (FNI(bsr_gemv_rep_ok)(r, c)) {
-            L = (int64_t)sc_rep_vectors(r, c, VL, B) * VL;
+            L = (int64_t)r * c < VL ? 4 : (int64_t)sc_rep_vectors(r, c, VL, B) * VL;
             ldr = nb * L;
             xr = (T *)sc_aligned_alloc((size_t)(B * ldr) * sizeof(T));
             if (!xr) {
@@ -826,3 +896,4 @@ static int FNI(sddmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
 }
 
 #undef FNI
+#undef SC_FOUR_OK

@@ -11,3 +11,8 @@
 #define VFMAV sc_fmav_f32
 #define VADD sc_add_f32
 #define VHSUM sc_hsum_f32
+#if SC_HAVE_VECTOR_EXT
+/* 4-lane vectors, for blocks of four values narrower than VEC */
+#define V4 sc_vf32x4
+#define V4LOAD sc_load_f32x4
+#endif

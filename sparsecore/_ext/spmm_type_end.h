@@ -10,6 +10,8 @@
 #undef VFMAV
 #undef VADD
 #undef VHSUM
+#undef V4
+#undef V4LOAD
 #undef FNV
 #undef NM_GEMV_PERM
 #undef NM_GEMV_PERM_OK
