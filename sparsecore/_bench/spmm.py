@@ -6,8 +6,8 @@ Sections (``--cases`` picks some): goals (sparsity sweep, 3072x768, B=128),
 shapes (shape x batch at 90 %), nm (N:M patterns), f64, backward (S.T @ G,
 layer products, SDDMM), threads (self-scaling), convert (pruning and format
 conversions in units of one dense GEMM), epilogue (bias and GELU applied by
-the kernel against after it), real (a sparse DNN layer shipped in the
-package).
+the kernel against after it), decode (1 to 8 columns: 2:4, blocks and CSR
+at 50 %), real (a sparse DNN layer shipped in the package).
 
 Registers the families ``spmm`` (Y = S @ X beside the peers), ``spmm.layer``
 (the products of a sparse layer), ``spmm.epilogue`` (a layer's product with
@@ -447,6 +447,20 @@ def section_epilogue(args, threads, rounds, results):
     print(h.format_table(["case", "threads", "product ms"] + list(EPILOGUE_OPERATIONS)[1:], rows))
 
 
+def section_decode(args, threads, rounds, results):
+    """A few columns at a time (token-by-token decoding, a beam): products
+    bound by reading the weights, which the kernels read once for all
+    columns."""
+    shapes = [(3072, 768)] if args.quick else [(3072, 768), (5632, 2048)]
+    batches = [1, 3] if args.quick else [1, 3, 8]
+    names = []
+    for shape in shapes:
+        for B in batches:
+            names.append(case_name(shape, "2:4", B))
+            names += [case_name(shape, f, B, 0.5) for f in ("16x16", "8x1", "4x4", "2x2", "csr")]
+    _run_cases(names, 1, rounds, results, "decoding: 1 to 8 columns, float32")
+
+
 def section_real(args, threads, rounds, results):
     """The sparse DNN layer n1024-l1 (GraphChallenge, shipped): as CSR and as
     the 4x1 blocks that cover it."""
@@ -463,6 +477,7 @@ SECTIONS = {
     "threads": section_threads,
     "convert": section_convert,
     "epilogue": section_epilogue,
+    "decode": section_decode,
     "real": section_real,
 }
 
