@@ -349,6 +349,17 @@ SC_GEMV_MULTI(2) SC_GEMV_MULTI(3) SC_GEMV_MULTI(4) SC_GEMV_MULTI(5)
 SC_GEMV_MULTI(6)
 #undef SC_GEMV_MULTI
 
+/* y[i * ys] = the sum of lanes [i * c, i * c + c) in order, for i < rows:
+ * the rows of a block whose products lie side by side in the lanes. */
+SC_INLINE void FNI(sum_row_lanes)(const T *lanes, int rows, int c, T *y, int64_t ys)
+{
+    for (int i = 0; i < rows; i++) {
+        T sum = lanes[i * c];
+        for (int t = 1; t < c; t++) sum += lanes[i * c + t];
+        y[i * ys] = sum;
+    }
+}
+
 /*
  * Blocks narrower than a vector (1 < c < VL) whose r * c weights fill whole
  * vectors (4 x 4, 2 x 4, 8 x 2, ... at 8 lanes): x's c entries of each block
@@ -377,37 +388,10 @@ SC_INLINE void FNI(gemv_rep_body)(const IDX *SC_RESTRICT ind, int64_t kb, int64_
     for (int b = 0; b < NB; b++) {
         T tmp[4 * VL];
         for (int v = 0; v < NV; v++) VSTORE(tmp + v * VL, acc[v][b]);
-        for (int i = 0; i < rows; i++) {
-            T sum = tmp[i * c];
-            for (int t = 1; t < c; t++) sum += tmp[i * c + t];
-            y[i * ys + b * ycs] = sum;
-        }
+        FNI(sum_row_lanes)(tmp, rows, c, y + b * ycs, ys);
     }
 }
 
-#define SC_GEMV_REP(NB)                                                        \
-SC_TARGET_CLONES                                                              \
-static void FNI(gemv_rep_row##NB)(int r, int c, int rows, const IDX *ind,       \
-    int64_t kb, int64_t ke, const T *blocks, const T *xr, int64_t ldr,          \
-    int64_t L, T *yb, int64_t ys, int64_t ycs)                                  \
-{                                                                             \
-    const int64_t rc = (int64_t)r * c;                                        \
-    const int NV = (int)(L / VL), s = (int)(L / c);                           \
-    for (int i0 = 0; i0 < rows; i0 += s) {                                    \
-        const int nr = SC_MIN(s, rows - i0);                                  \
-        const T *w0 = blocks + (int64_t)i0 * c;                               \
-        T *y = yb + i0 * ys;                                                  \
-        if (NV == 4)                                                          \
-            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 4, NB); \
-        else if (NV == 2)                                                     \
-            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 2, NB); \
-        else                                                                  \
-            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 1, NB); \
-    }                                                                         \
-}
-SC_GEMV_REP(1) SC_GEMV_REP(2) SC_GEMV_REP(3) SC_GEMV_REP(4) SC_GEMV_REP(5)
-SC_GEMV_REP(6)
-#undef SC_GEMV_REP
 
 #ifdef V4
 /*
@@ -440,31 +424,54 @@ SC_INLINE void FNI(gemv_four_body)(const IDX *SC_RESTRICT ind, int64_t kb, int64
     for (int b = 0; b < NB; b++) {
         V4 s = acc[0][b] + acc[1][b];
         if (U == 4) s += acc[2][b] + acc[3][b];
-        for (int i = 0; i < rows; i++) {
-            T sum = s[i * c];
-            for (int t = 1; t < c; t++) sum += s[i * c + t];
-            y[i * ys + b * ycs] = sum;
-        }
+        T tmp[4];
+        memcpy(tmp, &s, sizeof tmp);
+        FNI(sum_row_lanes)(tmp, rows, c, y + b * ycs, ys);
     }
 }
 
-#define SC_GEMV_FOUR(NB)                                                       \
-SC_TARGET_CLONES                                                              \
-static void FNI(gemv_four_row##NB)(int r, int c, int rows, const IDX *ind,      \
-    int64_t kb, int64_t ke, const T *blocks, const T *xr, int64_t ldr,          \
-    int64_t L, T *yb, int64_t ys, int64_t ycs)                                  \
-{                                                                             \
-    (void)r;                                                                  \
-    (void)L;                                                                  \
-    FNI(gemv_four_body)(ind, kb, ke, blocks, c, xr, ldr, yb, ys, ycs, rows, NB); \
-}
-SC_GEMV_FOUR(1) SC_GEMV_FOUR(2) SC_GEMV_FOUR(3) SC_GEMV_FOUR(4) SC_GEMV_FOUR(5)
-SC_GEMV_FOUR(6)
-#undef SC_GEMV_FOUR
 #define SC_FOUR_OK(r, c) ((r) * (c) == 4 && 4 < VL)
 #else
 #define SC_FOUR_OK(r, c) 0
 #endif
+
+/* One block row with NB vectors for blocks narrower than a vector: blocks
+ * of four values (xr holds L = 4 values a block column) by 4-lane vectors,
+ * the others by slices of L / c rows of whole vectors. */
+#ifdef V4
+#define SC_FOUR_CALL(NB)                                                       \
+    if (L == 4) {                                                             \
+        FNI(gemv_four_body)(ind, kb, ke, blocks, c, xr, ldr, yb, ys, ycs, rows, NB); \
+        return;                                                               \
+    }
+#else
+#define SC_FOUR_CALL(NB)
+#endif
+#define SC_GEMV_NARROW(NB)                                                     \
+SC_TARGET_CLONES                                                              \
+static void FNI(gemv_narrow_row##NB)(int r, int c, int rows, const IDX *ind,    \
+    int64_t kb, int64_t ke, const T *blocks, const T *xr, int64_t ldr,          \
+    int64_t L, T *yb, int64_t ys, int64_t ycs)                                  \
+{                                                                             \
+    SC_FOUR_CALL(NB)                                                          \
+    const int64_t rc = (int64_t)r * c;                                        \
+    const int NV = (int)(L / VL), s = (int)(L / c);                           \
+    for (int i0 = 0; i0 < rows; i0 += s) {                                    \
+        const int nr = SC_MIN(s, rows - i0);                                  \
+        const T *w0 = blocks + (int64_t)i0 * c;                               \
+        T *y = yb + i0 * ys;                                                  \
+        if (NV == 4)                                                          \
+            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 4, NB); \
+        else if (NV == 2)                                                     \
+            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 2, NB); \
+        else                                                                  \
+            FNI(gemv_rep_body)(ind, kb, ke, w0, rc, c, xr, ldr, L, y, ys, ycs, nr, 1, NB); \
+    }                                                                         \
+}
+SC_GEMV_NARROW(1) SC_GEMV_NARROW(2) SC_GEMV_NARROW(3) SC_GEMV_NARROW(4) SC_GEMV_NARROW(5)
+SC_GEMV_NARROW(6)
+#undef SC_GEMV_NARROW
+#undef SC_FOUR_CALL
 
 /* One block row of y = A @ x (rows of it, the first at yb), x contiguous and
  * zero padded. Blocks with c >= VL are read along their rows (vector dot
@@ -565,21 +572,6 @@ SC_INLINE void FNI(bsr_gemv_block_row)(int r, int c, int rows, const IDX *SC_RES
     }
 }
 
-/* GEMV, block rows [lo, hi): y = A @ x with x contiguous and zero padded. */
-SC_TARGET_CLONES
-static void FNI(bsr_gemv_rows)(int64_t m, int r, int c, const IDX *indptr, const IDX *indices,
-                               const T *blocks, const T *x, T *y, int64_t ys,
-                               int64_t lo, int64_t hi, sc_poll_t *poll)
-{
-    for (int64_t ib = lo; ib < hi; ib++) {
-        if (SC_POLL(poll, ib - lo)) return;
-        const int64_t kb = indptr[ib], ke = indptr[ib + 1];
-        const int rows = (int)SC_MIN((int64_t)r, m - ib * r);
-        T *yb = y + ib * r * ys;
-        FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x, yb, ys);
-    }
-}
-
 /* Whether blocks take the repeated-x kernel: narrower than a vector, more
  * than one column wide, whole vectors of weights. */
 static int FNI(bsr_gemv_rep_ok)(int r, int c)
@@ -594,9 +586,10 @@ static int FNI(bsr_gemv_multi_ok)(int r, int c)
     return c >= VL || (c == 1 && r >= VL) || FNI(bsr_gemv_rep_ok)(r, c);
 }
 
-/* GEMV with nvec <= SC_BSR_GEMV_MAX_B vectors, block rows [lo, hi), for a
- * shape of bsr_gemv_multi_ok: x_b at x + b * ldx (contiguous, zero padded),
- * or for the repeated-x kernel xr (see there); y_b at y + b * ycs. */
+/* GEMV with nvec <= SC_BSR_GEMV_MAX_B vectors (one for a shape that is not
+ * bsr_gemv_multi_ok), block rows [lo, hi): x_b at x + b * ldx (contiguous,
+ * zero padded), or for the repeated-x kernels xr (see there); y_b at
+ * y + b * ycs. */
 SC_TARGET_CLONES
 static void FNI(bsr_gemv_multi_rows)(int64_t m, int r, int c, const IDX *indptr,
                                      const IDX *indices, const T *blocks, const T *x,
@@ -611,27 +604,16 @@ static void FNI(bsr_gemv_multi_rows)(int64_t m, int r, int c, const IDX *indptr,
         T *yb = y + ib * r * ys;
 #define SC_REP_ARGS r, c, rows, indices, kb, ke, blocks, xr, ldr, L, yb, ys, ycs
 #define SC_MULTI_ARGS r, c, rows, indices, kb, ke, blocks, x, ldx, yb, ys, ycs
-#ifdef V4
-        if (xr && L == 4) {
+        if (nvec == 1 && !xr) {
+            FNI(bsr_gemv_block_row)(r, c, rows, indices, kb, ke, blocks, x, yb, ys);
+        } else if (xr) {
             switch (nvec) {
-            case 1: FNI(gemv_four_row1)(SC_REP_ARGS); break;
-            case 2: FNI(gemv_four_row2)(SC_REP_ARGS); break;
-            case 3: FNI(gemv_four_row3)(SC_REP_ARGS); break;
-            case 4: FNI(gemv_four_row4)(SC_REP_ARGS); break;
-            case 5: FNI(gemv_four_row5)(SC_REP_ARGS); break;
-            default: FNI(gemv_four_row6)(SC_REP_ARGS); break;
-            }
-            continue;
-        }
-#endif
-        if (xr) {
-            switch (nvec) {
-            case 1: FNI(gemv_rep_row1)(SC_REP_ARGS); break;
-            case 2: FNI(gemv_rep_row2)(SC_REP_ARGS); break;
-            case 3: FNI(gemv_rep_row3)(SC_REP_ARGS); break;
-            case 4: FNI(gemv_rep_row4)(SC_REP_ARGS); break;
-            case 5: FNI(gemv_rep_row5)(SC_REP_ARGS); break;
-            default: FNI(gemv_rep_row6)(SC_REP_ARGS); break;
+            case 1: FNI(gemv_narrow_row1)(SC_REP_ARGS); break;
+            case 2: FNI(gemv_narrow_row2)(SC_REP_ARGS); break;
+            case 3: FNI(gemv_narrow_row3)(SC_REP_ARGS); break;
+            case 4: FNI(gemv_narrow_row4)(SC_REP_ARGS); break;
+            case 5: FNI(gemv_narrow_row5)(SC_REP_ARGS); break;
+            default: FNI(gemv_narrow_row6)(SC_REP_ARGS); break;
             }
         } else {
             switch (nvec) {
@@ -771,11 +753,8 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
             const int tid = SC_OMP_THREAD_NUM(), nth = sc_team_size();
             const int64_t lo = FNI(bsr_cut)(indptr, mb, rc, r, tid, nth);
             const int64_t hi = FNI(bsr_cut)(indptr, mb, rc, r, tid + 1, nth);
-            if (B == 1 && !xr)
-                FNI(bsr_gemv_rows)(m, r, c, indptr, indices, blocks, x, Y, yrs, lo, hi, &poll);
-            else
-                FNI(bsr_gemv_multi_rows)(m, r, c, indptr, indices, blocks, x, ldx, xr, ldr, L,
-                                         B, Y, yrs, ycs, lo, hi, &poll);
+            FNI(bsr_gemv_multi_rows)(m, r, c, indptr, indices, blocks, x, ldx, xr, ldr, L, B,
+                                     Y, yrs, ycs, lo, hi, &poll);
             const int64_t i0 = SC_MIN(m, lo * r), i1 = SC_MIN(m, hi * r);
             for (int64_t b = 0; ep && !poll.stop && b < B; b++)
                 FNV(epilogue_strided)(Y + i0 * yrs + b * ycs, yrs, i1 - i0,
