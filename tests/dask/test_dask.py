@@ -665,14 +665,15 @@ def test_worker_killed_mid_computation_is_retried():
         pids = client.run(os.getpid)
         future = client.compute(C)
         # kill a worker while the blocks run, once it has been given a second
-        # block (the blocks it held are then lost with it; what it holds is
-        # no sign of progress: the scheduler may already have released a
-        # used block, and then no worker was ever picked)
+        # slow block (the blocks it computed are then lost with it; what it
+        # holds is no sign of progress: the scheduler may already have
+        # released a used block, and the short from-row-blocks tasks that
+        # wrap the slow ones can come and go between two looks)
         deadline = time.monotonic() + 60
         victim, given = None, {}
-        while victim is None and time.monotonic() < deadline:
+        while victim is None and time.monotonic() < deadline and not future.done():
             for w, keys in client.processing().items():
-                now = {k for k in keys if "from-row-blocks" in str(k)}
+                now = {k for k in keys if str(k).startswith("slow_block")}
                 if given.get(w) and now - given[w]:
                     victim = w
                 given.setdefault(w, set()).update(now)
