@@ -719,17 +719,10 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
      * all: vectors walk the block rows (a panel tile would fill B lanes) */
     if (SC_BSR_SMALL_B
         && (B == 1 || (B <= SC_BSR_GEMV_MAX_B && FNI(bsr_gemv_multi_ok)(r, c)))) {
-        const T *x = X;
-        int64_t ldx = xcs;
-        T *xbuf = NULL;
-        if (xrs != 1 || n_pad != n) {
-            xbuf = (T *)sc_aligned_alloc((size_t)(B * n_pad) * sizeof(T));
-            if (!xbuf) return SC_ERR_NOMEM;
-            for (int64_t b = 0; b < B; b++)
-                FNV(pack_vector)(xbuf + b * n_pad, X + b * xcs, n, n_pad, xrs);
-            x = xbuf;
-            ldx = n_pad;
-        }
+        int64_t ldx;
+        T *xbuf;
+        const T *x = FNV(vector_columns)(X, n, n_pad, B, xrs, xcs, &ldx, &xbuf);
+        if (!x) return SC_ERR_NOMEM;
         /* narrow blocks: each vector's block columns repeated to L floats */
         T *xr = NULL;
         int64_t L = 0, ldr = 0;

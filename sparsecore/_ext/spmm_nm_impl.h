@@ -79,11 +79,27 @@ static void FNV(pack_panels)(const sc_xplan *pl, const T *X, int64_t n,
     }
 }
 
-/* A contiguous copy of x (n entries, stride xs) padded with zeros to n_pad. */
-static void FNV(pack_vector)(T *dst, const T *x, int64_t n, int64_t n_pad, int64_t xs)
+/* The B columns of X (n entries at stride xrs, column b at X + b * xcs) as
+ * contiguous vectors zero padded to n_pad, for the vector kernels: X itself
+ * where they already are (*ld = xcs), else a copy in *buf (*ld = n_pad;
+ * free it with sc_aligned_free). NULL when the copy cannot be allocated. */
+static const T *FNV(vector_columns)(const T *X, int64_t n, int64_t n_pad, int64_t B,
+                                    int64_t xrs, int64_t xcs, int64_t *ld, T **buf)
 {
-    for (int64_t j = 0; j < n; j++) dst[j] = x[j * xs];
-    for (int64_t j = n; j < n_pad; j++) dst[j] = 0;
+    *buf = NULL;
+    *ld = xcs;
+    if (xrs == 1 && n_pad == n) return X;
+    T *copy = (T *)sc_aligned_alloc((size_t)(B * n_pad) * sizeof(T));
+    if (!copy) return NULL;
+    for (int64_t b = 0; b < B; b++) {
+        T *dst = copy + b * n_pad;
+        const T *src = X + b * xcs;
+        for (int64_t j = 0; j < n; j++) dst[j] = src[j * xrs];
+        for (int64_t j = n; j < n_pad; j++) dst[j] = 0;
+    }
+    *buf = copy;
+    *ld = n_pad;
+    return copy;
 }
 
 /* Rows [lo, hi) of a row-major (rows_pad x ld) copy of A (rows x B), zero
@@ -511,18 +527,11 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
     multi = B <= SC_NM_GEMV_MAX_B && NM_GEMV_PERM_OK(N, M);
 #endif
     if (B == 1 || multi) {
-        const T *x = X;
-        int64_t ldx = xcs;  /* read by the permute kernels only */
+        int64_t ldx;  /* read by the permute kernels only */
+        T *xbuf;
+        const T *x = FNV(vector_columns)(X, K, K_pad, B, xrs, xcs, &ldx, &xbuf);
+        if (!x) return SC_ERR_NOMEM;
         (void)ldx;
-        T *xbuf = NULL;
-        if (xrs != 1 || K_pad != K) {
-            xbuf = (T *)sc_aligned_alloc((size_t)(B * K_pad) * sizeof(T));
-            if (!xbuf) return SC_ERR_NOMEM;
-            for (int64_t b = 0; b < B; b++)
-                FNV(pack_vector)(xbuf + b * K_pad, X + b * xcs, K, K_pad, xrs);
-            x = xbuf;
-            ldx = K_pad;
-        }
         sc_poll_t poll;
         sc_poll_init(&poll);
         #pragma omp parallel num_threads(nt) if (nt > 1)

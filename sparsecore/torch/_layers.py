@@ -21,7 +21,6 @@ from sparsecore.torch._functional import mask_with_dense_grad, monarch_reference
 __all__ = ["BlockSparseLinear", "CompactBlockLinear", "CompactNMLinear", "MonarchLinear",
            "NMSparseLinear", "compact", "sparsify"]
 
-_KERNEL_DTYPES = (torch.float32, torch.float64)
 _BACKENDS = ("auto", "sparsecore", "masked")
 
 #: the activations the compact layers' kernels can apply to their output,
@@ -115,7 +114,7 @@ class _SparseLinearBase(nn.Module):
                 raise ValueError("torch.func transforms run the torch-op form of the layer; "
                                  "backend='sparsecore' forbids it (use backend='auto')")
             return False
-        ok = x.device.type == "cpu" and x.dtype in _KERNEL_DTYPES
+        ok = x.device.type == "cpu" and x.dtype in _ops.KERNEL_DTYPES
         if self.backend == "sparsecore" and not ok:
             raise ValueError(
                 f"backend='sparsecore' needs float32/float64 tensors on the CPU, got "
@@ -305,7 +304,7 @@ class NMSparseLinear(_MaskedLinear):
             sc = torch.as_tensor(score).detach().cpu().numpy()
         with torch.no_grad():
             Wc = W.cpu()
-            if Wc.dtype not in _KERNEL_DTYPES:
+            if Wc.dtype not in _ops.KERNEL_DTYPES:
                 Wc = Wc.float()
             mask = nm_prune(Wc.numpy(), layer.n, layer.m, score=sc).mask()
             layer.mask.copy_(torch.from_numpy(mask))
@@ -328,7 +327,7 @@ class NMSparseLinear(_MaskedLinear):
         sparsecore.formats.NMSparseMatrix
         """
         W = self.weight.detach()
-        if W.device.type != "cpu" or W.dtype not in _KERNEL_DTYPES:
+        if W.device.type != "cpu" or W.dtype not in _ops.KERNEL_DTYPES:
             W = W.to("cpu", torch.float64 if W.dtype == torch.float64 else torch.float32)
         cols, idx, valid = self._nm_layout()
         values = torch.gather(W, 1, cols)
@@ -566,7 +565,7 @@ class BlockSparseLinear(_MaskedLinear):
                     device=W.device, dtype=W.dtype)
         with torch.no_grad():
             Wc = W.cpu()
-            if Wc.dtype not in _KERNEL_DTYPES:
+            if Wc.dtype not in _ops.KERNEL_DTYPES:
                 Wc = Wc.float()
             keep = _block_keep(block_prune(Wc.numpy(), layer.block_shape, density))
             layer.block_mask.copy_(torch.from_numpy(keep))
@@ -585,7 +584,7 @@ class BlockSparseLinear(_MaskedLinear):
         sparsecore.formats.BlockSparseMatrix
         """
         W = self.weight.detach()
-        if W.device.type != "cpu" or W.dtype not in _KERNEL_DTYPES:
+        if W.device.type != "cpu" or W.dtype not in _ops.KERNEL_DTYPES:
             W = W.to("cpu", torch.float64 if W.dtype == torch.float64 else torch.float32)
         r, c = self.block_shape
         mb, nb = self.block_mask.shape
@@ -957,7 +956,7 @@ class CompactNMLinear(_CompactLinear):
             raise ValueError("give score or mask, not both")
         W = linear.weight.detach()
         Wc = W.cpu()
-        if Wc.dtype not in _KERNEL_DTYPES:
+        if Wc.dtype not in _ops.KERNEL_DTYPES:
             Wc = Wc.float()
         if mask is not None:
             _check_nm_mask(mask, linear.out_features, linear.in_features, pattern, "mask")
@@ -1172,7 +1171,7 @@ class CompactBlockLinear(_CompactLinear):
                              f"{(out_f, in_f)}")
         W = linear.weight.detach()
         Wc = W.cpu()
-        if Wc.dtype not in _KERNEL_DTYPES:
+        if Wc.dtype not in _ops.KERNEL_DTYPES:
             Wc = Wc.float()
         if mask is not None:
             if score is not None:
@@ -1427,7 +1426,7 @@ class MonarchLinear(_SparseLinearBase):
                     bias=linear.bias is not None, backend=backend, n_threads=n_threads,
                     device=W.device, dtype=W.dtype)
         Wc = W.cpu()
-        if Wc.dtype not in _KERNEL_DTYPES:
+        if Wc.dtype not in _ops.KERNEL_DTYPES:
             Wc = Wc.float()
         M = monarch_project(Wc.numpy(), (layer.left.shape[0], layer.right.shape[0]),
                             method=method)

@@ -29,7 +29,8 @@ autograd inside) and always return fresh C-contiguous tensors, which is what
 the fake implementations promise. ``n_threads`` 0 means the thread count of
 ``torch.get_num_threads()``, read when the operator runs (not when it is
 traced), less the CPUs other processes keep busy (read from /proc/loadavg,
-as for sparsecore's other products). Inputs are trusted: the layers validate them once, at construction.
+as for sparsecore's other products). Inputs are trusted: the layers validate
+them once, at construction.
 
 The operator names are a serialised API: an exported program refers to
 ``torch.ops.sparsecore.nm_linear.default`` and can be loaded once
@@ -57,7 +58,8 @@ __all__ = [
 ]
 
 
-_KERNEL_DTYPES = (torch.float32, torch.float64)
+#: the dtypes the kernels compute in
+KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def _threads(n_threads):
@@ -90,7 +92,7 @@ def _direct(x, values, bias, activation):
     microseconds, as much as the product of a small layer on one token): the
     weights' dtype, a non-empty, aligned x, a bias of the same dtype and a
     kernel activation. Anything else takes the checked path."""
-    return (x.dtype == values.dtype and x.dtype in _KERNEL_DTYPES and x.numel() > 0
+    return (x.dtype == values.dtype and x.dtype in KERNEL_DTYPES and x.numel() > 0
             and values.numel() > 0 and x.data_ptr() % x.element_size() == 0
             and values.is_contiguous() and activation in _spmm.ACTIVATIONS
             and (bias is None or (bias.dtype == x.dtype and bias.dim() == 1
