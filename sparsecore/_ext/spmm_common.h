@@ -31,6 +31,10 @@
 #define SC_PANEL_BYTES_WIDE 512
 #define SC_PANEL_BYTES_NARROW 256
 
+/* Rows of a batch-major X a panel is packed from at a time (a multiple of 8:
+ * the register transposes take 8 x 8 blocks). */
+#define SC_PANEL_PACK_ROWS 128
+
 /* ---- small helpers shared by every instance ---- */
 
 static inline void *sc_aligned_alloc(size_t bytes)
