@@ -30,6 +30,14 @@ cdef extern from "spmm.h" nogil:
                    const void *values, const uint8_t *idx,
                    const void *X, int64_t xrs, int64_t xcs,
                    void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
+    int sc_spmm_bitmask(int vtype, int64_t m, int64_t K, int64_t B, const void *values,
+                        const uint8_t *mask, int64_t mld, const int64_t *start, int64_t nnz,
+                        const void *X, int64_t xrs, int64_t xcs,
+                        void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                        const sc_epilogue *ep)
+    int sc_bitmask_expand(int vtype, int64_t m, int64_t K, const void *values,
+                          const uint8_t *mask, int64_t mld, const int64_t *start,
+                          void *W, int64_t wld, int n_threads)
     int sc_sddmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                      const void *indptr, const void *indices,
                      const void *G, int64_t grs, int64_t gcs,
@@ -65,6 +73,7 @@ cdef extern from "sc_common.h" nogil:
 INDEX_CODES = {np.dtype(np.int32): 0, np.dtype(np.int64): 1}
 VALUE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 cdef object U8 = np.dtype(np.uint8)
+cdef object I64 = np.dtype(np.int64)
 
 
 cdef _check(int status, str what):
@@ -193,6 +202,52 @@ def spmm_nm(cnp.ndarray values, cnp.ndarray idx, int64_t m, int64_t K, int N, in
         status = sc_spmm_nm(vtype, m, K, x.cols, N, M, v, ix,
                             x.ptr, x.rs, x.cs, y.ptr, y.rs, y.cs, n_threads, ep)
     _check(status, "spmm (N:M)")
+
+
+def spmm_bitmask(cnp.ndarray values, cnp.ndarray mask, cnp.ndarray start, int64_t K,
+                 cnp.ndarray X, cnp.ndarray Y, int n_threads, object bias=None,
+                 str activation="none"):
+    """Y = act(A @ X + bias[:, None]) for A stored as a row bitmask: its
+    nonzeros ``values`` (row-major), ``mask`` (m, mld) uint8 (column j of row
+    i is bit j % 8 of byte j // 8; clear past K) and ``start`` (m,) int64,
+    where each row's values begin. Trusted inputs."""
+    cdef object vt = values.dtype
+    cdef int vtype = VALUE_CODES[vt]
+    cdef int64_t m = mask.shape[0], mld = mask.shape[1], nnz = values.shape[0]
+    cdef const void *v = data_ptr(values, vt, 0)
+    cdef const uint8_t *mk = <const uint8_t *>data_ptr(mask, U8, m * mld)
+    cdef const int64_t *st = <const int64_t *>data_ptr(start, I64, m)
+    cdef _Dense x = _Dense(X, vt, False)
+    cdef _Dense y = _Dense(Y, vt, True)
+    if x.rows != K or y.rows != m or x.cols != y.cols or mld * 8 < K:
+        raise RuntimeError("internal error: spmm_bitmask operand shapes disagree")
+    cdef sc_epilogue ep_store
+    cdef const sc_epilogue *ep = _epilogue(&ep_store, bias, vt, m, activation)
+    cdef int status
+    with nogil:
+        status = sc_spmm_bitmask(vtype, m, K, x.cols, v, mk, mld, st, nnz,
+                                 x.ptr, x.rs, x.cs, y.ptr, y.rs, y.cs, n_threads, ep)
+    _check(status, "spmm (bitmask)")
+
+
+def bitmask_expand(cnp.ndarray values, cnp.ndarray mask, cnp.ndarray start, int64_t K,
+                   cnp.ndarray W, int n_threads):
+    """W[:, :K] = the dense form of a row bitmask (as for spmm_bitmask); W
+    C-contiguous rows. Trusted inputs."""
+    cdef object vt = values.dtype
+    cdef int vtype = VALUE_CODES[vt]
+    cdef int64_t m = mask.shape[0], mld = mask.shape[1]
+    cdef const void *v = data_ptr(values, vt, 0)
+    cdef const uint8_t *mk = <const uint8_t *>data_ptr(mask, U8, m * mld)
+    cdef const int64_t *st = <const int64_t *>data_ptr(start, I64, m)
+    cdef void *w = writable_ptr(W, vt, m * K)
+    if W.shape[0] != m or W.shape[1] < K or mld * 8 < K:
+        raise RuntimeError("internal error: bitmask_expand operand shapes disagree")
+    cdef int64_t wld = W.shape[1]
+    cdef int status
+    with nogil:
+        status = sc_bitmask_expand(vtype, m, K, v, mk, mld, st, w, wld, n_threads)
+    _check(status, "bitmask expand")
 
 
 def sddmm_bsr(cnp.ndarray indptr, cnp.ndarray indices, int64_t m, int64_t n, int r, int c,

@@ -347,6 +347,43 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
     return SC_ERR_VALUE;
 }
 
+int sc_spmm_bitmask(int vtype, int64_t m, int64_t K, int64_t B, const void *values,
+                    const uint8_t *mask, int64_t mld, const int64_t *start, int64_t nnz,
+                    const void *X, int64_t xrs, int64_t xcs,
+                    void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
+{
+    if (m <= 0 || K <= 0 || B <= 0 || nnz < 0 || mld < (K + 7) / 8) return SC_ERR_VALUE;
+    sc_advise_huge_output(Y, m, B, yrs, ycs, vtype == SC_FLOAT32 ? 4 : 8);
+#ifdef SC_HAVE_AVX512_KERNELS
+    if (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512)
+        return sc_spmm_bitmask_avx512(vtype, m, K, B, values, mask, mld, start, nnz,
+                                      X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
+#endif
+    if (vtype == SC_FLOAT32)
+        return spmm_bitmask_f32(m, K, B, values, mask, mld, start, nnz, X, xrs, xcs,
+                                Y, yrs, ycs, n_threads, ep);
+    if (vtype == SC_FLOAT64)
+        return spmm_bitmask_f64(m, K, B, values, mask, mld, start, nnz, X, xrs, xcs,
+                                Y, yrs, ycs, n_threads, ep);
+    return SC_ERR_VALUE;
+}
+
+int sc_bitmask_expand(int vtype, int64_t m, int64_t K, const void *values, const uint8_t *mask,
+                      int64_t mld, const int64_t *start, void *W, int64_t wld, int n_threads)
+{
+    if (m <= 0 || K <= 0 || mld < (K + 7) / 8 || wld < K) return SC_ERR_VALUE;
+#ifdef SC_HAVE_AVX512_KERNELS
+    if (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512)
+        return sc_bitmask_expand_avx512(vtype, m, K, values, mask, mld, start, W, wld,
+                                        n_threads);
+#endif
+    if (vtype == SC_FLOAT32)
+        return bitmask_expand_f32(m, K, values, mask, mld, start, W, wld, n_threads);
+    if (vtype == SC_FLOAT64)
+        return bitmask_expand_f64(m, K, values, mask, mld, start, W, wld, n_threads);
+    return SC_ERR_VALUE;
+}
+
 int sc_sddmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                  const void *indptr, const void *indices,
                  const void *G, int64_t grs, int64_t gcs,

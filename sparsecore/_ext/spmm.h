@@ -66,6 +66,22 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
 
 /* out[k] (one value per stored position of A, in A's storage order) =
  * dot(G[row, :], X[col, :]) over B; G is m x B, X is n x B. */
+/* Y (m x B) = A X for A (m x K) stored as a row bitmask, the layout of
+ * compressed-tensors' "sparse-bitmask": `values` holds the nonzeros in
+ * row-major order, `mask` a row of mld >= ceil(K / 8) bytes per row of A
+ * (column j of row i is bit j % 8 of mask[i * mld + j / 8]; the bits past K
+ * must be clear) and start[i] where row i's values begin (rows in order,
+ * each holding as many values as its set bits). nnz: all stored values. */
+int sc_spmm_bitmask(int vtype, int64_t m, int64_t K, int64_t B, const void *values,
+                    const uint8_t *mask, int64_t mld, const int64_t *start, int64_t nnz,
+                    const void *X, int64_t xrs, int64_t xcs,
+                    void *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep);
+
+/* W (m x K, row-major, leading dimension wld) = the dense form of a row
+ * bitmask (as for sc_spmm_bitmask). */
+int sc_bitmask_expand(int vtype, int64_t m, int64_t K, const void *values, const uint8_t *mask,
+                      int64_t mld, const int64_t *start, void *W, int64_t wld, int n_threads);
+
 int sc_sddmm_bsr(int itype, int vtype, int64_t m, int64_t n, int64_t B, int r, int c,
                  const void *indptr, const void *indices,
                  const void *G, int64_t grs, int64_t gcs,

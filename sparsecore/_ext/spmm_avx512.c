@@ -244,7 +244,112 @@ static int sc_nm_gemv_perm16_f32(int64_t G, int N, int M, const float *values,
     return 1;
 }
 
+/*
+ * Rows of a float32 product with NB vectors for A stored as a row bitmask
+ * (sc_spmm_bitmask): the 16 mask bits of each 16 columns of a row
+ * expand-load the row's next values into the lanes they select (zeros
+ * elsewhere), one multiply-add per vector then, so a row is read once for
+ * all vectors and a kept value costs its 4 bytes and one bit. R rows at a
+ * time: each row's value pointer advances by a popcount, a dependent chain
+ * that another row's work hides. x is zero padded to whole chunks.
+ */
+static inline __attribute__((always_inline)) void
+sc_bitmask16_body_f32(int64_t K, const float *values, const uint8_t *mask, int64_t mld,
+                      const int64_t *start, const float *x, int64_t ldx, float *y,
+                      int64_t yrs, int64_t ycs, int64_t i, const int R, const int NB)
+{
+    __m512 acc[2][SC_BITMASK_MAX_B];
+    const float *v[2];
+    const uint8_t *mk[2];
+    for (int r = 0; r < R; r++) {
+        v[r] = values + start[i + r];
+        mk[r] = mask + (i + r) * mld;
+        for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
+    }
+    const int64_t chunks = (K + 15) / 16;
+    for (int64_t c = 0; c < chunks; c++) {
+        for (int r = 0; r < R; r++) {
+            uint32_t bits = mk[r][2 * c];
+            if (2 * c + 1 < mld) bits |= (uint32_t)mk[r][2 * c + 1] << 8;
+            const __m512 w = _mm512_maskz_expandloadu_ps((__mmask16)bits, v[r]);
+            v[r] += __builtin_popcount(bits);
+            for (int b = 0; b < NB; b++)
+                acc[r][b] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + b * ldx + 16 * c), acc[r][b]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < NB; b++) y[(i + r) * yrs + b * ycs] = sc_hsum_tree_f32x16(acc[r][b]);
+}
+
+#define SC_BITMASK16_NB(NB)                                                                   \
+static void sc_bitmask16_rows##NB##_f32(int64_t K, const float *values, const uint8_t *mask,  \
+    int64_t mld, const int64_t *start, const float *x, int64_t ldx, float *y, int64_t yrs,    \
+    int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll)                                     \
+{                                                                                             \
+    int64_t i = lo;                                                                           \
+    if (NB <= 4)                                                                              \
+        for (; i + 2 <= hi; i += 2) {                                                         \
+            if (SC_POLL(poll, i - lo)) return;                                                \
+            sc_bitmask16_body_f32(K, values, mask, mld, start, x, ldx, y, yrs, ycs, i, 2,     \
+                                  NB <= 4 ? NB : 1);                                          \
+        }                                                                                     \
+    for (; i < hi; i++) {                                                                     \
+        if (SC_POLL(poll, i - lo)) return;                                                    \
+        sc_bitmask16_body_f32(K, values, mask, mld, start, x, ldx, y, yrs, ycs, i, 1, NB);    \
+    }                                                                                         \
+}
+SC_BITMASK16_NB(1) SC_BITMASK16_NB(2) SC_BITMASK16_NB(3) SC_BITMASK16_NB(4)
+SC_BITMASK16_NB(5) SC_BITMASK16_NB(6) SC_BITMASK16_NB(7) SC_BITMASK16_NB(8)
+SC_BITMASK16_NB(9) SC_BITMASK16_NB(10) SC_BITMASK16_NB(11) SC_BITMASK16_NB(12)
+SC_BITMASK16_NB(13) SC_BITMASK16_NB(14) SC_BITMASK16_NB(15) SC_BITMASK16_NB(16)
+#undef SC_BITMASK16_NB
+
+/* BITMASK_ROWS of the float32 instance: rows [lo, hi) for nb vectors
+ * (1 to SC_BITMASK_MAX_B); returns 1. */
+static int sc_bitmask16_f32(int64_t K, const float *values, const uint8_t *mask, int64_t mld,
+                            const int64_t *start, const float *x, int64_t ldx, int64_t nb,
+                            float *y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
+                            sc_poll_t *poll)
+{
+    static void (*const rows[SC_BITMASK_MAX_B])(int64_t, const float *, const uint8_t *,
+                                                int64_t, const int64_t *, const float *,
+                                                int64_t, float *, int64_t, int64_t, int64_t,
+                                                int64_t, sc_poll_t *) = {
+        sc_bitmask16_rows1_f32, sc_bitmask16_rows2_f32, sc_bitmask16_rows3_f32,
+        sc_bitmask16_rows4_f32, sc_bitmask16_rows5_f32, sc_bitmask16_rows6_f32,
+        sc_bitmask16_rows7_f32, sc_bitmask16_rows8_f32, sc_bitmask16_rows9_f32,
+        sc_bitmask16_rows10_f32, sc_bitmask16_rows11_f32, sc_bitmask16_rows12_f32,
+        sc_bitmask16_rows13_f32, sc_bitmask16_rows14_f32, sc_bitmask16_rows15_f32,
+        sc_bitmask16_rows16_f32};
+    rows[nb - 1](K, values, mask, mld, start, x, ldx, y, yrs, ycs, lo, hi, poll);
+    return 1;
+}
+
+/* One row of a row bitmask written dense (K values at w): an expand-load
+ * per 16 columns. */
+static void sc_bitmask16_expand_f32(int64_t K, const float *v, const uint8_t *mk, int64_t mld,
+                                    float *w)
+{
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        uint32_t bits;
+        uint16_t b16;
+        memcpy(&b16, mk + k / 8, 2);
+        bits = b16;
+        _mm512_storeu_ps(w + k, _mm512_maskz_expandloadu_ps((__mmask16)bits, v));
+        v += __builtin_popcount(bits);
+    }
+    if (k < K) {
+        uint32_t bits = mk[k / 8];
+        if (k / 8 + 1 < mld) bits |= (uint32_t)mk[k / 8 + 1] << 8;
+        _mm512_mask_storeu_ps(w + k, (__mmask16)((1u << (K - k)) - 1),
+                              _mm512_maskz_expandloadu_ps((__mmask16)bits, v));
+    }
+}
+
 #define TRANSPOSE_BLOCKS sc_transpose_f32
+#define BITMASK_ROWS sc_bitmask16_f32
+#define BITMASK_EXPAND sc_bitmask16_expand_f32
 #define NM_GEMV_PERM sc_nm_gemv_perm16_f32
 #define NM_GEMV_PERM_OK(N, M) sc_nm_perm_ok(N, M, 16)
 #define T float
@@ -314,6 +419,27 @@ int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
         return spmm_nm_f32x16(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
     if (vtype == SC_FLOAT64)
         return spmm_nm_f64x8(m, K, B, N, M, values, idx, X, xrs, xcs, Y, yrs, ycs, n_threads, ep);
+    return SC_ERR_VALUE;
+}
+
+int sc_spmm_bitmask_avx512(int vtype, int64_t m, int64_t K, int64_t B, const void *values,
+                           const uint8_t *mask, int64_t mld, const int64_t *start, int64_t nnz,
+                           const void *X, int64_t xrs, int64_t xcs,
+                           void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                           const sc_epilogue *ep)
+{
+    if (vtype == SC_FLOAT32)
+        return spmm_bitmask_f32x16(m, K, B, values, mask, mld, start, nnz, X, xrs, xcs,
+                                   Y, yrs, ycs, n_threads, ep);
+    return SC_ERR_VALUE;
+}
+
+int sc_bitmask_expand_avx512(int vtype, int64_t m, int64_t K, const void *values,
+                            const uint8_t *mask, int64_t mld, const int64_t *start,
+                            void *W, int64_t wld, int n_threads)
+{
+    if (vtype == SC_FLOAT32)
+        return bitmask_expand_f32x16(m, K, values, mask, mld, start, W, wld, n_threads);
     return SC_ERR_VALUE;
 }
 

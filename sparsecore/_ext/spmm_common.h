@@ -92,6 +92,22 @@ static inline void sc_even_split(int64_t total, int64_t align, int64_t *lo, int6
  * B of its lanes. */
 #define SC_NM_GEMV_MAX_B 8
 
+/* Vectors a row-bitmask product reads each row of A for at once (wider
+ * batches take passes of this many). */
+#define SC_BITMASK_MAX_B 16
+
+/* Index of the lowest set bit of a nonzero x. */
+static inline int sc_ctz32(uint32_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctz(x);
+#else
+    int n = 0;
+    while (!(x & 1u)) { x >>= 1; n++; }
+    return n;
+#endif
+}
+
 /* The same for block rows whose blocks have vector-wide rows or columns. */
 #define SC_BSR_GEMV_MAX_B 6
 
@@ -229,6 +245,14 @@ int sc_spmm_bsr_avx512(int itype, int vtype, int64_t m, int64_t n, int64_t B, in
                        const void *X, int64_t xrs, int64_t xcs,
                        void *Y, int64_t yrs, int64_t ycs, int n_threads,
                        const sc_epilogue *ep);
+int sc_spmm_bitmask_avx512(int vtype, int64_t m, int64_t K, int64_t B, const void *values,
+                           const uint8_t *mask, int64_t mld, const int64_t *start, int64_t nnz,
+                           const void *X, int64_t xrs, int64_t xcs,
+                           void *Y, int64_t yrs, int64_t ycs, int n_threads,
+                           const sc_epilogue *ep);
+int sc_bitmask_expand_avx512(int vtype, int64_t m, int64_t K, const void *values,
+                            const uint8_t *mask, int64_t mld, const int64_t *start,
+                            void *W, int64_t wld, int n_threads);
 int sc_spmm_nm_avx512(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
                       const void *values, const uint8_t *idx,
                       const void *X, int64_t xrs, int64_t xcs,

@@ -520,6 +520,102 @@ static void FNV(nm_sddmm_rows)(int64_t G, int N, int M, const uint8_t *idx,
     }
 }
 
+/* y_b[lo:hi] = A[lo:hi] @ x_b for nb <= SC_BITMASK_MAX_B vectors (x_b at
+ * x + b * ldx) and A stored as a row bitmask (sc_spmm_bitmask): each row
+ * visits its set bits in column order. */
+static void FNV(bitmask_rows)(const T *values, const uint8_t *mask, int64_t mld,
+                              const int64_t *start, const T *x, int64_t ldx, int64_t nb,
+                              T *y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
+                              sc_poll_t *poll)
+{
+    for (int64_t i = lo; i < hi; i++) {
+        if (SC_POLL(poll, i - lo)) return;
+        T acc[SC_BITMASK_MAX_B] = {0};
+        const T *v = values + start[i];
+        const uint8_t *mk = mask + i * mld;
+        for (int64_t q = 0; q < mld; q++) {
+            for (uint32_t bits = mk[q]; bits; bits &= bits - 1) {
+                const T w = *v++;
+                const T *xk = x + 8 * q + sc_ctz32(bits);
+                for (int64_t b = 0; b < nb; b++) acc[b] += w * xk[b * ldx];
+            }
+        }
+        for (int64_t b = 0; b < nb; b++) y[i * yrs + b * ycs] = acc[b];
+    }
+}
+
+/* Rows [lo, hi) of the dense (m x K, leading dimension wld) form of a row
+ * bitmask: BITMASK_EXPAND's vector loop where the instance has one. */
+static void FNV(bitmask_expand_rows)(int64_t K, const T *values, const uint8_t *mask,
+                                     int64_t mld, const int64_t *start, T *W, int64_t wld,
+                                     int64_t lo, int64_t hi)
+{
+    for (int64_t i = lo; i < hi; i++) {
+        T *w = W + i * wld;
+        const T *v = values + start[i];
+        const uint8_t *mk = mask + i * mld;
+#ifdef BITMASK_EXPAND
+        BITMASK_EXPAND(K, v, mk, mld, w);
+#else
+        memset(w, 0, (size_t)K * sizeof(T));
+        for (int64_t q = 0; q < mld; q++)
+            for (uint32_t bits = mk[q]; bits; bits &= bits - 1) w[8 * q + sc_ctz32(bits)] = *v++;
+#endif
+    }
+}
+
+static int FNV(bitmask_expand)(int64_t m, int64_t K, const T *values, const uint8_t *mask,
+                               int64_t mld, const int64_t *start, T *W, int64_t wld,
+                               int n_threads)
+{
+    const int nt = sc_threads_for(n_threads, m * K / 4, m);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        sc_even_split(m, 1, &lo, &hi);
+        FNV(bitmask_expand_rows)(K, values, mask, mld, start, W, wld, lo, hi);
+    }
+    return SC_OK;
+}
+
+/* sc_spmm_bitmask for this instance: the vector kernel BITMASK_ROWS where
+ * the instance has one, SC_BITMASK_MAX_B columns of X per pass over A. */
+static int FNV(spmm_bitmask)(int64_t m, int64_t K, int64_t B, const T *values,
+                             const uint8_t *mask, int64_t mld, const int64_t *start, int64_t nnz,
+                             const T *X, int64_t xrs, int64_t xcs,
+                             T *Y, int64_t yrs, int64_t ycs, int n_threads, const sc_epilogue *ep)
+{
+    /* x zero padded to whole 16-column chunks of the mask */
+    int64_t ldx;
+    T *xbuf;
+    const T *x = FNV(vector_columns)(X, K, SC_ROUND_UP(K, 16), B, xrs, xcs, &ldx, &xbuf);
+    if (!x) return SC_ERR_NOMEM;
+    const int nt = sc_threads_for(n_threads, nnz * B, (m + 3) / 4);
+    sc_poll_t poll;
+    sc_poll_init(&poll);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, hi;
+        sc_even_split(m, 4, &lo, &hi);
+        for (int64_t b0 = 0; b0 < B && !poll.stop; b0 += SC_BITMASK_MAX_B) {
+            const int64_t nb = SC_MIN((int64_t)SC_BITMASK_MAX_B, B - b0);
+            int done = 0;
+#ifdef BITMASK_ROWS
+            done = BITMASK_ROWS(K, values, mask, mld, start, x + b0 * ldx, ldx, nb,
+                                Y + b0 * ycs, yrs, ycs, lo, hi, &poll);
+#endif
+            if (!done)
+                FNV(bitmask_rows)(values, mask, mld, start, x + b0 * ldx, ldx, nb, Y + b0 * ycs,
+                                  yrs, ycs, lo, hi, &poll);
+        }
+        for (int64_t b = 0; ep && !poll.stop && b < B; b++)
+            FNV(epilogue_strided)(Y + lo * yrs + b * ycs, yrs, hi - lo,
+                                  ep->bias ? (const T *)ep->bias + lo : NULL, ep->act);
+    }
+    sc_aligned_free(xbuf);
+    return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
+}
+
 static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
                         const T *values, const uint8_t *idx,
                         const T *X, int64_t xrs, int64_t xcs,

@@ -18,6 +18,8 @@
 #undef CSR_ROW_GATHER
 #undef CSR_ROW_GATHER_OK
 #undef TRANSPOSE_BLOCKS
+#undef BITMASK_ROWS
+#undef BITMASK_EXPAND
 #undef SC_GELU
 #undef SC_GELU_TANH
 #undef SC_SILU

@@ -11,7 +11,8 @@ and :func:`sparsify` to swap the linear layers of a model by name pattern.
 The kernels are ``torch.library`` custom operators (``torch.ops.sparsecore.*``),
 so ``torch.compile(fullgraph=True)`` and ``torch.export`` trace the layers.
 Inference layers store only the compact format: :class:`CompactNMLinear`,
-:class:`CompactBlockLinear` (and :class:`MonarchLinear`'s two factors);
+:class:`CompactBlockLinear`, :class:`CompactBitmaskLinear` (and
+:class:`MonarchLinear`'s two factors);
 :func:`compact` converts a trained model's sparse layers to them, and
 :func:`prune` prunes a trained model's ``nn.Linear`` layers after training
 (magnitude, Wanda, SparseGPT) into them, and :func:`fuse_activations` moves
@@ -35,6 +36,7 @@ from sparsecore.torch._functional import (  # noqa: E402
 from sparsecore.torch._fuse import fuse_activations  # noqa: E402
 from sparsecore.torch._layers import (  # noqa: E402
     BlockSparseLinear,
+    CompactBitmaskLinear,
     CompactBlockLinear,
     CompactNMLinear,
     MonarchLinear,
@@ -48,6 +50,7 @@ from sparsecore.torch._sparsifier import DynamicSparsifier  # noqa: E402
 
 __all__ = [
     "BlockSparseLinear",
+    "CompactBitmaskLinear",
     "CompactBlockLinear",
     "CompactNMLinear",
     "DynamicSparsifier",

@@ -37,7 +37,9 @@ from torch import nn
 
 from sparsecore.formats._block import BLOCK_DIMS
 from sparsecore.torch._layers import (
+    BITMASK_MIN_DENSITY,
     BlockSparseLinear,
+    CompactBitmaskLinear,
     CompactBlockLinear,
     CompactNMLinear,
     NMSparseLinear,
@@ -54,7 +56,8 @@ _FORMATS = ("sparse-24-bitmask", "sparse-bitmask")
 _LAYOUT_VERSION = "0.14.0.1"
 _WEIGHTS = "model.safetensors"
 _INDEX = "model.safetensors.index.json"
-_SPARSE = (CompactNMLinear, NMSparseLinear, CompactBlockLinear, BlockSparseLinear)
+_SPARSE = (CompactNMLinear, NMSparseLinear, CompactBlockLinear, BlockSparseLinear,
+           CompactBitmaskLinear)
 
 
 def _safetensors():
@@ -88,7 +91,8 @@ def save_compressed_tensors(model, save_directory, *, format="auto"):
     checkpoint (``model.safetensors`` and ``config.json``).
 
     Every :class:`CompactNMLinear`, :class:`NMSparseLinear`,
-    :class:`CompactBlockLinear` and :class:`BlockSparseLinear` of the model
+    :class:`CompactBlockLinear`, :class:`BlockSparseLinear` and
+    :class:`CompactBitmaskLinear` of the model
     is stored compressed; all other tensors of its ``state_dict`` are stored
     as they are. The checkpoint loads with :func:`load_compressed_tensors`
     and with the ``compressed-tensors`` package (releases 0.9 to 0.14, e.g.
@@ -153,7 +157,8 @@ def save_compressed_tensors(model, save_directory, *, format="auto"):
     sparse = {n: m for n, m in model.named_modules() if isinstance(m, _SPARSE)}
     if not sparse:
         raise ValueError("model has no sparse layer (CompactNMLinear, NMSparseLinear, "
-                         "CompactBlockLinear, BlockSparseLinear) to compress")
+                         "CompactBlockLinear, BlockSparseLinear, CompactBitmaskLinear) to "
+                         "compress")
     all_24 = all(_is_24(m) for m in sparse.values())
     fmt = format if format != "auto" else ("sparse-24-bitmask" if all_24 else "sparse-bitmask")
     if fmt == "sparse-24-bitmask":
@@ -225,6 +230,11 @@ def _compress(m, fmt):
         return ({"shape": torch.tensor([[out_f], [in_f]], dtype=torch.int64),
                  "compressed": values, "bitmask": _pack(mask)},
                 int((values != 0).sum()))
+    if isinstance(m, CompactBitmaskLinear):  # already this layout
+        return ({"shape": torch.tensor([out_f, in_f], dtype=torch.int64),
+                 "compressed": m.values.detach().cpu().contiguous().clone(),
+                 "bitmask": m.bitmask.cpu().clone(), "row_offsets": m.row_offsets.cpu().clone()},
+                m.nnz)
     if isinstance(m, (NMSparseLinear, BlockSparseLinear)):
         W = m.masked_weight().detach()
     else:
@@ -277,12 +287,13 @@ def _weight_files(path):
 
 
 def _parse_pattern(pattern):
-    if pattern in ("auto", "csr", "dense"):
+    if pattern in ("auto", "bitmask", "csr", "dense"):
         return pattern
     kind = parse_structure(pattern)
     if kind is None:
         raise ValueError(f"pattern must be 'auto', 'N:M' (1 <= N < M <= 16), 'RxC' (blocks, "
-                         f"each of 1, 2, 4, 8, 16, 32), 'csr' or 'dense', got {pattern!r}")
+                         f"each of 1, 2, 4, 8, 16, 32), 'bitmask', 'csr' or 'dense', got "
+                         f"{pattern!r}")
     return kind
 
 
@@ -345,14 +356,17 @@ def load_compressed_tensors(path, model, *, pattern="auto", strict=True, backend
         compressed (an ``nn.Linear``, a transformers ``Conv1D`` or a sparse
         layer of the same shape) is replaced; all other tensors are copied
         into the model.
-    pattern : {"auto", "N:M", "RxC", "csr", "dense"}, default="auto"
+    pattern : {"auto", "N:M", "RxC", "bitmask", "csr", "dense"}, default="auto"
         Layer built for a ``sparse-bitmask`` weight: "N:M" a
         :class:`CompactNMLinear` (each group of M along ``in_features`` may
         hold at most N nonzeros), "RxC" a :class:`CompactBlockLinear` of R x C
-        blocks (each block holding a nonzero is stored), "csr" one of 1 x 1
-        blocks (CSR), "dense" an ``nn.Linear``; "auto": 2:4 where the
-        nonzeros fit it, else the largest blocks whose stored blocks hold only
-        nonzeros (all but 1 %), as a layer pruned to blocks does, else CSR.
+        blocks (each block holding a nonzero is stored), "bitmask" a
+        :class:`CompactBitmaskLinear` (the checkpoint's own layout), "csr" a
+        :class:`CompactBlockLinear` of 1 x 1 blocks, "dense" an
+        ``nn.Linear``; "auto": 2:4 where the nonzeros fit it, else the largest
+        blocks whose stored blocks hold only nonzeros (all but 1 %), as a
+        layer pruned to blocks does, else the bitmask where at least 40 % of
+        the weights are stored, else CSR.
         ``sparse-24-bitmask`` weights always become 2:4
         :class:`CompactNMLinear` layers (unless "dense").
     strict : bool, default=True
@@ -524,7 +538,17 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
                 kind = ("nm", 2, 4)
             else:
                 block = _block_shape_of(mask)
-                kind = "csr" if block is None else ("block", *block)
+                if block is not None:
+                    kind = ("block", *block)
+                else:
+                    dense_enough = nnz >= BITMASK_MIN_DENSITY * out_f * in_f
+                    kind = "bitmask" if dense_enough else "csr"
+        if kind == "bitmask":
+            # the mask repacked: bits past in_features cleared, as the kernel needs
+            layer = CompactBitmaskLinear._from_parts(values.to(dtype), _pack(mask),
+                                                     ro.to(torch.int64), in_f, out_f, bias,
+                                                     **opts)
+            return layer.to(device)
         if kind == "csr":
             idx_dtype = torch.int32 if max(nnz, in_f) < 2 ** 31 else torch.int64
             indptr = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])

@@ -106,10 +106,11 @@ def fuse_activations(model, batch, *, forward=None, inplace=False):
     """Apply each activation that directly follows a compact sparse layer
     inside the layer's kernel, while the output tile is in cache.
 
-    Looks in every module for a child :class:`CompactNMLinear` or
-    :class:`CompactBlockLinear` and a sibling activation module (one without
-    parameters that computes ReLU, GELU, its tanh form or SiLU, whatever its
-    class, e.g. ``nn.GELU`` or transformers' ``GELUActivation``). For each
+    Looks in every module for a child :class:`CompactNMLinear`,
+    :class:`CompactBlockLinear` or :class:`CompactBitmaskLinear` and a sibling
+    activation module (one without parameters that computes ReLU, GELU, its
+    tanh form or SiLU, whatever its class, e.g. ``nn.GELU`` or transformers'
+    ``GELUActivation``). For each
     such pair the parent is run on the inputs it received from ``batch``
     with the activation moved into the layer (the module replaced by
     ``nn.Identity``); the change is kept only when the parent's output is

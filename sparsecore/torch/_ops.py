@@ -15,6 +15,9 @@ operator                    product (x: (B, in), dy: (B, out))
 ``block_linear``            ``y = act(x @ W.T + b)``, W stored as r x c blocks (BSR)
 ``block_linear_grad_input`` ``dx = dy @ W``
 ``block_linear_grad_blocks`` ``dW`` at W's stored blocks (SDDMM)
+``bitmask_linear``          ``y = act(x @ W.T + b)``, W stored as a row bitmask
+``bitmask_linear_grad_input`` ``dx = dy @ W``
+``bitmask_linear_grad_values`` ``dW = dy.T @ x`` at W's stored entries
 ``monarch_linear``          ``y = x @ M.T``, ``M = P L P^T R``
 ``monarch_linear_grad_input`` ``dx = dy @ M``
 ==========================  ===============================================
@@ -39,6 +42,7 @@ The operator names are a serialised API: an exported program refers to
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from sparsecore._ext import _monarch, _spmm
@@ -47,6 +51,9 @@ from sparsecore.formats import BlockSparseMatrix, NMPattern, NMSparseMatrix
 from sparsecore.ops import spmm
 
 __all__ = [
+    "bitmask_linear",
+    "bitmask_linear_grad_input",
+    "bitmask_linear_grad_values",
     "block_linear",
     "block_linear_grad_blocks",
     "block_linear_grad_input",
@@ -282,6 +289,203 @@ def _nm_backward(ctx, dy):
 
 
 nm_linear.register_autograd(_nm_backward, setup_context=_nm_setup)
+
+
+# ------------------------------------------------------------ bitmask ----
+
+#: batch rows up to which a row-bitmask product runs in its kernel, which
+#: reads each row of the weight once for all of them (at 50 % density 2.125
+#: bytes a weight against a dense layer's 4); wider batches expand the weight
+#: a block at a time and run torch's GEMM: past 8 rows the kernel is bound by
+#: its loads of x, not by the weight's bytes, and at 16 about as fast as the
+#: dense product
+BITMASK_MAX_BATCH = 16
+
+#: torch forms of the kernels' activations, for the dense path
+_TORCH_ACTIVATIONS = {
+    "relu": torch.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda y: F.gelu(y, approximate="tanh"),
+    "silu": F.silu,
+}
+
+
+def bitmask_unpack(bitmask, in_features):
+    """The boolean (out, in_features) mask of a row bitmask (column j of row
+    i is bit j % 8 of ``bitmask[i, j // 8]``)."""
+    shifts = torch.arange(8, dtype=torch.uint8, device=bitmask.device)
+    bits = (bitmask.unsqueeze(-1) >> shifts) & 1
+    return bits.reshape(bitmask.shape[0], -1)[:, :in_features].bool()
+
+
+def bitmask_dense(values, bitmask, row_offsets, in_features, n_threads=0):
+    """The dense (out, in_features) weight of a row bitmask: the kernel's
+    expansion for float32/float64 CPU tensors (not differentiable), torch ops
+    otherwise (differentiable with respect to ``values``)."""
+    if (values.device.type == "cpu" and values.dtype in KERNEL_DTYPES
+            and not (torch.is_grad_enabled() and values.requires_grad)
+            and values.is_contiguous() and bitmask.is_contiguous()
+            and row_offsets.is_contiguous() and values.numel() > 0):
+        W = torch.empty((bitmask.shape[0], in_features), dtype=values.dtype)
+        if W.numel():
+            _spmm.bitmask_expand(_np(values), _np(bitmask), _np(row_offsets), in_features,
+                                 _np(W), _threads(n_threads))
+        return W
+    mask = bitmask_unpack(bitmask, in_features)
+    return values.new_zeros(mask.shape).masked_scatter(mask, values)
+
+
+def bitmask_linear_eager(x, values, bitmask, row_offsets, in_features, n_threads=0, bias=None,
+                         activation="none"):
+    """The body of :func:`bitmask_linear`, callable on plain CPU tensors
+    without the operator's dispatch; no autograd."""
+    _check_2d(x, "x")
+    out = bitmask.shape[0]
+    if (x.shape[0] <= BITMASK_MAX_BATCH and _direct(x, values, bias, activation)
+            and x.shape[1] == in_features and bitmask.dtype == torch.uint8
+            and bitmask.is_contiguous() and row_offsets.dtype == torch.int64
+            and row_offsets.is_contiguous() and (bias is None or bias.shape[0] == out)):
+        y = torch.empty((x.shape[0], out), dtype=x.dtype)
+        _spmm.spmm_bitmask(_np(values), _np(bitmask), _np(row_offsets), in_features,
+                           _np(x).T, _np(y).T, _threads(n_threads),
+                           None if bias is None else _np(bias), activation)
+        return y
+    with torch.no_grad():
+        if (values.dtype == x.dtype and x.dtype in KERNEL_DTYPES and values.is_contiguous()
+                and bitmask.is_contiguous() and row_offsets.is_contiguous()):
+            y = _bitmask_by_blocks(x.detach(), values, bitmask, row_offsets, in_features,
+                                   n_threads, None if bias is None else bias.detach())
+        else:
+            W = bitmask_dense(values.detach(), bitmask, row_offsets, in_features, n_threads)
+            y = F.linear(x.detach(), W.to(x.dtype), None if bias is None else bias.detach())
+        if activation != "none":
+            y = _TORCH_ACTIVATIONS[activation](y)
+    return y.contiguous()
+
+
+#: bytes of weight a wide bitmask product expands at a time: one buffer
+#: serves every block (a fresh dense weight would fault its pages in on
+#: every call: 46 MB took 20 ms), and blocks of a few MB keep torch's GEMM
+#: at full speed (5632 x 2048 at 512 tokens: 69 ms in blocks of 512 rows,
+#: 79 in blocks of 128, 70 whole)
+_EXPAND_BLOCK_BYTES = 4 << 20
+
+
+def _bitmask_by_blocks(x, values, bitmask, row_offsets, in_features, n_threads, bias):
+    """x @ W.T + bias for a row bitmask W, expanded a block of rows at a time
+    into one reused buffer, each block's product by torch's GEMM
+    (float32/float64 CPU tensors)."""
+    out = bitmask.shape[0]
+    yt = torch.empty((out, x.shape[0]), dtype=x.dtype)
+    rows = max(1, min(out, _EXPAND_BLOCK_BYTES // max(1, in_features * x.element_size())))
+    buf = torch.empty((rows, in_features), dtype=x.dtype)
+    nt = _threads(n_threads)
+    v, bits, start = _np(values), _np(bitmask), _np(row_offsets)
+    xt = x.T
+    for r0 in range(0, out, rows):
+        r1 = min(out, r0 + rows)
+        blk = buf[:r1 - r0]
+        _spmm.bitmask_expand(v, bits[r0:r1], start[r0:r1], in_features, _np(blk), nt)
+        if bias is None:
+            torch.mm(blk, xt, out=yt[r0:r1])
+        else:
+            torch.addmm(bias[r0:r1, None], blk, xt, out=yt[r0:r1])
+    return yt.T
+
+
+@torch.library.custom_op("sparsecore::bitmask_linear", mutates_args=(), device_types="cpu")
+def bitmask_linear(x: Tensor, values: Tensor, bitmask: Tensor, row_offsets: Tensor,
+                   in_features: int, n_threads: int = 0, bias: Optional[Tensor] = None,
+                   activation: str = "none") -> Tensor:
+    """``act(x @ W.T + bias)`` for W of shape (out, in_features) stored as a
+    row bitmask (the layout of compressed-tensors' ``sparse-bitmask``).
+
+    Batches of up to ``BITMASK_MAX_BATCH`` rows run in the bitmask kernel;
+    wider ones expand W and run torch's GEMM (at torch's thread count).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, in_features)
+    values : Tensor, shape (nnz,)
+        The stored weights in row-major order.
+    bitmask : uint8 Tensor, shape (out, ceil(in_features / 8))
+        Column j of row i is stored when bit j % 8 of ``bitmask[i, j // 8]``
+        is set (bits past ``in_features`` clear).
+    row_offsets : int64 Tensor, shape (out,)
+        Where each row's values start in ``values``.
+    in_features : int
+    n_threads : int, default=0
+    bias : Tensor, shape (out,), optional
+    activation : {"none", "relu", "gelu", "gelu_tanh", "silu"}, default="none"
+
+    Returns
+    -------
+    Tensor, shape (B, out), C-contiguous
+    """
+    return bitmask_linear_eager(x, values, bitmask, row_offsets, in_features, n_threads, bias,
+                                activation)
+
+
+@bitmask_linear.register_fake
+def _(x, values, bitmask, row_offsets, in_features, n_threads=0, bias=None, activation="none"):
+    return x.new_empty((x.shape[0], bitmask.shape[0]))
+
+
+@torch.library.custom_op("sparsecore::bitmask_linear_grad_input", mutates_args=(),
+                         device_types="cpu")
+def bitmask_linear_grad_input(dy: Tensor, values: Tensor, bitmask: Tensor, row_offsets: Tensor,
+                              in_features: int, n_threads: int = 0) -> Tensor:
+    """``dy @ W`` (the input gradient of :func:`bitmask_linear`), shape
+    (B, in_features), through the expanded W and torch's GEMM."""
+    _check_2d(dy, "dy")
+    with torch.no_grad():
+        W = bitmask_dense(values.detach(), bitmask, row_offsets, in_features, n_threads)
+        return (dy.detach() @ W.to(dy.dtype)).contiguous()
+
+
+@bitmask_linear_grad_input.register_fake
+def _(dy, values, bitmask, row_offsets, in_features, n_threads=0):
+    return dy.new_empty((dy.shape[0], in_features))
+
+
+@torch.library.custom_op("sparsecore::bitmask_linear_grad_values", mutates_args=(),
+                         device_types="cpu")
+def bitmask_linear_grad_values(dy: Tensor, x: Tensor, bitmask: Tensor, nnz: int) -> Tensor:
+    """``dy.T @ x`` at the stored entries of a row bitmask, in the order of
+    ``values`` (the values gradient of :func:`bitmask_linear`), shape (nnz,)."""
+    _check_2d(dy, "dy")
+    _check_2d(x, "x")
+    with torch.no_grad():
+        full = dy.detach().T @ x.detach()
+        return full[bitmask_unpack(bitmask, x.shape[1])].contiguous()
+
+
+@bitmask_linear_grad_values.register_fake
+def _(dy, x, bitmask, nnz):
+    return dy.new_empty((nnz,))
+
+
+def _bitmask_setup(ctx, inputs, output):
+    x, values, bitmask, row_offsets, in_features, n_threads, bias, activation = inputs
+    ctx.save_for_backward(x, values, bitmask, row_offsets)
+    ctx.args = (in_features, n_threads, activation)
+
+
+def _bitmask_backward(ctx, dy):
+    x, values, bitmask, row_offsets = ctx.saved_tensors
+    in_features, nt, activation = ctx.args
+    _check_differentiable(activation, "bitmask_linear")
+    dy = dy.contiguous()
+    dx = dv = None
+    if ctx.needs_input_grad[0]:
+        dx = torch.ops.sparsecore.bitmask_linear_grad_input(dy, values, bitmask, row_offsets,
+                                                            in_features, nt)
+    if ctx.needs_input_grad[1]:
+        dv = torch.ops.sparsecore.bitmask_linear_grad_values(dy, x, bitmask, values.shape[0])
+    return dx, dv, None, None, None, None, _bias_grad(ctx, dy, 6), None
+
+
+bitmask_linear.register_autograd(_bitmask_backward, setup_context=_bitmask_setup)
 
 
 # ---------------------------------------------------------- r x c blocks ----

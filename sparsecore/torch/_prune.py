@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from sparsecore.torch._fuse import eval_mode, fuse_activations, run_batch
-from sparsecore.torch._layers import (CompactBlockLinear, CompactNMLinear, as_linear,
+from sparsecore.torch._layers import (BITMASK_MIN_DENSITY, CompactBitmaskLinear,
+                                      CompactBlockLinear, CompactNMLinear, as_linear,
                                       linear_features, linear_targets, parse_structure)
 
 __all__ = ["prune"]
@@ -375,8 +376,10 @@ def prune(model, calibration=None, pattern="2:4", method="wanda", *, sparsity=No
     -------
     torch.nn.Module
         The pruned model: every selected Linear replaced by a
-        :class:`CompactNMLinear` ("N:M") or :class:`CompactBlockLinear`
-        ("RxC"; "unstructured" as 1 x 1 blocks, i.e. CSR).
+        :class:`CompactNMLinear` ("N:M"), :class:`CompactBlockLinear`
+        ("RxC") or, "unstructured", a :class:`CompactBitmaskLinear` (row
+        bitmask) when at least 40 % of the weights are kept, else 1 x 1
+        blocks (CSR), which are faster at lower densities.
 
     Notes
     -----
@@ -589,6 +592,8 @@ def _compact_layer(src, kind, keep, bm):
         return CompactNMLinear.from_dense(src, kind[1], kind[2], mask=keep)
     if kind[0] == "block":
         return CompactBlockLinear.from_dense(src, (kind[1], kind[2]), mask=bm)
+    if keep.float().mean() >= BITMASK_MIN_DENSITY:
+        return CompactBitmaskLinear.from_dense(src, mask=keep)
     return CompactBlockLinear.from_dense(src, (1, 1), mask=keep)
 
 

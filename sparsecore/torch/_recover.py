@@ -29,6 +29,7 @@ from torch import nn
 from sparsecore.torch._fuse import run_batch
 from sparsecore.torch._layers import (
     BlockSparseLinear,
+    CompactBitmaskLinear,
     CompactBlockLinear,
     CompactNMLinear,
     MonarchLinear,
@@ -39,8 +40,8 @@ from sparsecore.torch._layers import (
 __all__ = ["recover"]
 
 _LOSSES = ("mse", "cosine")
-_SPARSE = (CompactNMLinear, CompactBlockLinear, NMSparseLinear, BlockSparseLinear,
-           MonarchLinear)
+_SPARSE = (CompactNMLinear, CompactBlockLinear, CompactBitmaskLinear, NMSparseLinear,
+           BlockSparseLinear, MonarchLinear)
 
 
 def _first_tensor(out, what):
@@ -190,8 +191,8 @@ def recover(model, teacher, data, *, steps=None, epochs=1, max_time=None, lr=1e-
     blocks), as in the "SquareHead" sparse fine-tuning of Kurtic et al.,
     "Sparse Fine-tuning for Inference Acceleration of Large Language Models"
     (2023, arXiv 2310.06927). The sparse layers keep their stored positions:
-    :class:`CompactNMLinear` and :class:`CompactBlockLinear` train their
-    stored values only, :class:`NMSparseLinear` and
+    :class:`CompactNMLinear`, :class:`CompactBlockLinear` and
+    :class:`CompactBitmaskLinear` train their stored values only, :class:`NMSparseLinear` and
     :class:`BlockSparseLinear` keep their masks (and are re-masked after each
     step); forward and backward run through the sparse operators.
 

@@ -16,6 +16,7 @@ from torch import nn  # noqa: E402
 
 from sparsecore.torch import (  # noqa: E402
     BlockSparseLinear,
+    CompactBitmaskLinear,
     CompactBlockLinear,
     CompactNMLinear,
     NMSparseLinear,
@@ -372,15 +373,22 @@ def test_package_2to4_checkpoint_with_sparser_groups(tmp_path):
     assert torch.equal(loaded[0].dense_weight(), ref[0].weight)
 
 
-def test_package_bitmask_checkpoint_loads_and_runs(tmp_path):
+@pytest.mark.parametrize("keep", [0.5, 0.2])
+def test_package_bitmask_checkpoint_loads_and_runs(tmp_path, keep):
+    """Unstructured weights load as the bitmask layer where 40 % or more are
+    kept, as CSR (1 x 1 blocks) below."""
     torch.manual_seed(5)
     ref = mlp()
     with torch.no_grad():
         for i in (0, 2):
-            ref[i].weight.mul_(torch.rand_like(ref[i].weight) < 0.3)   # unstructured, 70 %
+            ref[i].weight.mul_(torch.rand_like(ref[i].weight) < keep)
+            ref[i].weight[0, :4] = 1.0  # a full group: not 2:4
     _package_writes(ref, tmp_path, "sparse-bitmask")
     loaded = load_compressed_tensors(tmp_path, mlp(seed=8))
-    assert isinstance(loaded[0], CompactBlockLinear) and loaded[0].block_shape == (1, 1)
+    if keep >= 0.4:
+        assert isinstance(loaded[0], CompactBitmaskLinear)
+    else:
+        assert isinstance(loaded[0], CompactBlockLinear) and loaded[0].block_shape == (1, 1)
     for i in (0, 2):
         assert torch.equal(loaded[i].dense_weight(), ref[i].weight)
     x = torch.randn(9, 32)
@@ -495,13 +503,19 @@ def test_checkpoint_loads_into_a_model_built_from_its_own_config(tmp_path):
     assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
 
 
-def test_unstructured_loads_as_csr_and_block_patterns_are_checked(tmp_path):
+def test_unstructured_loads_as_bitmask_or_csr_and_block_patterns_are_checked(tmp_path):
     torch.manual_seed(4)
     model = prune(mlp(), None, "unstructured", "magnitude", sparsity=0.5, verbose=0)
+    assert isinstance(model[0], CompactBitmaskLinear)
     save_compressed_tensors(model, tmp_path)
     loaded = load_compressed_tensors(tmp_path, mlp())
-    assert tuple(loaded[0].block_shape) == (1, 1)
+    assert isinstance(loaded[0], CompactBitmaskLinear)
+    assert torch.equal(loaded[0].values, model[0].values)
+    assert torch.equal(loaded[0].bitmask, model[0].bitmask)
     assert torch.equal(loaded[0].dense_weight(), model[0].dense_weight())
+    csr = load_compressed_tensors(tmp_path, mlp(), pattern="csr")
+    assert tuple(csr[0].block_shape) == (1, 1)
+    assert torch.equal(csr[0].dense_weight(), model[0].dense_weight())
     with pytest.raises(ValueError, match="'RxC'"):
         load_compressed_tensors(tmp_path, mlp(), pattern="3x3")
     with pytest.raises(ValueError, match="whole number of 32x32 blocks"):

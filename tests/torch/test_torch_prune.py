@@ -8,7 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from sparsecore.torch import CompactBlockLinear, CompactNMLinear, prune  # noqa: E402
+from sparsecore.torch import (  # noqa: E402
+    CompactBitmaskLinear,
+    CompactBlockLinear,
+    CompactNMLinear,
+    prune,
+)
 
 # float64 layers: weights within 1e-10 of the reference (relative to the
 # largest entry); float32 models: outputs within 1e-5.
@@ -59,7 +64,7 @@ def test_wanda_unstructured_is_per_row_magnitude_per_layer():
     X = torch.cat(data)
     score = W.abs() * X.pow(2).sum(0).sqrt()
     out = prune(model, data, "unstructured", "wanda", sparsity=0.25, verbose=0)[0]
-    assert isinstance(out, CompactBlockLinear) and tuple(out.block_shape) == (1, 1)
+    assert isinstance(out, CompactBitmaskLinear)  # 3/4 kept
     keep = torch.ones_like(W, dtype=torch.bool)
     for i in range(W.shape[0]):
         keep[i, torch.argsort(score[i], stable=True)[:4]] = False
@@ -69,6 +74,9 @@ def test_wanda_unstructured_is_per_row_magnitude_per_layer():
     flat[torch.argsort(W.abs().flatten(), stable=True)[:W.numel() // 4]] = False
     assert torch.equal(mag.mask, flat.reshape(W.shape))
     assert mag.nnz == W.numel() - W.numel() // 4
+    # below 40 % kept, CSR (1 x 1 blocks)
+    sparse = prune(model, data, "unstructured", "wanda", sparsity=0.75, verbose=0)[0]
+    assert isinstance(sparse, CompactBlockLinear) and tuple(sparse.block_shape) == (1, 1)
 
 
 def test_blocks_keep_the_best_blocks():
