@@ -220,6 +220,126 @@ static float sc_csr_row_gather_f32(const float *values, const int32_t *indices, 
 }
 #define CSR_ROW_GATHER sc_csr_row_gather_f32
 #define CSR_ROW_GATHER_OK sc_cpu_has_avx2_fma
+
+/* rank[b][l]: how many of byte b's bits lie below bit l, i.e. which of the
+ * next stored values lane l of an 8-column chunk with mask byte b takes */
+#define SC_BM_POP8(v) (((v) & 1) + (((v) >> 1) & 1) + (((v) >> 2) & 1) + (((v) >> 3) & 1) \
+                       + (((v) >> 4) & 1) + (((v) >> 5) & 1) + (((v) >> 6) & 1) + (((v) >> 7) & 1))
+#define SC_BM_RANK(b, l) SC_BM_POP8((b) & ((1 << (l)) - 1))
+#define SC_BM_R1(b) {SC_BM_RANK(b, 0), SC_BM_RANK(b, 1), SC_BM_RANK(b, 2), SC_BM_RANK(b, 3), \
+                     SC_BM_RANK(b, 4), SC_BM_RANK(b, 5), SC_BM_RANK(b, 6), SC_BM_RANK(b, 7)}
+#define SC_BM_R4(b) SC_BM_R1(b), SC_BM_R1(b + 1), SC_BM_R1(b + 2), SC_BM_R1(b + 3)
+#define SC_BM_R16(b) SC_BM_R4(b), SC_BM_R4(b + 4), SC_BM_R4(b + 8), SC_BM_R4(b + 12)
+#define SC_BM_R64(b) SC_BM_R16(b), SC_BM_R16(b + 16), SC_BM_R16(b + 32), SC_BM_R16(b + 48)
+static const uint8_t sc_bm_rank[256][8] = {SC_BM_R64(0), SC_BM_R64(64), SC_BM_R64(128),
+                                           SC_BM_R64(192)};
+
+/*
+ * Rows of a float32 product with NB <= 8 vectors for A stored as a row
+ * bitmask (sc_spmm_bitmask), R rows at a time: each 8 columns of a row load
+ * the row's next 8 values and permute them into the lanes the mask byte
+ * selects (ranks from sc_bm_rank, unselected lanes zeroed), one
+ * multiply-add per vector then; the row is read once for all vectors. A
+ * load that would pass the end of `values` is assembled lane by lane. AVX2
+ * only: the caller checks the CPU.
+ */
+static inline __attribute__((always_inline, target("avx2,fma,popcnt"))) void
+sc_bitmask8_body_f32(int64_t K, const float *values, const float *vend, const uint8_t *mask,
+                     int64_t mld, const int64_t *start, const float *x, int64_t ldx, float *y,
+                     int64_t yrs, int64_t ycs, int64_t i, const int R, const int NB)
+{
+    const __m256i lanebits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256 acc[4][8];
+    const float *v[4];
+    const uint8_t *mk[4];
+    for (int r = 0; r < R; r++) {
+        v[r] = values + start[i + r];
+        mk[r] = mask + (i + r) * mld;
+        for (int b = 0; b < NB; b++) acc[r][b] = _mm256_setzero_ps();
+    }
+    const int64_t chunks = (K + 7) / 8;
+    for (int64_t q = 0; q < chunks; q++) {
+        for (int r = 0; r < R; r++) {
+            const uint32_t bits = mk[r][q];
+            __m256 w;
+            if (v[r] + 8 <= vend) {
+                const __m256i perm = _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64((const __m128i *)sc_bm_rank[bits]));
+                const __m256i on = _mm256_cmpeq_epi32(
+                    _mm256_and_si256(_mm256_set1_epi32((int)bits), lanebits), lanebits);
+                w = _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(v[r]), perm),
+                                  _mm256_castsi256_ps(on));
+            } else {
+                float t[8] = {0};
+                const float *vv = v[r];
+                for (uint32_t b = bits; b; b &= b - 1) t[sc_ctz32(b)] = *vv++;
+                w = _mm256_loadu_ps(t);
+            }
+            v[r] += __builtin_popcount(bits);
+            for (int b = 0; b < NB; b++)
+                acc[r][b] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + b * ldx + 8 * q), acc[r][b]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < NB; b++) {
+            float t[8];
+            _mm256_storeu_ps(t, acc[r][b]);
+            y[(i + r) * yrs + b * ycs] = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        }
+}
+
+#define SC_BITMASK8_NB(NB)                                                                    \
+__attribute__((target("avx2,fma,popcnt")))                                                    \
+static void sc_bitmask8_rows##NB##_f32(int64_t K, const float *values, const float *vend,     \
+    const uint8_t *mask, int64_t mld, const int64_t *start, const float *x, int64_t ldx,      \
+    float *y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll)              \
+{                                                                                             \
+    int64_t i = lo;                                                                           \
+    if (NB <= 2)                                                                              \
+        for (; i + 4 <= hi; i += 4) {                                                         \
+            if (SC_POLL(poll, i - lo)) return;                                                \
+            sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i,   \
+                                 4, NB <= 2 ? NB : 1);                                        \
+        }                                                                                     \
+    if (NB <= 4)                                                                              \
+        for (; i + 2 <= hi; i += 2) {                                                         \
+            if (SC_POLL(poll, i - lo)) return;                                                \
+            sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i,   \
+                                 2, NB <= 4 ? NB : 1);                                        \
+        }                                                                                     \
+    for (; i < hi; i++) {                                                                     \
+        if (SC_POLL(poll, i - lo)) return;                                                    \
+        sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i, 1,    \
+                             NB);                                                             \
+    }                                                                                         \
+}
+SC_BITMASK8_NB(1) SC_BITMASK8_NB(2) SC_BITMASK8_NB(3) SC_BITMASK8_NB(4)
+SC_BITMASK8_NB(5) SC_BITMASK8_NB(6) SC_BITMASK8_NB(7) SC_BITMASK8_NB(8)
+#undef SC_BITMASK8_NB
+
+/* BITMASK_ROWS of the 32-byte float32 instance on a CPU with AVX2: rows
+ * [lo, hi) for nb vectors, in passes of up to 8; returns 0 (the scalar
+ * loop's turn) elsewhere. */
+static int sc_bitmask8_f32(int64_t K, const float *values, int64_t nnz, const uint8_t *mask,
+                           int64_t mld, const int64_t *start, const float *x, int64_t ldx,
+                           int64_t nb, float *y, int64_t yrs, int64_t ycs, int64_t lo,
+                           int64_t hi, sc_poll_t *poll)
+{
+    static void (*const rows[8])(int64_t, const float *, const float *, const uint8_t *,
+                                 int64_t, const int64_t *, const float *, int64_t, float *,
+                                 int64_t, int64_t, int64_t, int64_t, sc_poll_t *) = {
+        sc_bitmask8_rows1_f32, sc_bitmask8_rows2_f32, sc_bitmask8_rows3_f32,
+        sc_bitmask8_rows4_f32, sc_bitmask8_rows5_f32, sc_bitmask8_rows6_f32,
+        sc_bitmask8_rows7_f32, sc_bitmask8_rows8_f32};
+    if (!sc_cpu_has_avx2_fma()) return 0;
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int64_t n = SC_MIN((int64_t)8, nb - b0);
+        rows[n - 1](K, values, values + nnz, mask, mld, start, x + b0 * ldx, ldx, y + b0 * ycs,
+                    yrs, ycs, lo, hi, poll);
+    }
+    return 1;
+}
+#define BITMASK_ROWS sc_bitmask8_f32
 #endif
 
 #include "spmm_f32.h"

@@ -601,7 +601,7 @@ static int FNV(spmm_bitmask)(int64_t m, int64_t K, int64_t B, const T *values,
             const int64_t nb = SC_MIN((int64_t)SC_BITMASK_MAX_B, B - b0);
             int done = 0;
 #ifdef BITMASK_ROWS
-            done = BITMASK_ROWS(K, values, mask, mld, start, x + b0 * ldx, ldx, nb,
+            done = BITMASK_ROWS(K, values, nnz, mask, mld, start, x + b0 * ldx, ldx, nb,
                                 Y + b0 * ycs, yrs, ycs, lo, hi, &poll);
 #endif
             if (!done)
