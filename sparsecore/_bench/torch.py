@@ -8,7 +8,8 @@ feed-forward block (768 -> 3072 -> 768, GELU, 128 tokens) at 90 % block
 sparsity, forward and a training step (forward + backward); the MLP blocks of
 the prune suite (BERT-base FFN, LLaMA-like SwiGLU, random weights) pruned to
 2:4 by :func:`sparsecore.torch.prune` (activations fused) at 1 and 512
-tokens, inference. Registers the family ``torch``.
+tokens, and the SwiGLU block pruned to 50 % unstructured (row-bitmask
+layers) at 1 and 8 tokens, inference. Registers the family ``torch``.
 """
 import statistics
 
@@ -21,7 +22,8 @@ __all__ = ["case_names", "make_case", "run"]
 
 LAYER_CASES = ("block16_d0.1", "nm1:4", "nm2:4", "monarch64")
 FFN_CASES = ("ffn_forward", "ffn_train")
-PRUNED_CASES = ("pruned_ffn_t1", "pruned_ffn_t512", "pruned_swiglu_t1", "pruned_swiglu_t512")
+PRUNED_CASES = ("pruned_ffn_t1", "pruned_ffn_t512", "pruned_swiglu_t1", "pruned_swiglu_t512",
+                "unstructured_swiglu_t1", "unstructured_swiglu_t8")
 # the speedup over torch dense each case is expected to reach
 TARGETS = {"block16_d0.1": 3.0, "nm1:4": 1.5, "nm2:4": 1.2, "monarch64": 5.0,
            "ffn_forward": 2.0, "ffn_train": 1.5, "pruned_swiglu_t1": 1.4,
@@ -33,7 +35,8 @@ def case_names():
 
 
 def _pruned_case(name):
-    """A prune-suite MLP block and its 2:4 pruned twin at 1 or 512 tokens."""
+    """A prune-suite MLP block and its pruned twin ("pruned_*": 2:4;
+    "unstructured_*": 50 % unstructured) at the case's token count."""
     import torch
 
     from sparsecore._bench.prune import mlp_blocks
@@ -43,7 +46,9 @@ def _pruned_case(name):
     label = next(b for b in mlp_blocks() if b.lower().startswith(
         {"ffn": "bert", "swiglu": "llama"}[kind]))
     dense, d = mlp_blocks()[label]
-    layer = prune(dense, [torch.randn(16, d)], "2:4", "magnitude", verbose=0)
+    pattern, sparsity = ("2:4", None) if name.startswith("pruned") else ("unstructured", 0.5)
+    layer = prune(dense, [torch.randn(16, d)], pattern, "magnitude", sparsity=sparsity,
+                  verbose=0)
     return Case(name, {"layer": layer, "dense": dense, "x": torch.randn(tokens, d)},
                 {"size": label, "batch": tokens})
 

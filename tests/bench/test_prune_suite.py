@@ -25,7 +25,8 @@ def test_case_plan():
     assert set(suite.case_names()) >= {"mlp", "2:4", "16x16", "dsnot+recover"}
 
 
-@pytest.mark.parametrize("name", ["pruned_ffn_t1", "pruned_swiglu_t512"])
+@pytest.mark.parametrize("name", ["pruned_ffn_t1", "pruned_swiglu_t512",
+                                  "unstructured_swiglu_t8"])
 def test_pruned_mlp_cases_compute_their_weights(name):
     case = family("torch").make_case(name)
     layer, x = case.inputs["layer"], case.inputs["x"]
