@@ -1357,9 +1357,9 @@ class CompactBitmaskLinear(_CompactLinear):
 
     On the CPU, batches of up to 16 rows (decoding) run in a kernel that
     reads each row once for all of them, expanding 16 weights at a time from
-    their mask bits (AVX-512) or visiting the set bits; wider batches expand
-    the weight a block of rows at a time and use torch's GEMM (0.75-0.9x the
-    dense layer's speed). The values are trainable (gradient: ``dy.T @ x`` at the
+    their mask bits (AVX-512; AVX2: 8 at a time by a permute); wider batches
+    expand the weight to dense (a block of rows at a time when large) and use
+    torch's GEMM (0.75-1.0x the dense layer's speed). The values are trainable (gradient: ``dy.T @ x`` at the
     stored positions); the positions are fixed.
 
     Parameters

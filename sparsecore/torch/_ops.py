@@ -363,11 +363,14 @@ def bitmask_linear_eager(x, values, bitmask, row_offsets, in_features, n_threads
     return y.contiguous()
 
 
-#: bytes of weight a wide bitmask product expands at a time: one buffer
-#: serves every block (a fresh dense weight would fault its pages in on
-#: every call: 46 MB took 20 ms), and blocks of a few MB keep torch's GEMM
-#: at full speed (5632 x 2048 at 512 tokens: 69 ms in blocks of 512 rows,
-#: 79 in blocks of 128, 70 whole)
+#: a wide bitmask product expands a weight of up to _EXPAND_WHOLE_BYTES
+#: whole and multiplies into the output directly (its buffer is reused from
+#: the heap between calls); a larger one _EXPAND_BLOCK_BYTES of rows at a
+#: time into one buffer (a fresh 46 MB weight faulted its pages in on every
+#: call: 20 ms of an 80 ms product), the blocks' products transposed at the
+#: end. Blocks of a few MB keep torch's GEMM at full speed (5632 x 2048 at
+#: 512 tokens: 69 ms in blocks of 512 rows, 79 in blocks of 128).
+_EXPAND_WHOLE_BYTES = 16 << 20
 _EXPAND_BLOCK_BYTES = 4 << 20
 
 
@@ -376,11 +379,16 @@ def _bitmask_by_blocks(x, values, bitmask, row_offsets, in_features, n_threads, 
     into one reused buffer, each block's product by torch's GEMM
     (float32/float64 CPU tensors)."""
     out = bitmask.shape[0]
-    yt = torch.empty((out, x.shape[0]), dtype=x.dtype)
-    rows = max(1, min(out, _EXPAND_BLOCK_BYTES // max(1, in_features * x.element_size())))
+    row_bytes = max(1, in_features * x.element_size())
+    rows = out if out * row_bytes <= _EXPAND_WHOLE_BYTES else max(
+        1, min(out, _EXPAND_BLOCK_BYTES // row_bytes))
     buf = torch.empty((rows, in_features), dtype=x.dtype)
     nt = _threads(n_threads)
     v, bits, start = _np(values), _np(bitmask), _np(row_offsets)
+    if rows == out:  # one block: the product lands in y directly, not transposed
+        _spmm.bitmask_expand(v, bits, start, in_features, _np(buf), nt)
+        return F.linear(x, buf, bias)
+    yt = torch.empty((out, x.shape[0]), dtype=x.dtype)
     xt = x.T
     for r0 in range(0, out, rows):
         r1 = min(out, r0 + rows)

@@ -110,6 +110,26 @@ def test_layer_matches_its_dense_weight(dtype):
     torch.testing.assert_close(masked(x), layer(x), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_wide_batches_expand_in_blocks(monkeypatch, bias):
+    """Past the kernel's batch the weight is expanded a block of rows at a
+    time (here 5 rows, the last block partial) into torch's GEMM."""
+    from sparsecore.torch import _ops
+
+    lin = nn.Linear(40, 24, bias=bias)
+    layer = CompactBitmaskLinear.from_dense(lin, density=0.5)
+    monkeypatch.setattr(_ops, "_EXPAND_WHOLE_BYTES", 0)
+    monkeypatch.setattr(_ops, "_EXPAND_BLOCK_BYTES", 5 * 40 * 4)
+    x = torch.randn(BITMASK_MAX_BATCH + 3, 40)
+    for act in (None, "relu"):
+        layer.activation = act
+        with torch.no_grad():
+            y = layer(x)
+        ref = nn.functional.linear(x, layer.dense_weight(), lin.bias)
+        torch.testing.assert_close(y, ref if act is None else ref.relu(), rtol=1e-5, atol=1e-5)
+        assert y.is_contiguous()
+
+
 def test_from_dense_keeps_nonzeros_mask_or_score():
     lin = linear()
     with torch.no_grad():
