@@ -808,6 +808,16 @@ class _CompactLinear(_SparseLinearBase):
             raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
                              f"{want!r}")
 
+    @classmethod
+    def _built(cls, in_features, out_features, bias, backend, n_threads, *parts):
+        """A layer of this class holding copies of its stored ``parts`` (what
+        ``_setup`` takes after the common arguments), without ``__init__``'s
+        random weights."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer._setup(in_features, out_features, bias, backend, n_threads, *parts)
+        return layer
+
     def _fill_masked(self, layer, layer_mask, mask):
         """Copy this layer's weights, mask and bias into its training form."""
         with torch.no_grad():
@@ -1133,11 +1143,8 @@ class CompactBlockLinear(_CompactLinear):
     @classmethod
     def _from_parts(cls, blocks, indices, indptr, in_features, out_features, bias, *,
                     backend="auto", n_threads=None):
-        layer = cls.__new__(cls)
-        nn.Module.__init__(layer)
-        layer._setup(in_features, out_features, bias, backend, n_threads, blocks, indices,
-                     indptr)
-        return layer
+        return cls._built(in_features, out_features, bias, backend, n_threads, blocks, indices,
+                          indptr)
 
     @classmethod
     def from_dense(cls, linear, block_shape=(16, 16), density=0.1, *, score=None, mask=None,
@@ -1418,11 +1425,8 @@ class CompactBitmaskLinear(_CompactLinear):
     @classmethod
     def _from_parts(cls, values, bitmask, row_offsets, in_features, out_features, bias, *,
                     backend="auto", n_threads=None):
-        layer = cls.__new__(cls)
-        nn.Module.__init__(layer)
-        layer._setup(in_features, out_features, bias, backend, n_threads, values, bitmask,
-                     row_offsets)
-        return layer
+        return cls._built(in_features, out_features, bias, backend, n_threads, values, bitmask,
+                          row_offsets)
 
     @classmethod
     def from_dense(cls, linear, density=None, *, score=None, mask=None, backend="auto",
