@@ -818,6 +818,16 @@ class _CompactLinear(_SparseLinearBase):
         layer._setup(in_features, out_features, bias, backend, n_threads, *parts)
         return layer
 
+    def _block_training_form(self, block_shape, block_mask):
+        """A :class:`BlockSparseLinear` of ``block_shape`` blocks holding this
+        layer's weights, ``block_mask`` its stored blocks."""
+        self._check_unfused()
+        ref = self._reference_param()
+        layer = BlockSparseLinear(self.in_features, self.out_features, block_shape, 1.0,
+                                  bias=self.bias is not None, backend=self.backend,
+                                  n_threads=self.n_threads, device=ref.device, dtype=ref.dtype)
+        return self._fill_masked(layer, layer.block_mask, block_mask)
+
     def _fill_masked(self, layer, layer_mask, mask):
         """Copy this layer's weights, mask and bias into its training form."""
         with torch.no_grad():
@@ -1272,12 +1282,7 @@ class CompactBlockLinear(_CompactLinear):
         -------
         BlockSparseLinear
         """
-        self._check_unfused()
-        layer = BlockSparseLinear(self.in_features, self.out_features, tuple(self.block_shape),
-                                  1.0, bias=self.bias is not None, backend=self.backend,
-                                  n_threads=self.n_threads, device=self.blocks.device,
-                                  dtype=self.blocks.dtype)
-        return self._fill_masked(layer, layer.block_mask, self.block_mask)
+        return self._block_training_form(tuple(self.block_shape), self.block_mask)
 
     def get_extra_state(self):
         """Block shape and features (checked when a state_dict is loaded).
@@ -1516,12 +1521,7 @@ class CompactBitmaskLinear(_CompactLinear):
         -------
         BlockSparseLinear
         """
-        self._check_unfused()
-        layer = BlockSparseLinear(self.in_features, self.out_features, (1, 1), 1.0,
-                                  bias=self.bias is not None, backend=self.backend,
-                                  n_threads=self.n_threads, device=self.values.device,
-                                  dtype=self.values.dtype)
-        return self._fill_masked(layer, layer.block_mask, self.mask)
+        return self._block_training_form((1, 1), self.mask)
 
     def get_extra_state(self):
         """Format and features (checked when a state_dict is loaded).
