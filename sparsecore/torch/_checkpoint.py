@@ -37,7 +37,6 @@ from torch import nn
 
 from sparsecore.formats._block import BLOCK_DIMS
 from sparsecore.torch._layers import (
-    BITMASK_MIN_DENSITY,
     BlockSparseLinear,
     CompactBitmaskLinear,
     CompactBlockLinear,
@@ -46,6 +45,7 @@ from sparsecore.torch._layers import (
     is_conv1d,
     linear_features,
     parse_structure,
+    prefers_bitmask,
 )
 
 __all__ = ["load_compressed_tensors", "save_compressed_tensors"]
@@ -164,7 +164,8 @@ def save_compressed_tensors(model, save_directory, *, format="auto"):
     if fmt == "sparse-24-bitmask":
         for name, m in sparse.items():
             if not _is_24(m):
-                what = (f"{m.n}:{m.m}" if hasattr(m, "m") else f"{m.block_shape} blocks")
+                what = (f"{m.n}:{m.m}" if hasattr(m, "m") else f"{m.block_shape} blocks"
+                        if hasattr(m, "block_shape") else "unstructured (a row bitmask)")
                 raise ValueError(f"format 'sparse-24-bitmask' stores 2:4 layers with "
                                  f"in_features a multiple of 4; layer {name!r} is {what} with "
                                  f"in_features={m.in_features}: use format='sparse-bitmask'")
@@ -541,8 +542,7 @@ def _decode(p, tensors, fmt, mod, kind, bias, backend, n_threads):
                 if block is not None:
                     kind = ("block", *block)
                 else:
-                    dense_enough = nnz >= BITMASK_MIN_DENSITY * out_f * in_f
-                    kind = "bitmask" if dense_enough else "csr"
+                    kind = "bitmask" if prefers_bitmask(nnz, out_f * in_f) else "csr"
         if kind == "bitmask":
             # the mask repacked: bits past in_features cleared, as the kernel needs
             layer = CompactBitmaskLinear._from_parts(values.to(dtype), _pack(mask),

@@ -4,6 +4,7 @@ import fnmatch
 import math
 import numbers
 import weakref
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -808,6 +809,21 @@ class _CompactLinear(_SparseLinearBase):
             raise ValueError(f"state_dict was saved by a layer with {state!r}; this layer is "
                              f"{want!r}")
 
+    def _structure_keys(self, state_dict, prefix, names):
+        """The state_dict keys of the tensors that together make this
+        layer's structure, or None when the state_dict holds none of them;
+        ValueError when it holds only some (copying those alone would pair a
+        structure with another's values: reads out of bounds)."""
+        keys = [prefix + k for k in names]
+        present = [k in state_dict for k in keys]
+        if not any(present):
+            return None
+        if not all(present):
+            missing = [k for k, p in zip(keys, present) if not p]
+            raise ValueError(f"state_dict holds part of this layer's structure; missing "
+                             f"{missing} (load {list(names)} together)")
+        return keys
+
     @classmethod
     def _built(cls, in_features, out_features, bias, backend, n_threads, *parts):
         """A layer of this class holding copies of its stored ``parts`` (what
@@ -1296,8 +1312,8 @@ class CompactBlockLinear(_CompactLinear):
                 "out_features": self.out_features}
 
     def _prepare_load(self, state_dict, prefix):
-        keys = [prefix + k for k in ("blocks", "indices", "indptr")]
-        if all(k in state_dict for k in keys):
+        keys = self._structure_keys(state_dict, prefix, ("blocks", "indices", "indptr"))
+        if keys:
             blocks, indices, indptr = (state_dict[k] for k in keys)
             self._check_structure(blocks, indices, indptr, keys)
             if blocks.shape != self.blocks.shape or indices.dtype != self.indices.dtype:
@@ -1343,7 +1359,13 @@ class CompactBlockLinear(_CompactLinear):
 #: 1 thread: at 50 % kept the bitmask ran 1.1-1.7x dense on 1-8 rows and
 #: 0.75-0.9x on 128-512, CSR 0.75-1.35x and 0.57-0.78x; at 35 % kept CSR
 #: was ahead from 8 rows up (1.0-2.2x against 0.6-1.9x).
-BITMASK_MIN_DENSITY = 0.4
+BITMASK_MIN_DENSITY = Fraction(2, 5)
+
+
+def prefers_bitmask(nnz, numel):
+    """Whether ``nnz`` stored weights of ``numel`` make a row bitmask
+    rather than CSR (at least BITMASK_MIN_DENSITY, compared exactly)."""
+    return nnz >= BITMASK_MIN_DENSITY * numel
 
 
 def bitmask_parts(W, keep):
@@ -1389,6 +1411,14 @@ class CompactBitmaskLinear(_CompactLinear):
     values : Parameter, shape (nnz,)
     bitmask : uint8 buffer, shape (out_features, ceil(in_features / 8))
     row_offsets : int64 buffer, shape (out_features,)
+
+    Notes
+    -----
+    The vector kernels multiply a whole 8 or 16 columns of a row by x, the
+    weights a row does not store as zeros: an inf or NaN of x in such a
+    column reaches the row's output there, as in a dense product (and in the
+    GEMM of wide batches), while the float64 kernel and the CSR layer skip
+    unstored columns.
 
     See Also
     --------
@@ -1534,8 +1564,8 @@ class CompactBitmaskLinear(_CompactLinear):
                 "out_features": self.out_features}
 
     def _prepare_load(self, state_dict, prefix):
-        keys = [prefix + k for k in ("values", "bitmask", "row_offsets")]
-        if all(k in state_dict for k in keys):
+        keys = self._structure_keys(state_dict, prefix, ("values", "bitmask", "row_offsets"))
+        if keys:
             values, bitmask, row_offsets = (state_dict[k] for k in keys)
             check_bitmask(values, bitmask, row_offsets, self.out_features, self.in_features,
                           keys)

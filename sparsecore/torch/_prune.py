@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from sparsecore.torch._fuse import eval_mode, fuse_activations, run_batch
-from sparsecore.torch._layers import (BITMASK_MIN_DENSITY, CompactBitmaskLinear,
-                                      CompactBlockLinear, CompactNMLinear, as_linear,
-                                      linear_features, linear_targets, parse_structure)
+from sparsecore.torch._layers import (CompactBitmaskLinear, CompactBlockLinear,
+                                      CompactNMLinear, as_linear, linear_features,
+                                      linear_targets, parse_structure, prefers_bitmask)
 
 __all__ = ["prune"]
 
@@ -592,7 +592,7 @@ def _compact_layer(src, kind, keep, bm):
         return CompactNMLinear.from_dense(src, kind[1], kind[2], mask=keep)
     if kind[0] == "block":
         return CompactBlockLinear.from_dense(src, (kind[1], kind[2]), mask=bm)
-    if keep.float().mean() >= BITMASK_MIN_DENSITY:
+    if prefers_bitmask(int(keep.sum()), keep.numel()):
         return CompactBitmaskLinear.from_dense(src, mask=keep)
     return CompactBlockLinear.from_dense(src, (1, 1), mask=keep)
 

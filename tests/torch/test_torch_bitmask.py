@@ -218,6 +218,29 @@ def test_malformed_state_is_refused_before_loading():
             assert torch.equal(layer.state_dict()[k], v)
 
 
+@pytest.mark.parametrize("kind", ["bitmask", "block"])
+def test_part_of_the_structure_is_refused(kind):
+    """A state_dict holding only some of the structure's tensors would pair
+    them with the layer's other ones (reads past the values): refused, for
+    strict and non-strict loads, before anything is copied."""
+    from sparsecore.torch import CompactBlockLinear
+
+    torch.manual_seed(0)
+    if kind == "bitmask":
+        src, dst = (CompactBitmaskLinear(64, 32, density=d, bias=False) for d in (0.9, 0.4))
+        keep = ("bitmask", "row_offsets")
+    else:
+        src, dst = (CompactBlockLinear(64, 32, (8, 8), d, bias=False) for d in (0.9, 0.4))
+        keep = ("indices",)
+    part = {k: v for k, v in src.state_dict().items() if k in keep}
+    before = {k: v.clone() for k, v in dst.state_dict().items() if isinstance(v, torch.Tensor)}
+    for strict in (False, True):
+        with pytest.raises(RuntimeError, match="part of this layer's structure"):
+            dst.load_state_dict(part, strict=strict)
+        for k, v in before.items():
+            assert torch.equal(dst.state_dict()[k], v)
+
+
 def test_compile_and_export_forward_and_backward():
     layer = CompactBitmaskLinear.from_dense(linear(), density=0.5)
     model = nn.Sequential(layer, nn.ReLU())
@@ -244,6 +267,22 @@ def test_fused_activation():
     assert fused[0].activation == "gelu" and isinstance(fused[1], nn.Identity)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_pattern_switch_agrees_at_the_threshold(tmp_path):
+    """24 of 60 weights kept is exactly the 40 % switch: prune and the
+    checkpoint reader both build the bitmask layer."""
+    from sparsecore.torch import prune
+
+    torch.manual_seed(0)
+    model = prune(nn.Sequential(nn.Linear(20, 3), nn.ReLU()), None, "unstructured",
+                  "magnitude", sparsity=0.6, verbose=0)
+    assert isinstance(model[0], CompactBitmaskLinear) and model[0].nnz == 24
+    save_compressed_tensors(model, tmp_path)
+    loaded = load_compressed_tensors(tmp_path, nn.Sequential(nn.Linear(20, 3), nn.ReLU()))
+    assert isinstance(loaded[0], CompactBitmaskLinear)
+    with pytest.raises(ValueError, match="unstructured"):
+        save_compressed_tensors(model, tmp_path / "b", format="sparse-24-bitmask")
 
 
 def test_checkpoint_round_trip_and_package(tmp_path):
