@@ -1,7 +1,8 @@
 """sparsecore.torch layers beside torch dense F.linear and torch's CSR and
 BSR layouts: a 4096 x 4096 layer at batch 256 (inference) and a BERT-base
 feed-forward block at 90 % block sparsity (forward, training step), and MLP
-blocks pruned to 2:4 with their activation fused (inference). Views of
+blocks pruned to 2:4 or 50 % unstructured (row bitmask) with their
+activation fused (inference). Views of
 the registry family ``torch`` (sparsecore/_bench/torch.py)."""
 from .common import PeerBenchmark, SpeedupBenchmark, peer_params, shrink_params, safe_import
 
@@ -35,7 +36,8 @@ class BertFFN(LayerInference):
 
 class PrunedMLP(LayerInference):
     """BERT-base FFN and a LLaMA-like SwiGLU block pruned to 2:4 by
-    ``sparsecore.torch.prune`` (activation fused), at 1 and 512 tokens."""
+    ``sparsecore.torch.prune`` (activation fused), at 1 and 512 tokens; the
+    SwiGLU block pruned to 50 % unstructured at 1 and 8 tokens."""
 
     params = peer_params("torch", list(PRUNED_CASES), ["sparsecore", "torch dense"])
 
