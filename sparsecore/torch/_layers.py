@@ -1412,6 +1412,11 @@ class CompactBitmaskLinear(_CompactLinear):
     bitmask : uint8 buffer, shape (out_features, ceil(in_features / 8))
     row_offsets : int64 buffer, shape (out_features,)
 
+    See Also
+    --------
+    CompactBlockLinear : 1 x 1 blocks (CSR), the better form below about 40 %
+        of the weights stored.
+
     Notes
     -----
     The vector kernels multiply a whole 8 or 16 columns of a row by x, the
@@ -1419,11 +1424,6 @@ class CompactBitmaskLinear(_CompactLinear):
     column reaches the row's output there, as in a dense product (and in the
     GEMM of wide batches), while the float64 kernel and the CSR layer skip
     unstored columns.
-
-    See Also
-    --------
-    CompactBlockLinear : 1 x 1 blocks (CSR), the better form below about 40 %
-        of the weights stored.
 
     Examples
     --------
