@@ -1536,7 +1536,8 @@ class CompactBitmaskLinear(_CompactLinear):
         torch.Tensor
         """
         return _ops.bitmask_dense(self.values, self.bitmask, self.row_offsets,
-                                  self.in_features, self._op_threads())
+                                  self.in_features, self._op_threads(),
+                                  kernel=_plain_eager(self.values.detach()))
 
     def _op_forward(self, x2, activation, direct=False):
         op = _ops.bitmask_linear_eager if direct else torch.ops.sparsecore.bitmask_linear

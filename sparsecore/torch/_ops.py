@@ -318,11 +318,13 @@ def bitmask_unpack(bitmask, in_features):
     return bits.reshape(bitmask.shape[0], -1)[:, :in_features].bool()
 
 
-def bitmask_dense(values, bitmask, row_offsets, in_features, n_threads=0):
+def bitmask_dense(values, bitmask, row_offsets, in_features, n_threads=0, kernel=True):
     """The dense (out, in_features) weight of a row bitmask: the kernel's
-    expansion for float32/float64 CPU tensors (not differentiable), torch ops
-    otherwise (differentiable with respect to ``values``)."""
-    if (values.device.type == "cpu" and values.dtype in KERNEL_DTYPES
+    expansion for float32/float64 CPU tensors that need no gradient, where
+    ``kernel`` allows it (not under tracing: the layers pass whether they run
+    eagerly), torch ops otherwise (differentiable with respect to
+    ``values``)."""
+    if (kernel and values.device.type == "cpu" and values.dtype in KERNEL_DTYPES
             and not (torch.is_grad_enabled() and values.requires_grad)
             and values.is_contiguous() and bitmask.is_contiguous()
             and row_offsets.is_contiguous() and values.numel() > 0):

@@ -250,7 +250,15 @@ def test_compile_and_export_forward_and_backward():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-6, atol=1e-6)
         exported = torch.export.export(model, (x,))
         torch.testing.assert_close(exported.module()(x), model(x), rtol=1e-6, atol=1e-6)
+    # the masked backend and the dense ``weight`` traced without a gradient
+    masked = CompactBitmaskLinear._from_parts(layer.values, layer.bitmask, layer.row_offsets,
+                                              40, 24, layer.bias, backend="masked")
     x = torch.randn(4, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(masked, fullgraph=True)(x), layer(x),
+                                   rtol=1e-6, atol=1e-6)
+        weight = torch.compile(lambda: layer.weight * 1, fullgraph=True)()
+    assert torch.equal(weight, layer.dense_weight())
     torch.compile(layer, fullgraph=True)(x).sum().backward()
     g = layer.values.grad.clone()
     layer.zero_grad()
