@@ -483,6 +483,41 @@ def test_minilm_both_ways_with_the_package(tmp_path):
                                    atol=1e-5)
 
 
+def test_minilm_unstructured_both_ways_with_the_package(tmp_path):
+    """The real pretrained encoder pruned to 50 % unstructured (row-bitmask
+    layers): the package's sparse-bitmask checkpoint of it loads into 36
+    bitmask layers and runs as the pruned model; ours decompresses with the
+    package into the Hugging Face model."""
+    _package()
+    load, batch = _minilm()
+    pruned = prune(load(), None, "unstructured", "magnitude", sparsity=0.5,
+                   include="encoder.*", verbose=0)
+    assert sum(isinstance(m, CompactBitmaskLinear) for m in pruned.modules()) == 36
+    with torch.no_grad():
+        expected = pruned(**batch).last_hidden_state
+    save_compressed_tensors(pruned, tmp_path / "ours")
+    from compressed_tensors.compressors import ModelCompressor
+
+    hf = load()
+    ModelCompressor.from_pretrained(str(tmp_path / "ours")).decompress(str(tmp_path / "ours"),
+                                                                     hf)
+    with torch.no_grad():
+        torch.testing.assert_close(hf(**batch).last_hidden_state, expected, rtol=1e-5,
+                                   atol=1e-5)
+    dense = load()
+    with torch.no_grad():
+        for name, mod in pruned.named_modules():
+            if isinstance(mod, CompactBitmaskLinear):
+                dense.get_submodule(name).weight.copy_(mod.dense_weight())
+    _package_writes(dense, tmp_path / "theirs", "sparse-bitmask",
+                    targets=[r"re:encoder\..*(query|key|value|dense)$"])
+    loaded = load_compressed_tensors(tmp_path / "theirs", load())
+    assert sum(isinstance(m, CompactBitmaskLinear) for m in loaded.modules()) == 36
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch).last_hidden_state, expected, rtol=1e-5,
+                                   atol=1e-5)
+
+
 def test_checkpoint_loads_into_a_model_built_from_its_own_config(tmp_path):
     """The route for a Hugging Face model: config.json beside the weights, a
     model built from it, the compact layers loaded into that model."""
