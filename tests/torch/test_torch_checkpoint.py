@@ -447,13 +447,20 @@ def _minilm():
     return (lambda: AutoModel.from_pretrained(path, local_files_only=True).eval()), batch
 
 
-def test_minilm_both_ways_with_the_package(tmp_path):
-    """The real pretrained encoder, 2:4 in its 36 encoder Linear layers: the
-    package's checkpoint runs in sparsecore layers, ours decompresses with the
-    package into the Hugging Face model, both equal to the pruned model."""
+@pytest.mark.parametrize("pattern,sparsity,layer_type,fmt", [
+    ("2:4", None, CompactNMLinear, "sparse-24-bitmask"),
+    ("unstructured", 0.5, CompactBitmaskLinear, "sparse-bitmask"),
+])
+def test_minilm_both_ways_with_the_package(tmp_path, pattern, sparsity, layer_type, fmt):
+    """The real pretrained encoder pruned in its 36 encoder Linear layers (2:4,
+    or 50 % unstructured as row bitmasks): the package's checkpoint runs in
+    sparsecore layers, ours decompresses with the package into the Hugging
+    Face model, both equal to the pruned model."""
     _package()
     load, batch = _minilm()
-    pruned = prune(load(), None, "2:4", "magnitude", include="encoder.*", verbose=0)
+    pruned = prune(load(), None, pattern, "magnitude", sparsity=sparsity, include="encoder.*",
+                   verbose=0)
+    assert sum(isinstance(m, layer_type) for m in pruned.modules()) == 36
     with torch.no_grad():
         expected = pruned(**batch).last_hidden_state
     # ours -> the package, into the Hugging Face model
@@ -461,6 +468,7 @@ def test_minilm_both_ways_with_the_package(tmp_path):
     from compressed_tensors.compressors import ModelCompressor
 
     mc = ModelCompressor.from_pretrained(str(tmp_path / "ours"))    # reads config.json
+    assert mc.sparsity_config.format == fmt
     hf = load()
     mc.decompress(str(tmp_path / "ours"), hf)
     with torch.no_grad():
@@ -470,49 +478,14 @@ def test_minilm_both_ways_with_the_package(tmp_path):
     dense = load()
     with torch.no_grad():
         for name, mod in pruned.named_modules():
-            if isinstance(mod, CompactNMLinear):
+            if isinstance(mod, layer_type):
                 dense.get_submodule(name).weight.copy_(mod.dense_weight())
     # the encoder's Linear layers only: the package would prune the dense pooler silently
-    sd = _package_writes(dense, tmp_path / "theirs", "sparse-24-bitmask",
+    sd = _package_writes(dense, tmp_path / "theirs", fmt,
                          targets=[r"re:encoder\..*(query|key|value|dense)$"])
     assert sum(k.endswith(".bitmask") for k in sd) == 36
     loaded = load_compressed_tensors(tmp_path / "theirs", load())
-    assert sum(isinstance(m, CompactNMLinear) for m in loaded.modules()) == 36
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(**batch).last_hidden_state, expected, rtol=1e-5,
-                                   atol=1e-5)
-
-
-def test_minilm_unstructured_both_ways_with_the_package(tmp_path):
-    """The real pretrained encoder pruned to 50 % unstructured (row-bitmask
-    layers): the package's sparse-bitmask checkpoint of it loads into 36
-    bitmask layers and runs as the pruned model; ours decompresses with the
-    package into the Hugging Face model."""
-    _package()
-    load, batch = _minilm()
-    pruned = prune(load(), None, "unstructured", "magnitude", sparsity=0.5,
-                   include="encoder.*", verbose=0)
-    assert sum(isinstance(m, CompactBitmaskLinear) for m in pruned.modules()) == 36
-    with torch.no_grad():
-        expected = pruned(**batch).last_hidden_state
-    save_compressed_tensors(pruned, tmp_path / "ours")
-    from compressed_tensors.compressors import ModelCompressor
-
-    hf = load()
-    ModelCompressor.from_pretrained(str(tmp_path / "ours")).decompress(str(tmp_path / "ours"),
-                                                                     hf)
-    with torch.no_grad():
-        torch.testing.assert_close(hf(**batch).last_hidden_state, expected, rtol=1e-5,
-                                   atol=1e-5)
-    dense = load()
-    with torch.no_grad():
-        for name, mod in pruned.named_modules():
-            if isinstance(mod, CompactBitmaskLinear):
-                dense.get_submodule(name).weight.copy_(mod.dense_weight())
-    _package_writes(dense, tmp_path / "theirs", "sparse-bitmask",
-                    targets=[r"re:encoder\..*(query|key|value|dense)$"])
-    loaded = load_compressed_tensors(tmp_path / "theirs", load())
-    assert sum(isinstance(m, CompactBitmaskLinear) for m in loaded.modules()) == 36
+    assert sum(isinstance(m, layer_type) for m in loaded.modules()) == 36
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).last_hidden_state, expected, rtol=1e-5,
                                    atol=1e-5)
