@@ -39,6 +39,7 @@ The operator names are a serialised API: an exported program refers to
 ``torch.ops.sparsecore.nm_linear.default`` and can be loaded once
 ``sparsecore.torch`` has been imported.
 """
+import contextlib
 from typing import Optional
 
 import torch
@@ -76,6 +77,24 @@ def _threads(n_threads):
     if n_threads > 0:
         return n_threads
     return max(1, min(torch.get_num_threads(), effective_n_threads(None)))
+
+
+@contextlib.contextmanager
+def _torch_threads(n_threads):
+    """Run torch's own products inside at no more threads than
+    :func:`_threads` gives (the CPUs other processes keep busy left out, as
+    the kernels do): torch's GEMM at two threads with one core taken ran 2x
+    slower than at one. With OpenMP and MKL the setting is the calling
+    thread's own, so other threads' products are not affected."""
+    want, have = _threads(n_threads), torch.get_num_threads()
+    if want >= have:
+        yield
+        return
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(have)
 
 
 def _np(t):
@@ -352,7 +371,7 @@ def bitmask_linear_eager(x, values, bitmask, row_offsets, in_features, n_threads
                            _np(x).T, _np(y).T, _threads(n_threads),
                            None if bias is None else _np(bias), activation)
         return y
-    with torch.no_grad():
+    with torch.no_grad(), _torch_threads(n_threads):
         if (values.dtype == x.dtype and x.dtype in KERNEL_DTYPES and values.is_contiguous()
                 and bitmask.is_contiguous() and row_offsets.is_contiguous()):
             y = _bitmask_by_blocks(x.detach(), values, bitmask, row_offsets, in_features,
@@ -411,7 +430,7 @@ def bitmask_linear(x: Tensor, values: Tensor, bitmask: Tensor, row_offsets: Tens
     row bitmask (the layout of compressed-tensors' ``sparse-bitmask``).
 
     Batches of up to ``BITMASK_MAX_BATCH`` rows run in the bitmask kernel;
-    wider ones expand W and run torch's GEMM (at torch's thread count).
+    wider ones expand W and run torch's GEMM (at the kernels' thread count).
 
     Parameters
     ----------
@@ -448,7 +467,7 @@ def bitmask_linear_grad_input(dy: Tensor, values: Tensor, bitmask: Tensor, row_o
     """``dy @ W`` (the input gradient of :func:`bitmask_linear`), shape
     (B, in_features), through the expanded W and torch's GEMM."""
     _check_2d(dy, "dy")
-    with torch.no_grad():
+    with torch.no_grad(), _torch_threads(n_threads):
         W = bitmask_dense(values.detach(), bitmask, row_offsets, in_features, n_threads)
         return (dy.detach() @ W.to(dy.dtype)).contiguous()
 

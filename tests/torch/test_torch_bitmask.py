@@ -152,6 +152,38 @@ def test_from_dense_keeps_nonzeros_mask_or_score():
         CompactBitmaskLinear.from_dense(lin, score=score)
 
 
+def test_wide_batches_leave_busy_cpus_and_torch_threads_alone(monkeypatch):
+    """The GEMM of a wide batch runs at the kernels' load-aware thread count
+    (one here, as if the other CPUs were busy) and torch's setting is back
+    afterwards."""
+    from sparsecore.torch import _ops
+
+    seen = []
+
+    def counted(real):
+        def run(*args, **kwargs):
+            seen.append(torch.get_num_threads())
+            return real(*args, **kwargs)
+        return run
+
+    layer = CompactBitmaskLinear.from_dense(linear(), density=0.5)
+    monkeypatch.setattr(_ops, "effective_n_threads", lambda n: 1)
+    monkeypatch.setattr(_ops, "_EXPAND_WHOLE_BYTES", 0)
+    monkeypatch.setattr(_ops, "_EXPAND_BLOCK_BYTES", 8 * 40 * 4)
+    monkeypatch.setattr(torch, "mm", counted(torch.mm))
+    monkeypatch.setattr(torch, "addmm", counted(torch.addmm))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            y = layer(torch.randn(BITMASK_MAX_BATCH + 1, 40))
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        assert y.shape == (BITMASK_MAX_BATCH + 1, 24)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_gradients_match_the_dense_product():
     layer = CompactBitmaskLinear.from_dense(linear(dtype=torch.float64), density=0.5)
     W = layer.dense_weight().detach().requires_grad_()
