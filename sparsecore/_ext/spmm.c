@@ -74,18 +74,49 @@ SC_INLINE double sc_hsum_f64(sc_vf64 v) { return (v.l[0] + v.l[1]) + (v.l[2] + v
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
 
-/* Lanes of a and b by index p (0-15: a's lanes, then b's). */
+/* A lane of one of two vectors by index p (0-7), both vectors laid out as
+ * sc_nm_perm_layout_f32 leaves them: bits 0-1 pick the entry within the
+ * lane's 128-bit half, bit 2 the vector. In-lane permutes: a Zen 3 issues
+ * two a cycle, and a lane-crossing vpermps at most one. */
 __attribute__((target("avx2,fma"))) static inline __m256
-sc_permute2_ps(__m256 a, __m256 b, __m256i p)
+sc_pick2_ps(const float *xv, __m256i p, __m256 bit2)
 {
-    const __m256 from_b = _mm256_castsi256_ps(_mm256_slli_epi32(p, 28));
-    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, p), _mm256_permutevar8x32_ps(b, p), from_b);
+    return _mm256_blendv_ps(_mm256_permutevar_ps(_mm256_loadu_ps(xv), p),
+                            _mm256_permutevar_ps(_mm256_loadu_ps(xv + 8), p), bit2);
+}
+
+/* x rearranged for sc_nm_gemv_perm_body_f32: the span s = 8 M / N columns
+ * that one chunk of 8 kept values covers (16 or 32) as s / 8 vectors, vector
+ * j holding columns 4j..4j+3 in its low half and s/2 + 4j.. in its high
+ * half, so that a lane of the low half (a group in the first half of the
+ * span) finds its column in the low half of one of them, and likewise for
+ * the high half. Whole spans only; nb vectors at *ld apart. NULL when out
+ * of memory. */
+static float *sc_nm_perm_layout_f32(const float *x, int64_t ldx, int64_t nb, int64_t G, int N,
+                                    int M, int64_t *ld)
+{
+    const int64_t span = 8 / N * (int64_t)M, half = span / 2;
+    const int64_t chunks = G / (8 / N), n = chunks * span;
+    *ld = n > 0 ? n : 1;
+    float *xs = (float *)sc_aligned_alloc((size_t)(nb * *ld) * sizeof(float));
+    if (!xs) return NULL;
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t c = 0; c < chunks; c++) {
+            const float *src = x + b * ldx + c * span;
+            float *dst = xs + b * *ld + c * span;
+            for (int64_t j = 0; j < span / 8; j++)
+                for (int e = 0; e < 4; e++) {
+                    dst[8 * j + e] = src[4 * j + e];
+                    dst[8 * j + 4 + e] = src[half + 4 * j + e];
+                }
+        }
+    return xs;
 }
 
 /* Rows of an N:M float32 product with NB vectors (x_b at x + b * ldx, y_b
  * at y + b * ycs): the kept values of a row, 8 at a time, pick their x
- * entries with lane permutes of the 8-float slices of x they fall in (M / N
- * slices per 8 kept values), so a multiply-add covers 8 kept values where
+ * entries with in-lane permutes of x rearranged by sc_nm_perm_layout_f32
+ * (xs, vectors lds apart), so a multiply-add covers 8 kept values where
  * the scalar loop covers one, and a row's values and offsets are read once
  * for all NB vectors. Lane l of chunk c always meets the same kept value,
  * and for every vector the chunks alternate between two accumulators summed
@@ -93,19 +124,17 @@ sc_permute2_ps(__m256 a, __m256 b, __m256i p)
  * on the thread or the other vectors. AVX2 only: the caller checks the CPU. */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
 sc_nm_gemv_perm_body_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
-                         const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,
-                         int64_t lo, int64_t hi, sc_poll_t *poll, const int NB)
+                         const float *x, int64_t ldx, const float *xs, int64_t lds, float *y,
+                         int64_t yrs, int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll,
+                         const int NB)
 {
     const int64_t gn = G * N;
     const int gpc = 8 / N;                      /* groups per chunk of 8 kept values */
-    const int64_t chunks = G / gpc, xstep = (int64_t)gpc * M;
-    int lane[8];                                /* a lane's group offset in its slice pair */
-    for (int l = 0; l < 8; l++) {
-        const int off = (l / N) * M;
-        lane[l] = ((off >> 3) & 1) * 8 + (off & 7);
-    }
+    const int64_t chunks = G / gpc, span = (int64_t)gpc * M;
+    int lane[8];                                /* the first column of a lane's group */
+    for (int l = 0; l < 8; l++) lane[l] = (l / N) * M;
     const __m256i base = _mm256_loadu_si256((const __m256i *)lane);
-    const int four = xstep == 32;               /* four slices per chunk: 1:4, 2:8, 4:16 */
+    const int four = span == 32;                /* four vectors per chunk: 1:4, 2:8, 4:16 */
     for (int64_t i = lo; i < hi; i++) {
         if (SC_POLL(poll, i - lo)) return;
         const float *w = values + i * gn;
@@ -114,27 +143,27 @@ sc_nm_gemv_perm_body_f32(int64_t G, int N, int M, const float *values, const uin
          * it would be a VLA on the stack, not registers */
         __m256 acc0[SC_NM_GEMV_MAX_B], acc1[SC_NM_GEMV_MAX_B];
         for (int b = 0; b < NB; b++) acc0[b] = acc1[b] = _mm256_setzero_ps();
-        const float *xc = x;
+        const float *xc = xs;
         int64_t c = 0;
 #define SC_NM_CHUNK(acc)                                                                   \
         do {                                                                               \
             const __m256i p = _mm256_add_epi32(                                            \
                 base, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(j + 8 * c))));  \
             const __m256 wv = _mm256_loadu_ps(w + 8 * c);                                  \
+            const __m256 bit2 = _mm256_castsi256_ps(_mm256_slli_epi32(p, 29));             \
+            const __m256 bit3 = _mm256_castsi256_ps(_mm256_slli_epi32(p, 28));             \
             for (int b = 0; b < NB; b++) {                                                 \
-                const float *xb = xc + b * ldx;                                            \
-                __m256 xs = sc_permute2_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8), p); \
-                if (four)                                                                  \
-                    xs = _mm256_blend_ps(xs, sc_permute2_ps(_mm256_loadu_ps(xb + 16),      \
-                                                            _mm256_loadu_ps(xb + 24), p), 0xf0); \
-                acc[b] = _mm256_fmadd_ps(wv, xs, acc[b]);                                  \
+                const float *xb = xc + b * lds;                                            \
+                __m256 xv = sc_pick2_ps(xb, p, bit2);                                      \
+                if (four) xv = _mm256_blendv_ps(xv, sc_pick2_ps(xb + 16, p, bit2), bit3);   \
+                acc[b] = _mm256_fmadd_ps(wv, xv, acc[b]);                                  \
             }                                                                              \
             if ((c & 1) == 0) { /* one line of values ahead per 16 of them */              \
                 _mm_prefetch((const char *)(w + 8 * c) + SC_GEMV_AHEAD, _MM_HINT_T0);      \
                 _mm_prefetch((const char *)(j + 8 * c) + SC_GEMV_AHEAD / 4, _MM_HINT_T0);  \
             }                                                                              \
             c++;                                                                           \
-            xc += xstep;                                                                   \
+            xc += span;                                                                    \
         } while (0)
         while (c + 2 <= chunks) {
             SC_NM_CHUNK(acc0);
@@ -143,7 +172,7 @@ sc_nm_gemv_perm_body_f32(int64_t G, int N, int M, const float *values, const uin
         if (c < chunks) SC_NM_CHUNK(acc0);
 #undef SC_NM_CHUNK
         for (int b = 0; b < NB; b++) {
-            const float *xt = xc + b * ldx;
+            const float *xt = x + b * ldx + c * span;
             float t[8];
             _mm256_storeu_ps(t, _mm256_add_ps(acc0[b], acc1[b]));
             float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
@@ -157,10 +186,11 @@ sc_nm_gemv_perm_body_f32(int64_t G, int N, int M, const float *values, const uin
 #define SC_NM_PERM_NB(NB)                                                                    \
 __attribute__((target("avx2,fma")))                                                          \
 static void sc_nm_gemv_perm_rows##NB##_f32(int64_t G, int N, int M, const float *values,      \
-    const uint8_t *idx, const float *x, int64_t ldx, float *y, int64_t yrs, int64_t ycs,      \
-    int64_t lo, int64_t hi, sc_poll_t *poll)                                                  \
+    const uint8_t *idx, const float *x, int64_t ldx, const float *xs, int64_t lds, float *y,  \
+    int64_t yrs, int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll)                        \
 {                                                                                             \
-    sc_nm_gemv_perm_body_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll, NB);    \
+    sc_nm_gemv_perm_body_f32(G, N, M, values, idx, x, ldx, xs, lds, y, yrs, ycs, lo, hi,     \
+                             poll, NB);                                                       \
 }
 SC_NM_PERM_NB(1) SC_NM_PERM_NB(2) SC_NM_PERM_NB(3) SC_NM_PERM_NB(4)
 SC_NM_PERM_NB(5) SC_NM_PERM_NB(6) SC_NM_PERM_NB(7) SC_NM_PERM_NB(8)
@@ -173,25 +203,32 @@ static int sc_nm_gemv_perm_ok(int N, int M)
     return sc_nm_perm_ok(N, M, 8) && sc_cpu_has_avx2_fma();
 }
 
-/* The permute kernel when it applies, for up to SC_NM_GEMV_MAX_B vectors:
- * returns 1 after computing y[lo:hi] for every vector, else 0. */
+/* The permute kernel when it applies, for up to SC_NM_GEMV_MAX_B vectors
+ * (xs: x as sc_nm_perm_layout_f32 leaves it): returns 1 after computing
+ * y[lo:hi] for every vector, else 0. */
 static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, const uint8_t *idx,
-                               const float *x, int64_t ldx, int64_t nb, float *y, int64_t yrs,
-                               int64_t ycs, int64_t lo, int64_t hi, sc_poll_t *poll)
+                               const float *x, int64_t ldx, const float *xs, int64_t lds,
+                               int64_t nb, float *y, int64_t yrs, int64_t ycs, int64_t lo,
+                               int64_t hi, sc_poll_t *poll)
 {
     static void (*const rows[SC_NM_GEMV_MAX_B])(int64_t, int, int, const float *,
                                                 const uint8_t *, const float *, int64_t,
-                                                float *, int64_t, int64_t, int64_t, int64_t,
-                                                sc_poll_t *) = {
+                                                const float *, int64_t, float *, int64_t,
+                                                int64_t, int64_t, int64_t, sc_poll_t *) = {
         sc_nm_gemv_perm_rows1_f32, sc_nm_gemv_perm_rows2_f32, sc_nm_gemv_perm_rows3_f32,
         sc_nm_gemv_perm_rows4_f32, sc_nm_gemv_perm_rows5_f32, sc_nm_gemv_perm_rows6_f32,
         sc_nm_gemv_perm_rows7_f32, sc_nm_gemv_perm_rows8_f32};
     if (!sc_nm_gemv_perm_ok(N, M) || nb < 1 || nb > SC_NM_GEMV_MAX_B) return 0;
-    rows[nb - 1](G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll);
+    rows[nb - 1](G, N, M, values, idx, x, ldx, xs, lds, y, yrs, ycs, lo, hi, poll);
     return 1;
 }
 #define NM_GEMV_PERM sc_nm_gemv_perm_f32
 #define NM_GEMV_PERM_OK sc_nm_gemv_perm_ok
+#define NM_GEMV_PERM_LAYOUT sc_nm_perm_layout_f32
+/* Widest batch for this kernel: its cost grows with every vector, a panel
+ * tile's does not up to 8 columns; on a Zen 3 the panel kernel was ahead
+ * from 7 columns (LLaMA- and BERT-sized 2:4 layers). */
+#define NM_GEMV_PERM_MAX_B 6
 
 /* One CSR row of a float32 matrix-vector product, stored values [kb, ke):
  * eight values a multiply-add, their x entries fetched by an AVX2 gather (on
@@ -223,70 +260,95 @@ static float sc_csr_row_gather_f32(const float *values, const int32_t *indices, 
 
 /* rank[b][l]: how many of byte b's bits lie below bit l, i.e. which of the
  * next stored values lane l of an 8-column chunk with mask byte b takes */
-#define SC_BM_POP8(v) (((v) & 1) + (((v) >> 1) & 1) + (((v) >> 2) & 1) + (((v) >> 3) & 1) \
-                       + (((v) >> 4) & 1) + (((v) >> 5) & 1) + (((v) >> 6) & 1) + (((v) >> 7) & 1))
-#define SC_BM_RANK(b, l) SC_BM_POP8((b) & ((1 << (l)) - 1))
-#define SC_BM_R1(b) {SC_BM_RANK(b, 0), SC_BM_RANK(b, 1), SC_BM_RANK(b, 2), SC_BM_RANK(b, 3), \
-                     SC_BM_RANK(b, 4), SC_BM_RANK(b, 5), SC_BM_RANK(b, 6), SC_BM_RANK(b, 7)}
-#define SC_BM_R4(b) SC_BM_R1(b), SC_BM_R1(b + 1), SC_BM_R1(b + 2), SC_BM_R1(b + 3)
-#define SC_BM_R16(b) SC_BM_R4(b), SC_BM_R4(b + 4), SC_BM_R4(b + 8), SC_BM_R4(b + 12)
-#define SC_BM_R64(b) SC_BM_R16(b), SC_BM_R16(b + 16), SC_BM_R16(b + 32), SC_BM_R16(b + 48)
-static const uint8_t sc_bm_rank[256][8] = {SC_BM_R64(0), SC_BM_R64(64), SC_BM_R64(128),
-                                           SC_BM_R64(192)};
+/* For each mask byte, lane l's control for vpermilps on the row's next
+ * values loaded as two 4-value halves (the low 4 lanes read from the
+ * first, the high 4 from the one after the low nibble's set bits): the rank
+ * of bit l among the set bits of its nibble (bits 0-1), with the sign bit
+ * set where bit l is set (the lanes a blend keeps). 8 KiB. */
+#define SC_BM_POP4(v) (((v) & 1) + (((v) >> 1) & 1) + (((v) >> 2) & 1) + (((v) >> 3) & 1))
+#define SC_BM_LANE(n, l) \
+    ((int32_t)((uint32_t)SC_BM_POP4((n) & ((1 << (l)) - 1)) | (((n) >> (l) & 1u) << 31)))
+#define SC_BM_BYTE(b) {SC_BM_LANE((b) & 15, 0), SC_BM_LANE((b) & 15, 1), SC_BM_LANE((b) & 15, 2), \
+                       SC_BM_LANE((b) & 15, 3), SC_BM_LANE((b) >> 4, 0), SC_BM_LANE((b) >> 4, 1), \
+                       SC_BM_LANE((b) >> 4, 2), SC_BM_LANE((b) >> 4, 3)}
+#define SC_BM_B4(b) SC_BM_BYTE(b), SC_BM_BYTE(b + 1), SC_BM_BYTE(b + 2), SC_BM_BYTE(b + 3)
+#define SC_BM_B16(b) SC_BM_B4(b), SC_BM_B4(b + 4), SC_BM_B4(b + 8), SC_BM_B4(b + 12)
+#define SC_BM_B64(b) SC_BM_B16(b), SC_BM_B16(b + 16), SC_BM_B16(b + 32), SC_BM_B16(b + 48)
+static const int32_t sc_bm_ctl[256][8] __attribute__((aligned(32))) = {
+    SC_BM_B64(0), SC_BM_B64(64), SC_BM_B64(128), SC_BM_B64(192)};
+#define SC_BM_UNROLL _Pragma("GCC unroll 8")
 
 /*
  * Rows of a float32 product with NB <= 8 vectors for A stored as a row
  * bitmask (sc_spmm_bitmask), R rows at a time: each 8 columns of a row load
- * the row's next 8 values and permute them into the lanes the mask byte
- * selects (ranks from sc_bm_rank, unselected lanes zeroed), one
+ * the row's next values for the low and the high 4 lanes as two halves, move
+ * them into the lanes the mask byte selects with one in-lane permute
+ * (controls from sc_bm_ctl) and zero the others with a blend, one
  * multiply-add per vector then; the row is read once for all vectors. A
- * load that would pass the end of `values` is assembled lane by lane. AVX2
- * only: the caller checks the CPU.
+ * lane-crossing permute of one 8-value load instead ran the whole product
+ * 1.5-1.8x slower on a Zen 3 (vpermps). With
+ * GUARD a load that would pass the end of `values` is assembled lane by
+ * lane; without it the caller has checked that none can. The row and
+ * vector loops must unroll: gcc otherwise kept the accumulators and row
+ * pointers on the stack (a Zen 3 ran 4x slower). AVX2 only: the caller
+ * checks the CPU.
  */
 static inline __attribute__((always_inline, target("avx2,fma,popcnt"))) void
 sc_bitmask8_body_f32(int64_t K, const float *values, const float *vend, const uint8_t *mask,
                      int64_t mld, const int64_t *start, const float *x, int64_t ldx, float *y,
-                     int64_t yrs, int64_t ycs, int64_t i, const int R, const int NB)
+                     int64_t yrs, int64_t ycs, int64_t i, const int R, const int NB,
+                     const int GUARD)
 {
-    const __m256i lanebits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     __m256 acc[4][8];
     const float *v[4];
     const uint8_t *mk[4];
-    for (int r = 0; r < R; r++) {
+    SC_BM_UNROLL for (int r = 0; r < R; r++) {
         v[r] = values + start[i + r];
         mk[r] = mask + (i + r) * mld;
-        for (int b = 0; b < NB; b++) acc[r][b] = _mm256_setzero_ps();
+        SC_BM_UNROLL for (int b = 0; b < NB; b++) acc[r][b] = _mm256_setzero_ps();
     }
     const int64_t chunks = (K + 7) / 8;
     for (int64_t q = 0; q < chunks; q++) {
-        for (int r = 0; r < R; r++) {
+        SC_BM_UNROLL for (int r = 0; r < R; r++) {
             const uint32_t bits = mk[r][q];
             __m256 w;
-            if (v[r] + 8 <= vend) {
-                const __m256i perm = _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64((const __m128i *)sc_bm_rank[bits]));
-                const __m256i on = _mm256_cmpeq_epi32(
-                    _mm256_and_si256(_mm256_set1_epi32((int)bits), lanebits), lanebits);
-                w = _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(v[r]), perm),
-                                  _mm256_castsi256_ps(on));
-            } else {
+            if (GUARD && v[r] + 8 > vend) {
                 float t[8] = {0};
                 const float *vv = v[r];
                 for (uint32_t b = bits; b; b &= b - 1) t[sc_ctz32(b)] = *vv++;
                 w = _mm256_loadu_ps(t);
+            } else {
+                const __m256i ctl = _mm256_load_si256((const __m256i *)sc_bm_ctl[bits]);
+                const __m256 raw = _mm256_loadu2_m128(v[r] + __builtin_popcount(bits & 15), v[r]);
+                w = _mm256_blendv_ps(_mm256_setzero_ps(), _mm256_permutevar_ps(raw, ctl),
+                                     _mm256_castsi256_ps(ctl));
             }
             v[r] += __builtin_popcount(bits);
-            for (int b = 0; b < NB; b++)
+            SC_BM_UNROLL for (int b = 0; b < NB; b++)
                 acc[r][b] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + b * ldx + 8 * q), acc[r][b]);
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int b = 0; b < NB; b++) {
+    SC_BM_UNROLL for (int r = 0; r < R; r++)
+        SC_BM_UNROLL for (int b = 0; b < NB; b++) {
             float t[8];
             _mm256_storeu_ps(t, acc[r][b]);
             y[(i + r) * yrs + b * ycs] = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
         }
 }
+
+/* Rows [i, i + R) with the unguarded loads where the values of the last of
+ * them end at least 8 floats before `vend` (every row but the last few). */
+#define SC_BITMASK8_TILE(R, NBR)                                                              \
+    do {                                                                                      \
+        if (SC_POLL(poll, i - lo)) return;                                                    \
+        const int64_t end_ = i + (R) < hi ? start[i + (R)] : vend - values;                  \
+        if (values + end_ + 8 <= vend)                                                        \
+            sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i,   \
+                                 R, NBR, 0);                                                  \
+        else                                                                                  \
+            sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i,   \
+                                 R, NBR, 1);                                                  \
+    } while (0)
 
 #define SC_BITMASK8_NB(NB)                                                                    \
 __attribute__((target("avx2,fma,popcnt")))                                                    \
@@ -296,26 +358,15 @@ static void sc_bitmask8_rows##NB##_f32(int64_t K, const float *values, const flo
 {                                                                                             \
     int64_t i = lo;                                                                           \
     if (NB <= 2)                                                                              \
-        for (; i + 4 <= hi; i += 4) {                                                         \
-            if (SC_POLL(poll, i - lo)) return;                                                \
-            sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i,   \
-                                 4, NB <= 2 ? NB : 1);                                        \
-        }                                                                                     \
+        for (; i + 4 <= hi; i += 4) SC_BITMASK8_TILE(4, NB <= 2 ? NB : 1);                    \
     if (NB <= 4)                                                                              \
-        for (; i + 2 <= hi; i += 2) {                                                         \
-            if (SC_POLL(poll, i - lo)) return;                                                \
-            sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i,   \
-                                 2, NB <= 4 ? NB : 1);                                        \
-        }                                                                                     \
-    for (; i < hi; i++) {                                                                     \
-        if (SC_POLL(poll, i - lo)) return;                                                    \
-        sc_bitmask8_body_f32(K, values, vend, mask, mld, start, x, ldx, y, yrs, ycs, i, 1,    \
-                             NB);                                                             \
-    }                                                                                         \
+        for (; i + 2 <= hi; i += 2) SC_BITMASK8_TILE(2, NB <= 4 ? NB : 1);                    \
+    for (; i < hi; i++) SC_BITMASK8_TILE(1, NB);                                              \
 }
 SC_BITMASK8_NB(1) SC_BITMASK8_NB(2) SC_BITMASK8_NB(3) SC_BITMASK8_NB(4)
 SC_BITMASK8_NB(5) SC_BITMASK8_NB(6) SC_BITMASK8_NB(7) SC_BITMASK8_NB(8)
 #undef SC_BITMASK8_NB
+#undef SC_BITMASK8_TILE
 
 /* BITMASK_ROWS of the 32-byte float32 instance on a CPU with AVX2: rows
  * [lo, hi) for nb vectors, in passes of up to 8; returns 0 (the scalar

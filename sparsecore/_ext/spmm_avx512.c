@@ -226,12 +226,16 @@ SC_NM_PERM16_NB(5) SC_NM_PERM16_NB(6) SC_NM_PERM16_NB(7) SC_NM_PERM16_NB(8)
 
 /* The AVX-512 permute kernel when it applies (N:M with M / N of 2 or 4 and
  * N dividing 16, at most SC_NM_GEMV_MAX_B vectors): returns 1 after
- * computing y[lo:hi] for every vector, else 0. */
+ * computing y[lo:hi] for every vector, else 0. It reads x as it is (this
+ * instance has no NM_GEMV_PERM_LAYOUT: xs is x). */
 static int sc_nm_gemv_perm16_f32(int64_t G, int N, int M, const float *values,
-                                 const uint8_t *idx, const float *x, int64_t ldx, int64_t nb,
+                                 const uint8_t *idx, const float *x, int64_t ldx,
+                                 const float *xs, int64_t lds, int64_t nb,
                                  float *y, int64_t yrs, int64_t ycs,
                                  int64_t lo, int64_t hi, sc_poll_t *poll)
 {
+    (void)xs;
+    (void)lds;
     static void (*const rows[SC_NM_GEMV_MAX_B])(int64_t, int, int, const float *,
                                                 const uint8_t *, const float *, int64_t,
                                                 float *, int64_t, int64_t, int64_t, int64_t,
@@ -353,6 +357,7 @@ static void sc_bitmask16_expand_f32(int64_t K, const float *v, const uint8_t *mk
 #define BITMASK_EXPAND sc_bitmask16_expand_f32
 #define NM_GEMV_PERM sc_nm_gemv_perm16_f32
 #define NM_GEMV_PERM_OK(N, M) sc_nm_perm_ok(N, M, 16)
+#define NM_GEMV_PERM_MAX_B SC_NM_GEMV_MAX_B
 #define T float
 #define SFX f32x16
 #define VEC sc_vf32x16

@@ -624,11 +624,11 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
     const int64_t G = (K + M - 1) / M, K_pad = G * M;
     const int64_t work = m * G * N * B;
     int nt = sc_threads_for(n_threads, work, (m + 3) / 4);
-    /* a lane-permute kernel takes up to SC_NM_GEMV_MAX_B columns at once;
+    /* a lane-permute kernel takes up to NM_GEMV_PERM_MAX_B columns at once;
      * otherwise only a single column goes the vector way */
     int multi = 0;
 #ifdef NM_GEMV_PERM
-    multi = B <= SC_NM_GEMV_MAX_B && NM_GEMV_PERM_OK(N, M);
+    multi = B <= NM_GEMV_PERM_MAX_B && NM_GEMV_PERM_OK(N, M);
 #endif
     if (B == 1 || multi) {
         int64_t ldx;  /* read by the permute kernels only */
@@ -636,6 +636,17 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
         const T *x = FNV(vector_columns)(X, K, K_pad, B, xrs, xcs, &ldx, &xbuf);
         if (!x) return SC_ERR_NOMEM;
         (void)ldx;
+        const T *xs = x;  /* x as the permute kernel reads it */
+        int64_t lds = ldx;
+        T *xsbuf = NULL;
+#ifdef NM_GEMV_PERM_LAYOUT
+        if (multi && !(xs = xsbuf = NM_GEMV_PERM_LAYOUT(x, ldx, B, G, N, M, &lds))) {
+            sc_aligned_free(xbuf);
+            return SC_ERR_NOMEM;
+        }
+#endif
+        (void)xs;
+        (void)lds;
         sc_poll_t poll;
         sc_poll_init(&poll);
         #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -644,7 +655,9 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
             sc_even_split(m, 4, &lo, &hi);
             int done = 0;
 #ifdef NM_GEMV_PERM
-            done = NM_GEMV_PERM(G, N, M, values, idx, x, ldx, B, Y, yrs, ycs, lo, hi, &poll);
+            if (multi)
+                done = NM_GEMV_PERM(G, N, M, values, idx, x, ldx, xs, lds, B, Y, yrs, ycs, lo, hi,
+                                    &poll);
 #endif
             if (!done)
                 FNV(nm_gemv_rows)(G, N, M, values, idx, x, Y, yrs, lo, hi, &poll);
@@ -652,6 +665,7 @@ static int FNV(spmm_nm)(int64_t m, int64_t K, int64_t B, int N, int M,
                 FNV(epilogue_strided)(Y + lo * yrs + b * ycs, yrs, hi - lo,
                                       ep->bias ? (const T *)ep->bias + lo : NULL, ep->act);
         }
+        sc_aligned_free(xsbuf);
         sc_aligned_free(xbuf);
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }

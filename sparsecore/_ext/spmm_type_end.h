@@ -15,6 +15,8 @@
 #undef FNV
 #undef NM_GEMV_PERM
 #undef NM_GEMV_PERM_OK
+#undef NM_GEMV_PERM_LAYOUT
+#undef NM_GEMV_PERM_MAX_B
 #undef CSR_ROW_GATHER
 #undef CSR_ROW_GATHER_OK
 #undef TRANSPOSE_BLOCKS
