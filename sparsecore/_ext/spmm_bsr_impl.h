@@ -26,17 +26,22 @@
  * vectors of the X row (L1/L2, from the packed panel), broadcasts R weights
  * and issues R*V FMAs: 4 x 2 is 8 FMAs per 6 loads, FMA-bound like a dense
  * GEMM micro-kernel (the r x 1 "tiles along M" of Intel's sparse library and
- * XNNPACK's NR-blocked SpMM). C1 fixes c == 1 (r x 1 blocks and CSR).
+ * XNNPACK's NR-blocked SpMM). C1 fixes c == 1 (r x 1 blocks and CSR). With
+ * `cont` the tile adds to the partial sums in y (whole vectors, ycs == 1)
+ * instead of starting from zero: every sum runs in block order through one
+ * accumulator, so splitting the blocks into chunks changes no result.
  */
 #define SC_BSR_MK(R, V, C1)                                                    \
 SC_INLINE void FNI(bsr_mk_##R##x##V##_c##C1)(const IDX *SC_RESTRICT ind,        \
     int64_t kb, int64_t ke, const T *SC_RESTRICT w0, int64_t rc, int c,         \
     const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
-    int64_t ycs, int64_t nvalid)                                              \
+    int64_t ycs, int64_t nvalid, int cont)                                    \
 {                                                                             \
     const int cc = (C1) ? 1 : c;                                              \
     VEC acc[R][V];                                                            \
-    for (int i = 0; i < R; i++) for (int v = 0; v < V; v++) acc[i][v] = VZERO(); \
+    for (int i = 0; i < R; i++)                                               \
+        for (int v = 0; v < V; v++)                                           \
+            acc[i][v] = cont ? VLOAD(y + i * yrs + v * VL) : VZERO();         \
     const int64_t cld = (int64_t)cc * ldx;                                    \
     for (int64_t k = kb; k < ke; k++) {                                       \
         const T *xb = xp + (int64_t)ind[k] * cld;                             \
@@ -62,8 +67,9 @@ SC_INLINE void FNI(bsr_mk_##R##x##V##_c##C1)(const IDX *SC_RESTRICT ind,        
 SC_INLINE void FNI(bsr_mk_1x##V##_c##C1)(const IDX *SC_RESTRICT ind,            \
     int64_t kb, int64_t ke, const T *SC_RESTRICT w0, int64_t rc, int c,         \
     const T *SC_RESTRICT xp, int64_t ldx, T *SC_RESTRICT y, int64_t yrs,       \
-    int64_t ycs, int64_t nvalid)                                              \
+    int64_t ycs, int64_t nvalid, int cont)                                    \
 {                                                                             \
+    (void)cont; /* always 0: one-row tiles walk their block row whole */     \
     VEC a0[V], a1[V];                                                         \
     for (int v = 0; v < V; v++) { a0[v] = VZERO(); a1[v] = VZERO(); }         \
     if (C1) {                                                                 \
@@ -121,20 +127,66 @@ SC_BSR_MK1(1, 1) SC_BSR_MK1(1, 0)
         else FNI(bsr_mk_##R##x##V##_c0)(__VA_ARGS__);                          \
     } while (0)
 
+/* Rows [i_lo, i_hi) of one block row of r x c blocks (its blocks k0..k1-1;
+ * adding to the partial sums at ybase when cont) in register tiles across
+ * the panel; the tiles' rows start at ybase + i * tr, columns tc apart. */
+SC_INLINE void FNI(bsr_tiles)(const sc_panel *pn, const T *xp, int r, int c, const IDX *indices,
+                              int64_t k0, int64_t k1, int cont, const T *blocks, T *ybase,
+                              int64_t tr, int64_t tc, int64_t wlim, int i_lo, int i_hi)
+{
+    const int64_t rc = (int64_t)r * c, ldx = pn->ldx;
+    const int c1 = c == 1;
+    for (int i0 = i_lo; i0 < i_hi;) {
+        const int left = i_hi - i0;
+        const int R = left >= 8 && SC_BSR_RMAX >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const T *w0 = blocks + (int64_t)i0 * c;
+        T *yr = ybase + i0 * tr;
+        int64_t off = 0;
+#define SC_BSR_ARGS(VV) indices, k0, k1, w0, rc, c, xp + off, ldx, yr + off * tc, tr, tc, \
+                        SC_MIN((VV) * VL, wlim - off), cont
+#if SC_BSR_RMAX >= 8
+        if (R == 8) {
+            for (; off + 3 * VL <= pn->wv; off += 3 * VL) SC_BSR_CALL(8, 3, c1, SC_BSR_ARGS(3));
+            for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(8, 2, c1, SC_BSR_ARGS(2));
+            for (; off < pn->wv; off += VL) SC_BSR_CALL(8, 1, c1, SC_BSR_ARGS(1));
+        } else
+#endif
+        if (R == 4) {
+            for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(4, 2, c1, SC_BSR_ARGS(2));
+            for (; off < pn->wv; off += VL) SC_BSR_CALL(4, 1, c1, SC_BSR_ARGS(1));
+        } else if (R == 2) {
+            for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(2, 4, c1, SC_BSR_ARGS(4));
+            for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(2, 2, c1, SC_BSR_ARGS(2));
+            for (; off < pn->wv; off += VL) SC_BSR_CALL(2, 1, c1, SC_BSR_ARGS(1));
+        } else {
+            for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(1, 4, c1, SC_BSR_ARGS(4));
+            for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(1, 2, c1, SC_BSR_ARGS(2));
+            for (; off < pn->wv; off += VL) SC_BSR_CALL(1, 1, c1, SC_BSR_ARGS(1));
+        }
+#undef SC_BSR_ARGS
+        i0 += R;
+    }
+}
+
+/* Bytes of X rows (across the panel) a chunk of a block row's blocks may
+ * take: the chunk stays in L1 while all tiles of the block row pass over
+ * it (a whole LLaMA-sized block row of 16 x 16 blocks, 5632 columns, read
+ * its X rows from L2 once per tile and ran 2-3x slower than short ones). */
+#define SC_BSR_CHUNK_BYTES (16 << 10)
+
 /* Block rows [lo, hi) of Y for panel `pn` of X (at xp). With `stage` (a
  * per-thread SC_STAGE_ROWS x panel-width buffer, given when Y is not
  * batch-contiguous) tiles are stored there in C order and flushed to Y in
- * blocks of rows. */
+ * blocks of rows; with `chunked` too, the staged tiles of a block row walk
+ * its blocks in chunks of SC_BSR_CHUNK_BYTES of X rows. */
 SC_TARGET_CLONES
 static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r, int c,
                                const IDX *indptr, const IDX *indices, const T *blocks,
                                T *Y, int64_t yrs, int64_t ycs, int64_t lo, int64_t hi,
-                               T *stage, const sc_epilogue *ep, sc_poll_t *poll)
+                               T *stage, int chunked, const sc_epilogue *ep, sc_poll_t *poll)
 {
-    const int64_t rc = (int64_t)r * c;
-    const int c1 = c == 1;
     {
-        const int64_t ldx = pn->ldx;
+        const int64_t cb = SC_MAX(1, SC_BSR_CHUNK_BYTES / ((int64_t)c * pn->wv * (int64_t)sizeof(T)));
         const int64_t tc = stage ? 1 : ycs;
         const int64_t wlim = stage ? pn->wv : pn->w;
         int64_t srow0 = lo * r, srows = 0;
@@ -154,35 +206,18 @@ static void FNI(bsr_spmm_rows)(const sc_panel *pn, const T *xp, int64_t m, int r
                                          SC_MIN(SC_STAGE_ROWS, SC_MIN(hi * r, m) - srow0), pn->w);
             T *ybase = stage ? stage + srows * pn->wv : Y + ib * r * yrs + pn->b0 * ycs;
             const int64_t tr = stage ? pn->wv : yrs;
-            for (int i0 = 0; i0 < rows;) {
-                const int left = rows - i0;
-                const int R = left >= 8 && SC_BSR_RMAX >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-                const T *w0 = blocks + (int64_t)i0 * c;
-                T *yr = ybase + i0 * tr;
-                int64_t off = 0;
-#define SC_BSR_ARGS(VV) indices, kb, ke, w0, rc, c, xp + off, ldx, yr + off * tc, tr, tc, SC_MIN((VV) * VL, wlim - off)
-#if SC_BSR_RMAX >= 8
-                if (R == 8) {
-                    for (; off + 3 * VL <= pn->wv; off += 3 * VL) SC_BSR_CALL(8, 3, c1, SC_BSR_ARGS(3));
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(8, 2, c1, SC_BSR_ARGS(2));
-                    for (; off < pn->wv; off += VL) SC_BSR_CALL(8, 1, c1, SC_BSR_ARGS(1));
-                } else
-#endif
-                if (R == 4) {
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(4, 2, c1, SC_BSR_ARGS(2));
-                    for (; off < pn->wv; off += VL) SC_BSR_CALL(4, 1, c1, SC_BSR_ARGS(1));
-                } else if (R == 2) {
-                    for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(2, 4, c1, SC_BSR_ARGS(4));
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(2, 2, c1, SC_BSR_ARGS(2));
-                    for (; off < pn->wv; off += VL) SC_BSR_CALL(2, 1, c1, SC_BSR_ARGS(1));
-                } else {
-                    for (; off + 4 * VL <= pn->wv; off += 4 * VL) SC_BSR_CALL(1, 4, c1, SC_BSR_ARGS(4));
-                    for (; off + 2 * VL <= pn->wv; off += 2 * VL) SC_BSR_CALL(1, 2, c1, SC_BSR_ARGS(2));
-                    for (; off < pn->wv; off += VL) SC_BSR_CALL(1, 1, c1, SC_BSR_ARGS(1));
-                }
-#undef SC_BSR_ARGS
-                i0 += R;
-            }
+            /* chunked: tiles of 2 or more rows take the block row in chunks
+             * of cb blocks, each chunk by all of them while its X rows are
+             * in L1; a last odd row (a one-row tile, whose sums alternate
+             * between two accumulators) takes it whole */
+            const int rows2 = rows & ~1;
+            const int64_t step = stage && chunked ? cb : SC_MAX(1, ke - kb);
+            for (int64_t k0 = kb; rows2 && (k0 == kb || k0 < ke); k0 += step)
+                FNI(bsr_tiles)(pn, xp, r, c, indices, k0, SC_MIN(ke, k0 + step), k0 > kb, blocks,
+                               ybase, tr, tc, wlim, 0, rows2);
+            if (rows2 < rows)
+                FNI(bsr_tiles)(pn, xp, r, c, indices, kb, ke, 0, blocks, ybase, tr, tc, wlim,
+                               rows2, rows);
             srows += rows;
         }
         if (stage && srows)
@@ -758,15 +793,23 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
         return poll.stop ? SC_ERR_INTERRUPTED : SC_OK;
     }
     sc_xplan pl;
-    int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T),
-                                 r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW, 2 * VL);
+    /* Y tiles go through the staging block when Y is not batch-contiguous or
+     * an epilogue finishes them. Where the X rows of even a two-vector panel
+     * outgrow half of L2, staged tiles walk K in chunks (see bsr_spmm_rows)
+     * and take wide panels, so that the weights stream from memory fewer
+     * times (16 x 16 blocks, 2048 x 5632 at 512 columns on a Zen 3: 2.3x
+     * faster; with shorter rows chunks cost more than they saved). */
+    const int staged = ycs != 1 || ep;
+    const int chunked = staged
+        && n_pad * 2 * VL * (int64_t)sizeof(T) > sc_spmm_l2_bytes() / 2;
+    const int64_t row_bytes = r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW;
+    int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T), row_bytes,
+                           chunked ? row_bytes / (int64_t)sizeof(T) : 2 * VL);
     /* as in spmm_nm: panels enough for every thread are packed one at a time
      * by the thread that runs all block rows over them */
     const int by_panel = pl.npanels >= 2 * nt;
     const int64_t own_len = by_panel ? sc_plan_max_panel(&pl, n_pad) : 0;
-    /* Y tiles go through the staging block when Y is not batch-contiguous or
-     * an epilogue finishes them */
-    const int64_t stage_len = ycs != 1 || ep ? SC_STAGE_ROWS * sc_plan_max_width(&pl) : 0;
+    const int64_t stage_len = staged ? SC_STAGE_ROWS * sc_plan_max_width(&pl) : 0;
     T *stage = NULL;
     if (status == SC_OK && !by_panel) status = sc_plan_alloc(&pl, sizeof(T));
     if (status == SC_OK && stage_len + own_len > 0
@@ -794,7 +837,7 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
                     xp = own;
                 }
                 FNI(bsr_spmm_rows)(pn, xp, m, r, c, indptr, indices, blocks, Y, yrs, ycs,
-                                   0, mb, st, ep, &poll);
+                                   0, mb, st, chunked, ep, &poll);
             }
         } else {
             if (pl.buf) {
@@ -810,7 +853,7 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
                 const sc_panel *pn = &pl.panels[p];
                 const T *xp = pn->off >= 0 ? (const T *)pl.buf + pn->off : X + pn->b0;
                 FNI(bsr_spmm_rows)(pn, xp, m, r, c, indptr, indices, blocks, Y, yrs, ycs,
-                                   lo, hi, st, ep, &poll);
+                                   lo, hi, st, chunked, ep, &poll);
             }
         }
     }

@@ -236,6 +236,32 @@ def test_large_product_splits_across_threads_bit_identically(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_block_rows_walked_in_chunks(dtype, rng):
+    # rows long enough (33000 columns) that a two-vector panel of X outgrows
+    # half of any L2 up to 4 MiB: batch-major and epilogue outputs then walk
+    # each block row in chunks with wide panels; odd row counts leave one-row
+    # tiles that take their rows whole. Every layout gives the same bits.
+    m, n, B = 37, 33000, 40
+    X = rng.standard_normal((n, B)).astype(dtype)
+    bias = rng.standard_normal(m).astype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    for bs in [(16, 16), (4, 4), (2, 8), (8, 1)]:
+        S = random_block(rng, (m, n), bs, 0.3, dtype)
+        D = S.toarray().astype(np.float64)
+        plain = spmm(S, X)  # column-major output: no staging, no chunks
+        ref = D @ X.astype(np.float64)
+        scale = np.abs(D) @ np.abs(X).astype(np.float64) + 1
+        assert np.all(np.abs(plain - ref) <= tol * scale), bs
+        for t in (1, 2):
+            out = np.full((B, m), np.nan, dtype)
+            spmm(S, np.asfortranarray(X), out=out.T, n_threads=t)
+            np.testing.assert_array_equal(out.T, plain, err_msg=repr(bs))
+            act = spmm(S, X, bias=bias, activation="relu", n_threads=t)
+            np.testing.assert_array_equal(act, np.maximum(plain + bias[:, None], 0),
+                                          err_msg=repr(bs))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("B", [1, 2, 3, 6, 8])
 def test_few_columns_every_shape_and_layout(dtype, B, rng):
     # the vector kernels that read the weights once for a few columns, and
