@@ -258,8 +258,6 @@ static float sc_csr_row_gather_f32(const float *values, const int32_t *indices, 
 #define CSR_ROW_GATHER sc_csr_row_gather_f32
 #define CSR_ROW_GATHER_OK sc_cpu_has_avx2_fma
 
-/* rank[b][l]: how many of byte b's bits lie below bit l, i.e. which of the
- * next stored values lane l of an 8-column chunk with mask byte b takes */
 /* For each mask byte, lane l's control for vpermilps on the row's next
  * values loaded as two 4-value halves (the low 4 lanes read from the
  * first, the high 4 from the one after the low nibble's set bits): the rank
