@@ -795,12 +795,13 @@ static int FNI(spmm_bsr)(int64_t m, int64_t n, int64_t B, int r, int c,
     sc_xplan pl;
     /* Y tiles go through the staging block when Y is not batch-contiguous or
      * an epilogue finishes them. Where the X rows of even a two-vector panel
-     * outgrow half of L2, staged tiles walk K in chunks (see bsr_spmm_rows)
-     * and take wide panels, so that the weights stream from memory fewer
-     * times (16 x 16 blocks, 2048 x 5632 at 512 columns on a Zen 3: 2.3x
-     * faster; with shorter rows chunks cost more than they saved). */
+     * outgrow half of L2, staged blocks of two or more rows walk K in
+     * chunks (see bsr_spmm_rows) and take wide panels, so that the weights
+     * stream from memory fewer times (16 x 16 blocks, 2048 x 5632 at 512
+     * columns on a Zen 3: 2.3x faster; with shorter rows chunks cost more
+     * than they saved; one-row blocks and CSR keep panels that fit L2). */
     const int staged = ycs != 1 || ep;
-    const int chunked = staged
+    const int chunked = staged && r >= 2
         && n_pad * 2 * VL * (int64_t)sizeof(T) > sc_spmm_l2_bytes() / 2;
     const int64_t row_bytes = r >= 2 ? SC_PANEL_BYTES_WIDE : SC_PANEL_BYTES_NARROW;
     int status = sc_plan_x(&pl, X, n, n_pad, B, xrs, xcs, VL, sizeof(T), row_bytes,
