@@ -22,7 +22,8 @@ __all__ = ["case_names", "make_case", "run"]
 
 LAYER_CASES = ("block16_d0.1", "nm1:4", "nm2:4", "monarch64")
 FFN_CASES = ("ffn_forward", "ffn_train")
-PRUNED_CASES = ("pruned_ffn_t1", "pruned_ffn_t512", "pruned_swiglu_t1", "pruned_swiglu_t512",
+PRUNED_CASES = ("pruned_ffn_t1", "pruned_ffn_t512", "pruned_swiglu_t1", "pruned_swiglu_t4",
+                "pruned_swiglu_t512",
                 "unstructured_swiglu_t1", "unstructured_swiglu_t8")
 # the speedup over torch dense each case is expected to reach
 TARGETS = {"block16_d0.1": 3.0, "nm1:4": 1.5, "nm2:4": 1.2, "monarch64": 5.0,
