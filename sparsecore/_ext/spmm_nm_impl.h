@@ -202,6 +202,35 @@ SC_INLINE void FNV(dot_row_list)(const T *g, const T *const *x, int cnt, int64_t
 #define SC_UNROLL
 #endif
 
+/* With VQUAD (float vectors), fixed N of 1, 2 or 4: the groups of four
+ * kept values at a time, each row's four weights loaded once and spread by
+ * VSPLATQ. Every lane meets the same products in the same order as in the
+ * loop by groups, so the sums are unchanged. */
+#undef SC_NM_QUADS
+#ifdef VQUAD
+#define SC_NM_QUADS(R, V, NN)                                                  \
+    if ((NN) == 1 || (NN) == 2 || (NN) == 4) {                                \
+        const int gq = (NN) > 0 ? 4 / (NN) : 1;                               \
+        for (; g + gq <= G; g += gq) {                                        \
+            SC_UNROLL for (int i = 0; i < R; i++) {                           \
+                const VEC wq = VQUAD(wr[i]);                                  \
+                SC_UNROLL for (int q = 0; q < 4; q++) {                       \
+                    const T *xr = xg + (q / nn) * gstep + (int64_t)ir[i][q] * ldx; \
+                    SC_IN_REGISTER(xr);                                       \
+                    const VEC w = VSPLATQ(wq, q);                             \
+                    for (int v = 0; v < V; v++)                               \
+                        acc[i][v] = VFMAV(acc[i][v], w, VLOAD(xr + v * VL));  \
+                }                                                             \
+                wr[i] += 4;                                                   \
+                ir[i] += 4;                                                   \
+            }                                                                 \
+            xg += gq * gstep;                                                 \
+        }                                                                     \
+    }
+#else
+#define SC_NM_QUADS(R, V, NN)
+#endif
+
 /*
  * R x (V*VL) tile of the partial sums `y` (row stride yrs, whole vectors):
  * adds the products of G groups to it, starting from zero when !cont. Every
@@ -224,7 +253,9 @@ SC_INLINE void FNV(nm_mk_##R##x##V##_n##NN)(int64_t G, int N, int64_t gstep,   \
     const uint8_t *ir[R];                                                     \
     for (int i = 0; i < R; i++) { wr[i] = vals + i * gn; ir[i] = idx + i * gn; } \
     const T *xg = xp;                                                         \
-    for (int64_t g = 0; g < G; g++) {                                         \
+    int64_t g = 0;                                                            \
+    SC_NM_QUADS(R, V, NN)                                                     \
+    for (; g < G; g++) {                                                      \
         SC_UNROLL for (int i = 0; i < R; i++) {                               \
             SC_UNROLL for (int k = 0; k < nn; k++) {                          \
                 const T *xr = xg + (int64_t)ir[i][k] * ldx;                   \

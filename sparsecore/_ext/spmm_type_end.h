@@ -12,6 +12,8 @@
 #undef VHSUM
 #undef V4
 #undef V4LOAD
+#undef VQUAD
+#undef VSPLATQ
 #undef FNV
 #undef NM_GEMV_PERM
 #undef NM_GEMV_PERM_OK

@@ -235,6 +235,23 @@ def test_large_product_splits_across_threads_bit_identically(rng):
         np.testing.assert_array_equal(spmm(N, X, n_threads=t), ref)
 
 
+@pytest.mark.parametrize("nm", [(1, 2), (1, 4), (2, 4), (4, 8), (2, 8), (3, 8)])
+@pytest.mark.parametrize("groups", [1, 3, 5, 34, 131])
+def test_nm_products_around_group_runs_and_chunks(nm, groups, rng):
+    # float32 tiles take N of 1, 2 or 4 four kept values at a time and K in
+    # chunks of groups: group counts below, around and past both, rows that
+    # leave one-row tiles, batches wide enough for the panel kernel; a
+    # column's result does not depend on the other columns
+    n, m = nm
+    for dtype in (np.float32, np.float64):
+        S = random_nm(rng, (37, groups * m), n, m, dtype)
+        Xb = rng.standard_normal((40, groups * m)).astype(dtype)
+        Y = Xb @ S.T
+        assert_product_close(Y.T, S.toarray(), Xb.T, dtype)
+        np.testing.assert_array_equal((Xb[:17] @ S.T), Y[:17])
+        np.testing.assert_array_equal(spmm(S, np.ascontiguousarray(Xb.T[:, 9:40])), Y.T[:, 9:40])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_long_block_rows_walked_in_chunks(dtype, rng):
     # rows long enough (33000 columns) that a two-vector panel of X outgrows
