@@ -394,17 +394,8 @@ static int sc_bitmask8_f32(int64_t K, const float *values, int64_t nnz, const ui
 /* Batch-major panels packed and staged tiles flushed by 8 x 8 register
  * transposes where the CPU has AVX2 (float by float, the two took a quarter
  * of a 2:4 384 x 384 layer's time on 8192 tokens on a Zen 3). */
-static void sc_transpose_blocks_f32(const float *src, int64_t lds, int64_t rows, int64_t cols,
-                                    float *dst, int64_t ldd)
-{
-    if (sc_cpu_has_avx2_fma()) {
-        sc_transpose_f32(src, lds, rows, cols, dst, ldd);
-        return;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
-}
-#define TRANSPOSE_BLOCKS sc_transpose_blocks_f32
+#define TRANSPOSE_BLOCKS sc_transpose_f32
+#define TRANSPOSE_BLOCKS_OK sc_cpu_has_avx2_fma
 #endif
 
 #include "spmm_f32.h"

@@ -322,6 +322,7 @@ static void sc_bitmask16_expand_f32(int64_t K, const float *v, const uint8_t *mk
 }
 
 #define TRANSPOSE_BLOCKS sc_transpose_f32
+#define TRANSPOSE_BLOCKS_OK() 1
 #define BITMASK_ROWS sc_bitmask16_f32
 #define BITMASK_EXPAND sc_bitmask16_expand_f32
 #define NM_GEMV_PERM sc_nm_gemv_perm16_f32

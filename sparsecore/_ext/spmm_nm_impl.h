@@ -49,8 +49,10 @@ static void FNV(pack_panel)(const sc_panel *pn, T *dst0, const T *X, int64_t n,
             const T *s = X + j + pn->b0 * xcs;
             int64_t b0 = 0;
 #ifdef TRANSPOSE_BLOCKS
-            b0 = w & ~(int64_t)7;
-            TRANSPOSE_BLOCKS(s, xcs, b0, nj, d, ld);
+            if (TRANSPOSE_BLOCKS_OK()) {
+                b0 = w & ~(int64_t)7;
+                TRANSPOSE_BLOCKS(s, xcs, b0, nj, d, ld);
+            }
 #endif
             for (int64_t b = b0; b < w; b++) {
                 const T *sb = s + b * xcs;
@@ -393,7 +395,7 @@ static void FNV(flush_stage)(T *st, int64_t ld, int64_t nrows, int64_t w,
         return;
     }
 #ifdef TRANSPOSE_BLOCKS
-    if (yrs == 1) {  /* batch-major Y: whole 8 x 8 blocks by register transposes */
+    if (yrs == 1 && TRANSPOSE_BLOCKS_OK()) {  /* batch-major Y: 8 x 8 register transposes */
         const int64_t r8 = nrows & ~(int64_t)7, w8 = w & ~(int64_t)7;
         TRANSPOSE_BLOCKS(st, ld, r8, w8, y, ycs);
         for (int64_t b = 0; b < w; b++)
