@@ -471,9 +471,14 @@ def test_minilm_both_ways_with_the_package(tmp_path, pattern, sparsity, layer_ty
     assert mc.sparsity_config.format == fmt
     hf = load()
     mc.decompress(str(tmp_path / "ours"), hf)
+    for name, mod in pruned.named_modules():
+        if isinstance(mod, layer_type):
+            assert torch.equal(hf.get_submodule(name).weight, mod.dense_weight()), name
+    # dense products sum in another order than the kernels (AVX-512 ones
+    # too): six layers of float32 rounding apart, not bit for bit
     with torch.no_grad():
-        torch.testing.assert_close(hf(**batch).last_hidden_state, expected, rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(hf(**batch).last_hidden_state, expected, rtol=1e-4,
+                                   atol=1e-3)
     # the package -> ours
     dense = load()
     with torch.no_grad():
