@@ -9,6 +9,9 @@
 #include <unistd.h>
 #endif
 #include "sc_common.h"
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 int sc_cpu_has_avx2_fma(void)
 {
@@ -28,6 +31,26 @@ int sc_cpu_has_avx512(void)
     return sc_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f")
         && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
         && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
+int sc_cpu_avx512_split(void)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    /* found once: cpuid leaves a virtual machine for the hypervisor */
+    static int split = -1;
+    if (split < 0) {
+        unsigned int a = 0, b, c, d, family = 0;
+        __builtin_cpu_init();
+        if (sc_cpu_has_avx512() && __builtin_cpu_is("amd") && __get_cpuid(1, &a, &b, &c, &d)) {
+            const unsigned int base = (a >> 8) & 0xf;
+            family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+        }
+        split = family == 0x19;
+    }
+    return split;
 #else
     return 0;
 #endif

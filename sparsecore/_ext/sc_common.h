@@ -124,6 +124,9 @@ int sc_cpu_has_avx2_fma(void);
 /* 1 when the CPU has AVX-512 F, BW, DQ and VL (the x86-64-v4 level) and the
  * OS saves its registers. */
 int sc_cpu_has_avx512(void);
+/* 1 when the CPU has AVX-512 but runs 512-bit operations as two 256-bit
+ * halves (AMD family 19h: Zen 4). */
+int sc_cpu_avx512_split(void);
 /* 1 when the build carries AVX2+FMA clones of the hot loops. */
 int sc_build_has_target_clones(void);
 

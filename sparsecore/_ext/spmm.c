@@ -505,9 +505,15 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
     sc_advise_huge_output(Y, m, B, yrs, ycs, vtype == SC_FLOAT32 ? 4 : 8);
 #ifdef SC_HAVE_AVX512_KERNELS
     /* float32 vectors (one, or a few with a permute-friendly N:M) too: the
-     * AVX-512 permute kernel picks 16 kept values per multiply-add */
+     * AVX-512 permute kernel picks 16 kept values per multiply-add. Not
+     * where 512-bit operations are split in halves: there it read weights
+     * streaming from memory at 12-15 GB/s on one vector, the 32-byte kernel
+     * at 17-25 (Zen 4, 2:4 layers 384 x 1536 .. 5632 x 2048; in cache the
+     * AVX-512 kernel was 30 % ahead, but few vectors are decoding, where the
+     * weights come from memory). A few vectors go the same way as one, so a
+     * column's result does not depend on the others. */
     if (sc_wide_simd(B, vtype)
-        || (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512
+        || (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512 && !sc_cpu_avx512_split()
             && (B == 1 || (B <= SC_NM_GEMV_MAX_B && sc_nm_perm_ok(N, M, 16)))))
         return sc_spmm_nm_avx512(vtype, m, K, B, N, M, values, idx, X, xrs, xcs,
                                  Y, yrs, ycs, n_threads, ep);
