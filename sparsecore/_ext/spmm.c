@@ -192,8 +192,8 @@ static void sc_nm_gemv_perm_rows##NB##_f32(int64_t G, int N, int M, const float 
     sc_nm_gemv_perm_body_f32(G, N, M, values, idx, x, ldx, xs, lds, y, yrs, ycs, lo, hi,     \
                              poll, NB);                                                       \
 }
-SC_NM_PERM_NB(1) SC_NM_PERM_NB(2) SC_NM_PERM_NB(3)
-SC_NM_PERM_NB(4) SC_NM_PERM_NB(5) SC_NM_PERM_NB(6)
+SC_NM_PERM_NB(1) SC_NM_PERM_NB(2) SC_NM_PERM_NB(3) SC_NM_PERM_NB(4)
+SC_NM_PERM_NB(5) SC_NM_PERM_NB(6) SC_NM_PERM_NB(7) SC_NM_PERM_NB(8)
 #undef SC_NM_PERM_NB
 
 /* Whether the permute kernel applies (a CPU with AVX2; N:M with M / N of 2
@@ -216,7 +216,8 @@ static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, con
                                                 const float *, int64_t, float *, int64_t,
                                                 int64_t, int64_t, int64_t, sc_poll_t *) = {
         sc_nm_gemv_perm_rows1_f32, sc_nm_gemv_perm_rows2_f32, sc_nm_gemv_perm_rows3_f32,
-        sc_nm_gemv_perm_rows4_f32, sc_nm_gemv_perm_rows5_f32, sc_nm_gemv_perm_rows6_f32};
+        sc_nm_gemv_perm_rows4_f32, sc_nm_gemv_perm_rows5_f32, sc_nm_gemv_perm_rows6_f32,
+        sc_nm_gemv_perm_rows7_f32, sc_nm_gemv_perm_rows8_f32};
     if (!sc_nm_gemv_perm_ok(N, M) || nb < 1 || nb > SC_NM_GEMV_MAX_B) return 0;
     rows[nb - 1](G, N, M, values, idx, x, ldx, xs, lds, y, yrs, ycs, lo, hi, poll);
     return 1;
@@ -224,7 +225,10 @@ static int sc_nm_gemv_perm_f32(int64_t G, int N, int M, const float *values, con
 #define NM_GEMV_PERM sc_nm_gemv_perm_f32
 #define NM_GEMV_PERM_OK sc_nm_gemv_perm_ok
 #define NM_GEMV_PERM_LAYOUT sc_nm_perm_layout_f32
-#define NM_GEMV_PERM_MAX_B SC_NM_GEMV_MAX_B
+/* Widest batch for this kernel: its cost grows with every vector, a panel
+ * tile's does not up to 8 columns; on a Zen 3 the panel kernel was ahead
+ * from 7 columns (LLaMA- and BERT-sized 2:4 layers). */
+#define NM_GEMV_PERM_MAX_B 6
 
 /* One CSR row of a float32 matrix-vector product, stored values [kb, ke):
  * eight values a multiply-add, their x entries fetched by an AVX2 gather (on
@@ -508,9 +512,10 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
      * AVX-512 permute kernel picks 16 kept values per multiply-add. Not
      * where 512-bit operations are split in halves: there it read weights
      * streaming from memory at 12-15 GB/s on one vector, the 32-byte kernel
-     * at 17-25 (Zen 4, 2:4 layers 384 x 1536 .. 5632 x 2048; in cache the
-     * AVX-512 kernel was 30 % ahead, but few vectors are decoding, where the
-     * weights come from memory). A few vectors go the same way as one, so a
+     * at 17-25 (Zen 4, 2:4 layers 384 x 1536 .. 5632 x 2048). With the
+     * weights in cache (one layer timed alone) the AVX-512 kernel was
+     * 1.3-1.8x ahead, but few vectors are decoding, where each layer's
+     * weights come from memory. A few vectors go the same way as one, so a
      * column's result does not depend on the others. */
     if (sc_wide_simd(B, vtype)
         || (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512 && !sc_cpu_avx512_split()

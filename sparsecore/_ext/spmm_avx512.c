@@ -189,8 +189,8 @@ static void sc_nm_gemv_perm16_rows##NB##_f32(int64_t G, int N, int M, const floa
         sc_nm_gemv_perm16_rows_f32(G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll,   \
                                    0, NB);                                                    \
 }
-SC_NM_PERM16_NB(1) SC_NM_PERM16_NB(2) SC_NM_PERM16_NB(3)
-SC_NM_PERM16_NB(4) SC_NM_PERM16_NB(5) SC_NM_PERM16_NB(6)
+SC_NM_PERM16_NB(1) SC_NM_PERM16_NB(2) SC_NM_PERM16_NB(3) SC_NM_PERM16_NB(4)
+SC_NM_PERM16_NB(5) SC_NM_PERM16_NB(6) SC_NM_PERM16_NB(7) SC_NM_PERM16_NB(8)
 #undef SC_NM_PERM16_NB
 
 /* The AVX-512 permute kernel when it applies (N:M with M / N of 2 or 4 and
@@ -210,7 +210,8 @@ static int sc_nm_gemv_perm16_f32(int64_t G, int N, int M, const float *values,
                                                 float *, int64_t, int64_t, int64_t, int64_t,
                                                 sc_poll_t *) = {
         sc_nm_gemv_perm16_rows1_f32, sc_nm_gemv_perm16_rows2_f32, sc_nm_gemv_perm16_rows3_f32,
-        sc_nm_gemv_perm16_rows4_f32, sc_nm_gemv_perm16_rows5_f32, sc_nm_gemv_perm16_rows6_f32};
+        sc_nm_gemv_perm16_rows4_f32, sc_nm_gemv_perm16_rows5_f32, sc_nm_gemv_perm16_rows6_f32,
+        sc_nm_gemv_perm16_rows7_f32, sc_nm_gemv_perm16_rows8_f32};
     if (!sc_nm_perm_ok(N, M, 16) || nb < 1 || nb > SC_NM_GEMV_MAX_B) return 0;
     rows[nb - 1](G, N, M, values, idx, x, ldx, y, yrs, ycs, lo, hi, poll);
     return 1;

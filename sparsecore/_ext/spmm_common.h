@@ -89,11 +89,8 @@ static inline void sc_even_split(int64_t total, int64_t align, int64_t *lo, int6
 /* Widest batch the N:M vector kernels take whole: a row's stored values are
  * read once for every column, so a few columns cost about what one does
  * while the weights stream from memory, where a panel tile would fill only
- * B of its lanes. Their cost grows with every column, a panel tile's does
- * not up to its width: on a Zen 3 (AVX2) and a Zen 4 (AVX2 and AVX-512
- * kernels) the panel kernel was ahead from 7 columns on LLaMA- and
- * BERT-sized 2:4 layers. */
-#define SC_NM_GEMV_MAX_B 6
+ * B of its lanes. */
+#define SC_NM_GEMV_MAX_B 8
 
 /* Vectors a row-bitmask product reads each row of A for at once (wider
  * batches take passes of this many). */

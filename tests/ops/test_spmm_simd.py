@@ -83,8 +83,8 @@ def test_avx512_equals_avx2_bit_for_bit(dtype, B, restore_simd):
 def test_nm_vector_products_agree_to_rounding(nm, B, restore_simd):
     # one vector (None: 1-D) or a few: AVX-512 sums 16 lanes at a time, AVX2
     # 8, so only rounding may differ; each level is the same for any thread
-    # count, and up to 6 columns (the vector kernels' widest batch) a
-    # column's result does not depend on the other columns
+    # count, and up to 6 columns (the AVX2 kernel's widest batch; AVX-512's
+    # is 8) a column's result does not depend on the other columns
     rng = np.random.default_rng(7)
     n, m = nm
     for shape in ((300, 1000), (64, 4096), (5, 37)):
