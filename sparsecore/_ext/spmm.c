@@ -510,15 +510,19 @@ int sc_spmm_nm(int vtype, int64_t m, int64_t K, int64_t B, int N, int M,
 #ifdef SC_HAVE_AVX512_KERNELS
     /* float32 vectors (one, or a few with a permute-friendly N:M) too: the
      * AVX-512 permute kernel picks 16 kept values per multiply-add. Not
-     * where 512-bit operations are split in halves: there it read weights
-     * streaming from memory at 12-15 GB/s on one vector, the 32-byte kernel
-     * at 17-25 (Zen 4, 2:4 layers 384 x 1536 .. 5632 x 2048). With the
-     * weights in cache (one layer timed alone) the AVX-512 kernel was
-     * 1.3-1.8x ahead, but few vectors are decoding, where each layer's
-     * weights come from memory. A few vectors go the same way as one, so a
-     * column's result does not depend on the others. */
+     * where 512-bit operations are split in halves while x fits half of
+     * L1: there the AVX-512 kernel read weights streaming from memory at
+     * 12-15 GB/s on one vector, the 32-byte kernel at 17-25 (Zen 4, 2:4,
+     * K up to 4096). Longer rows stay here: the 32-byte kernel reads x once
+     * a row, this one once per two rows (K of 6144 to 11008: 1.2-1.35x
+     * ahead). With the weights in cache (one layer timed alone) this
+     * kernel was 1.3-1.8x ahead at any K, but few vectors are decoding,
+     * where each layer's weights come from memory. The choice does not
+     * depend on B, so a column's result does not depend on the others. */
+    const int short_x = K * (int64_t)sizeof(float) <= (16 << 10);
     if (sc_wide_simd(B, vtype)
-        || (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512 && !sc_cpu_avx512_split()
+        || (vtype == SC_FLOAT32 && sc_spmm_simd() == SC_SIMD_AVX512
+            && !(sc_cpu_avx512_split() && short_x)
             && (B == 1 || (B <= SC_NM_GEMV_MAX_B && sc_nm_perm_ok(N, M, 16)))))
         return sc_spmm_nm_avx512(vtype, m, K, B, N, M, values, idx, X, xrs, xcs,
                                  Y, yrs, ycs, n_threads, ep);
