@@ -20,6 +20,9 @@ SPEEDUP_CASES += [case_name("3072x768", f, 1) for f in ["2:4", "1:4"]]
 # a few vectors, the weights read once for all of them
 SPEEDUP_CASES += [case_name("3072x768", "2:4", 3)] + [case_name("3072x768", f, 3, 0.5)
                                                        for f in ["16x16", "8x1", "4x4"]]
+# a panel one vector wide, whose K chunks follow its width (weights larger
+# than most L2s)
+SPEEDUP_CASES += [case_name("5632x2048", "2:4", 8)]
 
 
 class SpMM(PeerBenchmark):
